@@ -1,0 +1,293 @@
+"""The ``vrrp-lab`` command line (also ``python -m lab``).
+
+Exit codes (DESIGN §9): 0 every expectation held · 1 some expectation failed · 2 bad input or
+usage, one line, no traceback · 3 the environment lacks something, with how to get it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.table import Table
+
+from lab.errors import LabError, UsageError
+from lab.lab import Lab
+from lab.registry import find_lab, running_labs
+from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
+
+# Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
+# MACs and addresses are never cut.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors honour exit code 2 with a one-line message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="vrrp-lab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a scenario (default: the seed) and report")
+    p.add_argument("scenario", nargs="?", help="scenario file or bundled name (default: seed)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("up", help="build a lab and hold it until Ctrl-C or `vrrp-lab down`")
+    p.add_argument("scenario", nargs="?", help="scenario file or bundled name (default: seed)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("exec", help="run a command in a node of a running lab")
+    p.add_argument("--lab", help="lab id (needed when several labs run)")
+    p.add_argument("node")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("shell", help="open an interactive shell in a node of a running lab")
+    p.add_argument("--lab", help="lab id (needed when several labs run)")
+    p.add_argument("node")
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("down", help="tear down a running lab")
+    p.add_argument("--lab", help="lab id (needed when several labs run)")
+    p.add_argument("--all", action="store_true", help="tear down every running lab")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("labs", help="list running labs")
+    p.set_defaults(func=cmd_labs)
+
+    p = sub.add_parser("scenarios", help="list the bundled scenarios")
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
+    p.add_argument("-o", "--output", type=Path, help="write it to this file instead")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def topology_table(lab: Lab) -> Table:
+    """The nodes of a lab with their ports, MACs and addresses."""
+    table = Table(title=f"lab {lab.id} · scenario {lab.scenario.name}", title_justify="left")
+    for column in ("node", "hostname", "interface", "MAC", "addresses", "fabric port", "network"):
+        table.add_column(column)
+    for node in lab.nodes.values():
+        for port in node.ports:
+            table.add_row(
+                node.name,
+                node.hostname,
+                port.ifname,
+                port.mac,
+                ", ".join(str(i) for i, _ in port.interfaces()),
+                port.tap,
+                port.network.name,
+            )
+    for vip in lab.scenario.vips:
+        table.add_row("[dim]vip[/dim]", "", "", "", str(vip.address), "", vip.network)
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Build the lab, show it, check that instances reach each other but not the VIP, tear down."""
+    path = resolve_scenario(args.scenario)
+    scenario = load_scenario(path)
+    with console.status(f"building lab for {path}"), Lab(scenario) as lab:
+        pass_build = lab.build_seconds or 0.0
+        console.print(topology_table(lab))
+        console.print(f"built in {pass_build * 1000:.0f} ms")
+        ok = _reachability(lab)
+    console.print("torn down; nothing left behind")
+    return 0 if ok else 1
+
+
+def _reachability(lab: Lab) -> bool:
+    """Ping every instance from every other; the VIPs are expected unreachable (no router yet)."""
+    table = Table(title="reachability (one ping each)", title_justify="left")
+    table.add_column("from")
+    table.add_column("to")
+    table.add_column("expected")
+    table.add_column("seen")
+    ok = True
+    targets = [(n.name, str(n.ip), True) for n in lab.nodes.values()]
+    targets += [(f"vip {v.address}", str(v.address), False) for v in lab.scenario.vips]
+    for src in lab.nodes.values():
+        for name, ip, expected in targets:
+            if name == src.name:
+                continue
+            # -W 1: a VIP nobody holds yet never answers, and one second is plenty on a bridge.
+            seen = (
+                src.run(["ping", "-n", "-q", "-c", "1", "-W", "1", ip], check=False).returncode == 0
+            )
+            ok &= seen == expected
+            mark = "[green]" if seen == expected else "[red]"
+            table.add_row(
+                src.name,
+                name,
+                "reply" if expected else "no reply",
+                f"{mark}{'reply' if seen else 'no reply'}[/]",
+            )
+    console.print(table)
+    return ok
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Build a lab and hold it until Ctrl-C, SIGTERM or `vrrp-lab down`."""
+    path = resolve_scenario(args.scenario)
+    scenario = load_scenario(path)
+    with Lab(scenario) as lab:
+        console.print(topology_table(lab))
+        console.print(f"built in {(lab.build_seconds or 0) * 1000:.0f} ms")
+        first = next(iter(lab.nodes))
+        console.print(
+            f"[bold]lab {lab.id} is up.[/bold] From another terminal:\n"
+            f"  vrrp-lab exec {first} -- ip -br addr\n"
+            f"  vrrp-lab shell {first}\n"
+            f"  vrrp-lab down\n"
+            "Ctrl-C here tears it down too."
+        )
+        hold(lab)
+    console.print(f"lab {lab.id} torn down")
+    return 0
+
+
+def hold(lab: Lab) -> None:
+    """Block until SIGINT or SIGTERM (what `vrrp-lab down` sends), or until the lab dies."""
+    assert lab.record is not None
+    lab.record.holding = True
+    lab.record.save()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            if not lab.running:
+                raise LabError(f"lab {lab.id} died while held (its sandbox is gone)")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a command in a node of a running lab, replacing this process."""
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError(
+            "vrrp-lab exec: give a command after --, e.g. vrrp-lab exec observer -- ip -br a"
+        )
+    record = find_lab(args.lab)
+    os.execvp("nsenter", [*record.nsenter_argv(args.node), "--", *argv])
+    return 0  # not reached
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    """Open an interactive shell in a node of a running lab."""
+    record = find_lab(args.lab)
+    shell = os.environ.get("SHELL", "/bin/bash")
+    os.execvp("nsenter", [*record.nsenter_argv(args.node), "--", shell, "-i"])
+    return 0  # not reached
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Ask the runner of a lab (or of every lab) to tear it down, and wait until it has."""
+    records = running_labs() if args.all else [find_lab(args.lab)]
+    for record in records:
+        os.kill(record.runner_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for record in records:
+        while record.path().exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting on another process's exit: polled against a deadline
+        gone = not record.path().exists()
+        console.print(
+            f"lab {record.id}: {'torn down' if gone else 'still tearing down after 15 s'}"
+        )
+    return 0
+
+
+def cmd_labs(args: argparse.Namespace) -> int:
+    """List the running labs."""
+    labs = running_labs()
+    if not labs:
+        console.print("no lab is running")
+        return 0
+    table = Table()
+    for column in ("lab", "scenario", "runner pid", "nodes", "mode"):
+        table.add_column(column)
+    for r in labs:
+        table.add_row(
+            r.id,
+            r.scenario,
+            str(r.runner_pid),
+            ", ".join(r.nodes),
+            "rootless" if r.rootless else "root",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """List the bundled scenarios with their one-line description."""
+    table = Table()
+    table.add_column("scenario")
+    table.add_column("file")
+    table.add_column("description")
+    for path in bundled_scenarios():
+        try:
+            scenario = load_scenario(path)
+            description = scenario.description.split(". ")[0]
+        except LabError as exc:
+            description = f"[red]invalid: {exc}[/red]"
+        table.add_row(path.stem, str(path.relative_to(path.parent.parent)), description)
+    console.print(table)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of scenario files, or write it to --output."""
+    text = json_schema_text()
+    if args.output:
+        args.output.write_text(text)
+        console.print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run a subcommand and map errors to the documented exit codes."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args))
+    except LabError as exc:
+        err_console.print(f"vrrp-lab: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("vrrp-lab: interrupted; the lab was torn down")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

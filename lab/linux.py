@@ -1,0 +1,157 @@
+"""Thin, typed wrappers over the Linux calls the sandbox needs and Python 3.11 lacks.
+
+``os.setns`` and ``os.unshare`` only arrived in Python 3.12, and ``prctl`` has never been in the
+standard library, so they are reached through ctypes here, in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import socket
+from collections.abc import Iterator
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+
+#: The namespace kinds a node is made of, with the /proc/PID/ns file of each. The mount namespace
+#: comes last on purpose: once a process has entered it, paths under /proc may mean another tree.
+NODE_NAMESPACES: tuple[tuple[str, int], ...] = (
+    ("net", CLONE_NEWNET),
+    ("uts", CLONE_NEWUTS),
+    ("mnt", CLONE_NEWNS),
+)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Move the calling thread into the namespace that ``fd`` refers to."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def unshare(flags: int) -> None:
+    """Detach the calling process from the namespaces named in ``flags``."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send ``sig`` to this process when the thread that forked it ends.
+
+    Called between fork and exec. It is what ties the sandbox's lifetime to the runner's, even
+    when the runner is SIGKILLed and can run no cleanup of its own.
+    """
+    _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def open_namespace(pid: int, kind: str) -> int:
+    """Open ``/proc/PID/ns/KIND`` and return the descriptor (close-on-exec)."""
+    return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def namespace_inode(pid: int, kind: str) -> int:
+    """The inode that identifies a process's namespace of ``kind``: equal inodes, same namespace."""
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+@contextlib.contextmanager
+def thread_in_netns(fd: int) -> Iterator[None]:
+    """Run the body with the calling thread inside the network namespace ``fd``.
+
+    A socket keeps the namespace it was created in, so sockets made in the body (netlink,
+    AF_PACKET) work there after the thread has come back. Only the network namespace moves,
+    which the kernel allows in a multithreaded process.
+    """
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            setns(home, CLONE_NEWNET)
+    finally:
+        os.close(home)
+
+
+def socket_in_netns(fd: int, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """Create a socket that lives in the network namespace ``fd``."""
+    with thread_in_netns(fd):
+        return socket.socket(family, kind, proto)
+
+
+def enter_user_namespace() -> None:
+    """Become root of a fresh user namespace, mapped to the caller's own uid and gid.
+
+    The kernel allows this only while the process has a single thread, so it must run before
+    anything starts threads. Afterwards the process may create the other namespaces rootless.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    unshare(CLONE_NEWUSER)
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def namespaces_refused_reason() -> str | None:
+    """Say why this process cannot make namespaces, or return None when it can."""
+    if os.geteuid() == 0:
+        return None
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as f:
+            if int(f.read().strip() or 0) == 0:
+                return (
+                    "not root, and user namespaces are disabled (user.max_user_namespaces=0): "
+                    "run as root, or enable them with sysctl -w user.max_user_namespaces=15000"
+                )
+    except OSError:
+        pass
+    try:
+        with open("/proc/sys/kernel/unprivileged_userns_clone") as f:
+            if f.read().strip() == "0":
+                return (
+                    "not root, and unprivileged user namespaces are disabled "
+                    "(kernel.unprivileged_userns_clone=0): run as root, or enable them"
+                )
+    except OSError:
+        pass
+    try:
+        with open("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") as f:
+            if f.read().strip() == "1":
+                return (
+                    "not root, and AppArmor restricts unprivileged user namespaces "
+                    "(kernel.apparmor_restrict_unprivileged_userns=1): run as root"
+                )
+    except OSError:
+        pass
+    return None
+
+
+def errno_name(code: int) -> str:
+    """The symbolic name of an errno value, for messages."""
+    return errno.errorcode.get(code, str(code))

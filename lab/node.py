@@ -1,0 +1,208 @@
+"""Namespaces held by a keeper process, and the nodes (instances) built on them.
+
+A :class:`Namespace` is a network, mount and UTS namespace created by a small keeper process
+inside the lab's sandbox. The keeper mounts private ``/run``, ``/tmp`` (and ``/etc/keepalived``
+where it exists), remounts ``/sys`` so that it shows this namespace's interfaces, sets the
+hostname, then sleeps. Programs run in the namespace are started by the runner and enter the
+keeper's namespaces before exec; netlink sockets are opened from the runner's own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import socket
+import subprocess
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyroute2 import IPRoute
+
+from lab import linux
+from lab.errors import CommandFailed, LabError
+from lab.sandbox import Sandbox, read_ready
+from lab.topology import Instance
+
+if TYPE_CHECKING:
+    import ipaddress
+
+    from lab.fabric import LabPort
+
+# The keeper. `mount` failing is fatal (set -e): a node without a private /run would let two
+# keepalived daemons fight over one pid file. /sys is remounted so that tools reading
+# /sys/class/net (keepalived among them) see this namespace's interfaces.
+_KEEPER = r"""
+set -e
+mount -t tmpfs -o mode=0755 lab-run /run
+mount -t tmpfs -o mode=1777 lab-tmp /tmp
+mount -t sysfs lab-sys /sys
+if [ -d /etc/keepalived ]; then mount -t tmpfs -o mode=0755 lab-etc /etc/keepalived; fi
+printf '%s' "$1" > /proc/sys/kernel/hostname
+echo ready
+exec sleep infinity
+"""
+
+Command = str | Sequence[str]
+
+
+def _argv(cmd: Command) -> list[str]:
+    """A string is a shell command line; a sequence is an argv, run as is."""
+    return ["sh", "-c", cmd] if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+class Namespace:
+    """A network + mount + UTS namespace held by a keeper process in the lab's sandbox."""
+
+    def __init__(self, sandbox: Sandbox, name: str, hostname: str | None = None) -> None:
+        self.name = name
+        self.hostname = hostname or name
+        self._sandbox = sandbox
+        self._keeper: subprocess.Popen[bytes] | None = None
+        self._fds: dict[str, int] = {}
+        self._ipr: IPRoute | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def spawn_keeper(self) -> None:
+        """Start the keeper; :meth:`await_keeper` ends the start, so keepers start in parallel."""
+        self._keeper = self._sandbox.spawn(
+            [
+                "unshare",
+                "--net",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                _KEEPER,
+                "keeper",
+                self.hostname,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def await_keeper(self, timeout: float = 10.0) -> None:
+        """Wait for the keeper to be ready, then open its namespace descriptors."""
+        assert self._keeper is not None, "spawn_keeper() first"
+        read_ready(self._keeper, timeout, f"the namespace keeper of {self.name}")
+        for stream in (self._keeper.stdout, self._keeper.stderr):
+            assert stream is not None
+            stream.close()
+        for kind, _ in linux.NODE_NAMESPACES:
+            self._fds[kind] = linux.open_namespace(self._keeper.pid, kind)
+        self.ipr.link("set", index=self.ipr.link_lookup(ifname="lo")[0], state="up")
+
+    def close(self) -> None:
+        """Release the descriptors and sockets that would keep the namespace alive."""
+        if self._ipr is not None:
+            with contextlib.suppress(Exception):
+                self._ipr.close()
+            self._ipr = None
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """The keeper's pid, as the runner sees it: ``nsenter -t PID -n -m -u`` enters the node."""
+        if self._keeper is None:
+            raise LabError(f"{self.name} has not been started")
+        return self._keeper.pid
+
+    @property
+    def netns_inode(self) -> int:
+        """The network namespace's inode: the identity a leak check looks for."""
+        return os.fstat(self._fds["net"]).st_ino
+
+    def ns_fd(self, kind: str) -> int:
+        """The open descriptor of this node's ``net``, ``uts`` or ``mnt`` namespace."""
+        return self._fds[kind]
+
+    # -- running programs -------------------------------------------------------------------
+
+    def popen(self, cmd: Command, **popen_kwargs: Any) -> subprocess.Popen[Any]:
+        """Start ``cmd`` inside this namespace; it dies with the lab at the latest."""
+        if not self._fds:
+            raise LabError(f"{self.name} is not running")
+        enter = [(self._fds[kind], flag) for kind, flag in linux.NODE_NAMESPACES]
+        return self._sandbox.spawn(_argv(cmd), enter=enter, **popen_kwargs)
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` to completion inside this namespace and return its output (text).
+
+        With ``check``, a non-zero exit raises :class:`CommandFailed` carrying the output.
+        """
+        argv = _argv(cmd)
+        proc = self.popen(
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise CommandFailed(
+                self.name, argv, -9, out, f"killed after {timeout:g}s; {err}"
+            ) from None
+        if check and proc.returncode != 0:
+            raise CommandFailed(self.name, argv, proc.returncode, out, err)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    # -- netlink ----------------------------------------------------------------------------
+
+    def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
+        """A socket of this namespace (AF_PACKET, raw IP, netlink, ...), opened from the runner."""
+        return linux.socket_in_netns(self._fds["net"], family, kind, proto)
+
+    @property
+    def ipr(self) -> IPRoute:
+        """A pyroute2 ``IPRoute`` bound to this namespace (opened once, closed with the lab)."""
+        if self._ipr is None:
+            sock = self.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+            self._ipr = IPRoute(use_socket=sock)
+        return self._ipr
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.name} pid={self._keeper.pid if self._keeper else None}>"
+        )
+
+    def shell_hint(self) -> str:
+        """The command that runs a shell in this namespace from another terminal."""
+        return f"vrrp-lab shell {shlex.quote(self.name)}"
+
+
+class Node(Namespace):
+    """An instance of the scenario: a namespace with its ports, named and addressed like the VM."""
+
+    def __init__(self, sandbox: Sandbox, instance: Instance) -> None:
+        super().__init__(sandbox, instance.name, instance.hostname)
+        self.instance = instance
+        self.ports: list[LabPort] = []
+
+    @property
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The first fixed IP of the first port: the address the seed calls the instance by."""
+        return self.ports[0].ips[0]
+
+    @property
+    def mac(self) -> str:
+        """The MAC of the first port."""
+        return self.ports[0].mac

@@ -1,0 +1,158 @@
+"""pytest plugin for vrrp-lab (registered under the ``pytest11`` entry point as ``vrrp_lab``).
+
+Marker:
+    ``@pytest.mark.lab`` — the test builds namespaces. Where the kernel or the user refuses
+    them, the test is skipped with the reason (not root and no user namespaces, ...).
+
+Fixtures (each docstring states its scope and what it depends on):
+    ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``.
+
+Options:
+    ``--keep-lab-on-failure`` keeps a failed test's lab up, prints how to enter it, and waits for
+    ``vrrp-lab down`` (or Ctrl-C) before tearing it down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.errors import LabError
+from lab.lab import Lab
+from lab.sandbox import check_environment
+from lab.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
+
+_failed_key = pytest.StashKey[dict[str, bool]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the plugin's options."""
+    group = parser.getgroup("vrrp-lab")
+    group.addoption(
+        "--keep-lab-on-failure",
+        action="store_true",
+        help="keep a failed test's lab up for inspection until `vrrp-lab down`",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``lab`` marker."""
+    config.addinivalue_line(
+        "markers", "lab: the test builds network namespaces (skipped where they are refused)"
+    )
+
+
+_environment_problem: list[str | None] = []
+
+
+def _namespaces_problem() -> str | None:
+    """Why labs cannot run here, or None; asked once per session."""
+    if not _environment_problem:
+        try:
+            check_environment()
+            _environment_problem.append(None)
+        except LabError as exc:
+            _environment_problem.append(str(exc))
+    return _environment_problem[0]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``lab``-marked tests, with the reason, where namespaces are refused."""
+    if item.get_closest_marker("lab") is not None:
+        problem = _namespaces_problem()
+        if problem:
+            pytest.skip(f"lab test needs network namespaces: {problem}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember which phases failed, so fixtures can keep a failed test's lab."""
+    report = yield
+    item.stash.setdefault(_failed_key, {})[report.when] = report.failed
+    return report
+
+
+@pytest.fixture(scope="session")
+def lab_scenario() -> Path:
+    """The scenario that ``lab`` and ``module_lab`` build. Session scope; no dependencies.
+
+    Override it in a module or conftest (any scope up to the lab fixture's) to build another
+    scenario, or parametrise it indirectly.
+    """
+    return DEFAULT_SCENARIO
+
+
+def _keep_if_failed(request: pytest.FixtureRequest, lab: Lab, failed: bool) -> None:
+    if not (failed and request.config.getoption("keep_lab_on_failure")):
+        return
+    from lab.cli import hold  # imported late: the CLI pulls in rich, which tests rarely need
+
+    first = next(iter(lab.nodes))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    message = (
+        f"\n[vrrp-lab] {request.node.nodeid} failed; lab {lab.id} is kept up.\n"
+        f"  vrrp-lab exec --lab {lab.id} {first} -- ip -br addr\n"
+        f"  vrrp-lab shell --lab {lab.id} {first}\n"
+        f"  vrrp-lab down --lab {lab.id}    (tears it down and lets pytest go on)\n"
+    )
+    if reporter is not None:
+        reporter.write_line(message)
+    with contextlib.suppress(KeyboardInterrupt):
+        hold(lab)
+
+
+def _scenario_from(source: str | Path | Scenario) -> Scenario:
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, str) and "\n" in source:
+        return parse_scenario(source, "<inline scenario>")
+    return load_scenario(source)
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, lab_scenario: Path | str | Scenario) -> Iterator[Lab]:
+    """A started lab of ``lab_scenario``. Function scope: every test gets a fresh lab.
+
+    Depends on ``lab_scenario``. Torn down after the test, or kept with --keep-lab-on-failure.
+    """
+    with Lab(_scenario_from(lab_scenario)) as built:
+        yield built
+        failed = request.node.stash.get(_failed_key, {}).get("call", False)
+        _keep_if_failed(request, built, failed)
+
+
+@pytest.fixture(scope="module")
+def module_lab(request: pytest.FixtureRequest, lab_scenario: Path | str | Scenario) -> Iterator[Lab]:
+    """A started lab of ``lab_scenario`` shared by a module's tests. Module scope.
+
+    Depends on ``lab_scenario``. Cheaper than ``lab`` when tests only read the lab; tests that
+    break things (faults, port changes) should take the function-scoped ``lab``.
+    """
+    with Lab(_scenario_from(lab_scenario)) as built:
+        yield built
+
+
+@pytest.fixture
+def make_lab(request: pytest.FixtureRequest) -> Iterator[Callable[..., Lab]]:
+    """A factory: ``make_lab(path_or_yaml_or_scenario)`` builds and starts a lab. Function scope.
+
+    No dependencies. Every lab it made is torn down after the test, newest first.
+    """
+    made: list[Lab] = []
+
+    def factory(source: str | Path | Scenario, **kwargs: Any) -> Lab:
+        built = Lab(_scenario_from(source), **kwargs).start()
+        made.append(built)
+        return built
+
+    yield factory
+    failed = request.node.stash.get(_failed_key, {}).get("call", False)
+    for built in reversed(made):
+        try:
+            _keep_if_failed(request, built, failed)
+        finally:
+            built.close()

@@ -1,0 +1,178 @@
+"""Scenario files: YAML in, a validated :class:`Scenario` out, or one clear line of error.
+
+A scenario is a topology (networks, instances, virtual IPs) plus what later sections add
+(routers, steps). Errors name the file, the line, the dotted path of the field and what was
+expected, e.g.::
+
+    scenarios/seed.yaml:23: instances[0].ports[0].mac_address: 'zz' is not a MAC address ...
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from lab.errors import ScenarioError
+from lab.topology import Topology
+
+#: Where the bundled scenarios live, and the one ``vrrp-lab run`` uses by default.
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+DEFAULT_SCENARIO = SCENARIO_DIR / "seed.yaml"
+
+
+class Scenario(Topology):
+    """A whole scenario: a topology with a name and a description."""
+
+    name: str = Field(description="Short name, used in reports and lab ids.")
+    description: str = ""
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raise :class:`ScenarioError` on any problem."""
+    path = Path(path)
+    source = _display(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ScenarioError(
+            source, "", "no such file; `vrrp-lab scenarios` lists the bundled ones"
+        ) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, "", f"cannot read it: {exc}") from None
+    return parse_scenario(text, source, base_dir=path.parent)
+
+
+def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in errors."""
+    try:
+        data = yaml.safe_load(text)
+        tree = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(source, "", f"not valid YAML: {problem}", line) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "", "expected a mapping with keys name, networks, instances", 1)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, source, tree) from None
+    except ValueError as exc:  # raised by model validators that build their own paths
+        raise ScenarioError(source, "", str(exc)) from None
+    if base_dir is not None:
+        object.__setattr__(scenario, "_base_dir", base_dir)
+    return scenario
+
+
+def scenario_base_dir(scenario: Scenario) -> Path:
+    """The directory relative paths in ``scenario`` are resolved against."""
+    return getattr(scenario, "_base_dir", SCENARIO_DIR)
+
+
+def bundled_scenarios() -> list[Path]:
+    """The scenario files shipped in ``scenarios/``, sorted by name."""
+    return sorted(SCENARIO_DIR.glob("*.yaml"))
+
+
+def resolve_scenario(name: str | Path | None) -> Path:
+    """Turn a CLI argument (a path, or the name of a bundled scenario) into a path."""
+    if name is None:
+        return DEFAULT_SCENARIO
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in str(name):
+        return path
+    return SCENARIO_DIR / f"{name}.yaml"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format, for editors (yaml-language-server)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vrrp-lab scenario"
+    return schema
+
+
+def json_schema_text() -> str:
+    """The JSON Schema as stable, diff-friendly text."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+# --- error formatting -------------------------------------------------------------------------
+
+_PATH_IN_MESSAGE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*)(?:: )(.*)$", re.S)
+
+
+def _first_error(exc: ValidationError, source: str, tree: yaml.Node | None) -> ScenarioError:
+    """Turn pydantic's first error into one line with the YAML line of the offending field."""
+    err = exc.errors(include_url=False)[0]
+    loc = [
+        p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))
+    ]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown field {loc[-1]!r}; check its spelling against `vrrp-lab schema`"
+    elif kind == "missing":
+        message = "this field is required"
+    elif kind in ("ip_v4_address", "ip_v6_address", "ip_any_address") or "ip" in kind:
+        message = f"{err.get('input')!r} is not a valid IP address"
+    path = _dotted(loc)
+    # Model validators report their own dotted path inside the message: honour it.
+    if kind == "value_error":
+        match = _PATH_IN_MESSAGE.match(message)
+        if match:
+            inner = match.group(1)
+            path = f"{path}.{inner}" if path and not inner.startswith(path.split(".")[0]) else inner
+            message = match.group(2)
+            loc = _parse_dotted(path)
+    return ScenarioError(source, path, message, _line_of(tree, loc))
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _parse_dotted(path: str) -> list[Any]:
+    loc: list[Any] = []
+    for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", path):
+        loc.append(int(index) if index else name)
+    return loc
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The 1-based line of the deepest YAML node along ``loc`` that exists."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if key.value == part:
+                    child, line = value, key.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
