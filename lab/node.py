@@ -15,6 +15,7 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute
@@ -119,6 +120,14 @@ class Namespace:
     def netns_inode(self) -> int:
         """The network namespace's inode: the identity a leak check looks for."""
         return os.fstat(self._fds["net"]).st_ino
+
+    def path(self, inside: str) -> Path:
+        """A path of this namespace's private filesystem, reachable from the runner.
+
+        ``node.path("/run/keepalived/notify.fifo")`` goes through ``/proc/KEEPER/root``, so files
+        under the node's private ``/run`` and ``/tmp`` can be written and read without a shell.
+        """
+        return Path(f"/proc/{self.pid}/root") / inside.lstrip("/")
 
     def ns_fd(self, kind: str) -> int:
         """The open descriptor of this node's ``net``, ``uts`` or ``mnt`` namespace."""
