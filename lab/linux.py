@@ -6,13 +6,16 @@ standard library, so they are reached through ctypes here, in one place.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import signal
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -67,29 +70,35 @@ def namespace_inode(pid: int, kind: str) -> int:
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
 
-@contextlib.contextmanager
-def thread_in_netns(fd: int) -> Iterator[None]:
-    """Run the body with the calling thread inside the network namespace ``fd``.
+def call_in_netns(fd: int, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a throwaway thread that lives in the network namespace ``fd``.
 
-    A socket keeps the namespace it was created in, so sockets made in the body (netlink,
-    AF_PACKET) work there after the thread has come back. Only the network namespace moves,
-    which the kernel allows in a multithreaded process.
+    A socket keeps the namespace it was created in, so sockets ``fn`` makes (netlink,
+    AF_PACKET) keep working there from any thread. The thread never moves back: a rootless
+    runner is not allowed to re-enter the namespace it started in, and a thread that simply
+    ends needs no permission.
     """
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        setns(fd, CLONE_NEWNET)
+    outcome: list[Any] = []
+
+    def body() -> None:
         try:
-            yield
-        finally:
-            setns(home, CLONE_NEWNET)
-    finally:
-        os.close(home)
+            setns(fd, CLONE_NEWNET)
+            outcome.append((True, fn()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=body, name="netns-call")
+    worker.start()
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def socket_in_netns(fd: int, family: int, kind: int, proto: int = 0) -> socket.socket:
     """Create a socket that lives in the network namespace ``fd``."""
-    with thread_in_netns(fd):
-        return socket.socket(family, kind, proto)
+    return call_in_netns(fd, lambda: socket.socket(family, kind, proto))
 
 
 def enter_user_namespace() -> None:

@@ -39,7 +39,7 @@ mount -t tmpfs -o mode=0755 lab-run /run
 mount -t tmpfs -o mode=1777 lab-tmp /tmp
 mount -t sysfs lab-sys /sys
 if [ -d /etc/keepalived ]; then mount -t tmpfs -o mode=0755 lab-etc /etc/keepalived; fi
-printf '%s' "$1" > /proc/sys/kernel/hostname
+hostname "$1"
 echo ready
 exec sleep infinity
 """

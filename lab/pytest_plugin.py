@@ -126,7 +126,9 @@ def lab(request: pytest.FixtureRequest, lab_scenario: Path | str | Scenario) -> 
 
 
 @pytest.fixture(scope="module")
-def module_lab(request: pytest.FixtureRequest, lab_scenario: Path | str | Scenario) -> Iterator[Lab]:
+def module_lab(
+    request: pytest.FixtureRequest, lab_scenario: Path | str | Scenario
+) -> Iterator[Lab]:
     """A started lab of ``lab_scenario`` shared by a module's tests. Module scope.
 
     Depends on ``lab_scenario``. Cheaper than ``lab`` when tests only read the lab; tests that

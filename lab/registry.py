@@ -16,15 +16,16 @@ from pathlib import Path
 
 from lab import linux
 from lab.errors import UsageError
-from lab.sandbox import REAL_UID
+from lab.sandbox import outer_uid
 
 
 def registry_dir() -> Path:
     """``/run/vrrp-lab`` for root, a per-user runtime directory otherwise."""
-    if REAL_UID == 0:
+    uid = outer_uid()
+    if uid == 0:
         return Path("/run/vrrp-lab")
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "vrrp-lab" if runtime else Path(f"/tmp/vrrp-lab-{REAL_UID}")
+    return Path(runtime) / "vrrp-lab" if runtime else Path(f"/tmp/vrrp-lab-{uid}")
 
 
 @dataclass

@@ -6,9 +6,9 @@ parent-death signal, so the chain runner → unshare → init → everything els
 ends the runner: a normal exit, an exception, Ctrl-C or SIGKILL. Network namespaces are held
 only by processes of the sandbox (never bind-mounted), so they vanish with them.
 
-Processes are started *into* the sandbox by pointing the runner thread's ``pid_for_children`` at
-the sandbox's PID namespace around ``fork`` (see :meth:`Sandbox.spawn`), so they stay ordinary
-children of the runner: ``subprocess.Popen`` works on them as usual.
+Processes are started *into* the sandbox by a spawner thread of the runner whose
+``pid_for_children`` points at the sandbox's PID namespace (see :meth:`Sandbox.spawn`), so they
+stay ordinary children of the runner: ``subprocess.Popen`` works on them as usual.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lab import linux
@@ -29,8 +30,7 @@ from lab.errors import EnvironmentMissing, LabError
 
 _rootless_lock = threading.Lock()
 _entered_userns = False
-#: The uid that started this process, before any user namespace made it look like root.
-REAL_UID = os.getuid()
+_outer_uid: int | None = None
 
 REQUIRED_PROGRAMS = {
     "unshare": "util-linux (apt-get install util-linux)",
@@ -69,12 +69,19 @@ def ensure_privileges() -> bool:
                 f"one runs {threading.active_count()} threads: build the lab before starting "
                 "threads, or run as root"
             )
+        global _outer_uid
+        _outer_uid = os.getuid()
         try:
             linux.enter_user_namespace()
         except OSError as exc:
             raise EnvironmentMissing(f"cannot enter a user namespace: {exc}; run as root") from None
         _entered_userns = True
         return True
+
+
+def outer_uid() -> int:
+    """The uid that started this process, even after a user namespace made it look like root."""
+    return _outer_uid if _outer_uid is not None else os.getuid()
 
 
 def is_rootless() -> bool:
@@ -116,6 +123,7 @@ class Sandbox:
         self._children: list[subprocess.Popen[Any]] = []
         self._lock = threading.Lock()
         self.init_pid: int | None = None
+        self._spawner: ThreadPoolExecutor | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         """Create the PID namespace and its init process."""
@@ -145,6 +153,9 @@ class Sandbox:
         assert self._unshare.stdout is not None
         self._unshare.stdout.close()
         self._pidns_fd = linux.open_namespace(self._unshare.pid, "pid_for_children")
+        self._spawner = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"spawn-{self.label}", initializer=self._enter_pidns
+        )
         with open(f"/proc/{self._unshare.pid}/task/{self._unshare.pid}/children") as f:
             self.init_pid = int(f.read().split()[0])
 
@@ -166,27 +177,35 @@ class Sandbox:
         exec. The process is in its own session, so a Ctrl-C meant for the runner does not hit
         the lab's daemons before the runner has stopped them in order.
         """
-        if self._pidns_fd is None or not self.running:
+        if self._spawner is None or not self.running:
             raise LabError(f"the sandbox of lab {self.label} is not running")
         preexec = _preexec_entering(enter) if enter else None
         popen_kwargs.setdefault("start_new_session", True)
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
-        home = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            linux.setns(self._pidns_fd, linux.CLONE_NEWPID)
-            try:
-                proc = subprocess.Popen(list(argv), preexec_fn=preexec, **popen_kwargs)
-            finally:
-                linux.setns(home, linux.CLONE_NEWPID)
-        finally:
-            os.close(home)
+        proc: subprocess.Popen[Any] = self._spawner.submit(
+            subprocess.Popen, list(argv), preexec_fn=preexec, **popen_kwargs
+        ).result()
         with self._lock:
             self._children = [c for c in self._children if c.returncode is None]
             self._children.append(proc)
         return proc
 
+    def _enter_pidns(self) -> None:
+        """Spawner-thread initializer: children forked by this thread land in the sandbox.
+
+        ``pid_for_children`` is per thread, so one dedicated thread enters the sandbox's PID
+        namespace for good. Nothing has to switch back, which matters rootless: a process
+        may not re-enter the PID namespace it started in once it lives in its own user
+        namespace.
+        """
+        assert self._pidns_fd is not None
+        linux.setns(self._pidns_fd, linux.CLONE_NEWPID)
+
     def close(self) -> None:
         """Kill everything in the sandbox and reap it; safe twice, or after a failed start."""
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=True)
+            self._spawner = None
         if self._unshare is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._unshare.send_signal(signal.SIGKILL)

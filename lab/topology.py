@@ -92,12 +92,12 @@ class Subnet(Model):
     @model_validator(mode="after")
     def _inside(self) -> Subnet:
         if self.gateway_ip is not None and self.gateway_ip not in self.cidr:
-            raise ValueError(f"gateway_ip {self.gateway_ip} is outside cidr {self.cidr}")
+            raise ValueError(f"gateway_ip: {self.gateway_ip} is outside cidr {self.cidr}")
         for pool in self.allocation_pools:
             if pool.start not in self.cidr or pool.end not in self.cidr:
-                raise ValueError(f"allocation pool {pool} is not inside cidr {self.cidr}")
+                raise ValueError(f"allocation_pools: {pool} is not inside cidr {self.cidr}")
             if pool.start > pool.end:
-                raise ValueError(f"allocation pool {pool} ends before it starts")
+                raise ValueError(f"allocation_pools: {pool} ends before it starts")
         return self
 
     def pool_holding(self, ip: IPAddress) -> AllocationPool | None:

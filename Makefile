@@ -1,0 +1,62 @@
+# vrrp-lab: every target sets up what it needs on a fresh Debian 12 machine, and a second run
+# skips what is already there. Run as root (namespaces, nftables, keepalived): `sudo make run`.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
+# keepalived (the VRRP implementation under test), iputils-ping, tshark/tcpdump (reading
+# captures), util-linux and mount (unshare, nsenter, mount: the sandbox), python3-venv.
+APT_PACKAGES := iproute2 nftables keepalived iputils-ping tshark tcpdump util-linux mount \
+                procps python3-venv python3-pip
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system run test lint schema bench clean
+
+help:
+	@echo "make run    run the seed scenario and print its report"
+	@echo "make test   run lint and the whole test suite"
+	@echo "make bench  run the benchmarks (figures land in docs/)"
+
+setup: system $(STAMP)
+
+system:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(VENV)/bin/vrrp-lab run
+
+test: setup
+	$(VENV)/bin/ruff check lab vrrp tests benchmarks
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check lab vrrp tests benchmarks
+	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks
+
+schema: setup
+	$(VENV)/bin/vrrp-lab schema -o docs/scenario.schema.json
+
+bench: setup
+	$(VENV)/bin/python benchmarks/build_time.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""Build-and-teardown time of the seed topology: ``Lab`` against a bare ``ip`` shell script.
+
+Both build the same thing: four network namespaces (fabric + three instances), a bridge, three
+veth pairs with the seed's MACs, MTU and addresses, all links up; then tear it all down. The
+shell script runs in a private mount namespace so that ``ip netns add`` never touches the
+host's /run/netns.
+
+    sudo .venv/bin/python benchmarks/build_time.py [--runs 30]
+
+Prints both medians and the ratio; issue 2 asks for a ratio of at most 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lab import Lab  # noqa: E402
+from lab.scenario import load_scenario  # noqa: E402
+
+BARE_SCRIPT = r"""
+set -e
+mount -t tmpfs bench /run/netns 2>/dev/null || { mkdir -p /run/netns; mount -t tmpfs bench /run/netns; }
+s=$1
+ip netns add fab$s
+ip -n fab$s link set lo up
+ip -n fab$s link add br-ha_lab mtu 576 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+ip -n fab$s link set br-ha_lab up
+i=0
+for spec in ha_first,fa:16:3e:8d:dc:bb,10.200.51.32 ha_second,fa:16:3e:f3:a9:a3,10.200.51.33 \
+            observer,fa:16:3e:08:e6:15,10.200.51.34; do
+  IFS=, read name mac ip <<EOF2
+$spec
+EOF2
+  ip netns add $name$s
+  ip -n $name$s link set lo up
+  ip -n fab$s link add tap$i mtu 576 type veth peer name ens3 netns $name$s address $mac mtu 576
+  ip -n fab$s link set tap$i master br-ha_lab up
+  ip -n $name$s addr add $ip/24 dev ens3
+  ip -n $name$s link set ens3 up
+  i=$((i+1))
+done
+ip netns del fab$s
+for name in ha_first ha_second observer; do ip netns del $name$s; done
+"""
+
+
+def bare_once(n: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", BARE_SCRIPT, "bench", str(n)],
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def lab_once(scenario: object) -> float:
+    start = time.perf_counter()
+    with Lab(scenario):  # type: ignore[arg-type]
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="repetitions of each (default 30)")
+    args = parser.parse_args()
+    scenario = load_scenario(REPO / "scenarios" / "seed.yaml")
+    lab_once(scenario)  # warm-up: imports, page cache
+    bare_once(0)
+    bare, lab = [], []
+    for n in range(args.runs):
+        # Interleaved, so that machine noise hits both sides alike.
+        bare.append(bare_once(n))
+        lab.append(lab_once(scenario))
+        print(f"\rrun {n + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    mb, ml = statistics.median(bare), statistics.median(lab)
+    print(f"{'':24}{'median':>10}{'p90':>10}")
+    for name, xs in (("bare ip script", bare), ("vrrp-lab Lab", lab)):
+        p90 = sorted(xs)[int(0.9 * (len(xs) - 1))]
+        print(f"{name:24}{statistics.median(xs) * 1000:>8.1f}ms{p90 * 1000:>8.1f}ms")
+    ratio = ml / mb
+    print(f"ratio Lab / bare: {ratio:.2f} (target <= 2.00: {'met' if ratio <= 2 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

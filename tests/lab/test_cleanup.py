@@ -1,0 +1,99 @@
+"""Nothing outlives a lab, however its runner ends (issue 2, "what it must show" 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import linux
+from lab.registry import running_labs
+from lab.wait import wait_until
+from tests.support.hoststate import HostState, live_netns_inodes
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "scenarios" / "seed.yaml"
+
+
+def start_runner(mode: str) -> tuple[subprocess.Popen[str], dict]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.lab_runner", str(SEED), mode],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(f"runner printed nothing; stderr: {proc.stderr.read()}")  # type: ignore[union-attr]
+    return proc, json.loads(line)
+
+
+def assert_lab_gone(info: dict, before: HostState) -> None:
+    """Every process and namespace of the lab is gone and the root namespace is unchanged."""
+    wait_until(
+        lambda: [pid for pid in [info["init_pid"], *info["pids"]] if linux.pid_alive(pid)],
+        accept=lambda alive: not alive,
+        timeout=10,
+        what="the lab's keeper and init processes to exit",
+    )
+    wait_until(
+        lambda: set(info["inodes"]) & live_netns_inodes(),
+        accept=lambda held: not held,
+        timeout=10,
+        what="no process to hold the lab's network namespaces",
+    )
+    assert HostState.take() == before
+    assert info["id"] not in [record.id for record in running_labs()]
+
+
+def test_normal_exit_leaves_nothing(host_state: HostState) -> None:
+    proc, info = start_runner("exit")
+    assert proc.wait(timeout=30) == 0
+    assert_lab_gone(info, host_state)
+
+
+def test_exception_leaves_nothing(host_state: HostState) -> None:
+    proc, info = start_runner("exception")
+    assert proc.wait(timeout=30) == 1
+    assert "deliberate failure" in proc.stderr.read()  # type: ignore[union-attr]
+    assert_lab_gone(info, host_state)
+
+
+def test_sigint_leaves_nothing(host_state: HostState) -> None:
+    proc, info = start_runner("wait")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) != 0
+    assert_lab_gone(info, host_state)
+
+
+def test_sigkill_of_the_runner_leaves_nothing(host_state: HostState) -> None:
+    """The runner gets no chance to clean up: the kernel must do it all."""
+    proc, info = start_runner("wait")
+    assert all(linux.pid_alive(pid) for pid in info["pids"]), "the lab should be up"
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert_lab_gone(info, host_state)
+
+
+def test_failed_build_unwinds(host_state: HostState) -> None:
+    """A lab whose build fails half-way (here: a keeper that cannot start) undoes what it made."""
+    from lab import Lab
+    from lab.scenario import load_scenario
+
+    lab = Lab(load_scenario(SEED))
+    victim = lab.nodes["observer"]
+    victim.hostname = "x" * 300  # sethostname() refuses names longer than 64 bytes
+    with pytest.raises(Exception, match="keeper of observer"):
+        lab.start()
+    info = {"init_pid": lab.sandbox.init_pid, "pids": [], "inodes": [], "id": lab.id}
+    assert_lab_gone(info, host_state)
