@@ -1,0 +1,212 @@
+"""Failover metrics (DESIGN §7), computed from what the lab recorded, all on the lab clock.
+
+Pure functions over plain records, so they are unit-tested without namespaces:
+
+- **outage**: from the last probe answered before the fault to the first answered after it;
+- **detection**: from the fault to the new master's first advert in the capture (or, without a
+  capture, its MASTER notification);
+- **theory**: the RFC figure for that fault: Master_Down_Interval = 3·Adv + Skew for a crash,
+  host-down or freeze; Skew alone after a priority-0 advert (stop); Skew = (256 − prio)·Adv/256;
+- **stale ARP**: how long, after the new master took over, the observer's neighbour entry for
+  the VIP still named a MAC the new master does not receive on;
+- **split brain**: intervals where two sources advertise the same VRID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+#: Faults after which the backup waits for Master_Down_Interval; after `stop` it waits Skew.
+SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe: when it was sent, and who answered (None: lost)."""
+
+    seq: int
+    sent: float
+    responder: str | None
+
+
+@dataclass(frozen=True)
+class AdvertSeen:
+    """A VRRP advert in the capture."""
+
+    at: float
+    src_mac: str
+    src_ip: str
+    vrid: int
+    priority: int
+    node: str | None = None
+    """The instance whose port sent it, when the capture knows."""
+
+
+@dataclass(frozen=True)
+class NeighbourChange:
+    """The observer's neighbour entry for the VIP at one moment."""
+
+    at: float
+    mac: str | None
+    state: str
+
+
+@dataclass
+class Failover:
+    """The measured story of one fault. Times are lab-clock seconds, figures in ms."""
+
+    fault: str
+    node: str
+    at: float
+    old_master: str | None = None
+    new_master: str | None = None
+    outage_ms: float | None = None
+    detection_ms: float | None = None
+    detection_source: str = "capture"
+    theory_ms: float | None = None
+    lost_probes: int = 0
+    stale_arp_ms: float | None = None
+    last_served_before: float | None = None
+    first_served_after: float | None = None
+    first_advert_after: float | None = None
+    split_brain: list[tuple[float, float]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """The DESIGN §9 failover record, plus the extra fields (kept under their own keys)."""
+        return {
+            "fault": self.fault.replace("_", "-"),
+            "node": self.node,
+            "old_master": self.old_master,
+            "new_master": self.new_master,
+            "outage_ms": _round(self.outage_ms),
+            "detection_ms": _round(self.detection_ms),
+            "detection_source": self.detection_source,
+            "theory_ms": _round(self.theory_ms),
+            "lost_probes": self.lost_probes,
+            "stale_arp_ms": _round(self.stale_arp_ms),
+            "split_brain_ms": [[_round((a - self.at) * 1000), _round((b - self.at) * 1000)]
+                               for a, b in self.split_brain],
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def skew_time(priority: int, advert_int: float) -> float:
+    """RFC 5798 §6.1 Skew_Time, in seconds: ((256 − Priority) · Master_Adver_Interval) / 256."""
+    return (256 - priority) * advert_int / 256
+
+
+def theory_seconds(fault: str, backup_priority: int, advert_int: float) -> float:
+    """The RFC's detection figure for ``fault``, for a backup of ``backup_priority``."""
+    skew = skew_time(backup_priority, advert_int)
+    return skew if fault == "stop" else 3 * advert_int + skew
+
+
+def who_served(probes: Sequence[Probe], before: float) -> str | None:
+    """The node that answered the last answered probe sent before ``before``."""
+    last = [p for p in probes if p.sent < before and p.responder]
+    return last[-1].responder if last else None
+
+
+def outage(probes: Sequence[Probe], at: float, until: float | None = None) -> tuple[
+    float | None, float | None, int, str | None
+]:
+    """(last answered send time before ``at``, first answered after it, lost count, new server)."""
+    window = [p for p in probes if until is None or p.sent < until]
+    before = [p for p in window if p.sent < at and p.responder]
+    after = [p for p in window if p.sent >= at and p.responder]
+    last_before = before[-1].sent if before else None
+    first_after = after[0].sent if after else None
+    start = last_before if last_before is not None else at
+    # Without a recovery, every probe after the last answer is lost, up to the window's end.
+    lost = sum(
+        1 for p in window
+        if p.sent > start and (first_after is None or p.sent < first_after) and p.responder is None
+    )
+    return last_before, first_after, lost, after[0].responder if after else None
+
+
+def first_advert_from(
+    adverts: Iterable[AdvertSeen], node: str, after: float, vrid: int | None = None
+) -> AdvertSeen | None:
+    """The first advert with priority > 0 that ``node`` sent at or after ``after``."""
+    for advert in sorted(adverts, key=lambda a: a.at):
+        mine = advert.node == node and (vrid is None or advert.vrid == vrid)
+        if mine and advert.at >= after and advert.priority > 0:
+            return advert
+    return None
+
+
+def split_brain_intervals(
+    adverts: Sequence[AdvertSeen], advert_int: float, start: float, end: float
+) -> list[tuple[float, float]]:
+    """Intervals in [start, end] where two sources advertised one VRID with priority > 0.
+
+    A source counts as advertising from each of its adverts until 1.5 advert intervals later:
+    long enough to bridge the gap between its adverts, short enough not to merge a handover.
+    """
+    hold = 1.5 * advert_int
+    spans: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for a in sorted(adverts, key=lambda a: a.at):
+        if a.priority == 0 or not start <= a.at <= end:
+            continue
+        key = (a.vrid, a.src_ip)
+        runs = spans.setdefault(key, [])
+        if runs and a.at <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], a.at + hold)
+        else:
+            runs.append((a.at, a.at + hold))
+    out: list[tuple[float, float]] = []
+    keys = list(spans)
+    for i, ka in enumerate(keys):
+        for kb in keys[i + 1:]:
+            if ka[0] != kb[0]:
+                continue
+            for a0, a1 in spans[ka]:
+                for b0, b1 in spans[kb]:
+                    lo, hi = max(a0, b0), min(a1, b1, end)
+                    if hi > lo:
+                        out.append((lo, hi))
+    return _merge(out)
+
+
+def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def stale_arp_seconds(
+    changes: Sequence[NeighbourChange], good_macs: set[str], takeover: float, end: float
+) -> float | None:
+    """Total time in [takeover, end] during which the neighbour entry named a wrong MAC.
+
+    A MAC is wrong when the new master does not receive on it (``good_macs``). An entry without
+    a MAC (INCOMPLETE, FAILED) is not stale: the observer is asking, not misdirected. None when
+    the observer never had an entry.
+    """
+    if not changes:
+        return None
+    mac: str | None = None
+    for change in changes:
+        if change.at <= takeover:
+            mac = change.mac
+    total, since = 0.0, takeover
+    for change in changes:
+        if change.at <= takeover:
+            continue
+        if change.at >= end:
+            break
+        if mac is not None and mac not in good_macs:
+            total += change.at - since
+        since, mac = change.at, change.mac
+    if mac is not None and mac not in good_macs:
+        total += end - since
+    return total

@@ -1,0 +1,203 @@
+"""Scenario steps: what a scenario does after the lab is built, one action or expectation each.
+
+A step is a mapping with exactly one action key (plus an optional ``name``)::
+
+    - start: [ha_first, ha_second]                 # start routers (or `all`)
+    - expect: {master: ha_first, within: 5}        # poll until it holds, or fail the step
+    - port-set: {port: ha_first, ip_address: 10.200.51.10}
+    - stop: ha_first                               # a fault (DESIGN §6); opens a failover
+    - observe: 2                                   # let the probes run for 2 s
+    - expect: {failover: {outage_ms: {max: 3000}}}
+
+Durations are seconds. Keys are spelled as DESIGN §6 names the faults (``host-down``,
+``advert-loss``, ``link-flap``); ``_`` works too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Bound(_Model):
+    """Bounds on a measured figure, in its unit (ms for ``*_ms`` metrics)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, value: float | None) -> bool:
+        """True when ``value`` exists and lies within the bounds."""
+        if value is None:
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def __str__(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"in [{self.min:g}, {self.max:g}]"
+        return f">= {self.min:g}" if self.min is not None else f"<= {self.max:g}"
+
+
+class FailoverExpectation(_Model):
+    """Bounds on the most recent failover's metrics (DESIGN §7)."""
+
+    outage_ms: Bound | None = None
+    detection_ms: Bound | None = None
+    stale_arp_ms: Bound | None = None
+    lost_probes: Bound | None = None
+    new_master: str | None = None
+    split_brain: bool | None = None
+    detection_within_theory_ms: float | None = Field(
+        None,
+        description="Pass when |detection − theory| is at most this many ms.",
+    )
+
+
+class NeighbourExpectation(_Model):
+    """The observer's kernel neighbour entry for ``ip``."""
+
+    ip: IPAddress
+    mac: str | None = None
+    state: str | None = Field(None, description="e.g. REACHABLE, STALE, FAILED, INCOMPLETE")
+    node: str | None = Field(None, description="Whose neighbour table; default: the observer.")
+
+
+class Expect(_Model):
+    """One expectation; exactly one of the condition keys is set."""
+
+    master: str | None = Field(None, description="This node's router is MASTER, the others not.")
+    backup: str | None = Field(None, description="This node's router is BACKUP.")
+    masters: list[str] | None = Field(None, description="Exactly these routers are MASTER.")
+    reachable: IPAddress | None = Field(None, description="The observer's probes get answers.")
+    unreachable: IPAddress | None = Field(
+        None, description="No probe to it is answered during `during` seconds."
+    )
+    served_by: str | None = Field(None, description="Probes to the VIP are answered by this node.")
+    neighbour: NeighbourExpectation | None = None
+    failover: FailoverExpectation | None = None
+    within: float = Field(10.0, gt=0, description="Seconds to wait for the condition to hold.")
+    during: float = Field(2.0, gt=0, description="Seconds observed, for `unreachable`.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Expect:
+        keys = [k for k in _EXPECT_KEYS if getattr(self, k) is not None]
+        if len(keys) != 1:
+            raise ValueError(
+                f"an expectation takes exactly one of {', '.join(_EXPECT_KEYS)}; got "
+                f"{', '.join(keys) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The condition key that is set."""
+        return next(k for k in _EXPECT_KEYS if getattr(self, k) is not None)
+
+
+_EXPECT_KEYS = ("master", "backup", "masters", "reachable", "unreachable", "served_by",
+                "neighbour", "failover")
+
+
+class PortChange(_Model):
+    """``openstack port set/unset --allowed-address ip-address=IP[,mac-address=MAC]``."""
+
+    port: str
+    ip_address: str
+    mac_address: str | None = None
+
+
+class Partition(_Model):
+    """The fabric drops everything between two instances."""
+
+    a: str
+    b: str
+
+
+class AdvertLoss(_Model):
+    """The fabric drops this share of VRRP adverts (nft ``numgen random``)."""
+
+    percent: float = Field(gt=0, le=100)
+
+
+class LinkFlap(_Model):
+    """An instance's fabric port goes down, then up again."""
+
+    node: str
+    down_for: float = Field(0.5, gt=0)
+
+
+FAULT_KEYS = ("stop", "crash", "host_down", "freeze", "thaw", "partition", "heal",
+              "advert_loss", "link_flap")
+
+
+class Step(_Model):
+    """One scenario step: exactly one action key, and an optional name for the report."""
+
+    name: str | None = None
+    start: list[str] | Literal["all"] | None = None
+    expect: Expect | None = None
+    port_set: PortChange | None = Field(None, validation_alias=AliasChoices("port-set", "port_set"))
+    port_unset: PortChange | None = Field(
+        None, validation_alias=AliasChoices("port-unset", "port_unset")
+    )
+    observe: float | None = Field(None, gt=0, description="Let the probes run for N seconds.")
+    stop: str | None = Field(None, description="SIGTERM the router (graceful: priority 0).")
+    crash: str | None = Field(None, description="SIGKILL the router; VIP and VMAC stay.")
+    host_down: str | None = Field(
+        None, validation_alias=AliasChoices("host-down", "host_down"),
+        description="The instance's fabric port goes down.",
+    )
+    freeze: str | None = Field(None, description="SIGSTOP the router.")
+    thaw: str | None = Field(None, description="SIGCONT the router.")
+    partition: Partition | None = None
+    heal: Partition | None = Field(None, description="Undo a partition.")
+    advert_loss: AdvertLoss | None = Field(
+        None, validation_alias=AliasChoices("advert-loss", "advert_loss")
+    )
+    link_flap: LinkFlap | None = Field(
+        None, validation_alias=AliasChoices("link-flap", "link_flap")
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_action(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            actions = [k for k in data if k != "name"]
+            if len(actions) != 1:
+                raise ValueError(
+                    f"a step takes exactly one action ({', '.join(ACTIONS)}); got "
+                    f"{', '.join(actions) or 'none'}"
+                )
+        return data
+
+    @property
+    def action(self) -> str:
+        """The action key that is set, with ``_`` spelling."""
+        return next(k for k in ACTIONS_UNDERSCORE if getattr(self, k) is not None)
+
+    @property
+    def is_fault(self) -> bool:
+        """True for the actions that open a measured failover."""
+        return self.action in ("stop", "crash", "host_down", "freeze", "partition", "link_flap")
+
+    def title(self) -> str:
+        """The step's name, or a readable rendering of its action."""
+        if self.name:
+            return self.name
+        value = getattr(self, self.action)
+        if isinstance(value, BaseModel):
+            value = ", ".join(f"{k}={v}" for k, v in value.model_dump(exclude_none=True).items())
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        return f"{self.action.replace('_', '-')} {value}"
+
+
+ACTIONS_UNDERSCORE = ("start", "expect", "port_set", "port_unset", "observe", *FAULT_KEYS)
+ACTIONS = tuple(a.replace("_", "-") for a in ACTIONS_UNDERSCORE)

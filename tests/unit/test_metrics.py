@@ -1,0 +1,80 @@
+"""The failover metrics of DESIGN §7, on hand-made records (no namespaces)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab import metrics
+from lab.metrics import AdvertSeen, NeighbourChange, Probe
+
+
+def probes(pattern: str, start: float = 0.0, step: float = 0.001) -> list[Probe]:
+    """`a` = served by ha_first, `b` = by ha_second, `.` = lost; one char per probe interval."""
+    who = {"a": "ha_first", "b": "ha_second", ".": None}
+    return [Probe(i, start + i * step, who[c]) for i, c in enumerate(pattern)]
+
+
+def test_skew_and_theory_follow_rfc5798() -> None:
+    assert metrics.skew_time(100, 1.0) == pytest.approx(0.609375)  # the seed's backup
+    assert metrics.theory_seconds("stop", 100, 1.0) == pytest.approx(0.609375)
+    assert metrics.theory_seconds("crash", 100, 1.0) == pytest.approx(3.609375)
+    assert metrics.theory_seconds("host_down", 100, 0.1) == pytest.approx(0.3609375)
+
+
+def test_outage_spans_last_answer_before_to_first_after() -> None:
+    record = probes("aaaa" + "." * 10 + "bbb")
+    last, first, lost, server = metrics.outage(record, at=0.0045)
+    assert last == pytest.approx(0.003) and first == pytest.approx(0.014)
+    assert lost == 10 and server == "ha_second"
+    assert metrics.who_served(record, 0.0045) == "ha_first"
+
+
+def test_outage_without_recovery_counts_to_the_end() -> None:
+    _, first, lost, server = metrics.outage(probes("aa" + "." * 5), at=0.0015)
+    assert (first, server, lost) == (None, None, 5)
+
+
+def test_first_advert_skips_priority_zero_and_other_nodes() -> None:
+    adverts = [AdvertSeen(1.0, "m1", "10.0.0.1", 1, 0, "ha_first"),
+               AdvertSeen(1.2, "m2", "10.0.0.2", 1, 100, "ha_second"),
+               AdvertSeen(1.1, "m2", "10.0.0.2", 2, 100, "ha_second")]
+    found = metrics.first_advert_from(adverts, "ha_second", after=0.9, vrid=1)
+    assert found is not None and found.at == 1.2
+
+
+def test_split_brain_is_two_sources_of_one_vrid() -> None:
+    adv = 0.1
+    a = [AdvertSeen(t / 10, "m", "10.0.0.1", 1, 200) for t in range(0, 20)]  # 0.0 .. 1.9 s
+    b = [AdvertSeen(1.0 + t / 10, "m", "10.0.0.2", 1, 100) for t in range(0, 10)]  # 1.0 .. 1.9
+    (interval,) = metrics.split_brain_intervals(a + b, adv, 0.0, 5.0)
+    assert interval[0] == pytest.approx(1.0) and interval[1] == pytest.approx(1.9 + 1.5 * adv)
+    handover = a[:10] + [AdvertSeen(1.0 + 0.2 + t / 10, "m", "10.0.0.2", 1, 100) for t in range(5)]
+    assert metrics.split_brain_intervals(handover, adv, 0.0, 5.0) == []
+    other_vrid = [AdvertSeen(x.at, x.src_mac, x.src_ip, 2, x.priority) for x in b]
+    assert metrics.split_brain_intervals(a + other_vrid, adv, 0.0, 5.0) == []
+
+
+def test_stale_arp_is_time_on_a_wrong_mac() -> None:
+    good = {"00:00:5e:00:01:01"}
+    fresh = [NeighbourChange(0.5, "00:00:5e:00:01:01", "REACHABLE")]
+    assert metrics.stale_arp_seconds(fresh, good, takeover=1.0, end=3.0) == 0.0
+    sticky = [NeighbourChange(0.5, "fa:16:3e:8d:dc:bb", "REACHABLE"),
+              NeighbourChange(2.0, "fa:16:3e:8d:dc:bb", "STALE")]
+    assert metrics.stale_arp_seconds(sticky, {"fa:16:3e:f3:a9:a3"}, 1.0, 3.0) == pytest.approx(2.0)
+    healed = [*sticky, NeighbourChange(2.5, "fa:16:3e:f3:a9:a3", "REACHABLE")]
+    assert metrics.stale_arp_seconds(healed, {"fa:16:3e:f3:a9:a3"}, 1.0, 3.0) == pytest.approx(1.5)
+    asking = [NeighbourChange(0.5, None, "INCOMPLETE")]
+    assert metrics.stale_arp_seconds(asking, good, 1.0, 3.0) == 0.0
+    assert metrics.stale_arp_seconds([], good, 1.0, 3.0) is None
+
+
+def test_failover_json_keeps_the_design_keys() -> None:
+    f = metrics.Failover("host_down", "ha_first", 10.0, "ha_first", "ha_second", 350.123, 340.0,
+                         theory_ms=360.9, lost_probes=349, stale_arp_ms=0.0,
+                         split_brain=[(10.1, 10.2)])
+    record = f.as_json()
+    for key in ("fault", "old_master", "new_master", "outage_ms", "detection_ms", "theory_ms",
+                "lost_probes", "stale_arp_ms"):
+        assert key in record
+    assert record["fault"] == "host-down" and record["outage_ms"] == 350.12
+    assert record["split_brain_ms"] == [[100.0, 200.0]]
