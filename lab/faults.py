@@ -1,0 +1,492 @@
+"""The fault catalogue (DESIGN §6), as calls on a running lab.
+
+=============== =========================================== ===================================
+fault           what it does                                models
+=============== =========================================== ===================================
+``stop``        SIGTERM to the daemon (priority-0 advert)   a graceful ``systemctl stop``
+``crash``       SIGKILL; VIP and VMAC left behind           a daemon crash: split brain
+``host-down``   the node's fabric tap goes down             instance or hypervisor death
+``freeze``      SIGSTOP (``thaw``: SIGCONT)                 a hung daemon
+``partition``   the fabric drops A↔B                        split brain
+``advert-loss`` nft ``numgen random`` drop of protocol 112  a lossy fabric (no netem here)
+``link-flap``   the tap goes down, then up                  a flapping NIC
+=============== =========================================== ===================================
+
+Every fault returns the lab-clock time at which it took effect (the signal was sent, the link
+change or the nft transaction was acknowledged), and is logged in :func:`history`. Where an undo
+makes sense it is a paired call (``host_up``, ``thaw``, ``heal``, ``clear_advert_loss``) and it
+is registered with ``lab.defer``, so a test that ends mid-fault still tears down in order: a
+frozen daemon is thawed before its graceful stop, a downed port comes back before it.
+
+Faults that filter traffic own one nftables table in the fabric namespace,
+``table bridge lab_faults``, re-rendered whole and loaded atomically with ``nft -f`` on every
+change, so they never touch the SDN layer's tables. Its base chain hooks the bridge's forward
+path, where ``iifname``/``oifname`` are the ingress and egress bridge ports (the ``tap``
+devices); flooded frames traverse it once per egress port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyroute2 import IPRoute
+
+from lab import clock
+from lab.errors import CommandFailed, LabError, UsageError
+from lab.routers.base import Router
+from lab.routers.spec import router_of
+from lab.wait import wait_until
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+#: The fabric's nftables table that holds every traffic fault.
+NFT_TABLE = "lab_faults"
+#: IP protocol number of VRRP.
+VRRP_PROTO = 112
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultRecord:
+    """One fault (or undo) applied to a lab, for timelines and reports."""
+
+    kind: str
+    """The catalogue name: ``stop``, ``host-down``, ``thaw``, ``heal``, ..."""
+    target: str
+    """What it hit: a node, ``a<->b``, or ``fabric``."""
+    at: float
+    """Lab-clock time at which it took effect."""
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class _FaultState:
+    """Per-lab state of the catalogue: the history and the active nft faults."""
+
+    history: list[FaultRecord] = dataclasses.field(default_factory=list)
+    partitions: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    advert_loss: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Loss percentage by source node (``*`` for every source)."""
+    table_loaded: bool = False
+    last_commit_span: float = 0.0
+    """How long after the ruleset was handed over nft had certainly committed it (s)."""
+    flaps: list[tuple[threading.Timer, threading.Event]] = dataclasses.field(default_factory=list)
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
+
+
+_STATE: weakref.WeakKeyDictionary[Lab, _FaultState] = weakref.WeakKeyDictionary()
+
+
+def _state(lab: Lab) -> _FaultState:
+    return _STATE.setdefault(lab, _FaultState())
+
+
+def _record(lab: Lab, kind: str, target: str, at: float, detail: str = "") -> float:
+    _state(lab).history.append(FaultRecord(kind, target, at, detail))
+    return at
+
+
+def history(lab: Lab) -> list[FaultRecord]:
+    """Every fault and undo applied to ``lab`` so far, in order."""
+    return list(_state(lab).history)
+
+
+# --- daemon faults ----------------------------------------------------------------------------
+
+
+def stop(lab: Lab, router: str | Router, *, timeout: float = 10.0) -> float:
+    """``stop``: SIGTERM the router (priority-0 advert), wait for it to exit.
+
+    Returns the time SIGTERM was sent.
+    """
+    r = router_of(lab, router)
+    return _record(lab, "stop", r.name, r.stop(timeout=timeout))
+
+
+def crash(lab: Lab, router: str | Router) -> float:
+    """``crash``: SIGKILL the router. Its VIPs and VMAC interface stay in the node.
+
+    Returns the time the VRRP process was killed.
+    """
+    r = router_of(lab, router)
+    return _record(lab, "crash", r.name, r.kill())
+
+
+def freeze(lab: Lab, router: str | Router) -> float:
+    """``freeze``: SIGSTOP the router's processes. Undone by :func:`thaw` (also at teardown)."""
+    r = router_of(lab, router)
+    at = r.freeze()
+    lab.defer(f"thaw {r.name}", lambda: r.thaw() if r.running and r.frozen else None)
+    return _record(lab, "freeze", r.name, at)
+
+
+def thaw(lab: Lab, router: str | Router) -> float:
+    """``thaw``: SIGCONT the router's processes."""
+    r = router_of(lab, router)
+    return _record(lab, "thaw", r.name, r.thaw())
+
+
+# --- link faults ----------------------------------------------------------------------------
+
+
+def _taps(lab: Lab, node: str) -> list[str]:
+    """The fabric-side devices of every port of ``node``."""
+    return [p.tap for p in lab.node(node).ports]
+
+
+def _set_taps(lab: Lab, node: str, state: str) -> float:
+    """Set every fabric tap of ``node`` up or down; return the time the kernel acknowledged.
+
+    A netlink socket of its own per call: the fabric's shared ``IPRoute`` is not thread-safe,
+    and link flaps come back up from a timer thread.
+    """
+    sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+    with IPRoute(use_socket=sock) as ipr:
+        for tap in _taps(lab, node):
+            index = ipr.link_lookup(ifname=tap)
+            if not index:
+                raise LabError(f"the fabric has no device {tap} for {node}")
+            ipr.link("set", index=index[0], state=state)
+        return clock.now()
+
+
+def host_down(lab: Lab, node: str) -> float:
+    """``host-down``: take the node's fabric ports down (the instance or hypervisor died).
+
+    Undone by :func:`host_up`, also at teardown so routers can still stop gracefully.
+    """
+    at = _set_taps(lab, node, "down")
+    lab.defer(f"host-up {node}", lambda: _set_taps(lab, node, "up"))
+    return _record(lab, "host-down", node, at)
+
+
+def host_up(lab: Lab, node: str) -> float:
+    """Bring the node's fabric ports back up."""
+    return _record(lab, "host-up", node, _set_taps(lab, node, "up"))
+
+
+def link_flap(
+    lab: Lab,
+    node: str,
+    down_for: float,
+    *,
+    on_up: Callable[[float], None] | None = None,
+) -> float:
+    """``link-flap``: take the node's fabric ports down now and back up ``down_for`` s later.
+
+    Returns at once with the time the link went down; a timer brings it back up (recorded in
+    :func:`history` as ``link-up``, and passed to ``on_up``). :func:`wait_link_up` blocks until
+    then. At teardown a pending flap is cut short and the link brought up.
+    """
+    if down_for <= 0:
+        raise UsageError(f"link-flap down_for must be positive, not {down_for:g}")
+    state = _state(lab)
+    done = threading.Event()
+
+    def up() -> None:
+        """Bring the link back up (runs in the timer thread)."""
+        try:
+            at = _set_taps(lab, node, "up")
+            _record(lab, "link-up", node, at, f"after {down_for:g}s down")
+            if on_up is not None:
+                on_up(at)
+        finally:
+            done.set()
+
+    at = _set_taps(lab, node, "down")
+    timer = threading.Timer(down_for, up)
+    timer.daemon = True
+    with state.lock:
+        state.flaps.append((timer, done))
+
+    def cancel() -> None:
+        """At teardown: end a pending flap early, with the link up."""
+        timer.cancel()
+        if not done.is_set():
+            _set_taps(lab, node, "up")
+            done.set()
+
+    lab.defer(f"link-flap {node}", cancel)
+    # Recorded before the timer starts, so the history never shows the link up first.
+    _record(lab, "link-flap", node, at, f"down for {down_for:g}s")
+    timer.start()
+    return at
+
+
+def wait_link_up(lab: Lab, timeout: float) -> None:
+    """Block until every pending link flap of ``lab`` has brought its link back up."""
+    deadline = clock.now() + timeout
+    with _state(lab).lock:
+        flaps = list(_state(lab).flaps)
+    for _, done in flaps:
+        if not done.wait(max(0.0, deadline - clock.now())):
+            raise LabError(f"a link flap of lab {lab.id} did not end within {timeout:g}s")
+
+
+# --- nftables faults ----------------------------------------------------------------------------
+
+
+def _ruleset(lab: Lab, state: _FaultState) -> str:
+    """The whole ``lab_faults`` table for the active faults, replacing the previous one.
+
+    ``table …`` then ``delete table …`` then the definition, in one ``nft -f`` transaction:
+    the table is swapped atomically whether or not it existed.
+    """
+    rules: list[str] = []
+    for a, b in sorted(state.partitions):
+        taps_a, taps_b = _nft_set(_taps(lab, a)), _nft_set(_taps(lab, b))
+        rules.append(f'iifname {taps_a} oifname {taps_b} counter drop comment "partition {a}"')
+        rules.append(f'iifname {taps_b} oifname {taps_a} counter drop comment "partition {b}"')
+    for source, percent in sorted(state.advert_loss.items()):
+        match = "" if source == "*" else f"iifname {_nft_set(_taps(lab, source))} "
+        tag = f'comment "advert-loss {source}"'
+        for proto in ("ether type ip ip protocol", "ether type ip6 ip6 nexthdr"):
+            # The first counter sees every advert, the second only the dropped ones.
+            # Drawn in hundredths of a percent; a total loss needs no random draw.
+            draw = "" if percent >= 100 else f"numgen random mod 10000 < {round(percent * 100)} "
+            rules.append(f"{match}{proto} {VRRP_PROTO} counter {draw}counter drop {tag}")
+    body = "\n".join(f"        {rule}" for rule in rules)
+    return (
+        f"table bridge {NFT_TABLE}\n"
+        f"delete table bridge {NFT_TABLE}\n"
+        f"table bridge {NFT_TABLE} {{\n"
+        "    chain forward {\n"
+        # Before the SDN layer's filter (priority 0): a fault drops before any policy looks.
+        "        type filter hook forward priority -10; policy accept;\n"
+        f"{body}\n"
+        "    }\n"
+        "}\n"
+    )
+
+
+def _nft_set(names: Sequence[str]) -> str:
+    quoted = ", ".join(f'"{n}"' for n in names)
+    return f"{{ {quoted} }}"
+
+
+def _load(lab: Lab, state: _FaultState) -> float:
+    """Load the table for the current faults in one transaction; return when it applied.
+
+    ``nft`` commits only after reading its whole input, so the moment the ruleset is handed
+    over is a lower bound of the commit, and nft's exit an upper bound. To keep that interval
+    small (the process start-up alone costs tens of ms), ``nft`` is started first and the
+    ruleset written once it blocks reading stdin. The lower bound is returned; the interval
+    goes into the history's detail.
+    """
+    at, applied = _nft_apply(lab, _ruleset(lab, state))
+    state.last_commit_span = applied - at
+    if not state.table_loaded:
+        state.table_loaded = True
+        lab.defer(f"nft table {NFT_TABLE}", lambda: _drop_table(lab, state))
+    return at
+
+
+def _nft_apply(lab: Lab, ruleset: str) -> tuple[float, float]:
+    """Run ``nft -f -`` in the fabric with ``ruleset``; return (handed over, nft exited)."""
+    proc = lab.fabric.popen(
+        ["nft", "-f", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None
+    try:
+        wait_until(
+            lambda: proc.poll() is not None or _reading_stdin(proc.pid),
+            timeout=10,
+            what="nft to wait for its ruleset on stdin",
+        )
+        # communicate() writes the ruleset and closes stdin straight away.
+        handed = clock.now()
+        out, err = proc.communicate(input=ruleset, timeout=30)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    exited = clock.now()
+    if proc.returncode != 0:
+        raise CommandFailed("fabric", ["nft", "-f", "-"], proc.returncode, out, err)
+    return handed, exited
+
+
+def _reading_stdin(pid: int) -> bool:
+    """True while ``pid`` is blocked in read(0, ...) (x86-64 and arm64 syscall numbers)."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    # read is syscall 0 on x86-64 and 63 on arm64; the first argument is the fd.
+    return len(fields) > 1 and fields[0] in ("0", "63") and fields[1] == "0x0"
+
+
+def _drop_table(lab: Lab, state: _FaultState) -> None:
+    with state.lock:
+        state.partitions.clear()
+        state.advert_loss.clear()
+        if state.table_loaded:
+            lab.fabric.run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
+            state.table_loaded = False
+
+
+def _span(state: _FaultState) -> str:
+    return f"committed within {state.last_commit_span * 1000:.1f} ms"
+
+
+def partition(lab: Lab, a: str, b: str) -> float:
+    """``partition``: the fabric drops every frame between nodes ``a`` and ``b``.
+
+    Undone by :func:`heal`; partitions of other pairs are independent.
+    """
+    if a == b:
+        raise UsageError(f"cannot partition {a} from itself")
+    lab.node(a), lab.node(b)  # unknown names fail here, with the list of nodes
+    state = _state(lab)
+    with state.lock:
+        state.partitions.add((min(a, b), max(a, b)))
+        at = _load(lab, state)
+    return _record(lab, "partition", f"{a}<->{b}", at, _span(state))
+
+
+def heal(lab: Lab, a: str | None = None, b: str | None = None) -> float:
+    """Undo :func:`partition` of ``a`` and ``b`` (of every pair when both are None)."""
+    state = _state(lab)
+    with state.lock:
+        if a is None and b is None:
+            state.partitions.clear()
+        else:
+            if a is None or b is None:
+                raise UsageError("heal takes two nodes, or none to heal every partition")
+            state.partitions.discard((min(a, b), max(a, b)))
+        at = _load(lab, state)
+    return _record(lab, "heal", "fabric" if a is None else f"{a}<->{b}", at, _span(state))
+
+
+def advert_loss(lab: Lab, percent: float, *, source: str | None = None) -> float:
+    """``advert-loss``: drop ``percent`` % of VRRP packets (IP protocol 112) at random.
+
+    ``percent`` has a resolution of 0.01. With ``source``, only the adverts a node sends. Each
+    forwarded copy is dropped independently (nft ``numgen random``), since this kernel has no
+    netem. 0 removes the loss.
+    """
+    if not 0 <= percent <= 100 or round(percent * 100) != percent * 100:
+        raise UsageError(f"advert-loss takes a percentage 0..100 in steps of 0.01, not {percent}")
+    key = "*" if source is None else source
+    if source is not None:
+        lab.node(source)
+    state = _state(lab)
+    with state.lock:
+        if percent == 0:
+            state.advert_loss.pop(key, None)
+        else:
+            state.advert_loss[key] = float(percent)
+        at = _load(lab, state)
+    return _record(lab, "advert-loss", key, at, f"{percent:g}%; {_span(state)}")
+
+
+def clear_advert_loss(lab: Lab) -> float:
+    """Remove every advert-loss rule."""
+    state = _state(lab)
+    with state.lock:
+        state.advert_loss.clear()
+        at = _load(lab, state)
+    return _record(lab, "advert-loss", "*", at, f"cleared; {_span(state)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossCounters:
+    """What the advert-loss rules have seen and dropped since they were loaded."""
+
+    seen: int
+    dropped: int
+
+
+def advert_loss_counters(lab: Lab) -> LossCounters:
+    """The packet counters of the advert-loss rules (zero when none is loaded)."""
+    state = _state(lab)
+    if not state.table_loaded:
+        return LossCounters(0, 0)
+    out = lab.fabric.run(["nft", "-j", "list", "table", "bridge", NFT_TABLE]).stdout
+    seen = dropped = 0
+    for item in json.loads(out).get("nftables", []):
+        rule = item.get("rule")
+        if not rule or not str(rule.get("comment", "")).startswith("advert-loss"):
+            continue
+        counters = [e["counter"]["packets"] for e in rule.get("expr", []) if "counter" in e]
+        if len(counters) == 2:
+            seen += counters[0]
+            dropped += counters[1]
+    return LossCounters(seen, dropped)
+
+
+#: The catalogue by DESIGN §6 name, for scenario steps. Each takes the lab first.
+CATALOGUE: dict[str, Callable[..., float]] = {
+    "stop": stop,
+    "crash": crash,
+    "host-down": host_down,
+    "host-up": host_up,
+    "freeze": freeze,
+    "thaw": thaw,
+    "partition": partition,
+    "heal": heal,
+    "advert-loss": advert_loss,
+    "link-flap": link_flap,
+}
+
+
+def apply(
+    lab: Lab,
+    fault: str | Any,
+    *args: Any,
+    routers: Mapping[str, Router] | None = None,
+    **kwargs: Any,
+) -> float:
+    """Apply a fault and return its lab-clock time.
+
+    ``fault`` is a catalogue name (``host-down`` or ``host_down``) followed by that fault's
+    arguments, or a scenario step object: its ``action`` names the fault and the action's value
+    holds the arguments (a node name; ``a``/``b``; ``percent``; ``node``/``down_for``).
+    ``routers`` maps node names to routers for the daemon faults (default: the lab's).
+    """
+    if not isinstance(fault, str):
+        name = str(fault.action)
+        args, kwargs = _step_arguments(getattr(fault, name)), {}
+    else:
+        name = fault
+    name = name.replace("_", "-")
+    try:
+        call = CATALOGUE[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown fault {name!r}; the catalogue has: {', '.join(CATALOGUE)}"
+        ) from None
+    if routers is not None and name in _DAEMON_FAULTS and args and isinstance(args[0], str):
+        if args[0] not in routers:
+            raise UsageError(f"no router runs in {args[0]!r}; routers: {', '.join(routers)}")
+        args = (routers[args[0]], *args[1:])
+    return call(lab, *args, **kwargs)
+
+
+#: The faults that act on a router daemon rather than on the fabric.
+_DAEMON_FAULTS = {"stop", "crash", "freeze", "thaw"}
+
+
+def _step_arguments(value: Any) -> tuple[Any, ...]:
+    """A step's action value as positional arguments of the matching catalogue call."""
+    if isinstance(value, str):
+        return (value,)
+    if hasattr(value, "a") and hasattr(value, "b"):
+        return (value.a, value.b)
+    if hasattr(value, "percent"):
+        return (value.percent,)
+    if hasattr(value, "node") and hasattr(value, "down_for"):
+        return (value.node, value.down_for)
+    raise UsageError(f"cannot read fault arguments from {value!r}")

@@ -1,0 +1,849 @@
+"""The one router driver interface: a VRRP daemon run inside a lab node, and its events.
+
+Every implementation (``keepalived``, ``bundled``, later ``frr``) is driven the same way
+(DESIGN §5):
+
+* it is given a ``keepalived.conf``, either verbatim (text) or rendered from
+  :class:`RouterParams`;
+* the lab wraps that file in a small config of its own whose ``global_defs`` names a
+  ``vrrp_notify_fifo`` and which ``include``s the user's file unchanged;
+* the daemon runs in the foreground inside the node, with per-node pid files in the node's
+  private ``/run``, its stdout/stderr captured into a per-router log;
+* state transitions arrive on the notify FIFO as ``INSTANCE "name" STATE PRIORITY`` lines, and
+  are stamped on the lab clock the moment the runner reads them.
+
+A driver module only says how to start its program (:meth:`Router.command`) and registers itself
+with :func:`register_driver`; everything else (files, FIFO, signals, waiting, logs) lives here,
+so adding an implementation never touches another module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import pkgutil
+import re
+import select
+import shutil
+import signal
+import subprocess
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from lab import clock
+from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
+
+if TYPE_CHECKING:
+    from lab.node import Node
+
+log = logging.getLogger(__name__)
+
+#: States a notify FIFO reports. ``STOP`` is written by keepalived when it shuts down cleanly.
+STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
+#: What :meth:`Router.state` says once the daemon process is gone, whatever it reported last.
+STOPPED = "STOPPED"
+
+# keepalived writes `INSTANCE "vrrp_1" MASTER 200` (and `GROUP "g" MASTER` for sync groups,
+# without a priority); both forms are accepted.
+_NOTIFY_LINE = re.compile(
+    r'^(?P<kind>INSTANCE|GROUP)\s+"(?P<name>[^"]*)"\s+(?P<state>\w+)'
+    r"(?:\s+(?P<prio>\d+))?\s*$"
+)
+
+
+class RouterError(LabError):
+    """A router daemon failed to start, stop or reach a state; the message ends with its log."""
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """One state transition of one VRRP instance, as its daemon reported it."""
+
+    at: float
+    """Lab-clock time at which the runner read the notify line (arrival, not the daemon's)."""
+    router: str
+    """The node the router runs in."""
+    instance: str
+    """The ``vrrp_instance`` (or sync group) name."""
+    state: str
+    """``BACKUP``, ``MASTER``, ``FAULT``, ``STOP``, ... as written by the daemon."""
+    priority: int | None
+    """The priority the daemon reported (None for sync-group lines)."""
+    kind: str = "INSTANCE"
+    """``INSTANCE`` or ``GROUP``."""
+
+    @property
+    def is_state(self) -> bool:
+        """True for a state (``MASTER``, ``BACKUP``, ...), False for an event line.
+
+        keepalived also writes events that change no state, such as ``MASTER_RX_LOWER_PRI``
+        (a master heard a lower-priority advert and forces an election): they stay in the
+        stream for timelines but never count as the router's state.
+        """
+        return self.state in STATES
+
+    def __str__(self) -> str:
+        prio = "" if self.priority is None else f" {self.priority}"
+        return f"{self.router}/{self.instance} {self.state}{prio} @{self.at:.6f}"
+
+
+def parse_notify_line(line: str, at: float, router: str) -> Transition | None:
+    """Parse one notify-FIFO line into a :class:`Transition`, or None when it is not one."""
+    match = _NOTIFY_LINE.match(line.strip())
+    if match is None:
+        return None
+    prio = match.group("prio")
+    return Transition(
+        at=at,
+        router=router,
+        instance=match.group("name"),
+        state=match.group("state"),
+        priority=int(prio) if prio is not None else None,
+        kind=match.group("kind"),
+    )
+
+
+class EventStream:
+    """The transitions of one router, in arrival order, with blocking waits.
+
+    Thread-safe: the FIFO reader thread appends, any thread reads or waits. Listeners (e.g. the
+    lab's combined timeline) are called in the reader thread for every new transition.
+    """
+
+    def __init__(self, router: str) -> None:
+        self.router = router
+        self._events: list[Transition] = []
+        self._cond = threading.Condition()
+        self._listeners: list[Callable[[Transition], None]] = []
+
+    def append(self, event: Transition) -> None:
+        """Record ``event`` and wake every waiter."""
+        with self._cond:
+            self._events.append(event)
+            listeners = list(self._listeners)
+            self._cond.notify_all()
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not stop the stream
+                log.exception("transition listener failed on %s", event)
+
+    def add_listener(self, listener: Callable[[Transition], None]) -> None:
+        """Call ``listener(transition)`` for every transition recorded from now on."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def snapshot(self, since: float | None = None) -> list[Transition]:
+        """The transitions so far (those at or after ``since`` when given)."""
+        with self._cond:
+            events = list(self._events)
+        return events if since is None else [e for e in events if e.at >= since]
+
+    def __iter__(self) -> Iterator[Transition]:
+        return iter(self.snapshot())
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._events)
+
+    def latest(self, instance: str | None = None) -> Transition | None:
+        """The last ``INSTANCE`` state transition (of ``instance`` when given), or None."""
+        with self._cond:
+            for event in reversed(self._events):
+                if (
+                    event.kind == "INSTANCE"
+                    and event.is_state
+                    and instance in (None, event.instance)
+                ):
+                    return event
+        return None
+
+    def wait_for(
+        self,
+        accept: Callable[[Transition], bool],
+        *,
+        timeout: float,
+        what: str,
+        since: float | None = None,
+        describe: Callable[[], str] | None = None,
+    ) -> Transition:
+        """Block until a transition at or after ``since`` satisfies ``accept``; return it.
+
+        Blocks on the stream's condition (no polling). On timeout, raises :class:`WaitTimeout`
+        naming ``what`` and listing every transition seen, plus ``describe()`` (e.g. a log tail).
+        """
+        deadline = clock.now() + timeout
+        start = 0
+        with self._cond:
+            while True:
+                for event in self._events[start:]:
+                    if (since is None or event.at >= since) and accept(event):
+                        return event
+                start = len(self._events)
+                remaining = deadline - clock.now()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            seen = ", ".join(str(e) for e in self._events) or "no transition at all"
+        extra = f"; {describe()}" if describe is not None else ""
+        raise WaitTimeout(
+            f"timed out after {timeout:g}s waiting for {what}; transitions seen: {seen}{extra}"
+        )
+
+
+# --- rendered configurations ----------------------------------------------------------------
+
+
+def skew_time(priority: int, advert_int: float, version: int = 3) -> float:
+    """RFC Skew_Time in seconds: (256 − prio)·Adv/256 for v3 (RFC 5798), (256 − prio)/256 for v2."""
+    if version == 2:
+        return (256 - priority) / 256.0
+    return (256 - priority) * advert_int / 256.0
+
+
+def master_down_interval(priority: int, advert_int: float, version: int = 3) -> float:
+    """RFC Master_Down_Interval in seconds: 3·Adv + Skew_Time (of the backup's priority)."""
+    return 3 * advert_int + skew_time(priority, advert_int, version)
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterParams:
+    """The parameters a ``keepalived.conf`` is rendered from: one ``vrrp_instance``.
+
+    Field names follow keepalived's keywords. ``advert_int`` may be sub-second with version 3
+    (whole centiseconds, the v3 wire unit); version 2 needs whole seconds.
+    """
+
+    interface: str
+    priority: int
+    vrid: int = 1
+    vips: tuple[str, ...] = ()
+    advert_int: float = 1.0
+    version: int = 3
+    state: str = "BACKUP"
+    instance: str = "vrrp_1"
+    unicast_src_ip: str | None = None
+    unicast_peers: tuple[str, ...] = ()
+    use_vmac: bool = False
+    vmac_xmit_base: bool = False
+    nopreempt: bool = False
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError(problems[0])
+
+    def problems(self) -> list[str]:
+        """What is wrong with these parameters, one line each (empty when they are valid)."""
+        out = []
+        if not 1 <= self.vrid <= 255:
+            out.append(f"vrid: {self.vrid} is outside 1..255")
+        if not 1 <= self.priority <= 255:
+            out.append(f"priority: {self.priority} is outside 1..255")
+        if self.version not in (2, 3):
+            out.append(f"version: {self.version} is neither 2 nor 3")
+        if self.state not in ("MASTER", "BACKUP"):
+            out.append(f"state: {self.state!r} is neither MASTER nor BACKUP")
+        centis = Decimal(str(self.advert_int)) * 100
+        if self.version == 2 and (self.advert_int != int(self.advert_int) or self.advert_int < 1):
+            out.append(
+                f"advert_int: {self.advert_int:g}s needs version 3 (VRRPv2 counts whole seconds)"
+            )
+        elif centis != centis.to_integral_value() or not 1 <= centis <= 4095:
+            out.append(
+                f"advert_int: {self.advert_int:g}s is not a whole number of centiseconds "
+                "between 0.01 and 40.95"
+            )
+        if self.vmac_xmit_base and not self.use_vmac:
+            out.append("vmac_xmit_base: needs use_vmac")
+        if self.nopreempt and self.state == "MASTER":
+            out.append("nopreempt: keepalived ignores it with state MASTER; use state BACKUP")
+        if not self.vips:
+            out.append("vips: a VRRP instance needs at least one virtual IP")
+        return out
+
+    @property
+    def skew_time(self) -> float:
+        """RFC Skew_Time of this router, in seconds."""
+        return skew_time(self.priority, self.advert_int, self.version)
+
+    @property
+    def master_down_interval(self) -> float:
+        """RFC Master_Down_Interval of this router when it is backup, in seconds."""
+        return master_down_interval(self.priority, self.advert_int, self.version)
+
+    def render(self) -> str:
+        """The ``keepalived.conf`` text for these parameters (keepalived 2.2.7 syntax)."""
+        lines = [
+            "# Rendered by vrrp-lab from the scenario's router parameters.",
+            f"vrrp_instance {self.instance} {{",
+            f"    interface {self.interface}",
+            f"    state {self.state}",
+            f"    virtual_router_id {self.vrid}",
+            f"    priority {self.priority}",
+            f"    advert_int {self.advert_int:g}",
+            f"    version {self.version}",
+        ]
+        if self.use_vmac:
+            lines.append("    use_vmac")
+        if self.vmac_xmit_base:
+            lines.append("    vmac_xmit_base")
+        if self.nopreempt:
+            lines.append("    nopreempt")
+        if self.unicast_src_ip:
+            lines.append(f"    unicast_src_ip {self.unicast_src_ip}")
+        if self.unicast_peers:
+            lines.append("    unicast_peer {")
+            lines.extend(f"        {peer}" for peer in self.unicast_peers)
+            lines.append("    }")
+        lines.append("    virtual_ipaddress {")
+        lines.extend(f"        {vip}" for vip in self.vips)
+        lines.append("    }")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+# --- the driver ---------------------------------------------------------------------------
+
+#: The directory inside a node where a router keeps its files (the node's private /run).
+RUN_DIR = "/run/vrrp-lab/router"
+
+
+class Router(ABC):
+    """A VRRP daemon in a lab node: start, stop, kill, freeze/thaw, reload, state and events.
+
+    Subclasses set :attr:`impl` and :attr:`program` and implement :meth:`command`; they register
+    with :func:`register_driver`. The daemon must run in the foreground, write its pid files
+    where told, and write a notify line for its initial state (keepalived writes
+    ``INSTANCE "x" BACKUP prio`` on start): :meth:`start` returns once that first line arrived.
+
+    Every lifecycle call returns the lab-clock time at which it took effect (the signal was sent,
+    the daemon reported in).
+    """
+
+    impl: ClassVar[str]
+    """The driver's registry name (``keepalived``, ``bundled``, ...)."""
+    program: ClassVar[str]
+    """The executable the driver runs, checked for before starting."""
+    install_hint: ClassVar[str] = ""
+    """How to get :attr:`program` when it is missing."""
+
+    def __init__(
+        self,
+        node: Node,
+        config: str | RouterParams,
+        *,
+        source: str | None = None,
+    ) -> None:
+        """Prepare a router for ``node``; nothing runs until :meth:`start`.
+
+        ``config`` is a ``keepalived.conf`` text, used verbatim, or :class:`RouterParams` to
+        render one. ``source`` names where the text came from, for messages.
+        """
+        self.node = node
+        self.name = node.name
+        self.params = config if isinstance(config, RouterParams) else None
+        self.config_text = config.render() if isinstance(config, RouterParams) else config
+        self.source = source or ("<rendered>" if self.params is not None else "<text>")
+        self.events = EventStream(self.name)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._fifo_fd: int | None = None
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
+        self._reader: threading.Thread | None = None
+        self._log_saved = ""
+        self._frozen = False
+        self._lock = threading.RLock()
+
+    # -- what a driver provides -------------------------------------------------------------
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that runs the daemon in the foreground with this router's files.
+
+        Use :meth:`standard_flags` for the keepalived-compatible flags every driver accepts.
+        """
+
+    def standard_flags(self) -> list[str]:
+        """keepalived's flags for a foreground VRRP-only daemon with the lab's files.
+
+        ``-n`` foreground, ``-l`` log to the console (captured), ``-D`` detailed log, ``-G`` no
+        syslog (``/dev/log`` is the host's, and the host is never touched), ``--vrrp`` only the
+        VRRP subsystem, ``-f`` the wrapper config, ``-p``/``-r`` pid files in the node's /run.
+        """
+        return [
+            "-n",
+            "-l",
+            "-D",
+            "-G",
+            "--vrrp",
+            "-f",
+            self.wrapper_path,
+            "-p",
+            f"{RUN_DIR}/daemon.pid",
+            "-r",
+            f"{RUN_DIR}/vrrp.pid",
+        ]
+
+    def wrapper_text(self) -> str:
+        """The lab's config: ``global_defs`` with the notify FIFO, then the user's file included.
+
+        Kept separate from the user's file so that a verbatim config runs byte for byte.
+        keepalived applies every ``global_defs`` block it reads, so a user file with its own
+        still works (tested); one that sets its own ``vrrp_notify_fifo`` would conflict with
+        the lab's.
+        """
+        return (
+            "# Written by vrrp-lab: the notify FIFO the lab reads, then the router's own config.\n"
+            "global_defs {\n"
+            f"    vrrp_notify_fifo {self.fifo_path}\n"
+            "}\n"
+            f"include {self.config_path}\n"
+        )
+
+    # -- paths (inside the node) ------------------------------------------------------------
+
+    @property
+    def config_path(self) -> str:
+        """The router's ``keepalived.conf`` (verbatim or rendered), inside the node."""
+        return f"{RUN_DIR}/keepalived.conf"
+
+    @property
+    def wrapper_path(self) -> str:
+        """The lab's wrapper config, inside the node."""
+        return f"{RUN_DIR}/lab.conf"
+
+    @property
+    def fifo_path(self) -> str:
+        """The notify FIFO, inside the node."""
+        return f"{RUN_DIR}/notify.fifo"
+
+    @property
+    def log_path(self) -> str:
+        """The daemon's captured stdout and stderr, inside the node."""
+        return f"{RUN_DIR}/daemon.log"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the daemon's main process has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def frozen(self) -> bool:
+        """True between :meth:`freeze` and :meth:`thaw`."""
+        return self._frozen
+
+    @property
+    def pid(self) -> int:
+        """The main process's pid, as the runner sees it."""
+        if self._proc is None:
+            raise RouterError(f"router {self.name} has not been started")
+        return self._proc.pid
+
+    def pids(self) -> list[int]:
+        """The main process and all its descendants (runner's pids), parents first."""
+        if not self.running:
+            return []
+        return _process_tree(self.pid)
+
+    def start(self, *, timeout: float = 10.0) -> float:
+        """Write the configs, start the daemon, and wait until it reports its first state.
+
+        Returns the lab-clock time of that first report. Raises :class:`RouterError` with the
+        log's tail when the daemon exits or stays silent.
+        """
+        with self._lock:
+            if self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is already running")
+            if shutil.which(self.program) is None:
+                raise EnvironmentMissing(
+                    f"{self.program} is not installed; {self.install_hint or 'install it'}"
+                )
+            self._prepare_files()
+            self._open_fifo()
+            began = clock.now()
+            log_file = open(self.node.path(self.log_path), "ab")  # noqa: SIM115 (handed over)
+            try:
+                self._proc = self.node.popen(
+                    self.command(), stdout=log_file, stderr=subprocess.STDOUT
+                )
+            finally:
+                log_file.close()
+            self._frozen = False
+
+        first = self._await_first_report(began, timeout)
+        if first is None:
+            assert self._proc is not None
+            raise RouterError(
+                f"{self.impl} on {self.name} exited {self._proc.returncode} before reporting a "
+                f"state; {self._failure_detail()}"
+            )
+        return first.at
+
+    def _await_first_report(self, since: float, timeout: float) -> Transition | None:
+        """The first transition at or after ``since``; None if the daemon exits first."""
+        # Blocking on the stream alone would sit out the whole timeout when the daemon dies at
+        # once (a config error), so the wait is cut in slices that check the process too.
+        deadline = clock.now() + timeout
+        while True:
+            try:
+                return self.events.wait_for(
+                    lambda e: True,
+                    timeout=max(0.0, min(0.05, deadline - clock.now())),
+                    what="a first report",
+                    since=since,
+                )
+            except WaitTimeout:
+                pass
+            if not self.running:
+                seen = self.events.snapshot(since=since)
+                return seen[0] if seen else None
+            if clock.now() >= deadline:
+                raise RouterError(
+                    f"timed out after {timeout:g}s waiting for {self.impl} on {self.name} to "
+                    f"report its first state on {self.fifo_path}; {self._failure_detail()}"
+                )
+
+    def stop(self, *, timeout: float = 10.0) -> float:
+        """SIGTERM the daemon (a graceful shutdown: priority-0 advert) and wait for its exit.
+
+        Returns the lab-clock time the signal was sent. A frozen daemon is thawed first, so it
+        can act on the signal. Raises :class:`RouterError` (and SIGKILLs it) if it outlives
+        ``timeout``.
+        """
+        with self._lock:
+            if not self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is not running")
+            assert self._proc is not None
+            at = self._signal_main(signal.SIGTERM)
+            if self._frozen:
+                self._signal_all(signal.SIGCONT)
+                self._frozen = False
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._kill_tree()
+                raise RouterError(
+                    f"{self.impl} on {self.name} did not exit within {timeout:g}s of SIGTERM and "
+                    f"was killed; {self._failure_detail()}"
+                ) from None
+            self._save_log()
+            return at
+
+    def kill(self) -> float:
+        """SIGKILL the daemon: no priority-0 advert, VIPs and VMAC interfaces stay behind.
+
+        Returns the lab-clock time the VRRP process was killed.
+        """
+        with self._lock:
+            if not self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is not running")
+            at = self._kill_tree()
+            self._frozen = False
+            self._save_log()
+            return at
+
+    def freeze(self) -> float:
+        """SIGSTOP every process of the daemon (a hung daemon). Returns the lab-clock time."""
+        with self._lock:
+            if not self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is not running")
+            # Children first: a stopped VRRP process is the fault; the parent only supervises.
+            at = self._signal_all(signal.SIGSTOP, children_first=True)
+            self._frozen = True
+            return at
+
+    def thaw(self) -> float:
+        """SIGCONT every process of the daemon. Returns the lab-clock time."""
+        with self._lock:
+            if not self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is not running")
+            at = self._signal_all(signal.SIGCONT)
+            self._frozen = False
+            return at
+
+    def reload(self) -> float:
+        """SIGHUP the daemon: it re-reads its config. Returns the lab-clock time.
+
+        Change :attr:`config_text` (or call :meth:`set_config`) first to load a new config.
+        """
+        with self._lock:
+            if not self.running:
+                raise RouterError(f"router {self.name} ({self.impl}) is not running")
+            self._prepare_files()
+            return self._signal_main(signal.SIGHUP)
+
+    def set_config(self, config: str | RouterParams) -> None:
+        """Replace the config; it takes effect at the next :meth:`start` or :meth:`reload`."""
+        self.params = config if isinstance(config, RouterParams) else None
+        self.config_text = config.render() if isinstance(config, RouterParams) else config
+
+    def close(self, *, timeout: float = 10.0) -> None:
+        """Stop the daemon gracefully if it runs (SIGKILL if that fails), then stop reading.
+
+        Safe to call twice and after a crash. Lab teardown calls it before the sandbox dies.
+        """
+        try:
+            if self.running:
+                try:
+                    self.stop(timeout=timeout)
+                except RouterError as exc:
+                    log.warning("%s", exc)
+        finally:
+            self._close_fifo()
+
+    # -- state and events --------------------------------------------------------------------
+
+    def state(self, instance: str | None = None) -> str:
+        """The last state the daemon reported (of ``instance``, else of its last report).
+
+        ``INIT`` before the first report, and :data:`STOPPED` once the daemon is gone.
+        """
+        if not self.running:
+            return STOPPED
+        latest = self.events.latest(instance)
+        return latest.state if latest is not None else "INIT"
+
+    def wait_state(
+        self,
+        state: str,
+        *,
+        timeout: float,
+        instance: str | None = None,
+        since: float | None = None,
+    ) -> Transition:
+        """Wait until the router reports ``state`` and return that transition.
+
+        Without ``since``, a router already in ``state`` returns its latest transition at once;
+        with ``since`` (a lab-clock time), only a transition at or after it counts. The timeout
+        message lists every transition seen and the tail of the daemon's log.
+        """
+        state = state.upper()
+        if since is None:
+            latest = self.events.latest(instance)
+            if latest is not None and latest.state == state and self.running:
+                return latest
+            # Not there yet: anything from the latest report on counts (that report itself does
+            # not match), so a transition arriving right now cannot slip between two checks.
+            since = latest.at if latest is not None else None
+        who = f"{self.name}" + (f"/{instance}" if instance else "")
+        return self.events.wait_for(
+            lambda e: e.kind == "INSTANCE" and e.state == state and instance in (None, e.instance),
+            timeout=timeout,
+            what=f"{who} ({self.impl}) to become {state}",
+            since=since,
+            describe=self._failure_detail,
+        )
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def log_text(self) -> str:
+        """The daemon's captured output so far (kept after it exits and after the lab ends)."""
+        try:
+            return self.node.path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return self._log_saved
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the daemon's log."""
+        return "\n".join(self.log_text().rstrip().splitlines()[-lines:])
+
+    def _failure_detail(self) -> str:
+        status = (
+            "running"
+            if self.running
+            else (f"exited {self._proc.returncode}" if self._proc is not None else "never started")
+        )
+        tail = self.log_tail().replace("\n", "\n    ")
+        return f"{self.impl} on {self.name} is {status}; log tail:\n    {tail}"
+
+    def _save_log(self) -> None:
+        with contextlib.suppress(OSError):
+            self._log_saved = self.node.path(self.log_path).read_text(errors="replace")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _prepare_files(self) -> None:
+        run_dir = self.node.path(RUN_DIR)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.node.path(self.config_path).write_text(self.config_text)
+        self.node.path(self.wrapper_path).write_text(self.wrapper_text())
+        fifo = self.node.path(self.fifo_path)
+        if not fifo.exists():
+            os.mkfifo(fifo, 0o600)
+
+    def _open_fifo(self) -> None:
+        if self._fifo_fd is not None:
+            return
+        # O_RDWR: opening never blocks, and the FIFO never reads EOF when the daemon closes it
+        # (on reload or restart): the runner holds a writer end itself.
+        self._fifo_fd = os.open(self.node.path(self.fifo_path), os.O_RDWR | os.O_NONBLOCK)
+        self._wake_r, self._wake_w = os.pipe()
+        self._reader = threading.Thread(
+            target=self._read_fifo, name=f"notify-fifo-{self.name}", daemon=True
+        )
+        self._reader.start()
+
+    def _read_fifo(self) -> None:
+        assert self._fifo_fd is not None and self._wake_r is not None
+        fifo, wake = self._fifo_fd, self._wake_r
+        buf = b""
+        while True:
+            readable, _, _ = select.select([fifo, wake], [], [])
+            if wake in readable:
+                return
+            try:
+                chunk = os.read(fifo, 65536)
+            except BlockingIOError:
+                continue
+            # Stamped the moment the bytes are in hand: "timestamped on arrival".
+            at = clock.now()
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                event = parse_notify_line(line, at, self.name)
+                if event is None:
+                    log.debug("%s: ignoring notify line %r", self.name, line)
+                    continue
+                self.events.append(event)
+
+    def _close_fifo(self) -> None:
+        if self._wake_w is not None:
+            os.write(self._wake_w, b"x")
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
+        for fd in (self._fifo_fd, self._wake_r, self._wake_w):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fifo_fd = self._wake_r = self._wake_w = None
+
+    def _signal_main(self, sig: int) -> float:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+        return clock.now()
+
+    def _signal_all(self, sig: int, *, children_first: bool = False) -> float:
+        pids = self.pids()
+        for pid in reversed(pids) if children_first else pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return clock.now()
+
+    def _kill_tree(self) -> float:
+        """SIGKILL the daemon so that no process of it can shut down gracefully."""
+        pids = self.pids()
+        at = clock.now()
+        if pids:
+            # Stop the parent first: keepalived would respawn a killed child, and a child with a
+            # parent-death signal would shut down *gracefully* (priority 0) if the parent died
+            # first. Then kill the children, deepest first, then the parent.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pids[0], signal.SIGSTOP)
+            for pid in reversed(pids[1:]):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            at = clock.now()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pids[0], signal.SIGKILL)
+        assert self._proc is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        return at
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.state()}>"
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, breadth first (parents before children)."""
+    out = [root]
+    i = 0
+    while i < len(out):
+        pid = out[i]
+        i += 1
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+_DRIVERS: dict[str, type[Router]] = {}
+R = TypeVar("R", bound=type[Router])
+
+# Modules of this package that are not drivers.
+_NOT_DRIVERS = {"base", "spec"}
+
+
+def register_driver(cls: R) -> R:
+    """Class decorator: make ``cls`` available under its :attr:`Router.impl` name."""
+    _DRIVERS[cls.impl] = cls
+    return cls
+
+
+def driver_class(impl: str) -> type[Router]:
+    """The driver class registered as ``impl``, importing ``lab.routers.<impl>`` on demand.
+
+    A driver is thus found from its own module alone: ``bundled`` lives in
+    ``lab/routers/bundled.py`` and registers itself when imported.
+    """
+    if impl not in _DRIVERS and impl.isidentifier() and impl not in _NOT_DRIVERS:
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(f"{__package__}.{impl}")
+    try:
+        return _DRIVERS[impl]
+    except KeyError:
+        raise UsageError(
+            f"no router implementation {impl!r}; known: {', '.join(known_drivers()) or 'none'}"
+        ) from None
+
+
+def known_drivers() -> list[str]:
+    """Names of the driver modules present in this package (registered or not yet imported)."""
+    here = Path(__file__).parent
+    names = {m.name for m in pkgutil.iter_modules([str(here)])} - _NOT_DRIVERS
+    return sorted(names | set(_DRIVERS))
+
+
+def make_router(
+    impl: str, node: Node, config: str | RouterParams, *, source: str | None = None
+) -> Router:
+    """A router of implementation ``impl`` for ``node`` (not started)."""
+    return driver_class(impl)(node, config, source=source)
+
+
+__all__: Sequence[str] = (
+    "RUN_DIR",
+    "STATES",
+    "STOPPED",
+    "EventStream",
+    "Router",
+    "RouterError",
+    "RouterParams",
+    "Transition",
+    "driver_class",
+    "known_drivers",
+    "make_router",
+    "master_down_interval",
+    "parse_notify_line",
+    "register_driver",
+    "skew_time",
+)
