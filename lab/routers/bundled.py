@@ -1,0 +1,55 @@
+"""The ``bundled`` driver: the repository's own VRRP daemon (``python -m vrrp``) in a node.
+
+It is driven exactly like keepalived (DESIGN §5): the same wrapper config naming the notify
+FIFO and including the router's ``keepalived.conf`` unchanged, the same keepalived-compatible
+flags (``-n -l -D -G --vrrp -f WRAPPER -p PIDFILE -r VRRP_PIDFILE``), the same signals
+(SIGTERM: priority-0 advert, VIPs and VMAC removed; SIGHUP: reload). It is one process, not
+keepalived's parent and child, so freeze, kill and stop act on that one process.
+
+The daemon is run with the runner's own interpreter, so it is the ``vrrp`` package of this
+checkout that runs. Its status socket lives next to the other router files in the node's
+private ``/run``; :meth:`BundledRouter.status` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, ClassVar
+
+from lab.routers.base import RUN_DIR, Router, RouterError, register_driver
+
+
+@register_driver
+class BundledRouter(Router):
+    """``python -m vrrp``, driven through keepalived's flags and the notify FIFO."""
+
+    impl: ClassVar[str] = "bundled"
+    program: ClassVar[str] = sys.executable
+    install_hint: ClassVar[str] = "it is the Python interpreter running the lab"
+
+    @property
+    def control_path(self) -> str:
+        """The daemon's status socket, inside the node."""
+        return f"{RUN_DIR}/vrrp.ctl"
+
+    def command(self) -> list[str]:
+        """``python -m vrrp`` with the standard flags and the status socket in the node."""
+        return [self.program, "-m", "vrrp", *self.standard_flags(), "--control", self.control_path]
+
+    def status(self, *, timeout: float = 5.0) -> dict[str, Any]:
+        """The daemon's ``python -m vrrp status`` JSON: state and counters per instance."""
+        if not self.running:
+            raise RouterError(f"router {self.name} ({self.impl}) is not running")
+        result = self.node.run(
+            [self.program, "-m", "vrrp", "status", "--control", self.control_path],
+            check=False,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RouterError(
+                f"`python -m vrrp status` on {self.name} exited {result.returncode}: "
+                f"{result.stderr.strip()}"
+            )
+        status: dict[str, Any] = json.loads(result.stdout)
+        return status

@@ -1,0 +1,1165 @@
+"""The bundled VRRP daemon: one event loop driving a :class:`vrrp.state.StateMachine` per
+``vrrp_instance`` on the real clock.
+
+The loop is single-threaded and built on ``select()``: the sockets, a self-pipe for signals
+and the control socket are the descriptors; the timers are a heap of deadlines taken from
+each machine's :meth:`~vrrp.state.StateMachine.next_deadline`. ``select()`` takes a timeout in
+microseconds (epoll's is milliseconds), and the process asks the kernel for a 1 µs timer
+slack, so that a wake-up lands within tens of microseconds of its deadline. A Master's
+timer is fired "as of" the last point of its grid (deadline + k·interval) before now, so lateness
+(a wake-up, a busy moment) never accumulates into the advert period; instances sharing an interval
+are started on spread phases (:func:`spread_phases`) so that their adverts do not come in
+bursts. The target is 255 VRIDs at 100 ms with an interval jitter p99 of at most 1 ms.
+
+What the daemon does with the machine's actions, in the order returned:
+
+* ``SendAdvert`` — encode (cached per priority/interval/destination) and send to the group or
+  to each ``unicast_peer``, from ``unicast_src_ip`` or the interface's primary address.
+* ``AddVips`` / ``RemoveVips`` — netlink, on the VMAC with ``use_vmac``, else on the interface.
+* ``SendGratuitous`` — ``garp_master_repeat`` GARPs / NAs per VIP now, another batch after
+  ``garp_master_delay``, then ``garp_master_refresh_repeat`` every ``garp_master_refresh``.
+* ``Become*`` — notify: the ``vrrp_notify_fifo`` line exactly as keepalived writes it
+  (``INSTANCE "name" MASTER 200``), the ``notify_<state>`` script, and the generic ``notify``
+  script with ``INSTANCE name STATE priority`` appended.
+
+Signals: SIGTERM/SIGINT shut down (priority-0 advert from a Master, VIPs and VMACs removed,
+``STOP`` notified, exit 0); SIGHUP reloads the configuration without a state flap.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import errno
+import gc
+import heapq
+import itertools
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
+from pathlib import Path
+from typing import Any
+
+from vrrp import config as config_mod
+from vrrp import spec as spec_mod
+from vrrp.netio import (
+    AcceptMode,
+    FrameSender,
+    LinkMonitor,
+    Links,
+    Received,
+    RxSocket,
+    TxSocket,
+    garp_frame,
+    pid_file_write,
+    unsolicited_na_frame,
+)
+from vrrp.packet import (
+    VRRP_GROUP_V4,
+    VRRP_GROUP_V6,
+    VRRP_TTL,
+    Advert,
+    AdvertError,
+    Auth,
+    Counters,
+    IPAddress,
+    decode,
+    encode,
+)
+from vrrp.spec import DaemonSpec, InstanceSpec, Rfc9568, VipSpec
+from vrrp.state import (
+    OWNER_PRIORITY,
+    Action,
+    AddVips,
+    BecomeBackup,
+    BecomeInitialize,
+    BecomeMaster,
+    DiscardAdvert,
+    Params,
+    RemoveVips,
+    SendAdvert,
+    SendGratuitous,
+    State,
+    StateMachine,
+)
+
+__all__ = [
+    "DEFAULT_CONTROL",
+    "DEFAULT_PIDFILE",
+    "Daemon",
+    "notify_line",
+    "params_for",
+    "query_status",
+    "spread_phases",
+]
+
+log = logging.getLogger("vrrp")
+
+DEFAULT_PIDFILE = "/run/vrrp/vrrp.pid"
+"""Where the pid is written unless ``-p`` says otherwise (the node's private /run in the lab)."""
+DEFAULT_CONTROL = "/run/vrrp/vrrp.ctl"
+"""The unix socket ``python -m vrrp status`` reads (``--control`` changes it)."""
+
+_PR_SET_TIMERSLACK = 29
+_MAX_DRAIN = 256  # datagrams read per readable socket per loop turn
+#: Deferred GARP batches run only when the next timer is at least this far away (seconds).
+_GARP_SLACK = 0.0002  # one instance's batch takes ~50 µs; 255 spread VRIDs leave 390 µs
+
+
+def notify_line(name: str, state: str, priority: int) -> str:
+    """A ``vrrp_notify_fifo`` line, byte for byte as keepalived's ``notify_fifo`` writes it."""
+    return f'INSTANCE "{name}" {state} {priority}\n'
+
+
+def params_for(
+    spec: InstanceSpec, primary_ip: IPAddress, priority: int | None = None
+) -> Params:
+    """The state machine's parameters for ``spec`` with the resolved primary address.
+
+    ``priority`` overrides the configured one (``track_interface`` weights).
+    """
+    return Params(
+        vrid=spec.vrid,
+        priority=spec.priority if priority is None else priority,
+        primary_ip=str(primary_ip),
+        vips=tuple(str(v.address.ip) for v in spec.vips),
+        advert_interval_cs=spec.advert_int_cs,
+        preempt=spec.preempt,
+        preempt_delay=spec.preempt_delay,
+        accept_mode=spec.accept,
+        version=spec.version,
+        rfc9568=Rfc9568.BEHAVIOUR in spec.rfc9568,
+    )
+
+
+def spread_phases(instances: tuple[InstanceSpec, ...]) -> list[tuple[InstanceSpec, float]]:
+    """Each instance with the start offset (seconds) that spreads its advert phase.
+
+    Instances with the same advert interval that start together would also time out, take over
+    and advertise together, forever: every period, one burst of N adverts, the last of which
+    leaves a burst-length late. Python needs ~25 µs per advert, so 255 VRIDs would make a 6 ms
+    burst, and preemption inside it would show as jitter. Starting the j-th of N such instances
+    j·interval/N later (as if it had been started that much later: it still hears adverts from
+    the first moment) puts every instance on its own phase of the period, so each timer wake-up
+    sends one advert. The offsets are below one advert interval; a lone instance gets none.
+    """
+    groups: dict[int, list[InstanceSpec]] = {}
+    for ispec in instances:
+        groups.setdefault(ispec.advert_int_cs, []).append(ispec)
+    offsets = {}
+    for interval_cs, members in groups.items():
+        for j, ispec in enumerate(members):
+            offsets[ispec.name] = j * interval_cs / 100 / len(members)
+    return [(ispec, offsets[ispec.name]) for ispec in instances]
+
+
+def _set_timer_slack(nanoseconds: int) -> None:
+    """Ask for precise wake-ups (default slack is 50 µs); harmless if refused."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0)
+
+
+@dataclass
+class _Instance:
+    """The run-time side of one instance: its machine, sockets and bookkeeping."""
+
+    spec: InstanceSpec
+    machine: StateMachine
+    primary_ip: IPAddress
+    rx: RxSocket
+    tx: TxSocket
+    counters: Counters = field(default_factory=Counters)
+    discards: dict[str, int] = field(default_factory=dict)
+    checksum_forms: dict[str, int] = field(default_factory=dict)
+    unicast_ttls: dict[int, int] = field(default_factory=dict)
+    adverts_sent: int = 0
+    send_errors: int = 0
+    garps_sent: int = 0
+    transitions: int = 0
+    since: float = field(default_factory=time.time)
+    last_master: str | None = None
+    timer_gen: int = 0
+    scheduled: float | None = None
+    garp_gen: int = 0
+    garp_second_batch: bool = False
+    created_vmac: bool = False
+    garp_mac: str | None = None
+    fault: bool = False
+    entering_fault: bool = False
+    retired_vips: tuple[VipSpec, ...] = ()
+    advert_cache: dict[tuple[int, int], list[tuple[bytes, IPAddress]]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def destinations(self) -> tuple[IPAddress, ...]:
+        if self.spec.peers:
+            return self.spec.peers
+        return (VRRP_GROUP_V4 if self.spec.family == 4 else VRRP_GROUP_V6,)
+
+
+class Daemon:
+    """The daemon. ``Daemon(path).run()`` returns the exit code."""
+
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        pidfiles: list[str] | None = None,
+        control: str | None = DEFAULT_CONTROL,
+        rfc9568: Rfc9568 = Rfc9568.NONE,
+    ) -> None:
+        """Prepare (nothing is opened until :meth:`run`)."""
+        self.config_path = config_path
+        self.pidfiles = [DEFAULT_PIDFILE] if pidfiles is None else list(pidfiles)
+        self.control_path = control
+        self.rfc9568 = rfc9568
+        self.spec: DaemonSpec | None = None
+        self.instances: dict[str, _Instance] = {}
+        self.rx_sockets: dict[tuple[str, int], RxSocket] = {}
+        self.rx_counters: dict[tuple[str, int], Counters] = {}
+        self.tx_sockets: dict[tuple[str, int], TxSocket] = {}
+        self.links: Links | None = None
+        self.link_monitor: LinkMonitor | None = None
+        #: Whether each interface we care about is up and running, kept by link events.
+        self.link_up: dict[str, bool] = {}
+        self.frames: FrameSender | None = None
+        self.accept_mode = AcceptMode()
+        self.fifo_fd: int | None = None
+        self.fifo_path: str | None = None
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.control: socket.socket | None = None
+        self.started = time.time()
+        self.reloads = 0
+        self._heap: list[tuple[float, int, str, str, int]] = []
+        self._garp_due: collections.deque[tuple[str, int]] = collections.deque()
+        #: How late the last timers fired (seconds): the daemon's own view of its jitter.
+        self._lateness: collections.deque[float] = collections.deque(maxlen=10000)
+        self._seq = itertools.count()
+        self._wake_r = -1
+        self._wake_w = -1
+        self._pending_signals: list[int] = []
+        self._stopping = False
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def load(self) -> DaemonSpec:
+        """Parse the configuration file into a :class:`DaemonSpec` (raises ConfigError)."""
+        cfg = config_mod.load(self.config_path)
+        spec = spec_mod.build(cfg, rfc9568=self.rfc9568)
+        for warning in spec.warnings:
+            log.warning("config: %s", warning)
+        return spec
+
+    def run(self) -> int:
+        """Start every instance and serve until a terminating signal; the exit code."""
+        try:
+            self.spec = self.load()
+        except (config_mod.ConfigError, OSError) as exc:
+            log.error("%s", exc)
+            return 1
+        _set_timer_slack(1000)
+        self._apply_scheduling(self.spec)
+        self._install_signals()
+        try:
+            self.links = Links()
+            self.link_monitor = LinkMonitor()
+            self.frames = FrameSender()
+            for pidfile in self.pidfiles:
+                pid_file_write(pidfile)
+            self._open_fifo(self.spec.notify_fifo)
+            self._open_control()
+            # Everything long-lived (modules, pyroute2, sockets) exists now: freezing it keeps
+            # the cyclic GC from walking it on every collection, which would show up as timer
+            # jitter. Done before the instances start: a full collection takes tens of ms, and
+            # an instance that has reported BACKUP must already be listening.
+            gc.collect()
+            gc.freeze()
+            # Interfaces and sockets first, then the machines: the netlink work of hundreds of
+            # instances must not stand between an instance's BACKUP report and the loop.
+            staged = []
+            for ispec, offset in spread_phases(self.spec.instances):
+                try:
+                    staged.append((self._start_instance(ispec, 0.0, run=False), offset))
+                except OSError as exc:
+                    # One instance on a missing interface must not take the others down;
+                    # keepalived also drops such an instance and runs the rest.
+                    log.error("(%s) cannot start: %s", ispec.name, exc)
+            if self.spec.instances and not staged:
+                raise RuntimeError("no instance could start")
+            now = time.monotonic()
+            for inst, offset in staged:
+                self._run_instance(inst, now + offset)
+            log.info("started %d instance(s) from %s", len(self.instances), self.config_path)
+            self._loop()
+        except Exception:
+            log.exception("fatal error")
+            self._shutdown()
+            return 1
+        self._shutdown()
+        return 0
+
+    @staticmethod
+    def _apply_scheduling(spec: DaemonSpec) -> None:
+        """keepalived's ``vrrp_priority`` (nice) and ``vrrp_rt_priority`` (SCHED_RR)."""
+        if spec.nice is not None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, spec.nice)
+            except OSError as exc:
+                log.warning("cannot set vrrp_priority %d: %s", spec.nice, exc)
+        if spec.rt_priority is not None:
+            try:
+                # Reset on fork: notify scripts must not inherit real-time scheduling.
+                policy = os.SCHED_RR | getattr(os, "SCHED_RESET_ON_FORK", 0)
+                os.sched_setscheduler(0, policy, os.sched_param(spec.rt_priority))
+            except OSError as exc:
+                log.warning("cannot set vrrp_rt_priority %d: %s", spec.rt_priority, exc)
+
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # Handlers only record the signal; the loop acts on it between two events.
+        self._pending_signals.append(signum)
+
+    def _open_fifo(self, path: str | None) -> None:
+        if path == self.fifo_path:
+            return
+        if self.fifo_fd is not None:
+            os.close(self.fifo_fd)
+            self.fifo_fd = None
+        self.fifo_path = path
+        if path is None:
+            return
+        try:
+            if not os.path.exists(path):
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                os.mkfifo(path, 0o600)
+            if not stat.S_ISFIFO(os.stat(path).st_mode):
+                log.error("vrrp_notify_fifo %s exists and is not a FIFO", path)
+                return
+            # O_RDWR, as keepalived: the open never blocks or fails for want of a reader,
+            # and a reader that comes and goes does not make our writes fail with EPIPE.
+            self.fifo_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            log.error("cannot open vrrp_notify_fifo %s: %s", path, exc)
+
+    def _open_control(self) -> None:
+        if not self.control_path:
+            return
+        path = self.control_path
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.bind(path)
+        sock.listen(8)
+        sock.setblocking(False)
+        self.control = sock
+
+    # -- instances ----------------------------------------------------------------------------
+
+    def _rx(self, ifname: str, family: int) -> RxSocket:
+        key = (ifname, family)
+        if key not in self.rx_sockets:
+            assert self.links is not None
+            idx = self.links.index(ifname)
+            if idx is None:
+                raise OSError(errno.ENODEV, f"interface {ifname} does not exist")
+            self.rx_sockets[key] = RxSocket(ifname, idx, family)
+            self.rx_counters[key] = Counters()
+        return self.rx_sockets[key]
+
+    def _tx(self, ifname: str, family: int) -> TxSocket:
+        key = (ifname, family)
+        if key not in self.tx_sockets:
+            assert self.links is not None
+            idx = self.links.index(ifname)
+            if idx is None:
+                raise OSError(errno.ENODEV, f"interface {ifname} does not exist")
+            self.tx_sockets[key] = TxSocket(ifname, idx, family)
+        return self.tx_sockets[key]
+
+    def _primary_ip(self, ispec: InstanceSpec) -> IPAddress:
+        assert self.links is not None
+        if ispec.unicast_src is not None:
+            return ispec.unicast_src
+        found = self.links.primary_address(ispec.interface, ispec.family)
+        if found is None:
+            raise OSError(
+                errno.EADDRNOTAVAIL,
+                f"{ispec.name}: interface {ispec.interface} has no IPv{ispec.family} "
+                "address to send adverts from",
+            )
+        return found
+
+    def _start_instance(self, ispec: InstanceSpec, now: float, *, run: bool = True) -> _Instance:
+        """Set up an instance (VMAC, sockets, machine); with ``run``, start its machine too."""
+        assert self.links is not None
+        created = False
+        if ispec.vmac_name:
+            created = self.links.create_vmac(
+                ispec.vmac_name, ispec.interface, ispec.vmac_address, ispec.family
+            )
+        # A crashed predecessor may have left the VIPs behind; a Backup must not hold them.
+        for vip in ispec.vips:
+            self.links.remove_address(vip.dev, vip.address)
+        primary = self._primary_ip(ispec)
+        if ispec.family == 6 and ispec.tx_interface != ispec.interface:
+            # An IPv6 advert leaves the VMAC from our link-local address, which the kernel only
+            # accepts as a source on an interface that holds it: like keepalived, put the base's
+            # link-local on the VMAC too (the VMAC itself generates none, RFC 5798 §7.4).
+            self.links.add_address(ispec.tx_interface, ip_interface(f"{primary}/64"))
+        rx = self._rx(ispec.rx_interface, ispec.family)
+        if not ispec.is_unicast:
+            rx.join()
+        inst = _Instance(
+            spec=ispec,
+            machine=StateMachine(params_for(ispec, primary, self._tracked_priority(ispec))),
+            primary_ip=primary,
+            rx=rx,
+            tx=self._tx(ispec.tx_interface, ispec.family),
+            created_vmac=created,
+        )
+        # Looked up once: GARP batches of hundreds of instances must not cost netlink trips.
+        inst.garp_mac = self._garp_mac(inst)
+        self.instances[ispec.name] = inst
+        log.info(
+            "(%s) VRID %d on %s, priority %d, v%d%s, %s",
+            ispec.name,
+            ispec.vrid,
+            ispec.interface,
+            ispec.priority,
+            ispec.version,
+            " rfc9568" if ispec.rfc9568 else "",
+            "unicast to " + ",".join(map(str, ispec.peers)) if ispec.peers else "multicast",
+        )
+        if run:
+            self._run_instance(inst, now)
+        return inst
+
+    def _run_instance(self, inst: _Instance, now: float) -> None:
+        """The Startup event (or FAULT, when its interface is down)."""
+        if self._faulted(inst.spec):
+            # keepalived starts an instance whose interface is down in FAULT, and says so.
+            inst.fault = True
+            self._announce(inst, "FAULT", "interface down at start")
+        else:
+            self._execute(inst, inst.machine.startup(now), now)
+
+    def _stop_instance(self, inst: _Instance, now: float) -> None:
+        if inst.fault:
+            self._announce(inst, "STOP", "shutdown")  # the machine is already down
+        self._execute(inst, inst.machine.shutdown(now), now)
+        inst.timer_gen += 1
+        inst.garp_gen += 1
+        if not inst.spec.is_unicast:
+            inst.rx.leave()
+        del self.instances[inst.name]
+        # Sockets no instance uses any more go now: one bound to a deleted VMAC is dead.
+        rx_used = {(i.spec.rx_interface, i.spec.family) for i in self.instances.values()}
+        tx_used = {(i.spec.tx_interface, i.spec.family) for i in self.instances.values()}
+        for key in [k for k in self.rx_sockets if k not in rx_used]:
+            self.rx_sockets.pop(key).close()
+        for key in [k for k in self.tx_sockets if k not in tx_used]:
+            self.tx_sockets.pop(key).close()
+        if inst.spec.vmac_name and self.links is not None:
+            self.links.delete_vmac(inst.spec.vmac_name, inst.spec.interface)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _execute(self, inst: _Instance, actions: list[Action], now: float) -> None:
+        for action in actions:
+            if isinstance(action, SendAdvert):
+                self._send_advert(inst, action.priority, action.adver_int_cs)
+            elif isinstance(action, AddVips):
+                self._vips(inst, action.vips, add=True)
+            elif isinstance(action, RemoveVips):
+                self._vips(inst, action.vips, add=False)
+                inst.garp_gen += 1  # no more GARPs for addresses we no longer hold
+            elif isinstance(action, SendGratuitous):
+                self._send_garps(inst, action.vips, inst.spec.garp.repeat)
+                if inst.spec.garp.delay > 0:
+                    inst.garp_second_batch = True
+                    self._schedule_garp(inst, now + inst.spec.garp.delay)
+                elif inst.spec.garp.refresh > 0:
+                    inst.garp_second_batch = False
+                    self._schedule_garp(inst, now + inst.spec.garp.refresh)
+            elif isinstance(action, BecomeMaster | BecomeBackup | BecomeInitialize):
+                self._transition(inst, action)
+            elif isinstance(action, DiscardAdvert):
+                key = str(action.reason)
+                inst.discards[key] = inst.discards.get(key, 0) + 1
+        self._schedule_machine(inst)
+
+    def _send_advert(self, inst: _Instance, priority: int, interval_cs: int) -> None:
+        key = (priority, interval_cs)
+        packets = inst.advert_cache.get(key)
+        if packets is None:
+            spec = inst.spec
+            addresses = tuple(v.address.ip for v in spec.vips)
+            if spec.version == 2:
+                auth = spec.auth
+                advert = Advert(
+                    vrid=spec.vrid,
+                    priority=priority,
+                    addresses=addresses,
+                    version=2,
+                    interval_cs=interval_cs,
+                    auth_type=auth.type if auth else 0,
+                    auth_data=auth.data.ljust(8, b"\0") if auth else bytes(8),
+                )
+            else:
+                advert = Advert(
+                    vrid=spec.vrid,
+                    priority=priority,
+                    addresses=addresses,
+                    version=3,
+                    interval_cs=interval_cs,
+                )
+            packets = [
+                (
+                    encode(advert, src=inst.primary_ip, dst=dst, checksum_form=spec.checksum_form),
+                    dst,
+                )
+                for dst in inst.destinations()
+            ]
+            inst.advert_cache[key] = packets
+        for payload, dst in packets:
+            if inst.tx.send(payload, inst.primary_ip, dst):
+                inst.adverts_sent += 1
+            else:
+                inst.send_errors += 1
+                if inst.send_errors == 1:  # once: a lost advert every period must not flood
+                    log.warning("(%s) cannot send adverts from %s on %s to %s (see status)",
+                                inst.name, inst.primary_ip, inst.tx.ifname, dst)
+
+    def _vips(self, inst: _Instance, vips: tuple[str, ...], *, add: bool) -> None:
+        assert self.links is not None
+        wanted = set(vips)
+        # On a reload the spec is already the new one: a VIP being withdrawn is in the old.
+        for vip in (*inst.spec.vips, *inst.retired_vips):
+            if str(vip.address.ip) not in wanted:
+                continue
+            if add:
+                self.links.add_address(vip.dev, vip.address)
+            else:
+                self.links.remove_address(vip.dev, vip.address)
+
+    def _garp_mac(self, inst: _Instance) -> str | None:
+        if inst.spec.garp_mac_is_vmac:
+            return inst.spec.vmac_address
+        assert self.links is not None
+        return self.links.mac(inst.spec.interface)
+
+    def _send_garps(self, inst: _Instance, vips: tuple[str, ...], repeat: int) -> None:
+        assert self.frames is not None
+        mac = inst.garp_mac
+        if mac is None:
+            return
+        frames = []
+        for vip in vips:
+            addr = ip_address(vip)
+            if isinstance(addr, IPv4Address):
+                frames.append(garp_frame(addr, mac))
+            elif isinstance(addr, IPv6Address):
+                frames.append(unsolicited_na_frame(addr, mac))
+        # GARPs leave from the base interface carrying the VMAC, as keepalived sends them.
+        for _ in range(repeat):
+            for frame in frames:
+                if self.frames.send(inst.spec.interface, frame):
+                    inst.garps_sent += 1
+
+    def _transition(
+        self, inst: _Instance, action: BecomeMaster | BecomeBackup | BecomeInitialize
+    ) -> None:
+        state = action.state
+        if state is State.INITIALIZE:
+            word = "FAULT" if inst.entering_fault else "STOP"
+        else:
+            word = str(state)
+        reason = "interface down" if inst.entering_fault else str(action.reason)
+        self._announce(inst, word, reason)
+
+    def _announce(self, inst: _Instance, word: str, reason: str) -> None:
+        inst.transitions += 1
+        inst.since = time.time()
+        log.info("(%s) Entering %s STATE (%s)", inst.name, word, reason)
+        self._sync_accept_mode()
+        self._notify(inst, word)
+
+    def _sync_accept_mode(self) -> None:
+        """Drop traffic to the VIPs of every Master that may not accept it (row A03)."""
+        blocked = [
+            vip.address.ip
+            for inst in self.instances.values()
+            if inst.machine.state is State.MASTER and not inst.machine.accepts_vip_traffic
+            for vip in inst.spec.vips
+        ]
+        self.accept_mode.update(blocked)
+
+    def _notify(self, inst: _Instance, word: str) -> None:
+        priority = inst.machine.priority  # keepalived reports the effective priority
+        if self.fifo_fd is not None:
+            try:
+                os.write(self.fifo_fd, notify_line(inst.name, word, priority).encode())
+            except OSError as exc:  # a full FIFO loses a line, as with keepalived
+                log.warning("notify fifo write failed: %s", exc)
+        script = {
+            "MASTER": inst.spec.notify_master,
+            "BACKUP": inst.spec.notify_backup,
+            "FAULT": inst.spec.notify_fault,
+            "STOP": inst.spec.notify_stop,
+        }.get(word)
+        if script:
+            self._spawn(list(script))
+        if inst.spec.notify:
+            self._spawn([*inst.spec.notify, "INSTANCE", inst.name, word, str(priority)])
+
+    def _spawn(self, argv: list[str]) -> None:
+        try:
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning("notify script %s failed to start: %s", argv[0], exc)
+            return
+        self.children.append(child)
+
+    def _reap(self) -> None:
+        self.children = [c for c in self.children if c.poll() is None]
+
+    # -- interface tracking ------------------------------------------------------------------
+
+    def _is_up(self, ifname: str) -> bool:
+        if ifname not in self.link_up:
+            assert self.links is not None
+            self.link_up[ifname] = self.links.is_up(ifname)
+        return self.link_up[ifname]
+
+    def _faulted(self, spec: InstanceSpec) -> bool:
+        """FAULT while the interface, or a tracked interface without a weight, is down."""
+        if not self._is_up(spec.interface):
+            return True
+        return any(t.weight is None and not self._is_up(t.name) for t in spec.track_interfaces)
+
+    def _tracked_priority(self, spec: InstanceSpec) -> int:
+        """The configured priority plus the weights of tracked interfaces that apply now."""
+        if spec.priority == OWNER_PRIORITY:
+            return spec.priority  # the address owner's priority is not for tracking to change
+        priority = spec.priority
+        for track in spec.track_interfaces:
+            if track.weight is not None and self._is_up(track.name) == track.reverse:
+                priority += track.weight
+        return max(1, min(OWNER_PRIORITY - 1, priority))
+
+    def _on_link_events(self, now: float) -> None:
+        assert self.link_monitor is not None
+        changed = False
+        for ifname, up in self.link_monitor.read():
+            if self.link_up.get(ifname) != up:
+                log.info("interface %s is %s", ifname, "up" if up else "down")
+                self.link_up[ifname] = up
+                changed = True
+        if not changed:
+            return
+        if self.links is not None:
+            self.links.forget()  # an interface that went may come back with another index
+        for inst in list(self.instances.values()):
+            self._reassess(inst, now)
+
+    def _reassess(self, inst: _Instance, now: float) -> None:
+        """Apply the interfaces' state to one instance: FAULT in or out, or a new priority."""
+        faulted = self._faulted(inst.spec)
+        if faulted and not inst.fault:
+            inst.fault = inst.entering_fault = True
+            try:
+                # As keepalived: a Master leaving for FAULT sends priority 0 and drops the VIPs.
+                actions = inst.machine.shutdown(now)
+                self._execute(inst, actions, now)
+            finally:
+                inst.entering_fault = False
+            if not any(isinstance(a, BecomeInitialize) for a in actions):
+                self._announce(inst, "FAULT", "interface down")
+            return
+        priority = self._tracked_priority(inst.spec)
+        if priority != inst.machine.priority:
+            self._execute(inst, inst.machine.set_priority(now, priority), now)
+            inst.advert_cache.clear()
+        if not faulted and inst.fault:
+            inst.fault = False
+            self._execute(inst, inst.machine.startup(now), now)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _schedule_machine(self, inst: _Instance) -> None:
+        deadline = inst.machine.next_deadline()
+        if deadline == inst.scheduled:
+            return  # already in the heap: most received adverts leave the timer unchanged
+        inst.scheduled = deadline
+        inst.timer_gen += 1
+        if deadline is not None and inst.name in self.instances:
+            heapq.heappush(
+                self._heap, (deadline, next(self._seq), "m", inst.name, inst.timer_gen)
+            )
+
+    def _schedule_garp(self, inst: _Instance, when: float) -> None:
+        inst.garp_gen += 1
+        heapq.heappush(self._heap, (when, next(self._seq), "g", inst.name, inst.garp_gen))
+
+    def _fire_timers(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _seq, kind, name, gen = heapq.heappop(heap)
+            inst = self.instances.get(name)
+            if inst is None:
+                continue
+            if kind == "m":
+                if gen != inst.timer_gen:
+                    continue
+                inst.scheduled = None
+                # On the grid when only slightly late: the next period counts from the
+                # deadline, so wake-up latency does not accumulate into the interval.
+                late = now - deadline
+                self._lateness.append(late)
+                # Fire as of the last point of the timer's grid (deadline + k·interval) not after
+                # now: the next deadline is then at most one interval ahead (no catch-up burst
+                # after a stall), and the phase of the period is kept whatever the lateness, so
+                # wake-up latency and busy moments never accumulate into the advert interval.
+                interval = inst.machine.advertisement_interval
+                at = deadline + (late // interval) * interval if late > 0 else deadline
+                self._execute(inst, inst.machine.tick(at), now)
+            elif gen == inst.garp_gen and inst.machine.state is State.MASTER:
+                # Delayed and refresh GARPs are not urgent: queued, and sent when no advert is
+                # due within _GARP_SLACK, so that a batch for hundreds of instances (they all
+                # became master together) never delays an advert.
+                self._garp_due.append((name, gen))
+
+    def _run_deferred(self) -> None:
+        """Send queued GARP batches, one instance at a time, while no advert is about due."""
+        while self._garp_due:
+            slack = self._next_timeout(time.monotonic())
+            if slack is not None and slack < _GARP_SLACK:
+                return
+            name, gen = self._garp_due.popleft()
+            inst = self.instances.get(name)
+            if inst is None or gen != inst.garp_gen or inst.machine.state is not State.MASTER:
+                continue
+            garp = inst.spec.garp
+            repeat = garp.repeat if inst.garp_second_batch else garp.refresh_repeat
+            self._send_garps(inst, inst.machine.params.vips, repeat)
+            inst.garp_second_batch = False
+            if garp.refresh > 0:
+                self._schedule_garp(inst, time.monotonic() + garp.refresh)
+
+    def _next_timeout(self, now: float) -> float | None:
+        heap = self._heap
+        # Drop stale entries at the top so they do not cause useless wake-ups.
+        while heap:
+            deadline, _seq, kind, name, gen = heap[0]
+            inst = self.instances.get(name)
+            stale = inst is None or gen != (inst.timer_gen if kind == "m" else inst.garp_gen)
+            if not stale:
+                return max(0.0, deadline - now)
+            heapq.heappop(heap)
+        return None
+
+    # -- receive ------------------------------------------------------------------------------
+
+    def _on_readable(self, key: tuple[str, int], now: float) -> None:
+        rx = self.rx_sockets[key]
+        counters = self.rx_counters[key]
+        for _ in range(_MAX_DRAIN):
+            try:
+                received = rx.receive()
+            except AdvertError as err:
+                # Not even an IPv4 datagram we can split: counted, dropped.
+                counters.received += 1
+                counters.count(err.reason)
+                continue
+            except OSError as exc:
+                log.warning("receive on %s failed: %s", rx.ifname, exc)
+                return
+            if received is None:
+                return
+            try:
+                self._dispatch(key, received, counters, now)
+            except Exception:  # the network must never crash the daemon
+                log.exception("unexpected error handling a packet from %s", received.src)
+
+    def _candidates(self, key: tuple[str, int], received: Received) -> list[_Instance]:
+        if len(received.payload) < 2:
+            return []
+        vrid = received.payload[1]
+        out = []
+        for inst in self.instances.values():
+            spec = inst.spec
+            if spec.vrid != vrid or (spec.rx_interface, spec.family) != key:
+                continue
+            out.append(inst)
+        return out
+
+    def _dispatch(
+        self, key: tuple[str, int], received: Received, counters: Counters, now: float
+    ) -> None:
+        candidates = self._candidates(key, received)
+        multicast = received.dst in (VRRP_GROUP_V4, VRRP_GROUP_V6)
+        inst: _Instance | None = None
+        for cand in candidates:
+            if cand.spec.is_unicast:
+                # U01: a unicast instance listens to its peers only, never to the group.
+                if not multicast and received.src in cand.spec.peers:
+                    inst = cand
+                    break
+            elif multicast:
+                inst = cand
+                break
+        if inst is None:
+            # Validate anyway, so that malformed input is counted under its real reason; a
+            # well-formed advert for no instance of ours counts as a VRID mismatch.
+            vrids = {c.spec.vrid for c in self.instances.values()
+                     if (c.spec.rx_interface, c.spec.family) == key and not candidates}
+            try:
+                decode(received.payload, src=received.src, dst=received.dst, ttl=received.ttl,
+                       vrids=vrids if not candidates else None, counters=counters)
+            except AdvertError:
+                return
+            if candidates:
+                # Valid, for one of our VRIDs, but from a stranger or to the wrong address.
+                for cand in candidates:
+                    reason = "unknown-peer" if cand.spec.is_unicast else "unicast-to-multicast"
+                    cand.discards[reason] = cand.discards.get(reason, 0) + 1
+            return
+        spec = inst.spec
+        ttl = received.ttl
+        if spec.is_unicast:
+            # keepalived's unicast rule, not RFC 5798 §7.1's: the TTL is checked against the
+            # peer's min_ttl/max_ttl only (keepalived 2.2.7 sends IPv6 unicast with hop limit
+            # 64). What came in is still shown in the status.
+            low, high = next((lo, hi) for peer, lo, hi in spec.peer_ttl if peer == received.src)
+            if low <= ttl <= high:
+                if ttl != VRRP_TTL:
+                    inst.unicast_ttls[ttl] = inst.unicast_ttls.get(ttl, 0) + 1
+                ttl = VRRP_TTL
+        try:
+            advert = decode(
+                received.payload,
+                src=received.src,
+                dst=received.dst,
+                ttl=ttl,
+                version=2 if spec.version == 2 else 3,
+                # RFC 3768 §7.1: the Auth Type must match ours, type 0 when none is configured.
+                auth=(spec.auth or Auth(0)) if spec.version == 2 else None,
+                counters=counters,
+            )
+        except AdvertError as err:
+            inst.counters.received += 1
+            inst.counters.count(err.reason)
+            if spec.debug or log.isEnabledFor(logging.DEBUG):
+                log.debug("(%s) discarded advert from %s: %s", inst.name, received.src, err)
+            return
+        inst.counters.received += 1
+        inst.counters.accepted += 1
+        form = str(advert.checksum_form)
+        inst.checksum_forms[form] = inst.checksum_forms.get(form, 0) + 1
+        if advert.priority > 0:
+            inst.last_master = str(received.src)
+        actions = inst.machine.advert_received(
+            now, advert.priority, advert.interval_cs, str(received.src)
+        )
+        self._execute(inst, actions, now)
+
+    # -- control socket -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The JSON-ready status: state and counters per instance, receive counters per socket."""
+        instances = {}
+        for inst in self.instances.values():
+            m = inst.machine
+            spec = inst.spec
+            instances[inst.name] = {
+                "state": "FAULT" if inst.fault else str(m.state),
+                "effective_priority": m.priority,
+                "vrid": spec.vrid,
+                "interface": spec.interface,
+                "family": spec.family,
+                "version": spec.version,
+                "rfc9568": [name for flag, name in ((Rfc9568.BEHAVIOUR, "behaviour"),
+                                                    (Rfc9568.CHECKSUM, "checksum"))
+                            if flag in spec.rfc9568],
+                "priority": spec.priority,
+                "primary_ip": str(inst.primary_ip),
+                "unicast_peers": [str(p) for p in spec.peers],
+                "vips": [str(v.address) for v in spec.vips],
+                "vip_dev": sorted({v.dev for v in spec.vips}),
+                "vmac": spec.vmac_name,
+                "vmac_address": spec.vmac_address if spec.vmac_name else None,
+                "vmac_xmit_base": spec.vmac_xmit_base,
+                "advert_int": spec.advert_int_cs / 100,
+                "master_adver_interval": m.master_adver_interval,
+                "skew_time": m.skew_time,
+                "master_down_interval": m.master_down_interval,
+                "last_master": inst.last_master,
+                "since": inst.since,
+                "transitions": inst.transitions,
+                "adverts_sent": inst.adverts_sent,
+                "send_errors": inst.send_errors,
+                "garps_sent": inst.garps_sent,
+                "rx": inst.counters.as_dict(),
+                "discards": dict(inst.discards),
+                "checksum_forms_received": dict(inst.checksum_forms),
+                "checksum_form_sent": str(spec.checksum_form),
+                "unicast_ttl_not_255_accepted": {str(k): v for k, v in inst.unicast_ttls.items()},
+            }
+        late = sorted(self._lateness)
+
+        def pct(q: float) -> float | None:
+            return round(late[min(len(late) - 1, int(q * len(late)))] * 1000, 3) if late else None
+
+        return {
+            "pid": os.getpid(),
+            "timer_lateness_ms": {"samples": len(late), "p50": pct(0.5), "p99": pct(0.99),
+                                  "max": pct(1.0)},
+            "config": self.config_path,
+            "started": self.started,
+            "reloads": self.reloads,
+            "instances": instances,
+            "receive": {
+                f"{ifname}/ipv{family}": c.as_dict()
+                for (ifname, family), c in self.rx_counters.items()
+            },
+        }
+
+    def _serve_control(self) -> None:
+        assert self.control is not None
+        while True:
+            try:
+                conn, _ = self.control.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("control socket: %s", exc)
+                return
+            with conn:
+                # Connecting is the request: no read, so a slow client cannot stall the loop.
+                conn.settimeout(0.05)
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps(self.status(), indent=1).encode() + b"\n")
+
+    # -- reload -------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the configuration; keep each unchanged instance's state (no flap)."""
+        try:
+            new = self.load()
+        except (config_mod.ConfigError, OSError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        self.reloads += 1
+        if self.links is not None:
+            self.links.forget()
+        now = time.monotonic()
+        self._open_fifo(new.notify_fifo)
+        wanted = {s.name: s for s in new.instances}
+        for name, inst in list(self.instances.items()):
+            ispec = wanted.get(name)
+            if ispec is None or ispec.identity() != inst.spec.identity() or (
+                ispec.is_unicast != inst.spec.is_unicast
+            ):
+                log.info("(%s) removed or changed identity: stopping it", name)
+                self._stop_instance(inst, now)
+        for name, ispec in wanted.items():
+            current = self.instances.get(name)
+            if current is None:
+                try:
+                    self._start_instance(ispec, now)
+                except OSError as exc:
+                    log.error("(%s) cannot start: %s", name, exc)
+                continue
+            inst = current
+            if ispec == inst.spec:
+                continue
+            old_vips = {str(v.address.ip): v for v in inst.spec.vips}
+            inst.retired_vips = tuple(v for v in inst.spec.vips if v not in ispec.vips)
+            inst.spec = ispec
+            inst.advert_cache.clear()
+            inst.garp_mac = self._garp_mac(inst)
+            inst.tx = self._tx(ispec.tx_interface, ispec.family)
+            try:
+                actions = inst.machine.reconfigure(
+                    now, params_for(ispec, inst.primary_ip, self._tracked_priority(ispec))
+                )
+            except ValueError as exc:
+                log.error("(%s) cannot apply the new configuration: %s", name, exc)
+                continue
+            # A VIP that moved to another device while we are Master: move it now.
+            if inst.machine.state is State.MASTER:
+                for vip in ispec.vips:
+                    old = old_vips.get(str(vip.address.ip))
+                    if old is not None and old != vip and self.links is not None:
+                        self.links.remove_address(old.dev, old.address)
+                        self.links.add_address(vip.dev, vip.address)
+            self._execute(inst, actions, now)
+            inst.retired_vips = ()
+            self._reassess(inst, now)
+            self._sync_accept_mode()
+            log.info("(%s) reconfigured in state %s", name, inst.machine.state)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        monotonic = time.monotonic
+        sockets_seen: object = None
+        fd_keys: dict[int, tuple[str, int]] = {}
+        readers: list[int] = []
+        control_fd = self.control.fileno() if self.control is not None else -1
+        links_fd = self.link_monitor.fileno() if self.link_monitor is not None else -1
+        while not self._stopping:
+            # The descriptor list only changes when sockets come or go (start, reload).
+            current = tuple(self.rx_sockets.values())
+            if current != sockets_seen:
+                sockets_seen = current
+                fd_keys = {rx.fileno(): key for key, rx in self.rx_sockets.items()}
+                extra = [fd for fd in (self._wake_r, control_fd, links_fd) if fd >= 0]
+                readers = [*fd_keys, *extra]
+            self._fire_timers(monotonic())
+            if self._garp_due:
+                self._run_deferred()
+            timeout = self._next_timeout(monotonic())
+            try:
+                ready, _, _ = select.select(readers, [], [], timeout)
+            except InterruptedError:
+                ready = []
+            if not ready:
+                continue  # a timer is due: the common case, kept short
+            now = monotonic()
+            for fd in ready:
+                if fd == self._wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 512)
+                    self._handle_signals()
+                elif fd == control_fd:
+                    self._serve_control()
+                elif fd == links_fd:
+                    self._on_link_events(now)
+                elif fd in fd_keys:
+                    self._on_readable(fd_keys[fd], now)
+
+    def _handle_signals(self) -> None:
+        while self._pending_signals:
+            sig = self._pending_signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                log.info("received %s: stopping", signal.Signals(sig).name)
+                self._stopping = True
+            elif sig == signal.SIGHUP:
+                log.info("received SIGHUP: reloading %s", self.config_path)
+                self.reload()
+            elif sig == signal.SIGCHLD:
+                self._reap()
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Priority-0 adverts, VIPs and VMACs removed, STOP notified, everything closed."""
+        now = time.monotonic()
+        for inst in list(self.instances.values()):
+            try:
+                self._stop_instance(inst, now)
+            except Exception:  # keep going: the rest must be cleaned up too
+                log.exception("(%s) error while stopping", inst.name)
+        if self.links is not None:
+            self.links.cleanup()
+        for rx in self.rx_sockets.values():
+            rx.close()
+        for tx in self.tx_sockets.values():
+            tx.close()
+        self.rx_sockets.clear()
+        self.tx_sockets.clear()
+        if self.frames is not None:
+            self.frames.close()
+        if self.link_monitor is not None:
+            self.link_monitor.close()
+        self.accept_mode.close()
+        if self.control is not None:
+            self.control.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.control_path or "")
+        if self.fifo_fd is not None:
+            os.close(self.fifo_fd)
+            self.fifo_fd = None
+        for pidfile in self.pidfiles:
+            with contextlib.suppress(OSError):
+                os.unlink(pidfile)
+        for child in self.children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=2)
+        log.info("stopped")
+
+
+def query_status(control: str = DEFAULT_CONTROL, timeout: float = 2.0) -> dict[str, Any]:
+    """Ask a running daemon for its status over its control socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(control)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    status: dict[str, Any] = json.loads(b"".join(chunks))
+    return status
+
+
+def daemonize() -> None:
+    """Detach from the terminal (the usual double fork), as keepalived does without ``-n``."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.chdir("/")
+
+
+def setup_logging(
+    *, console: bool, detail: bool, syslog: bool = True, stream: Any = None
+) -> None:
+    """Log to stderr with ``-l``, else to syslog (``/dev/log``) when there is one and allowed."""
+    level = logging.DEBUG if detail else logging.INFO
+    root = logging.getLogger("vrrp")
+    root.setLevel(level)
+    handler: logging.Handler
+    if not console and not syslog:
+        handler = logging.NullHandler()
+    elif console or not Path("/dev/log").exists():
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s vrrp[%(process)d]: %(message)s"))
+    else:
+        from logging.handlers import SysLogHandler
+
+        handler = SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("vrrp[%(process)d]: %(message)s"))
+    root.handlers[:] = [handler]
+

@@ -1,0 +1,389 @@
+"""From a parsed ``keepalived.conf`` to what the daemon runs: one :class:`InstanceSpec` each.
+
+:mod:`vrrp.config` models the file as keepalived reads it; this module resolves it into the
+values the daemon needs, applying keepalived's defaults (``effective_*``), the global GARP
+settings, the VMAC name and MAC, and the RFC 9568 switch. It is pure: no sockets, no
+interface lookups (the primary address is found at run time), so it is unit-tested alone.
+
+RFC 9568 mode is not a keepalived keyword, so :mod:`vrrp.config` reports it as unknown (a
+warning, which keepalived would also only log). It is read from those warnings here:
+
+``vrrp_rfc9568`` in ``global_defs``, optionally followed by ``behaviour`` or ``checksum``:
+    every VRRPv3 instance follows RFC 9568. ``behaviour`` switches the state machine only (a
+    Master re-advertises at once when it hears a losing advert; a Backup recomputes Skew_Time
+    when it adopts an interval); ``checksum`` switches the transmitted IPv4 checksum only (no
+    pseudo-header, RFC 9568 §5.2.8); without an argument, both. Received adverts are accepted
+    in either checksum form whatever the setting. VRRPv2 instances ignore it.
+
+``rfc9568 [behaviour|checksum]`` inside a ``vrrp_instance``: the same for that instance.
+
+Two keepalived ``global_defs`` keywords the parser does not model are read the same way:
+``vrrp_rt_priority N`` (SCHED_RR priority 1..99) and ``vrrp_priority N`` (nice -20..19).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import shlex
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Interface
+from pathlib import Path
+
+from vrrp.config import Config, NotifyScript, VrrpInstance
+from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
+
+__all__ = [
+    "DaemonSpec",
+    "GarpSpec",
+    "InstanceSpec",
+    "Rfc9568",
+    "TrackSpec",
+    "VipSpec",
+    "build",
+]
+
+
+class Rfc9568(enum.Flag):
+    """Which RFC 9568 differences an instance follows."""
+
+    NONE = 0
+    BEHAVIOUR = enum.auto()
+    """State machine: re-advertise on a losing advert, recompute Skew_Time on adoption."""
+    CHECKSUM = enum.auto()
+    """Transmit the VRRPv3-over-IPv4 checksum without the pseudo-header."""
+    ALL = BEHAVIOUR | CHECKSUM
+
+
+_RFC9568_WORDS = {"": Rfc9568.ALL, "behaviour": Rfc9568.BEHAVIOUR, "behavior": Rfc9568.BEHAVIOUR,
+                  "checksum": Rfc9568.CHECKSUM, "all": Rfc9568.ALL}
+
+
+@dataclass(frozen=True, slots=True)
+class VipSpec:
+    """One virtual address and the interface it is installed on."""
+
+    address: IPv4Interface | IPv6Interface
+    """The address with its prefix (/32 or /128 when the file gives none, as keepalived)."""
+    dev: str
+    """The VMAC interface with ``use_vmac``, else the instance's interface, unless ``dev``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSpec:
+    """A ``track_interface`` entry."""
+
+    name: str
+    weight: int | None = None
+    """None: the instance goes to FAULT while the interface is down. Otherwise the priority
+    changes by ``weight`` while it is down (while it is up with ``reverse``)."""
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GarpSpec:
+    """Gratuitous ARP / unsolicited NA timing on becoming Master (keepalived's meaning)."""
+
+    delay: int = 5
+    """Seconds after the transition before the second batch (0: no second batch)."""
+    repeat: int = 5
+    """Messages per VIP in each batch."""
+    refresh: int = 0
+    """Seconds between refresh batches while Master (0: none)."""
+    refresh_repeat: int = 1
+    """Messages per VIP in each refresh batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """Everything the daemon needs to run one ``vrrp_instance``."""
+
+    name: str
+    interface: str
+    """The base interface: adverts are received here."""
+    vrid: int
+    family: int
+    """4 or 6."""
+    version: int
+    """2 or 3."""
+    priority: int
+    advert_int_cs: int
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    accept: bool = True
+    rfc9568: Rfc9568 = Rfc9568.NONE
+    vmac_name: str | None = None
+    """The macvlan's name with ``use_vmac`` (``vrrp.VRID`` unless named), else None."""
+    vmac_xmit_base: bool = False
+    unicast_src: IPAddress | None = None
+    peers: tuple[IPAddress, ...] = ()
+    peer_ttl: tuple[tuple[IPAddress, int, int], ...] = ()
+    """Per peer, the (min, max) TTL / hop limit its adverts may arrive with.
+
+    keepalived checks a unicast advert's TTL only when the peer has ``min_ttl``/``max_ttl``
+    (and 2.2.7 itself sends IPv6 unicast adverts with hop limit 64), so a peer without them
+    gets (0, 255); with one of them the other defaults to its end of the range."""
+    vips: tuple[VipSpec, ...] = ()
+    auth: Auth | None = None
+    """VRRPv2 simple-text authentication; None means Auth Type 0."""
+    garp: GarpSpec = field(default_factory=GarpSpec)
+    notify_master: tuple[str, ...] | None = None
+    notify_backup: tuple[str, ...] | None = None
+    notify_fault: tuple[str, ...] | None = None
+    notify_stop: tuple[str, ...] | None = None
+    notify: tuple[str, ...] | None = None
+    """The generic script: keepalived appends ``INSTANCE NAME STATE PRIORITY``."""
+    track_interfaces: tuple[TrackSpec, ...] = ()
+    debug: int = 0
+
+    @property
+    def vmac_address(self) -> str:
+        """The virtual router MAC: 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6)."""
+        return vmac(self.vrid, self.family)
+
+    @property
+    def tx_interface(self) -> str:
+        """Where adverts leave: the VMAC unless ``vmac_xmit_base`` (or no VMAC)."""
+        if self.vmac_name and not self.vmac_xmit_base:
+            return self.vmac_name
+        return self.interface
+
+    @property
+    def rx_interface(self) -> str:
+        """Where adverts are received: the VMAC for a multicast instance with ``use_vmac``.
+
+        A private-mode macvlan takes every multicast frame whose *source* MAC is its own MAC
+        (the kernel assumes it looped back) and hands it to the macvlan alone: a peer sending
+        from the same VMAC is heard on the VMAC, never on the base. Frames from any other MAC
+        reach the VMAC too (as a copy), so the VMAC hears every peer. Unicast adverts are
+        addressed to the base's MAC and only ever reach the base, and unicast requires
+        ``vmac_xmit_base`` anyway.
+        """
+        if self.vmac_name and not self.is_unicast:
+            return self.vmac_name
+        return self.interface
+
+    @property
+    def garp_mac_is_vmac(self) -> bool:
+        """GARPs carry the VMAC with ``use_vmac`` (with or without ``vmac_xmit_base``)."""
+        return self.vmac_name is not None
+
+    @property
+    def checksum_form(self) -> ChecksumForm:
+        """The checksum form put on transmitted adverts."""
+        if self.version == 2:
+            return ChecksumForm.RFC3768
+        if Rfc9568.CHECKSUM in self.rfc9568:
+            return ChecksumForm.RFC9568
+        return ChecksumForm.RFC5798
+
+    @property
+    def is_unicast(self) -> bool:
+        """Whether adverts go to ``peers`` rather than the multicast group."""
+        return bool(self.peers)
+
+    def identity(self) -> tuple[object, ...]:
+        """What cannot change on a reload without restarting the instance."""
+        return (self.vrid, self.interface, self.family, self.version, self.vmac_name,
+                self.vmac_xmit_base, self.unicast_src)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSpec:
+    """The whole configuration, resolved."""
+
+    instances: tuple[InstanceSpec, ...]
+    notify_fifo: str | None = None
+    notify_fifo_script: tuple[str, ...] | None = None
+    router_id: str | None = None
+    rt_priority: int | None = None
+    """keepalived's ``vrrp_rt_priority``: run with SCHED_RR at this priority (1..99)."""
+    nice: int | None = None
+    """keepalived's ``vrrp_priority``: the process's nice value (-20..19)."""
+    warnings: tuple[str, ...] = ()
+
+
+def _argv(script: NotifyScript | None) -> tuple[str, ...] | None:
+    return tuple(script.argv) if script is not None else None
+
+
+_KEYWORD_WARNING = re.compile(r"^(?:unknown|unsupported) keyword '([^']+)'")
+
+
+def _warned_keyword(message: str) -> str | None:
+    """The keyword a parser warning is about, when it is an unknown/unsupported keyword."""
+    match = _KEYWORD_WARNING.match(message)
+    return match.group(1) if match else None
+
+
+def _rfc9568_settings(config: Config) -> tuple[Rfc9568, dict[int, Rfc9568]]:
+    """The global RFC 9568 switch and per-line instance switches, read from the warnings.
+
+    Returns (global mode, {line of an instance-level keyword: mode}); the caller maps
+    instance-level lines to instances by position.
+    """
+    global_mode = Rfc9568.NONE
+    by_line: dict[tuple[str, int], Rfc9568] = {}
+    for warning in config.warnings:
+        for keyword in ("vrrp_rfc9568", "rfc9568"):
+            if _warned_keyword(warning.message) != keyword:
+                continue
+            mode = _read_mode(warning.filename, warning.line, keyword)
+            if keyword == "vrrp_rfc9568":
+                global_mode |= mode
+            else:
+                by_line[(warning.filename, warning.line)] = mode
+    return global_mode, {line: mode for (_, line), mode in by_line.items()}
+
+
+def _read_mode(filename: str, line: int, keyword: str) -> Rfc9568:
+    try:
+        text = Path(filename).read_text().splitlines()[line - 1]
+    except (OSError, IndexError):
+        return Rfc9568.ALL
+    words = shlex.split(text.split("#", 1)[0].split("!", 1)[0])
+    try:
+        arg = words[words.index(keyword) + 1] if len(words) > words.index(keyword) + 1 else ""
+    except ValueError:
+        arg = ""
+    return _RFC9568_WORDS.get(arg.lower(), Rfc9568.ALL)
+
+
+def _instance_lines(config: Config) -> dict[str, tuple[str, int, int]]:
+    """For each instance, (file, first line, last line) of its block, found by scanning text.
+
+    Only used to attach an instance-level ``rfc9568`` line to its instance; the scan follows
+    braces line by line, which is enough for the files this daemon reads.
+    """
+    spans: dict[str, tuple[str, int, int]] = {}
+    files = {w.filename for w in config.warnings}
+    for filename in files:
+        try:
+            lines = Path(filename).read_text().splitlines()
+        except OSError:
+            continue
+        depth = 0
+        current: tuple[str, int] | None = None
+        for number, raw in enumerate(lines, 1):
+            text = raw.split("#", 1)[0].split("!", 1)[0]
+            words = text.split()
+            if depth == 0 and len(words) >= 2 and words[0] == "vrrp_instance":
+                current = (words[1].rstrip("{"), number)
+            depth += text.count("{") - text.count("}")
+            if current is not None and depth == 0 and number >= current[1] and "}" in text:
+                spans[current[0]] = (filename, current[1], number)
+                current = None
+    return spans
+
+
+def _keyword_args(config: Config, keyword: str) -> list[list[str]]:
+    """The arguments of every use of ``keyword`` that :mod:`vrrp.config` left as unknown.
+
+    The parser keeps unknown keywords as warnings with file and line (keepalived does the
+    same: log and carry on), which is where the keepalived keywords it does not model are
+    read from here.
+    """
+    found = []
+    for warning in config.warnings:
+        if _warned_keyword(warning.message) != keyword:
+            continue
+        try:
+            text = Path(warning.filename).read_text().splitlines()[warning.line - 1]
+            words = shlex.split(text.split("#", 1)[0].split("!", 1)[0])
+        except (OSError, IndexError, ValueError):
+            continue
+        if keyword in words:
+            found.append(words[words.index(keyword) + 1:])
+    return found
+
+
+def _int_setting(config: Config, keyword: str, low: int, high: int) -> int | None:
+    """The last valid ``keyword N`` of global_defs (a bad value is ignored, as a warning)."""
+    value = None
+    for args in _keyword_args(config, keyword):
+        if len(args) == 1 and args[0].lstrip("-").isdigit() and low <= int(args[0]) <= high:
+            value = int(args[0])
+    return value
+
+
+def _garp(inst: VrrpInstance, config: Config) -> GarpSpec:
+    values = inst.effective_garp(config.global_defs)
+    return GarpSpec(
+        delay=values["garp_master_delay"],
+        repeat=values["garp_master_repeat"],
+        refresh=values["garp_master_refresh"],
+        refresh_repeat=values["garp_master_refresh_repeat"],
+    )
+
+
+def build_instance(
+    inst: VrrpInstance, config: Config, rfc9568: Rfc9568 = Rfc9568.NONE
+) -> InstanceSpec:
+    """Resolve one instance with keepalived's defaults."""
+    version = inst.effective_version(config.global_defs)
+    vmac_name = inst.vmac_interface
+    vip_dev_default = vmac_name or inst.interface
+    vips = tuple(VipSpec(v.address, v.dev or vip_dev_default) for v in inst.virtual_ipaddress)
+    auth = None
+    if version == 2 and inst.authentication is not None:
+        auth = Auth(1, inst.authentication.auth_pass.encode())
+    return InstanceSpec(
+        name=inst.name,
+        interface=inst.interface,
+        vrid=inst.virtual_router_id,
+        family=inst.family,
+        version=version,
+        priority=inst.effective_priority,
+        advert_int_cs=inst.advert_int_cs,
+        preempt=not inst.nopreempt,
+        preempt_delay=inst.preempt_delay,
+        accept=inst.effective_accept(config.global_defs),
+        rfc9568=rfc9568 if version == 3 else Rfc9568.NONE,
+        vmac_name=vmac_name,
+        vmac_xmit_base=inst.vmac_xmit_base,
+        unicast_src=inst.unicast_src_ip,
+        peers=tuple(p.address for p in inst.unicast_peer),
+        peer_ttl=tuple(
+            (p.address, p.min_ttl or 0, 255 if p.max_ttl is None else p.max_ttl)
+            for p in inst.unicast_peer
+        ),
+        vips=vips,
+        auth=auth,
+        garp=_garp(inst, config),
+        notify_master=_argv(inst.notify_master),
+        notify_backup=_argv(inst.notify_backup),
+        notify_fault=_argv(inst.notify_fault),
+        notify_stop=_argv(inst.notify_stop),
+        notify=_argv(inst.notify),
+        track_interfaces=tuple(
+            TrackSpec(t.name, t.weight, t.reverse) for t in inst.track_interface
+        ),
+        debug=inst.debug,
+    )
+
+
+def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
+    """Resolve a whole configuration; ``rfc9568`` is a command-line override for all."""
+    global_mode, instance_lines = _rfc9568_settings(config)
+    spans = _instance_lines(config) if instance_lines else {}
+    instances = []
+    for inst in config.instances:
+        mode = rfc9568 | global_mode
+        span = spans.get(inst.name)
+        if span is not None:
+            for line, line_mode in instance_lines.items():
+                if span[1] <= line <= span[2]:
+                    mode |= line_mode
+        instances.append(build_instance(inst, config, mode))
+    gd = config.global_defs
+    ours = {"vrrp_rfc9568", "rfc9568", "vrrp_rt_priority", "vrrp_priority"}
+    return DaemonSpec(
+        instances=tuple(instances),
+        notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
+        notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
+        router_id=gd.router_id,
+        rt_priority=_int_setting(config, "vrrp_rt_priority", 1, 99),
+        nice=_int_setting(config, "vrrp_priority", -20, 19),
+        warnings=tuple(str(w) for w in config.warnings
+                       if _warned_keyword(w.message) not in ours),
+    )
