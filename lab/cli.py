@@ -23,6 +23,7 @@ from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.registry import find_lab, running_labs
 from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
+from lab.sdn.cli import add_port_commands
 
 # Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
 # MACs and addresses are never cut.
@@ -44,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario (default: the seed) and report")
     p.add_argument("scenario", nargs="?", help="scenario file or bundled name (default: seed)")
+    p.add_argument("--impl", help="VRRP implementation for every router without its own impl:")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
+    p.add_argument("--pcap", type=Path, metavar="DIR", help="keep the run's capture in DIR")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write a PNG timeline per failover in DIR")
+    p.add_argument("--rate", type=float, default=1000.0,
+                   help="probes per second from the observer to the VIP (default 1000)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("up", help="build a lab and hold it until Ctrl-C or `vrrp-lab down`")
@@ -75,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the scenario JSON Schema (for editors)")
     p.add_argument("-o", "--output", type=Path, help="write it to this file instead")
     p.set_defaults(func=cmd_schema)
+
+    add_port_commands(sub)
+    from lab.conformance.cli import add_conformance_command
+
+    add_conformance_command(sub)
     return parser
 
 
@@ -103,16 +116,37 @@ def topology_table(lab: Lab) -> Table:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Build the lab, show it, check that instances reach each other but not the VIP, tear down."""
+    """Run a scenario's steps with probes and capture on, print the report, tear down."""
+    from lab.report import plot_failovers, print_report, step_line, write_json
+    from lab.runner import ScenarioRun
+
     path = resolve_scenario(args.scenario)
     scenario = load_scenario(path)
-    with console.status(f"building lab for {path}"), Lab(scenario) as lab:
-        pass_build = lab.build_seconds or 0.0
-        console.print(topology_table(lab))
-        console.print(f"built in {pass_build * 1000:.0f} ms")
-        ok = _reachability(lab)
-    console.print("torn down; nothing left behind")
-    return 0 if ok else 1
+    if args.impl is not None:
+        from lab.routers import known_drivers
+
+        if args.impl not in known_drivers():
+            choices = ", ".join(known_drivers())
+            raise UsageError(f"--impl {args.impl}: unknown implementation; choose one of {choices}")
+    console.print(f"[bold]{scenario.name}[/bold]: {scenario.description}")
+    if not scenario.steps:
+        with console.status(f"building lab for {path}"), Lab(scenario) as lab:
+            console.print(topology_table(lab))
+            console.print(f"built in {(lab.build_seconds or 0) * 1000:.0f} ms")
+            ok = _reachability(lab)
+        return 0 if ok else 1
+    run = ScenarioRun(
+        scenario, impl=args.impl, pcap_dir=args.pcap, probe_rate=args.rate,
+        progress=lambda result: console.print(step_line(result, run.report.started)),
+    )
+    report = run.execute()
+    if args.plots is not None and report.failovers:
+        report.plots = plot_failovers(report, run.probe_records(), args.plots)
+    print_report(report, console)
+    if args.json is not None:
+        write_json(report, args.json)
+        console.print(f"JSON report: {args.json}")
+    return 0 if report.ok else 1
 
 
 def _reachability(lab: Lab) -> bool:

@@ -12,19 +12,29 @@ the ARP-caching controller) is layered on the same bridge by ``lab.sdn``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from lab.errors import LabError
 from lab.node import Namespace
 from lab.sandbox import Sandbox
+from lab.sdn.client import Event
+from lab.sdn.fabric_sdn import FabricSdn
+from lab.sdn.ports import parse_pair
 from lab.topology import (
     AllowedAddressPair,
     Instance,
+    IPAddress,
+    IPNetwork,
     Network,
     Port,
     Topology,
     bridge_name,
     tap_name,
 )
+
+IPLike = IPAddress | IPNetwork
 
 
 @dataclass
@@ -39,7 +49,13 @@ class LabPort:
     tap: str
     """The fabric-side device (``tap`` + port id)."""
     allowed_address_pairs: list[AllowedAddressPair] = field(default_factory=list)
-    """The current pairs: starts as the scenario's, changed at run time by ``port set``."""
+    """The current pairs: starts as the scenario's, changed at run time by ``port set``.
+
+    Changes made from another terminal (``vrrp-lab port-set``) are in the fabric's state file,
+    not here; :meth:`set_allowed_address` and friends refresh this list from it.
+    """
+    sdn: FabricSdn | None = field(default=None, repr=False, compare=False)
+    """The fabric's SDN layer, which applies pair changes (set by :meth:`Fabric.apply_sdn`)."""
 
     @property
     def id(self) -> str:
@@ -57,6 +73,32 @@ class LabPort:
     def ips(self) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         """The port's fixed IPs."""
         return [f.ip_address for f in self.port.fixed_ips]
+
+    def set_allowed_address(self, ip: str | IPLike, mac: str | None = None) -> None:
+        """Add an allowed address pair, like ``openstack port set --allowed-address
+        ip-address=IP[,mac-address=MAC]``. ``ip`` may be a CIDR; no ``mac`` means the port's MAC.
+
+        One nft transaction: it holds for the very next packet, and pairs already allowed never
+        see a gap.
+        """
+        self._sdn().change(self, add=[parse_pair(str(ip), mac)])
+
+    def unset_allowed_address(self, ip: str | IPLike, mac: str | None = None) -> None:
+        """Remove an allowed address pair (``openstack port unset --allowed-address``).
+
+        Without ``mac``, every pair for ``ip`` goes. Removing a pair the port lacks raises
+        :class:`~lab.errors.UsageError`.
+        """
+        self._sdn().change(self, remove=[parse_pair(str(ip), mac)])
+
+    def clear_allowed_addresses(self) -> None:
+        """Remove every allowed address pair (``openstack port set --no-allowed-address``)."""
+        self._sdn().change(self, clear=True)
+
+    def _sdn(self) -> FabricSdn:
+        if self.sdn is None:
+            raise LabError(f"port {self.tap} is not part of a running lab's fabric")
+        return self.sdn
 
     def interfaces(self) -> list[tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str]]:
         """Each fixed IP with its subnet prefix, as configured on the instance's interface."""
@@ -76,6 +118,37 @@ class Fabric(Namespace):
         super().__init__(sandbox, "fabric")
         self.topology = topology
         self.ports: dict[str, LabPort] = {}
+        self.sdn = FabricSdn(self)
+        """Port security, broadcast policy and the ARP controller (``lab.sdn``)."""
+
+    def apply_sdn(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
+        """Apply every network's SDN profile; call once the bridges and all ports exist.
+
+        ``defer`` registers the controller's teardown on the lab's LIFO stack.
+        """
+        for port in self.ports.values():
+            port.sdn = self.sdn
+        self.sdn.apply(defer)
+
+    def check(self) -> None:
+        """Raise :class:`~lab.errors.LabError` if the SDN controller has died.
+
+        Waits and steps call it so that a lab whose controller is gone fails at once instead of
+        carrying on as plain L2.
+        """
+        self.sdn.check()
+
+    def check_alive(self) -> None:
+        """The same as :meth:`check`, under the name the scenario runner calls after each step."""
+        self.sdn.check()
+
+    def arp_cache(self, network: str | None = None) -> list[Event]:
+        """The SDN controller's ARP bindings: ``[{network, ip, mac, source, port, age, fixed}]``."""
+        return self.sdn.arp_cache(network)
+
+    def flush_arp_cache(self, network: str | None = None) -> int:
+        """Forget the controller's learned bindings (fixed ones stay); return how many went."""
+        return self.sdn.flush(network)
 
     def build_bridges(self) -> None:
         """One bridge per network: no STP delay, multicast flooded like a plain switch."""

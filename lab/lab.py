@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError, UsageError
 from lab.fabric import Fabric, LabPort
@@ -24,6 +24,9 @@ from lab.node import Node
 from lab.registry import LabRecord
 from lab.sandbox import Sandbox
 from lab.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from lab.routers.spec import Routers
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class Lab:
         for inst, port, ifname in self.scenario.ports():
             node = self.nodes[inst.name]
             node.ports.append(self.fabric.attach(inst, port, ifname, node))
+        self.fabric.apply_sdn(self.defer)
         self.record = LabRecord(
             id=self.id,
             scenario=self.scenario.name,
@@ -149,6 +153,13 @@ class Lab:
             return matches[0]
         known = ", ".join(f"{p.instance.name}:{p.id[:8]}" for p in ports)
         raise UsageError(f"no single port matches {name!r}; ports are: {known}")
+
+    @property
+    def routers(self) -> Routers:
+        """The routers started or prepared in this lab, by node name (DESIGN §9)."""
+        from lab.routers.spec import routers_of
+
+        return routers_of(self)
 
     @property
     def running(self) -> bool:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lab.sdn.profiles import SdnConfig
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -111,6 +113,11 @@ class Network(Model):
     name: str
     mtu: int = Field(1500, ge=68, le=9000)
     subnets: list[Subnet] = Field(min_length=1)
+    sdn: SdnConfig = Field(
+        default_factory=SdnConfig,
+        description="The emulated SDN of this network: a profile plus knob overrides "
+        "(docs/sdn-profiles.md). Default: l2-plain, a bare bridge.",
+    )
 
     _check_name = field_validator("name")(lambda cls, v: check_name(v, "network"))
 
