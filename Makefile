@@ -5,13 +5,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
-SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
-# keepalived (the VRRP implementation under test), iputils-ping, tshark/tcpdump (reading
-# captures), util-linux and mount (unshare, nsenter, mount: the sandbox), python3-venv.
-APT_PACKAGES := iproute2 nftables keepalived iputils-ping tshark tcpdump util-linux mount \
-                procps python3-venv python3-pip
+# keepalived and frr (VRRP implementations under test), iputils-ping, tshark/tcpdump (reading
+# captures), util-linux, mount and hostname (unshare, nsenter, mount: the sandbox), python3-venv.
+APT_PACKAGES := iproute2 nftables keepalived frr iputils-ping tshark tcpdump util-linux mount \
+                hostname procps python3-venv python3-pip
 
 STAMP := $(VENV)/.installed
 
@@ -25,15 +24,7 @@ help:
 setup: system $(STAMP)
 
 system:
-	@missing=""; \
-	for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system packages:$$missing"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	@scripts/install-system-packages.sh $(APT_PACKAGES)
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -70,6 +70,14 @@ class Failover:
     last_served_before: float | None = None
     first_served_after: float | None = None
     first_advert_after: float | None = None
+    last_advert_of_old_master: float | None = None
+    first_garp_after: float | None = None
+    garps_after: int = 0
+    neighbour_change_after: float | None = None
+    neighbour_mac_after: str | None = None
+    theory_min_ms: float | None = None
+    """For silent faults the RFC window is [Master_Down_Interval − Adv, Master_Down_Interval]:
+    the fault may strike anywhere between two adverts."""
     split_brain: list[tuple[float, float]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -83,6 +91,7 @@ class Failover:
             "detection_ms": _round(self.detection_ms),
             "detection_source": self.detection_source,
             "theory_ms": _round(self.theory_ms),
+            "theory_min_ms": _round(self.theory_min_ms),
             "lost_probes": self.lost_probes,
             "stale_arp_ms": _round(self.stale_arp_ms),
             "split_brain_ms": [[_round((a - self.at) * 1000), _round((b - self.at) * 1000)]
@@ -114,19 +123,40 @@ def who_served(probes: Sequence[Probe], before: float) -> str | None:
 def outage(probes: Sequence[Probe], at: float, until: float | None = None) -> tuple[
     float | None, float | None, int, str | None
 ]:
-    """(last answered send time before ``at``, first answered after it, lost count, new server)."""
+    """The service gap a fault at ``at`` caused, in the probes sent before ``until``.
+
+    Returns (send time of the last answered probe before the gap, of the first answered after
+    it, probes lost in it, who answered after it). The gap is the longest run of unanswered
+    probes that ends after ``at``: an old master often still answers for a moment after the
+    fault (a SIGTERMed daemon removes its VIP only on its way out), so "the first probe
+    answered after the fault" would measure nothing. A gap that never closes runs to the end
+    of the window; no gap at all is an outage of zero.
+    """
     window = [p for p in probes if until is None or p.sent < until]
-    before = [p for p in window if p.sent < at and p.responder]
-    after = [p for p in window if p.sent >= at and p.responder]
-    last_before = before[-1].sent if before else None
-    first_after = after[0].sent if after else None
-    start = last_before if last_before is not None else at
-    # Without a recovery, every probe after the last answer is lost, up to the window's end.
-    lost = sum(
-        1 for p in window
-        if p.sent > start and (first_after is None or p.sent < first_after) and p.responder is None
-    )
-    return last_before, first_after, lost, after[0].responder if after else None
+    best: tuple[float, int, int] | None = None  # (duration, index of first lost, count lost)
+    i = 0
+    while i < len(window):
+        if window[i].responder is not None:
+            i += 1
+            continue
+        j = i
+        while j < len(window) and window[j].responder is None:
+            j += 1
+        closes_after_fault = j == len(window) or window[j].sent > at
+        if closes_after_fault:
+            start = window[i - 1].sent if i > 0 else window[i].sent
+            end = window[j].sent if j < len(window) else window[-1].sent
+            if best is None or end - start > best[0]:
+                best = (end - start, i, j - i)
+        i = j
+    if best is None:
+        served = [p for p in window if p.sent >= at and p.responder]
+        return at, at, 0, served[0].responder if served else None
+    _, first_lost, lost = best
+    after = first_lost + lost
+    last_before = window[first_lost - 1].sent if first_lost > 0 else None
+    first_after = window[after].sent if after < len(window) else None
+    return last_before, first_after, lost, window[after].responder if first_after else None
 
 
 def first_advert_from(
@@ -151,10 +181,16 @@ def split_brain_intervals(
     hold = 1.5 * advert_int
     spans: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for a in sorted(adverts, key=lambda a: a.at):
-        if a.priority == 0 or not start <= a.at <= end:
+        if not start <= a.at <= end:
             continue
         key = (a.vrid, a.src_ip)
         runs = spans.setdefault(key, [])
+        if a.priority == 0:
+            # A priority-0 advert is a resignation (RFC 5798 §6.4.3): the source stops being a
+            # master right there, so a backup taking over Skew_Time later is a handover.
+            if runs and runs[-1][1] > a.at:
+                runs[-1] = (runs[-1][0], a.at)
+            continue
         if runs and a.at <= runs[-1][1]:
             runs[-1] = (runs[-1][0], a.at + hold)
         else:

@@ -5,11 +5,14 @@ Marker:
     them, the test is skipped with the reason (not root and no user namespaces, ...).
 
 Fixtures (each docstring states its scope and what it depends on):
-    ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``.
+    ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``;
+    ``impl`` (parametrised by ``--impl``) and ``routers`` (the started routers of ``lab``).
 
 Options:
     ``--keep-lab-on-failure`` keeps a failed test's lab up, prints how to enter it, and waits for
     ``vrrp-lab down`` (or Ctrl-C) before tearing it down.
+    ``--impl NAME`` (repeatable) runs every test that takes the ``impl`` fixture once per VRRP
+    implementation (default: keepalived).
 """
 
 from __future__ import annotations
@@ -37,6 +40,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="keep a failed test's lab up for inspection until `vrrp-lab down`",
     )
+    group.addoption(
+        "--impl",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="VRRP implementation(s) for tests taking the `impl` fixture (repeatable; "
+        "default: keepalived)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise the ``impl`` fixture over the implementations named by ``--impl``."""
+    if "impl" in metafunc.fixturenames:
+        impls = metafunc.config.getoption("impl") or ["keepalived"]
+        metafunc.parametrize("impl", impls, scope="module")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -158,3 +176,15 @@ def make_lab(request: pytest.FixtureRequest) -> Iterator[Callable[..., Lab]]:
             _keep_if_failed(request, built, failed)
         finally:
             built.close()
+
+
+@pytest.fixture
+def routers(lab: Lab, impl: str) -> Iterator[Any]:
+    """The routers of ``lab``'s scenario, started with implementation ``impl``. Function scope.
+
+    Depends on ``lab`` and ``impl``. Yields a dict of routers by node name; each is stopped
+    gracefully at teardown, before the lab goes.
+    """
+    from lab.routers.spec import start_routers
+
+    yield start_routers(lab, lab.scenario.routers, impl_override=impl)

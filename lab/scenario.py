@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from lab.errors import ScenarioError
+from lab.routers.spec import RouterSpec, check_router_specs
+from lab.steps import Step
 from lab.topology import Topology
 
 #: Where the bundled scenarios live, and the one ``vrrp-lab run`` uses by default.
@@ -26,10 +28,43 @@ DEFAULT_SCENARIO = SCENARIO_DIR / "seed.yaml"
 
 
 class Scenario(Topology):
-    """A whole scenario: a topology with a name and a description."""
+    """A whole scenario: a topology, the routers it runs and the steps it plays."""
 
     name: str = Field(description="Short name, used in reports and lab ids.")
     description: str = ""
+    observer: str | None = Field(
+        None, description="The node that probes the first VIP (default: the node `observer`)."
+    )
+    routers: list[RouterSpec] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        """Every node a step or router names exists, and steps only touch routers that exist."""
+        check_router_specs(self, self.routers)
+        nodes = [inst.name for inst in self.instances]
+        if self.observer is not None and self.observer not in nodes:
+            raise ValueError(f"observer: unknown instance {self.observer!r} "
+                             f"(expected one of: {', '.join(nodes)})")
+        with_router = [r.node for r in self.routers]
+        for i, step in enumerate(self.steps):
+            value = getattr(step, step.action)
+            if step.action in ("start", "stop", "crash", "freeze", "thaw"):
+                names = value if isinstance(value, list) else ([] if value == "all" else [value])
+                for name in names:
+                    if name not in with_router:
+                        raise ValueError(
+                            f"steps[{i}].{step.action}: no router runs on {name!r} "
+                            f"(routers run on: {', '.join(with_router) or 'none'})"
+                        )
+            named = [getattr(value, k) for k in ("node", "a", "b", "port") if hasattr(value, k)]
+            if step.action == "host_down":
+                named = [value]
+            for name in named:
+                if name not in nodes and step.action not in ("port_set", "port_unset"):
+                    raise ValueError(f"steps[{i}].{step.action.replace('_', '-')}: unknown "
+                                     f"instance {name!r} (expected one of: {', '.join(nodes)})")
+        return self
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -82,6 +82,10 @@ class Expect(_Model):
     served_by: str | None = Field(None, description="Probes to the VIP are answered by this node.")
     neighbour: NeighbourExpectation | None = None
     failover: FailoverExpectation | None = None
+    split_brain: bool | None = Field(
+        None, description="true: two routers advertise one VRID at once (waits up to `within`); "
+        "false: that never happened so far in the run."
+    )
     within: float = Field(10.0, gt=0, description="Seconds to wait for the condition to hold.")
     during: float = Field(2.0, gt=0, description="Seconds observed, for `unreachable`.")
 
@@ -102,7 +106,7 @@ class Expect(_Model):
 
 
 _EXPECT_KEYS = ("master", "backup", "masters", "reachable", "unreachable", "served_by",
-                "neighbour", "failover")
+                "neighbour", "failover", "split_brain")
 
 
 class PortChange(_Model):

@@ -50,6 +50,10 @@ def test_split_brain_is_two_sources_of_one_vrid() -> None:
     assert interval[0] == pytest.approx(1.0) and interval[1] == pytest.approx(1.9 + 1.5 * adv)
     handover = a[:10] + [AdvertSeen(1.0 + 0.2 + t / 10, "m", "10.0.0.2", 1, 100) for t in range(5)]
     assert metrics.split_brain_intervals(handover, adv, 0.0, 5.0) == []
+    resign = [*a[:10], AdvertSeen(0.95, "m", "10.0.0.1", 1, 0)]  # priority 0: a resignation
+    stop_handover = resign + [AdvertSeen(0.95 + skew, "m", "10.0.0.2", 1, 100)
+                              for skew in (0.061, 0.161, 0.261)]
+    assert metrics.split_brain_intervals(stop_handover, adv, 0.0, 5.0) == []
     other_vrid = [AdvertSeen(x.at, x.src_mac, x.src_ip, 2, x.priority) for x in b]
     assert metrics.split_brain_intervals(a + other_vrid, adv, 0.0, 5.0) == []
 
@@ -78,3 +82,22 @@ def test_failover_json_keeps_the_design_keys() -> None:
         assert key in record
     assert record["fault"] == "host-down" and record["outage_ms"] == 350.12
     assert record["split_brain_ms"] == [[100.0, 200.0]]
+
+
+def test_outage_ignores_answers_just_after_the_fault() -> None:
+    """A SIGTERMed master answers for a moment before it drops the VIP: the gap comes later."""
+    record = probes("aaa" + "aa" + "." * 20 + "bbb")
+    last, first, lost, server = metrics.outage(record, at=0.0025)
+    assert last == pytest.approx(0.004) and first == pytest.approx(0.025)
+    assert (lost, server) == (20, "ha_second")
+
+
+def test_outage_takes_the_longest_gap_after_the_fault() -> None:
+    record = probes("aa.aaa" + "." * 9 + "bb.b")
+    last, first, lost, _ = metrics.outage(record, at=0.001)
+    assert (lost, last, first) == (9, pytest.approx(0.005), pytest.approx(0.015))
+
+
+def test_no_gap_is_no_outage() -> None:
+    last, first, lost, server = metrics.outage(probes("aaaabbbb"), at=0.002)
+    assert (last, first, lost, server) == (0.002, 0.002, 0, "ha_first")

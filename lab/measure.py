@@ -1,0 +1,148 @@
+"""Turn what a run recorded (probes, capture, neighbour changes, router transitions) into
+:class:`lab.metrics.Failover` records: the glue between the recorders and the pure metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lab import metrics
+from lab.steps import Step
+
+if TYPE_CHECKING:
+    from lab.capture import Capture
+    from lab.routers.base import Router
+    from lab.runner import ScenarioRun
+
+
+@dataclass(frozen=True)
+class RouterTimers:
+    """What the RFC figures need from one router's config."""
+
+    priority: int
+    advert_int: float
+    vrid: int
+    use_vmac: bool
+
+
+def router_timers(router: Router) -> RouterTimers:
+    """Priority, advert interval, VRID and VMAC use of a router's first instance."""
+    from vrrp import config as kconfig
+
+    parsed = kconfig.parse(router.config_text, router.source)
+    inst = parsed.instances[0]
+    return RouterTimers(inst.effective_priority, inst.advert_int, inst.virtual_router_id,
+                        bool(inst.use_vmac))
+
+
+def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
+    """The VRRP adverts of a capture (one per frame on the wire), as the metrics take them."""
+    from lab.capture import VrrpAdvert
+
+    if capture is None:
+        return []
+    return [
+        metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
+        for e in capture.events() if isinstance(e, VrrpAdvert)
+    ]
+
+
+def garps_of(capture: Capture | None) -> list[tuple[float, str]]:
+    """(time, sending instance) of every gratuitous ARP in a capture."""
+    from lab.capture import ArpEvent
+
+    if capture is None:
+        return []
+    return [(e.time, e.sender) for e in capture.events()
+            if isinstance(e, ArpEvent) and e.kind == "garp"]
+
+
+def _vmac(vrid: int) -> str:
+    return f"00:00:5e:00:01:{vrid:02x}"
+
+
+def measure_failovers(
+    run: ScenarioRun, faults: list[tuple[Step, float]], *, end: float
+) -> list[metrics.Failover]:
+    """Measure every fault of ``run``; each one's window ends where the next fault begins."""
+    probes = run.probe_records()
+    adverts = adverts_seen(run.capture)
+    garps_seen = garps_of(run.capture)
+    changes: list[metrics.NeighbourChange] = []
+    if run.neighbours is not None:
+        changes = [metrics.NeighbourChange(c.at, c.mac, c.state) for c in run.neighbours.changes()]
+    transitions = sorted(
+        (t for r in run.routers.values() for t in r.events.snapshot()), key=lambda t: t.at
+    )
+    timers = {name: router_timers(r) for name, r in run.routers.items()}
+
+    out = []
+    for i, (step, at) in enumerate(faults):
+        until = faults[i + 1][1] if i + 1 < len(faults) else end
+        fault = step.action
+        node = _target(step)
+        f = metrics.Failover(fault=fault, node=node, at=at)
+        last, first, lost, server = metrics.outage(probes, at, until)
+        served_before = metrics.who_served(probes, last + 1e-9) if last is not None else None
+        f.old_master = served_before or _master_before(transitions, at)
+        f.last_served_before, f.first_served_after, f.lost_probes = last, first, lost
+        if last is not None and first is not None:
+            f.outage_ms = (first - last) * 1000
+        became = [t for t in transitions if at <= t.at < until and t.state == "MASTER"
+                  and t.router != f.old_master]
+        f.new_master = server if server and server != f.old_master else (
+            became[0].router if became else server)
+        old_adverts = [a for a in adverts if a.node == f.old_master and a.at < until]
+        if old_adverts:
+            f.last_advert_of_old_master = old_adverts[-1].at
+        garps = [g for g in garps_seen if at <= g[0] < until and g[1] == f.new_master]
+        if garps:
+            f.first_garp_after, f.garps_after = garps[0][0], len(garps)
+        moved = [c for c in changes if at <= c.at < until and c.mac is not None]
+        if moved:
+            f.neighbour_change_after, f.neighbour_mac_after = moved[0].at, moved[0].mac
+        if f.new_master in timers:
+            mine = timers[f.new_master]
+            f.theory_ms = metrics.theory_seconds(fault, mine.priority, mine.advert_int) * 1000
+            if fault != "stop":
+                f.theory_min_ms = f.theory_ms - mine.advert_int * 1000
+            advert = metrics.first_advert_from(adverts, f.new_master, at, mine.vrid)
+            if advert is not None and advert.at < until:
+                f.first_advert_after = advert.at
+                f.detection_ms = (advert.at - at) * 1000
+            elif became:
+                f.detection_ms = (became[0].at - at) * 1000
+                f.detection_source = "notify"
+            takeover = f.first_advert_after or (became[0].at if became else None)
+            if takeover is not None:
+                port_macs = {p.mac for p in run.lab.node(f.new_master).ports}
+                good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
+                f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
+            f.split_brain = metrics.split_brain_intervals(adverts, mine.advert_int, at, until)
+        out.append(f)
+    return out
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _target(step: Step) -> str:
+    value = getattr(step, step.action)
+    if isinstance(value, str):
+        return value
+    for key in ("node", "a"):
+        if hasattr(value, key):
+            return str(getattr(value, key))
+    return ""
+
+
+def _master_before(transitions: list, at: float) -> str | None:
+    state: dict[str, str] = {}
+    for t in transitions:
+        if t.at >= at:
+            break
+        state[t.router] = t.state
+    masters = [r for r, s in state.items() if s == "MASTER"]
+    return masters[0] if len(masters) == 1 else None

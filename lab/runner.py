@@ -1,0 +1,395 @@
+"""Run a scenario: build its lab, start the measurement side, play its steps, measure failovers.
+
+The runner owns no measurement logic of its own: probes (``lab.probe``), the capture
+(``lab.capture``), the neighbour watcher (``lab.neighbours``), routers (``lab.routers``), faults
+(``lab.faults``) and the SDN (``lab.sdn``) each do their part; the runner sequences them on one
+clock and hands the records to ``lab.metrics``. Every expectation polls its condition against a
+deadline and records what it saw, so a failed step says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import clock, metrics
+from lab.errors import LabError, WaitTimeout
+from lab.lab import Lab
+from lab.scenario import Scenario
+from lab.steps import Expect, Step
+from lab.wait import wait_until
+
+
+@dataclass
+class StepResult:
+    """What one step did: its verdict and a one-line detail, stamped on the lab clock."""
+
+    name: str
+    ok: bool
+    detail: str
+    at: float
+    took: float = 0.0
+    expectation: bool = False
+
+
+@dataclass
+class RunReport:
+    """Everything a run produced: step verdicts, failovers and where the artefacts are."""
+
+    scenario: str
+    impl: str
+    steps: list[StepResult] = field(default_factory=list)
+    failovers: list[metrics.Failover] = field(default_factory=list)
+    started: float = 0.0
+    wall_seconds: float = 0.0
+    build_ms: float = 0.0
+    pcap: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    split_brain: list[tuple[float, float]] = field(default_factory=list)
+    """Intervals of the whole run in which two routers advertised one VRID."""
+
+    @property
+    def ok(self) -> bool:
+        """True when every step held."""
+        return all(s.ok for s in self.steps)
+
+    def as_json(self) -> dict[str, Any]:
+        """The DESIGN §9 JSON report."""
+        return {
+            "scenario": self.scenario,
+            "impl": self.impl,
+            "ok": self.ok,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "build_ms": round(self.build_ms, 1),
+            "steps": [
+                {"name": s.name, "ok": s.ok, "detail": s.detail,
+                 "t_ms": round((s.at - self.started) * 1000, 1)}
+                for s in self.steps
+            ],
+            "failovers": [f.as_json() for f in self.failovers],
+            "split_brain_ms": [[round((lo - self.started) * 1000, 1),
+                                round((hi - self.started) * 1000, 1)]
+                               for lo, hi in self.split_brain],
+            "pcap": str(self.pcap) if self.pcap else None,
+            "plots": [str(p) for p in self.plots],
+        }
+
+
+ProgressFn = Callable[[StepResult], None]
+
+
+class ScenarioRun:
+    """One run of one scenario. ``execute()`` returns the :class:`RunReport`."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        impl: str | None = None,
+        pcap_dir: Path | None = None,
+        plot_dir: Path | None = None,
+        probe_rate: float = 1000.0,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.impl = impl
+        self.pcap_dir = pcap_dir
+        self.plot_dir = plot_dir
+        self.probe_rate = probe_rate
+        self.progress = progress or (lambda result: None)
+        self.report = RunReport(scenario.name, impl or "keepalived")
+        self._faults: list[tuple[Step, float]] = []
+        self._since = 0.0
+        self._failover_cache: list[metrics.Failover] | None = None
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def execute(self) -> RunReport:
+        """Build the lab, play every step (a failed expectation does not stop the run), measure."""
+        from lab import capture, neighbours, probe
+        from lab.routers.spec import prepare_routers
+
+        began = time.perf_counter()
+        self.report.started = clock.now()
+        with Lab(self.scenario) as lab:
+            self.lab = lab
+            self.report.build_ms = (lab.build_seconds or 0) * 1000
+            self.routers = prepare_routers(lab, self.scenario.routers, impl_override=self.impl)
+            impls = sorted({r.impl for r in self.routers.values()})
+            self.report.impl = "+".join(impls) if impls else (self.impl or "keepalived")
+            # Without --pcap the capture still feeds the metrics, from a directory that goes
+            # away with the run.
+            scratch = None
+            if self.pcap_dir is None:
+                scratch = tempfile.TemporaryDirectory(prefix="vrrp-lab-")
+                lab.defer("scratch directory", scratch.cleanup)
+            self.capture = capture.start_capture(lab, self.pcap_dir or Path(scratch.name))
+            self.report.pcap = self.capture.path if self.pcap_dir is not None else None
+            observer = self._observer()
+            self.vip = str(self.scenario.vips[0].address) if self.scenario.vips else None
+            self.neighbours = (
+                neighbours.watch_neighbours(lab, node=observer, ips=[self.vip])
+                if observer and self.vip else None
+            )
+            self.responders = probe.responders(lab, list(self.routers)) if self.routers else None
+            self.probes = (
+                probe.start_probes(lab, source=observer, target=self.vip, rate=self.probe_rate)
+                if observer and self.vip else None
+            )
+            for step in self.scenario.steps:
+                self._run_step(step)
+            self._finish()
+        self.report.wall_seconds = time.perf_counter() - began
+        return self.report
+
+    def _observer(self) -> str | None:
+        if self.scenario.observer:
+            return self.scenario.observer
+        return "observer" if "observer" in self.lab.nodes else None
+
+    def _run_step(self, step: Step) -> None:
+        at = clock.now()
+        # What "since the previous step" means for expectations that read a recorded history.
+        self._since = self.report.steps[-1].at if self.report.steps else self.report.started
+        began = time.perf_counter()
+        try:
+            ok, detail = self._dispatch(step)
+        except WaitTimeout as exc:
+            ok, detail = False, str(exc)
+        except LabError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        result = StepResult(step.title(), ok, detail, at, time.perf_counter() - began,
+                            expectation=step.action == "expect")
+        self.report.steps.append(result)
+        self.progress(result)
+
+    def _dispatch(self, step: Step) -> tuple[bool, str]:
+        from lab import faults
+
+        action = step.action
+        if action == "start":
+            names = list(self.routers) if step.start == "all" else list(step.start or [])
+            for name in names:
+                self._router(name).start()
+            return True, "started " + ", ".join(f"{n} ({self.routers[n].impl})" for n in names)
+        if action == "expect":
+            assert step.expect is not None
+            return self._expect(step.expect)
+        if action in ("port_set", "port_unset"):
+            change = step.port_set or step.port_unset
+            assert change is not None
+            port = self.lab.port(change.port)
+            if action == "port_set":
+                port.set_allowed_address(change.ip_address, change.mac_address)
+            else:
+                port.unset_allowed_address(change.ip_address, change.mac_address)
+            mac = f",mac-address={change.mac_address}" if change.mac_address else ""
+            verb = "set" if action == "port_set" else "unset"
+            return True, (f"openstack port {verb} --allowed-address "
+                          f"ip-address={change.ip_address}{mac} {port.id}")
+        if action == "observe":
+            assert step.observe is not None
+            # Observing is the point of this step: the probes, capture and watchers run meanwhile.
+            time.sleep(step.observe)
+            return True, f"observed {step.observe:g} s"
+        at = faults.apply(self.lab, step, routers=self.routers)
+        if step.is_fault:
+            self._faults.append((step, at))
+            self._failover_cache = None
+        return True, f"at t={(at - self.report.started) * 1000:.0f} ms"
+
+    def _router(self, name: str) -> Any:
+        try:
+            return self.routers[name]
+        except KeyError:
+            known = ", ".join(self.routers)
+            raise LabError(f"no router runs on {name!r}; routers: {known}") from None
+
+    # -- expectations -----------------------------------------------------------------------
+
+    def _expect(self, expect: Expect) -> tuple[bool, str]:
+        kind = expect.kind
+        if kind in ("master", "backup", "masters"):
+            return self._expect_states(expect)
+        if kind == "reachable":
+            assert self.probes is not None, "reachable needs an observer and a VIP"
+            reply = self.probes.wait_served(timeout=expect.within, since=clock.now())
+            return True, f"answered by {reply.responder}, rtt {(reply.rtt or 0) * 1000:.2f} ms"
+        if kind == "served_by":
+            assert self.probes is not None, "served_by needs an observer and a VIP"
+            reply = self.probes.wait_served(timeout=expect.within, by=expect.served_by,
+                                            since=clock.now())
+            return True, f"answered by {reply.responder}"
+        if kind == "unreachable":
+            assert self.probes is not None, "unreachable needs an observer and a VIP"
+            since = clock.now()
+            time.sleep(expect.during)  # the expectation *is* "nothing answers for this long"
+            served = self.probes.served_by(since=since)
+            if served:
+                return False, f"answered during {expect.during:g} s by {dict(served)}"
+            return True, f"no probe answered in {expect.during:g} s"
+        if kind == "neighbour":
+            return self._expect_neighbour(expect)
+        if kind == "split_brain":
+            return self._expect_split_brain(expect)
+        return self._expect_failover(expect)
+
+    def split_brain(self) -> list[tuple[float, float]]:
+        """Intervals of the run so far in which two routers advertised one VRID."""
+        from lab.measure import adverts_seen, router_timers
+
+        if not self.routers:
+            return []
+        interval = max(router_timers(r).advert_int for r in self.routers.values())
+        return metrics.split_brain_intervals(
+            adverts_seen(self.capture), interval, self.report.started, clock.now()
+        )
+
+    def _expect_split_brain(self, expect: Expect) -> tuple[bool, str]:
+        if expect.split_brain:
+            seen = wait_until(self.split_brain, accept=bool, timeout=expect.within,
+                              what="two routers to advertise one VRID at once")
+        else:
+            seen = self.split_brain()
+        total = sum(hi - lo for lo, hi in seen) * 1000
+        detail = f"two sources advertised for {total:.0f} ms" if seen else "one source at a time"
+        return bool(seen) == expect.split_brain, detail
+
+    def _expect_states(self, expect: Expect) -> tuple[bool, str]:
+        wanted = sorted(expect.masters) if expect.masters is not None else None
+
+        def states() -> dict[str, str]:
+            return {name: router.state() for name, router in self.routers.items()}
+
+        def holds(seen: dict[str, str]) -> bool:
+            masters = sorted(n for n, s in seen.items() if s == "MASTER")
+            if expect.master is not None:
+                return masters == [expect.master]
+            if expect.backup is not None:
+                return seen.get(expect.backup) == "BACKUP"
+            return masters == wanted
+
+        seen = wait_until(states, accept=holds, timeout=expect.within,
+                          what=f"router states to match {expect.kind}")
+        return True, ", ".join(f"{n} {s}" for n, s in seen.items())
+
+    def _expect_neighbour(self, expect: Expect) -> tuple[bool, str]:
+        """The neighbour entry matched at some moment since the previous step began.
+
+        The observer's recorded timeline is what counts, not one snapshot: under continuous
+        probing the kernel re-opens a FAILED entry as INCOMPLETE within milliseconds, and
+        `ip neigh` in the blog post shows whichever it caught.
+        """
+        from lab.neighbours import neighbour
+
+        want = expect.neighbour
+        assert want is not None
+        node = self.lab.node(want.node or self._observer() or "observer")
+        watched = self.neighbours is not None and node.name == self._observer() and (
+            str(want.ip) == self.vip)
+        if watched:
+            watch = self.neighbours
+            assert watch is not None
+            mac = want.mac.lower() if want.mac else None
+
+            def matching() -> tuple[bool, str]:
+                changes = watch.timeline(str(want.ip))
+                # The entry as the window opened counts too: an entry that never changes
+                # produces no event, and "still names the VMAC" must hold for it.
+                before = [c for c in changes if c.at < self._since][-1:]
+                window = before + [c for c in changes if c.at >= self._since]
+                for c in window:
+                    state_ok = want.state is None or c.state == want.state
+                    if (mac is None or c.mac == mac) and state_ok:
+                        return True, f"{want.ip} lladdr {c.mac or '-'} {c.state}"
+                last = changes[-1] if changes else None
+                return False, f"{want.ip} lladdr {last.mac or '-'} {last.state}" if last else "none"
+
+            _, seen = wait_until(
+                matching, accept=lambda r: r[0], timeout=expect.within,
+                what=f"{node.name}'s neighbour entry for {want.ip} to be {want.mac or want.state}",
+            )
+            return True, seen
+
+        def holds(seen: tuple[str | None, str] | None) -> bool:
+            if seen is None:
+                return False
+            mac, state = seen
+            return (want.mac is None or mac == want.mac.lower()) and (
+                want.state is None or state == want.state
+            )
+
+        seen = wait_until(
+            lambda: neighbour(node, str(want.ip)), accept=holds, timeout=expect.within,
+            what=f"{node.name}'s neighbour entry for {want.ip} to be {want.mac or want.state}",
+        )
+        assert seen is not None
+        return True, f"{want.ip} lladdr {seen[0] or '-'} {seen[1]}"
+
+    def _expect_failover(self, expect: Expect) -> tuple[bool, str]:
+        want = expect.failover
+        assert want is not None
+        if not self._faults:
+            return False, "no fault has happened yet"
+        failover = self.failovers()[-1]
+        problems, shown = [], []
+        for key in ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes"):
+            bound = getattr(want, key)
+            if bound is None:
+                continue
+            value = getattr(failover, key)
+            shown.append(f"{key}={value if value is None else round(value, 1)}")
+            if not bound.check(value):
+                problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
+        if want.new_master is not None and failover.new_master != want.new_master:
+            problems.append(f"new master {failover.new_master}, expected {want.new_master}")
+        if want.split_brain is not None and bool(failover.split_brain) != want.split_brain:
+            problems.append(f"split brain {'seen' if failover.split_brain else 'not seen'}")
+        if want.detection_within_theory_ms is not None:
+            d, t = failover.detection_ms, failover.theory_ms
+            if d is None or t is None or abs(d - t) > want.detection_within_theory_ms:
+                problems.append(f"detection {d} vs theory {t} differ by more than "
+                                f"{want.detection_within_theory_ms:g} ms")
+            shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
+        detail = ", ".join(shown) or "measured"
+        return (not problems), ("; ".join(problems) + f" ({detail})" if problems else detail)
+
+    # -- measurements -----------------------------------------------------------------------
+
+    def failovers(self) -> list[metrics.Failover]:
+        """The failovers so far, measured from what has been recorded up to now."""
+        if self._failover_cache is not None and not self._live():
+            return self._failover_cache
+        from lab.measure import measure_failovers
+
+        self._failover_cache = measure_failovers(self, self._faults, end=clock.now())
+        return self._failover_cache
+
+    def probe_records(self) -> list[metrics.Probe]:
+        """Every probe of the run as the metrics see it (responder None when unanswered)."""
+        if self.probes is None:
+            return []
+        return [metrics.Probe(p.seq, p.sent, p.responder if p.received is not None else None)
+                for p in self.probes.results()]
+
+    def _live(self) -> bool:
+        return self.probes is not None and self.probes.running
+
+    def _finish(self) -> None:
+        """Stop the probes and the capture, then measure every failover on the complete record."""
+        from lab.measure import measure_failovers
+
+        if self.probes is not None:
+            self.probes.stop()
+        end = clock.now()
+        with contextlib.suppress(Exception):
+            self.capture.stop()
+        self._failover_cache = None
+        self.report.failovers = measure_failovers(self, self._faults, end=end)
+        self.report.split_brain = self.split_brain()
