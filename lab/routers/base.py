@@ -11,6 +11,9 @@ Every implementation (``keepalived``, ``bundled``, later ``frr``) is driven the 
   private ``/run``, its stdout/stderr captured into a per-router log;
 * state transitions arrive on the notify FIFO as ``INSTANCE "name" STATE PRIORITY`` lines, and
   are stamped on the lab clock the moment the runner reads them.
+  A daemon without a notify FIFO (FRR's vrrpd) sets :attr:`Router.events_from_output`
+  instead: its output is read through a pipe and :meth:`Router.parse_output_line` turns the
+  lines into the same transitions, stamped the same way.
 
 A driver module only says how to start its program (:meth:`Router.command`) and registers itself
 with :func:`register_driver`; everything else (files, FIFO, signals, waiting, logs) lives here,
@@ -35,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
@@ -337,6 +340,13 @@ class Router(ABC):
     """The executable the driver runs, checked for before starting."""
     install_hint: ClassVar[str] = ""
     """How to get :attr:`program` when it is missing."""
+    events_from_output: ClassVar[bool] = False
+    """True for a daemon with no notify FIFO that reports its states in its own output.
+
+    The runner then reads the daemon's stdout/stderr through a pipe (still copied to the
+    log), stamps each chunk on the lab clock as it arrives, and hands every line to
+    :meth:`parse_output_line`; the FIFO is not opened.
+    """
 
     def __init__(
         self,
@@ -361,6 +371,7 @@ class Router(ABC):
         self._wake_r: int | None = None
         self._wake_w: int | None = None
         self._reader: threading.Thread | None = None
+        self._output_reader: threading.Thread | None = None
         self._log_saved = ""
         self._frozen = False
         self._lock = threading.RLock()
@@ -373,6 +384,13 @@ class Router(ABC):
 
         Use :meth:`standard_flags` for the keepalived-compatible flags every driver accepts.
         """
+
+    def parse_output_line(self, line: str, at: float) -> Transition | None:
+        """One line of the daemon's output, read at lab-clock ``at``, as a transition or None.
+
+        Only called when :attr:`events_from_output` is set; the default ignores every line.
+        """
+        return None
 
     def standard_flags(self) -> list[str]:
         """keepalived's flags for a foreground VRRP-only daemon with the lab's files.
@@ -472,15 +490,31 @@ class Router(ABC):
                     f"{self.program} is not installed; {self.install_hint or 'install it'}"
                 )
             self._prepare_files()
-            self._open_fifo()
+            if not self.events_from_output:
+                self._open_fifo()
             began = clock.now()
             log_file = open(self.node.path(self.log_path), "ab")  # noqa: SIM115 (handed over)
+            handed_over = False
             try:
-                self._proc = self.node.popen(
-                    self.command(), stdout=log_file, stderr=subprocess.STDOUT
-                )
+                if self.events_from_output:
+                    self._proc = self.node.popen(
+                        self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                    )
+                    self._output_reader = threading.Thread(
+                        target=self._read_output,
+                        args=(self._proc, log_file),
+                        name=f"daemon-output-{self.name}",
+                        daemon=True,
+                    )
+                    self._output_reader.start()
+                    handed_over = True  # the reader closes the log at the daemon's exit
+                else:
+                    self._proc = self.node.popen(
+                        self.command(), stdout=log_file, stderr=subprocess.STDOUT
+                    )
             finally:
-                log_file.close()
+                if not handed_over:
+                    log_file.close()
             self._frozen = False
 
         first = self._await_first_report(began, timeout)
@@ -511,9 +545,10 @@ class Router(ABC):
                 seen = self.events.snapshot(since=since)
                 return seen[0] if seen else None
             if clock.now() >= deadline:
+                where = "in its output" if self.events_from_output else f"on {self.fifo_path}"
                 raise RouterError(
                     f"timed out after {timeout:g}s waiting for {self.impl} on {self.name} to "
-                    f"report its first state on {self.fifo_path}; {self._failure_detail()}"
+                    f"report its first state {where}; {self._failure_detail()}"
                 )
 
     def stop(self, *, timeout: float = 10.0) -> float:
@@ -670,6 +705,11 @@ class Router(ABC):
         return f"{self.impl} on {self.name} is {status}; log tail:\n    {tail}"
 
     def _save_log(self) -> None:
+        # The daemon has exited: let the output reader drain the pipe first, so the log and
+        # the event stream hold the daemon's last words (e.g. its shutdown transition).
+        if self._output_reader is not None:
+            self._output_reader.join(timeout=5)
+            self._output_reader = None
         with contextlib.suppress(OSError):
             self._log_saved = self.node.path(self.log_path).read_text(errors="replace")
 
@@ -719,6 +759,31 @@ class Router(ABC):
                     log.debug("%s: ignoring notify line %r", self.name, line)
                     continue
                 self.events.append(event)
+
+    def _read_output(self, proc: subprocess.Popen[bytes], log_file: BinaryIO) -> None:
+        """Copy the daemon's output to its log and turn its lines into transitions, until EOF."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        buf = b""
+        try:
+            while chunk := os.read(fd, 65536):
+                # Stamped the moment the bytes are in hand, as for the notify FIFO.
+                at = clock.now()
+                log_file.write(chunk)
+                log_file.flush()
+                buf += chunk
+                while b"\n" in buf:
+                    raw, buf = buf.split(b"\n", 1)
+                    event = self.parse_output_line(raw.decode(errors="replace"), at)
+                    if event is not None:
+                        self.events.append(event)
+        except Exception:  # a parser bug must not leave the pipe unread (the daemon would block)
+            log.exception("%s: reading the output of %s failed", self.name, self.impl)
+            while os.read(fd, 65536):
+                pass
+        finally:
+            log_file.close()
+            proc.stdout.close()
 
     def _close_fifo(self) -> None:
         if self._wake_w is not None:

@@ -1,0 +1,613 @@
+"""FRR's vrrpd in the lab: the ``frr`` driver, alone and in mixed pairs with keepalived.
+
+The topology is the short-timer one with multicast adverts (``scenarios/frr-multicast.yaml``:
+VRRPv3 every 0.1 s, ha_first 200, ha_second 100, plain L2). The tests show the election, the
+VIP answering with the VMAC, what FRR puts on the wire (priority 0 on shutdown, TTL, source
+MAC, checksum, GARP), how long each fault takes against the RFC timers, and that FRR and
+keepalived elect and fail over together. The translation from ``keepalived.conf`` is tested
+without namespaces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import socket
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+
+from lab import clock
+from lab.capture import ArpEvent, Capture, VrrpAdvert, start_capture
+from lab.errors import UsageError
+from lab.lab import Lab
+from lab.node import Node
+from lab.routers import RouterParams, driver_class, master_down_interval, skew_time
+from lab.routers.frr import (
+    FRR_DIR,
+    FrrRouter,
+    UnsupportedConfig,
+    reload_commands,
+    translate,
+    unsupported_reason,
+    vmac,
+)
+from lab.routers.spec import (
+    Routers,
+    load_scenario_with_routers,
+    parse_router_specs,
+    start_routers,
+)
+from lab.scenario import parse_scenario
+from lab.wait import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIO = REPO / "scenarios" / "frr-multicast.yaml"
+SHORT = REPO / "scenarios" / "short-timers.yaml"
+VIP = "10.200.51.10"
+VMAC = vmac(4, 1)
+MACVLAN = "vrrp4-2-1"  # ens3 is ifindex 2 in every node
+ADVERT = 0.1
+#: How far a takeover may stray from the RFC figure: FRR counts its timers in whole
+#: centiseconds (Skew_Time 6 cs for priority 100, where the RFC says 6.09), and the log line
+#: then crosses a pipe on a machine that may run other labs.
+TOLERANCE = 0.020
+
+HAVE_FRR = (FRR_DIR / "vrrpd").exists() and (FRR_DIR / "zebra").exists()
+HAVE_KEEPALIVED = shutil.which("keepalived") is not None
+needs_frr = pytest.mark.skipif(
+    not HAVE_FRR, reason="FRR is not installed (/usr/lib/frr/vrrpd): apt-get install frr"
+)
+needs_keepalived = pytest.mark.skipif(not HAVE_KEEPALIVED, reason="keepalived is not installed")
+
+MakeLab = Callable[..., Lab]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def link(node: Node, name: str = MACVLAN) -> dict[str, Any]:
+    """``ip -d -j link show NAME`` of ``node``."""
+    out = node.run(["ip", "-d", "-j", "link", "show", name]).stdout
+    return cast(dict[str, Any], json.loads(out)[0])
+
+
+def protodown(node: Node, name: str = MACVLAN) -> bool:
+    """Whether the macvlan is in protodown (how vrrpd silences a backup)."""
+    return bool(link(node, name).get("proto_down", False))
+
+
+def vip_holders(node: Node) -> list[str]:
+    """The interfaces of ``node`` that carry the VIP."""
+    names = {lk["index"]: lk.get_attr("IFLA_IFNAME") for lk in node.ipr.get_links()}
+    return [
+        names[a["index"]]
+        for a in node.ipr.get_addr(family=socket.AF_INET)
+        if a.get_attr("IFA_ADDRESS") == VIP
+    ]
+
+
+def ping(node: Node, ip: str = VIP) -> bool:
+    """One ICMP echo from ``node`` to ``ip``, answered within a second."""
+    return node.run(["ping", "-c1", "-W1", "-n", ip], check=False).returncode == 0
+
+
+def neighbour_mac(node: Node, ip: str = VIP) -> str | None:
+    """The MAC of ``node``'s neighbour entry for ``ip`` (None while unresolved)."""
+    fields = node.run(["ip", "neigh", "show", ip]).stdout.split()
+    return fields[fields.index("lladdr") + 1] if "lladdr" in fields else None
+
+
+def quiet_arp(lab: Lab) -> None:
+    """arp_ignore=1, arp_announce=2 on the routers: only the macvlan answers for the VIP.
+
+    Without them Linux answers an ARP for any local address on any interface, and the VIP
+    stays a local address of a backup whose macvlan is in protodown (see
+    :func:`test_default_sysctls_let_the_backup_answer_arp`).
+    """
+    for name in ("ha_first", "ha_second"):
+        node = lab.node(name)
+        for key in ("all.arp_ignore=1", "ens3.arp_ignore=1", "all.arp_announce=2"):
+            node.run(["sysctl", "-qw", f"net.ipv4.conf.{key}"])
+        node.run(["ip", "neigh", "flush", "dev", "ens3"])
+
+
+def adverts(capture: Capture, since: float | None = None) -> list[VrrpAdvert]:
+    """The VRRP adverts captured so far (one per frame, at its time of entry)."""
+    return [e for e in capture.events(since=since) if isinstance(e, VrrpAdvert)]
+
+
+def settle(routers: Routers) -> None:
+    """Wait for ha_first MASTER and ha_second BACKUP (FRR waits Master_Down before MASTER)."""
+    timeout = master_down_interval(100, ADVERT) + 20 * ADVERT
+    routers["ha_first"].wait_state("MASTER", timeout=timeout)
+    routers["ha_second"].wait_state("BACKUP", timeout=timeout)
+
+
+def bare_router(config: str | RouterParams) -> FrrRouter:
+    """An FRR router on a stand-in node, for the parts that need no namespace."""
+    node = cast(Node, types.SimpleNamespace(name="ha_first"))
+    return FrrRouter(node, config)
+
+
+PARAMS = RouterParams(interface="ens3", priority=200, vips=(VIP,), advert_int=0.1)
+
+
+# --- translation: no namespaces -----------------------------------------------------------------
+
+
+def test_driver_is_registered() -> None:
+    assert driver_class("frr") is FrrRouter
+
+
+def test_rendered_config_translates() -> None:
+    plan = translate(PARAMS.render())
+    (vr,) = plan.vrouters
+    assert (vr.interface, vr.vrid, vr.version, vr.priority, vr.advert_ms) == (
+        "ens3",
+        1,
+        3,
+        200,
+        100,
+    )
+    assert vr.preempt and [str(v.ip) for v in vr.v4] == [VIP]
+    text = plan.config_text()
+    for line in (
+        "interface ens3",
+        " vrrp 1 version 3",
+        " vrrp 1 priority 200",
+        " vrrp 1 advertisement-interval 100",
+        f" vrrp 1 ip {VIP}",
+    ):
+        assert line in text.splitlines()
+    # keepalived's initial state has no FRR counterpart: said, not silently dropped.
+    assert "! ignored: vrrp_1: state (FRR has no such setting)" in text
+    nopreempt = RouterParams(**{**PARAMS.__dict__, "nopreempt": True, "priority": 100})
+    assert " vrrp 1 no vrrp 1 preempt" not in translate(nopreempt.render()).config_text()
+    assert " no vrrp 1 preempt" in translate(nopreempt.render()).config_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"unicast_src_ip": "10.0.0.1", "unicast_peers": ("10.0.0.2",)}, "multicast only"),
+        ({"priority": 255, "state": "MASTER"}, "priority 255"),
+    ],
+)
+def test_unsupported_configs_say_why(change: dict[str, Any], complaint: str) -> None:
+    params = RouterParams(**{**PARAMS.__dict__, **change})
+    with pytest.raises(UnsupportedConfig, match=complaint) as caught:
+        translate(params.render(), "r.conf")
+    assert isinstance(caught.value, UsageError)
+    assert str(caught.value).startswith("r.conf: vrrp_instance vrrp_1: ")
+    assert "\n" not in str(caught.value)
+    reason = unsupported_reason(params)
+    assert reason is not None and complaint in reason
+    # The driver refuses it when built, before anything runs.
+    with pytest.raises(UnsupportedConfig):
+        bare_router(params)
+    assert unsupported_reason(PARAMS) is None
+
+
+def test_authentication_is_unsupported() -> None:
+    text = (
+        PARAMS.render()
+        .replace(
+            "    version 3\n",
+            "    version 2\n    authentication {\n        auth_pass secret\n    }\n",
+        )
+        .replace("advert_int 0.1", "advert_int 1")
+    )
+    with pytest.raises(UnsupportedConfig, match="authentication"):
+        translate(text)
+
+
+def test_reload_commands_are_a_difference() -> None:
+    old = translate(PARAMS.render())
+    assert reload_commands(old, old) == []
+    lower = RouterParams(**{**PARAMS.__dict__, "priority": 50, "vips": ("10.200.51.11",)})
+    commands = reload_commands(old, translate(lower.render()))
+    # The new address goes in before the old one goes out: never zero addresses (a shutdown).
+    assert commands == [
+        "interface ens3",
+        "vrrp 1 priority 50",
+        "vrrp 1 ip 10.200.51.11",
+        f"no vrrp 1 ip {VIP}",
+        "exit",
+    ]
+    other = RouterParams(**{**PARAMS.__dict__, "vrid": 7})
+    assert reload_commands(old, translate(other.render()))[:2] == ["interface ens3", "no vrrp 1"]
+
+
+def test_log_lines_become_transitions() -> None:
+    router = bare_router(PARAMS)
+    line = "2026/11/25 16:36:12 VRRP: [W23ZH-NY264] [CORE] [VRID 1] [IPv4] Backup -> Master"
+    event = router.parse_output_line(line, 12.5)
+    assert event is not None
+    assert (event.instance, event.state, event.priority, event.at) == (
+        "vrrp_1",
+        "MASTER",
+        200,
+        12.5,
+    )
+    assert router.parse_output_line("[VRID 1] [IPv4] Refusing to start", 1.0) is None
+    down = "[CORE] [VRID 1] [IPv4] Master -> Initialize"
+    assert router.parse_output_line(down, 2.0).state == "INIT"  # type: ignore[union-attr]
+    router.parse_output_line("VRRP: [N50WA-0KKX6] Terminating on signal", 3.0)
+    assert router.parse_output_line(down, 3.0).state == "STOP"  # type: ignore[union-attr]
+
+
+# --- FRR against FRR ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def frr_lab(make_lab: MakeLab, tmp_path: Path) -> tuple[Lab, Routers, Capture]:
+    """The multicast short-timer lab with FRR on both routers, a capture running, settled."""
+    scenario, specs = load_scenario_with_routers(SCENARIO)
+    lab = make_lab(scenario)
+    capture = start_capture(lab, tmp_path / "frr.pcapng")
+    routers = start_routers(lab, specs, "frr")
+    settle(routers)
+    return lab, routers, capture
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_elects_and_the_vip_answers_with_the_vmac(
+    frr_lab: tuple[Lab, Routers, Capture],
+) -> None:
+    lab, routers, _ = frr_lab
+    first, second = lab.node("ha_first"), lab.node("ha_second")
+    assert routers.states() == {"ha_first": "MASTER", "ha_second": "BACKUP"}
+    # Both carry the VIP on their macvlan; the backup's is in protodown (no carrier).
+    for node in (first, second):
+        assert vip_holders(node) == [MACVLAN]
+        info = link(node)
+        assert info["address"] == VMAC
+        assert info["linkinfo"]["info_kind"] == "macvlan"
+        assert info["linkinfo"]["info_data"]["mode"] == "bridge"
+    assert not protodown(first) and protodown(second)
+    # FRR's own view agrees, with its timers in milliseconds.
+    status = cast(FrrRouter, routers["ha_second"]).status()[0]["v4"]
+    assert status["status"] == "Backup"
+    assert status["masterAdverInterval"] == 100
+    print(
+        f"\nFRR backup timers: skewTime {status['skewTime']} ms, "
+        f"masterDownInterval {status['masterDownInterval']} ms (RFC: "
+        f"{skew_time(100, ADVERT) * 1000:.1f}, {master_down_interval(100, ADVERT) * 1000:.1f})"
+    )
+
+    quiet_arp(lab)
+    observer = lab.node("observer")
+    observer.run(["ip", "neigh", "flush", "dev", "ens3"])
+    assert ping(observer)
+    assert neighbour_mac(observer) == VMAC
+
+
+@pytest.mark.lab
+@needs_frr
+def test_default_sysctls_let_the_backup_answer_arp(
+    frr_lab: tuple[Lab, Routers, Capture],
+) -> None:
+    """protodown silences the backup's macvlan, not its host: with Linux's default
+    ``arp_ignore=0`` the backup's ens3 answers an ARP for the VIP with ens3's MAC."""
+    lab, _, capture = frr_lab
+    observer = lab.node("observer")
+    asked = clock.now()
+    ping(observer)
+    reply = capture.wait_for(
+        lambda e: (
+            isinstance(e, ArpEvent)
+            and e.kind == "reply"
+            and e.spa == VIP
+            and e.sender == "ha_second"
+        ),
+        timeout=2,
+        what="ha_second (backup) to answer an ARP for the VIP",
+        since=asked,
+    )
+    assert isinstance(reply, ArpEvent)
+    assert reply.sha == lab.node("ha_second").mac
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_adverts_on_the_wire(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    lab, routers, capture = frr_lab
+    first = lab.node("ha_first")
+    master_at = routers["ha_first"].wait_state("MASTER", timeout=1).at
+    wait_until(
+        lambda: len([a for a in adverts(capture) if a.sender == "ha_first"]),
+        timeout=2,
+        what="10 adverts from ha_first",
+        accept=lambda n: n >= 10,
+    )
+    sent = [a for a in adverts(capture) if a.sender == "ha_first" and a.priority == 200]
+    assert sent
+    for advert in sent:
+        assert (advert.dst_ip, advert.ttl, advert.version, advert.vrid) == ("224.0.0.18", 255, 3, 1)
+        assert advert.src_mac == VMAC  # from the macvlan: RFC 5798 §7.2
+        assert advert.src_ip == str(first.ip)  # the parent's primary address
+        assert advert.adver_int == pytest.approx(ADVERT)
+        assert advert.addresses == (VIP,)
+    forms = {a.checksum_form for a in sent}
+    assert forms == {"pseudo-header"}, forms
+    gaps = [b.time - a.time for a, b in itertools.pairwise(sent)]
+    print(f"\nFRR advert period: min {min(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms")
+    assert all(0.09 <= g <= 0.13 for g in gaps), gaps
+    # Becoming master: one gratuitous ARP for the VIP from the VMAC.
+    garps = [
+        e
+        for e in capture.events(since=master_at - 0.2)
+        if isinstance(e, ArpEvent) and e.kind == "garp" and e.spa == VIP
+    ]
+    assert garps and {g.sha for g in garps} == {VMAC} and {g.src_mac for g in garps} == {VMAC}
+    print(f"FRR GARPs on becoming master: {len(garps)}")
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_graceful_stop_sends_priority_zero(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    lab, routers, capture = frr_lab
+    first, second = routers["ha_first"], routers["ha_second"]
+    quiet_arp(lab)
+    observer = lab.node("observer")
+    assert ping(observer)
+    stopped_at = first.stop()
+    took_over = second.wait_state("MASTER", timeout=1, since=stopped_at)
+    detection = took_over.at - stopped_at
+    skew = skew_time(100, ADVERT)
+    zero = capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 0,
+        timeout=1,
+        what="ha_first's priority-0 advert",
+        # vrrpd sends it within 0.1 ms of the signal, sometimes before the runner's stamp.
+        since=stopped_at - ADVERT / 2,
+    )
+    assert isinstance(zero, VrrpAdvert) and zero.src_mac == VMAC and zero.ttl == 255
+    print(
+        f"\nFRR graceful stop: priority 0 sent {(zero.time - stopped_at) * 1000:.1f} ms after "
+        f"SIGTERM; ha_second MASTER {detection * 1000:.1f} ms after SIGTERM, "
+        f"{(took_over.at - zero.time) * 1000:.1f} ms after the priority-0 advert "
+        f"(Skew_Time {skew * 1000:.1f} ms)"
+    )
+    assert abs((took_over.at - zero.time) - skew) <= TOLERANCE
+    assert first.state() == "STOPPED"
+    assert [e.state for e in first.events][-1] == "STOP"
+    # The old master's macvlan stays (FRR never owns it), in protodown; the VIP moved.
+    node1, node2 = lab.node("ha_first"), lab.node("ha_second")
+    assert protodown(node1) and not protodown(node2)
+    assert first.pids() == [] and cast(FrrRouter, first)._zebra is None
+    observer.run(["ip", "neigh", "flush", "dev", "ens3"])
+    assert ping(observer)
+    assert neighbour_mac(observer) == VMAC
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_kill_leaves_the_vip_up(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    lab, routers, capture = frr_lab
+    first, second = routers["ha_first"], routers["ha_second"]
+    wait_until(
+        lambda: [a for a in adverts(capture) if a.sender == "ha_first"],
+        timeout=1,
+        what="two adverts of ha_first in the capture",
+        accept=lambda sent: len(sent) >= 2,
+    )
+    killed_at = first.kill()
+    took_over = second.wait_state("MASTER", timeout=2, since=killed_at)
+    mdi = master_down_interval(100, ADVERT)
+    detection = took_over.at - killed_at
+    print(
+        f"\nFRR crash: ha_second MASTER after {detection * 1000:.1f} ms "
+        f"(Master_Down_Interval {mdi * 1000:.1f} ms)"
+    )
+    # Measured from the last advert ha_first sent, the timer is the RFC's.
+    capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_second" and e.priority == 100,
+        timeout=1,
+        what="ha_second's first advert as master",
+    )
+    last = max(a.time for a in adverts(capture) if a.sender == "ha_first")
+    assert abs((took_over.at - last) - mdi) <= TOLERANCE + ADVERT
+    assert not [a for a in adverts(capture, since=killed_at + 0.01) if a.priority == 0]
+    # No shutdown: the crashed master's macvlan is still up with the VIP and the VMAC.
+    node1 = lab.node("ha_first")
+    assert not protodown(node1) and vip_holders(node1) == [MACVLAN]
+    assert first.state() == "STOPPED" and first.pids() == []
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_freeze_and_thaw(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    _, routers, _ = frr_lab
+    first, second = routers["ha_first"], routers["ha_second"]
+    frozen_at = first.freeze()
+    second.wait_state("MASTER", timeout=2, since=frozen_at)
+    thawed_at = first.thaw()
+    # ha_first still thinks it is master and adverts 200: ha_second (100) yields at once.
+    back = second.wait_state("BACKUP", timeout=2, since=thawed_at)
+    print(f"\nFRR thaw: ha_second BACKUP {(back.at - thawed_at) * 1000:.1f} ms after SIGCONT")
+    assert first.state() == "MASTER"
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_reload_applies_a_difference(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    lab, routers, _ = frr_lab
+    first, second = routers["ha_first"], routers["ha_second"]
+    frr_first = cast(FrrRouter, first)
+    events_before = len(first.events)
+    first.reload()  # the same config: nothing to do, no flap
+    assert first.state() == "MASTER" and len(first.events) == events_before
+    params = first.params
+    assert params is not None
+    first.set_config(RouterParams(**{**params.__dict__, "priority": 50}))
+    reloaded_at = first.reload()
+    second.wait_state("MASTER", timeout=master_down_interval(100, ADVERT) + 1, since=reloaded_at)
+    first.wait_state("BACKUP", timeout=1, since=reloaded_at)
+    running = frr_first.vtysh("show running-config")
+    assert "vrrp 1 priority 50" in running
+    assert frr_first.status()[0]["v4"]["effectivePriority"] == 50
+    # The file a restart would read has the new priority too.
+    assert (
+        " vrrp 1 priority 50" in lab.node("ha_first").path(frr_first.vrrpd_config_path).read_text()
+    )
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_restart_after_stop(frr_lab: tuple[Lab, Routers, Capture]) -> None:
+    _, routers, _ = frr_lab
+    first, second = routers["ha_first"], routers["ha_second"]
+    first.stop()
+    second.wait_state("MASTER", timeout=1)
+    restarted = first.start()
+    first.wait_state("MASTER", timeout=master_down_interval(200, ADVERT) + 1, since=restarted)
+    second.wait_state("BACKUP", timeout=1, since=restarted)
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_refuses_the_unicast_scenario(make_lab: MakeLab) -> None:
+    scenario, specs = load_scenario_with_routers(SHORT)
+    lab = make_lab(scenario)
+    with pytest.raises(UnsupportedConfig, match="FRR vrrpd is multicast only"):
+        start_routers(lab, specs, "frr")
+    # Nothing was started in the node.
+    assert lab.node("ha_first").run(["pgrep", "-c", "zebra|vrrpd"], check=False).stdout.strip() in (
+        "",
+        "0",
+    )
+
+
+def variant_lab(
+    make_lab: MakeLab, name: str, mtu: int | None = None, **router_fields: Any
+) -> tuple[Lab, list[Any]]:
+    """A lab of ``frr-multicast.yaml`` with the network's MTU and the routers' fields changed."""
+    doc = yaml.safe_load(SCENARIO.read_text())
+    if mtu is not None:
+        doc["networks"][0]["mtu"] = mtu
+    raw_routers = doc.pop("routers")
+    doc.pop("steps", None)
+    for router in raw_routers:
+        router.update(router_fields)
+    lab = make_lab(parse_scenario(yaml.safe_dump(doc), name))
+    return lab, parse_router_specs(raw_routers)
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
+    """VRRPv3 for IPv6: the same pair with an IPv6 VIP, on a copy of the topology with MTU 1500
+    (the seed's 576 is below IPv6's minimum, so its interfaces have no IPv6 at all)."""
+    lab, specs = variant_lab(make_lab, "frr-multicast-v6", mtu=1500, vips=["fd00:51::10/64"])
+    capture = start_capture(lab, tmp_path / "v6.pcapng")
+    routers = start_routers(lab, specs, "frr")
+    settle(routers)
+    first = cast(FrrRouter, routers["ha_first"])
+    assert list(first.macvlans()) == ["vrrp6-2-1"]
+    out = lab.node("ha_first").run(["ip", "-6", "-j", "addr", "show", "dev", "vrrp6-2-1"]).stdout
+    (linklocal,) = [a["local"] for a in json.loads(out)[0]["addr_info"] if a["scope"] == "link"]
+    sent = capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 200,
+        timeout=1,
+        what="an IPv6 advert of ha_first",
+    )
+    assert isinstance(sent, VrrpAdvert)
+    assert (sent.dst_ip, sent.ttl, sent.src_mac) == ("ff02::12", 255, vmac(6, 1))
+    # From the macvlan's random link-local, not one derived from the VMAC shared by both.
+    assert sent.src_ip == linklocal and not linklocal.endswith("5eff:fe00:201")
+    assert sent.addresses == ("fd00:51::10",)
+    stopped_at = first.stop()
+    took_over = routers["ha_second"].wait_state("MASTER", timeout=1, since=stopped_at)
+    print(f"\nFRR IPv6 graceful stop: ha_second MASTER {(took_over.at - stopped_at) * 1000:.1f} ms")
+    assert abs((took_over.at - stopped_at) - skew_time(100, ADVERT)) <= TOLERANCE
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_vrrpv2(make_lab: MakeLab, tmp_path: Path) -> None:
+    """VRRPv2 with the seed's 1 s adverts: the checksum has no pseudo-header, and FRR's
+    Skew_Time is rounded down to whole centiseconds (600 ms where RFC 3768 says 609.4)."""
+    lab, specs = variant_lab(make_lab, "frr-multicast-v2", version=2, advert_int=1)
+    capture = start_capture(lab, tmp_path / "v2.pcapng")
+    routers = start_routers(lab, specs, "frr")
+    timeout = master_down_interval(100, 1.0, 2) + 2
+    routers["ha_first"].wait_state("MASTER", timeout=timeout)
+    routers["ha_second"].wait_state("BACKUP", timeout=timeout)
+    sent = capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 200,
+        timeout=2,
+        what="a VRRPv2 advert of ha_first",
+    )
+    assert isinstance(sent, VrrpAdvert)
+    assert (sent.version, sent.adver_int, sent.ttl, sent.checksum_form) == (
+        2,
+        1.0,
+        255,
+        "vrrp-only",
+    )
+    backup = cast(FrrRouter, routers["ha_second"]).status()[0]["v4"]
+    assert (backup["skewTime"], backup["masterDownInterval"]) == (600, 3600)
+    stopped_at = routers["ha_first"].stop()
+    took_over = routers["ha_second"].wait_state("MASTER", timeout=2, since=stopped_at)
+    detection = took_over.at - stopped_at
+    print(f"\nFRR VRRPv2 graceful stop: ha_second MASTER {detection * 1000:.1f} ms (RFC 609.4)")
+    assert abs(detection - skew_time(100, 1.0, 2)) <= TOLERANCE
+
+
+# --- FRR with keepalived ------------------------------------------------------------------------
+
+
+@pytest.mark.lab
+@needs_frr
+@needs_keepalived
+@pytest.mark.parametrize(
+    ("master_impl", "backup_impl"), [("frr", "keepalived"), ("keepalived", "frr")]
+)
+def test_mixed_pair_elects_and_fails_over(
+    make_lab: MakeLab, tmp_path: Path, master_impl: str, backup_impl: str
+) -> None:
+    scenario, specs = load_scenario_with_routers(SCENARIO)
+    impls = {"ha_first": master_impl, "ha_second": backup_impl}
+    specs = [s.model_copy(update={"impl": impls[s.node]}) for s in specs]
+    lab = make_lab(scenario)
+    capture = start_capture(lab, tmp_path / "mixed.pcapng")
+    routers = start_routers(lab, specs)
+    settle(routers)
+    first, second = routers["ha_first"], routers["ha_second"]
+    assert (first.impl, second.impl) == (master_impl, backup_impl)
+    # Each one hears the other: the backup stays backup for a while of adverts.
+    seen = capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 200,
+        timeout=1,
+        what="ha_first's adverts",
+    )
+    assert isinstance(seen, VrrpAdvert)
+    assert routers.states() == {"ha_first": "MASTER", "ha_second": "BACKUP"}
+    quiet_arp(lab)
+    assert ping(lab.node("observer"))
+
+    stopped_at = first.stop()
+    took_over = second.wait_state("MASTER", timeout=1, since=stopped_at)
+    zero = capture.wait_for(
+        lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 0,
+        timeout=1,
+        what="ha_first's priority-0 advert",
+        # vrrpd sends it within 0.1 ms of the signal, sometimes before the runner's stamp.
+        since=stopped_at - ADVERT / 2,
+    )
+    after_zero = took_over.at - zero.time
+    print(
+        f"\n{master_impl} → {backup_impl}: stop; {backup_impl} MASTER "
+        f"{after_zero * 1000:.1f} ms after the priority-0 advert "
+        f"(Skew_Time {skew_time(100, ADVERT) * 1000:.1f} ms)"
+    )
+    assert abs(after_zero - skew_time(100, ADVERT)) <= TOLERANCE
+    assert ping(lab.node("observer"))
