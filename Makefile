@@ -37,7 +37,7 @@ run: setup
 
 test: setup
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --impl keepalived --impl bundled $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks

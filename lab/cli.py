@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -24,6 +23,7 @@ from lab.lab import Lab
 from lab.registry import find_lab, running_labs
 from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
 from lab.sdn.cli import add_port_commands
+from lab.wait import wait_until
 
 # Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
 # MACs and addresses are never cut.
@@ -246,14 +246,11 @@ def cmd_down(args: argparse.Namespace) -> int:
     records = running_labs() if args.all else [find_lab(args.lab)]
     for record in records:
         os.kill(record.runner_pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
     for record in records:
-        while record.path().exists() and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting on another process's exit: polled against a deadline
-        gone = not record.path().exists()
-        console.print(
-            f"lab {record.id}: {'torn down' if gone else 'still tearing down after 15 s'}"
-        )
+        # The runner removes its record last, once everything else is gone.
+        wait_until(lambda r=record: not r.path().exists(), timeout=30,
+                   what=f"lab {record.id}'s runner (pid {record.runner_pid}) to tear it down")
+        console.print(f"lab {record.id}: torn down")
     return 0
 
 

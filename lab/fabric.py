@@ -138,10 +138,6 @@ class Fabric(Namespace):
         """
         self.sdn.check()
 
-    def check_alive(self) -> None:
-        """The same as :meth:`check`, under the name the scenario runner calls after each step."""
-        self.sdn.check()
-
     def arp_cache(self, network: str | None = None) -> list[Event]:
         """The SDN controller's ARP bindings: ``[{network, ip, mac, source, port, age, fixed}]``."""
         return self.sdn.arp_cache(network)

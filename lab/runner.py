@@ -164,10 +164,20 @@ class ScenarioRun:
             ok, detail = False, str(exc)
         except LabError as exc:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
+        # A dead SDN controller would leave a plain bridge behind: every later verdict would be
+        # about the wrong network, so the run stops here, loudly.
+        fabric_error = None
+        try:
+            self.lab.fabric.check()
+        except LabError as exc:
+            fabric_error = exc
+            ok, detail = False, f"{detail}; {exc}"
         result = StepResult(step.title(), ok, detail, at, time.perf_counter() - began,
                             expectation=step.action == "expect")
         self.report.steps.append(result)
         self.progress(result)
+        if fabric_error is not None:
+            raise fabric_error
 
     def _dispatch(self, step: Step) -> tuple[bool, str]:
         from lab import faults

@@ -51,11 +51,12 @@ Record = Callable[[str, object], None]
 
 
 @pytest.fixture
-def short_lab(make_lab: MakeLab) -> tuple[Lab, Routers]:
-    """The short-timer scenario, ha_first MASTER and ha_second BACKUP. Function scope."""
+def short_lab(make_lab: MakeLab, impl: str) -> tuple[Lab, Routers]:
+    """The short-timer scenario on implementation ``impl`` (``--impl``), ha_first MASTER and
+    ha_second BACKUP. Function scope."""
     scenario, specs = load_scenario_with_routers(SHORT)
     lab = make_lab(scenario)
-    routers = start_routers(lab, specs)
+    routers = start_routers(lab, specs, impl_override=impl)
     settle = params_of(routers["ha_first"]).master_down_interval + 10 * advert(routers)
     routers["ha_first"].wait_state("MASTER", timeout=settle)
     routers["ha_second"].wait_state("BACKUP", timeout=settle)

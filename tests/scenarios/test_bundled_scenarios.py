@@ -34,3 +34,25 @@ def test_stale_arp_is_reported_without_use_vmac() -> None:
     assert failover.first_served_after is None, "the observer must never be served again"
     assert failover.stale_arp_ms is not None and failover.stale_arp_ms > 1000
     assert failover.neighbour_mac_after in (None, "fa:16:3e:8d:dc:bb")
+
+
+def test_a_dead_controller_stops_the_run_loudly() -> None:
+    """The runner checks the SDN after every step and never goes on as plain L2."""
+    import signal
+
+    from lab.errors import LabError
+    from lab.wait import wait_until
+
+    path = next(p for p in WITH_STEPS if p.stem == "seed-no-vmac")
+    run: ScenarioRun
+
+    def kill_controller_after_first_step(result) -> None:
+        if len(run.report.steps) == 1:
+            controller = run.lab.fabric.sdn.controller
+            controller.proc.send_signal(signal.SIGKILL)
+            wait_until(lambda: controller.died, timeout=5, what="the controller's death")
+
+    run = ScenarioRun(load_scenario(path), progress=kill_controller_after_first_step)
+    with pytest.raises(LabError, match="SDN controller"):
+        run.execute()
+    assert len(run.report.steps) == 2 and not run.report.steps[-1].ok

@@ -1,0 +1,51 @@
+"""`vrrp-lab up` holds a lab that `exec`, `port-set` and `down` reach from another terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lab.registry import running_labs
+from lab.wait import wait_until
+
+pytestmark = pytest.mark.lab
+
+CLI = [sys.executable, "-m", "lab"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_up_exec_down() -> None:
+    before = {r.id for r in running_labs()}
+    up = subprocess.Popen([*CLI, "up", "short-timers"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        record = wait_until(
+            lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
+            timeout=60, what="`vrrp-lab up` to register a held lab",
+        )
+        res = cli("exec", "--lab", record.id, "ha_first", "--", "hostname")
+        assert (res.returncode, res.stdout.strip()) == (0, "ha-first"), res.stderr
+        res = cli("exec", "--lab", record.id, "observer", "--", "ping", "-c1", "-W2",
+                  "10.200.51.33")
+        assert res.returncode == 0, res.stdout + res.stderr
+        res = cli("down", "--lab", record.id)
+        assert res.returncode == 0 and "torn down" in res.stdout, res.stderr
+        out, err = up.communicate(timeout=60)
+        assert up.returncode == 0, err
+        assert "is up" in out and "torn down" in out
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert record.id not in {r.id for r in running_labs()}
+
+
+def test_exec_without_a_running_lab_is_a_usage_error() -> None:
+    res = cli("exec", "--lab", "no-such-lab", "observer", "--", "true")
+    assert res.returncode == 2 and "no running lab matches" in res.stderr
+    assert "Traceback" not in res.stderr
