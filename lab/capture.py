@@ -39,7 +39,6 @@ Events
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import hashlib
 import ipaddress
@@ -994,7 +993,7 @@ class Capture:
 
     def start(self, timeout: float = 10.0) -> Capture:
         """Start recording; return once the capture socket is open."""
-        from lab.probe import read_ready_line
+        from lab.sandbox import read_ready
 
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         # The runner opens the file and hands the descriptor over: the fabric's /tmp is private,
@@ -1011,7 +1010,7 @@ class Capture:
             )
         finally:
             os.close(fd)
-        read_ready_line(self._proc, timeout, "the fabric capture")
+        read_ready(self._proc, timeout, "the fabric capture")
         return self
 
     @property
@@ -1026,14 +1025,9 @@ class Capture:
         proc, self._proc = self._proc, None
         if proc is None:
             return self.path
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        from lab.sandbox import end_by_stdin
+
+        end_by_stdin(proc, timeout)
         assert proc.stdout is not None and proc.stderr is not None
         out = proc.stdout.read().decode(errors="replace")
         err = proc.stderr.read().decode(errors="replace")

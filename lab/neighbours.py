@@ -233,7 +233,7 @@ class NeighbourWatch:
     def start(self, timeout: float = 10.0) -> NeighbourWatch:
         """Start the follower, record the current entries, and follow the changes."""
         from lab.clock import now
-        from lab.probe import read_ready_line
+        from lab.sandbox import read_ready
 
         self._proc = self.node.popen(
             [sys.executable, "-I", os.path.abspath(__file__), "follow"],
@@ -241,7 +241,7 @@ class NeighbourWatch:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        read_ready_line(self._proc, timeout, f"the neighbour follower in {self.node.name}")
+        read_ready(self._proc, timeout, f"the neighbour follower in {self.node.name}")
         # Subscribed first, dumped second: a change between the two is seen twice, never lost.
         when = now()
         for msg in self.node.ipr.neigh("dump"):
@@ -282,14 +282,9 @@ class NeighbourWatch:
         """Stop following; return the whole timeline. Safe to call twice."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            with contextlib.suppress(OSError):
-                assert proc.stdin is not None
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            from lab.sandbox import end_by_stdin
+
+            end_by_stdin(proc, timeout)
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None

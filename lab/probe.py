@@ -742,8 +742,10 @@ class ProbeRun:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        from lab.sandbox import read_ready
+
         # The first line, "ready <t0>", is read byte by byte before the reader thread takes over.
-        ready = read_ready_line(self._proc, timeout, f"the prober in {self.node.name}")
+        ready = read_ready(self._proc, timeout, f"the prober in {self.node.name}")
         self.started_at = float(ready.split()[1])
         self._reader = threading.Thread(
             target=self._read, name=f"prober-{self.node.name}", daemon=True
@@ -883,14 +885,9 @@ class ProbeRun:
             return self._results
         if self._proc is None:
             return ProbeResults([], self.rate)
-        with contextlib.suppress(OSError):
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        from lab.sandbox import end_by_stdin
+
+        end_by_stdin(self._proc, timeout)
         if self._reader is not None:
             self._reader.join(timeout=timeout)
         self._results = self._snapshot(None)
@@ -908,38 +905,6 @@ def _now() -> float:
     from lab.clock import now
 
     return now()
-
-
-def read_ready_line(proc: subprocess.Popen[Any], timeout: float, what: str) -> str:
-    """Read a program's first line, which must start with ``ready``, and return it.
-
-    It reads byte by byte, so what follows the line stays in the pipe for the program's reader
-    (``lab.sandbox.read_ready`` reads ahead). On EOF or timeout it raises ``LabError`` with what
-    the program printed (or its stderr) instead.
-    """
-    from lab.errors import LabError
-
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    fd = proc.stdout.fileno()
-    buf = b""
-    while b"\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LabError(f"timed out after {timeout:g}s waiting for {what} to start; saw {buf!r}")
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            continue
-        chunk = os.read(fd, 1)  # byte by byte: what follows the line belongs to the reader
-        if not chunk:
-            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-            code = proc.wait(timeout=5)
-            raise LabError(f"{what} exited {code} before it was ready: {err or buf.decode()!r}")
-        buf += chunk
-    line = buf.decode().strip()
-    if not line.startswith("ready"):
-        raise LabError(f"{what} printed {line!r} instead of 'ready'")
-    return line
 
 
 class Responders:
@@ -961,22 +926,23 @@ class Responders:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
+        from lab.sandbox import read_ready
+
         for name, proc in self._procs.items():
-            read_ready_line(proc, timeout, f"the probe responder in {name}")
+            read_ready(proc, timeout, f"the probe responder in {name}")
         return self
 
     def stop(self, timeout: float = 5.0) -> dict[str, int]:
         """Stop every responder; return how many probes each answered."""
+        from lab.sandbox import end_by_stdin
+
+        # Every responder gets its cue first, so they wind down side by side.
         for proc in self._procs.values():
-            with contextlib.suppress(OSError):
-                assert proc.stdin is not None
-                proc.stdin.close()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         for name, proc in self._procs.items():
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end_by_stdin(proc, timeout)
             # Its output is two short lines, so reading after the exit cannot block on a full pipe.
             assert proc.stdout is not None and proc.stderr is not None
             out = proc.stdout.read()

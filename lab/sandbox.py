@@ -89,8 +89,14 @@ def is_rootless() -> bool:
     return _entered_userns
 
 
-def read_ready(proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    """Wait until ``proc`` prints its ``ready`` line, or fail saying what it printed instead."""
+def read_ready(proc: subprocess.Popen[Any], timeout: float, what: str) -> str:
+    """Wait for a program's first line, which must start with ``ready``, and return it.
+
+    Every helper program of the lab (keepers, prober, capture, followers) announces itself this
+    way. The line is read byte by byte, so whatever the program prints next stays in the pipe
+    for the reader that takes over. On EOF or timeout, :class:`LabError` says what the program
+    printed (or its stderr) instead.
+    """
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     fd = proc.stdout.fileno()
@@ -102,14 +108,33 @@ def read_ready(proc: subprocess.Popen[bytes], timeout: float, what: str) -> None
         readable, _, _ = select.select([fd], [], [], remaining)
         if not readable:
             continue
-        chunk = os.read(fd, 256)
+        chunk = os.read(fd, 1)
         if not chunk:
-            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            err = proc.stderr.read().strip() if proc.stderr else b""
+            if isinstance(err, bytes):
+                err = err.decode(errors="replace")
             code = proc.wait(timeout=5)
             raise LabError(f"{what} exited {code} before it was ready: {err or buf.decode()!r}")
         buf += chunk
-    if not buf.startswith(b"ready"):
-        raise LabError(f"{what} printed {buf!r} instead of 'ready'")
+    line = buf.decode(errors="replace").strip()
+    if not line.startswith("ready"):
+        raise LabError(f"{what} printed {line!r} instead of 'ready'")
+    return line
+
+
+def end_by_stdin(proc: subprocess.Popen[Any], timeout: float) -> int:
+    """Close ``proc``'s stdin, the lab's helper programs' cue to finish, and reap it.
+
+    A program that has not exited ``timeout`` seconds later is killed. Returns the exit code.
+    """
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 class Sandbox:

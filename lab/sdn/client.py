@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, WaitTimeout
+from lab.sandbox import end_by_stdin
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +173,7 @@ class ControllerClient:
         """Stop the controller; raise :class:`LabError` if it had died during the run."""
         with self._cond:
             self._closing = self.died is None
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.proc.stdin.close()  # end of stdin: the controller's cue to exit
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_by_stdin(self.proc, timeout=5)
         self._reader.join(timeout=5)
         if self.proc.stdout is not None:
             with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterable
 from types import TracebackType
 
+from lab.neighbours import NUD_STATES
 from lab.node import Namespace
 from lab.wait import wait_until
 
@@ -30,16 +31,6 @@ NUD_STALE = 0x04
 NUD_DELAY = 0x08
 NUD_PROBE = 0x10
 NUD_FAILED = 0x20
-_NUD_NAMES = {
-    0x01: "INCOMPLETE",
-    0x02: "REACHABLE",
-    0x04: "STALE",
-    0x08: "DELAY",
-    0x10: "PROBE",
-    0x20: "FAILED",
-    0x40: "NOARP",
-    0x80: "PERMANENT",
-}
 
 
 def marker(name: str) -> bytes:
@@ -142,7 +133,7 @@ def neighbour(node: Namespace, ip: str) -> tuple[str | None, str]:
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     for entry in node.ipr.get_neighbours(family=family, dst=ip):
         state = entry.get("state", 0)
-        name = "|".join(n for bit, n in _NUD_NAMES.items() if state & bit) or str(state)
+        name = "|".join(n for bit, n in NUD_STATES.items() if state & bit) or str(state)
         return entry.get_attr("NDA_LLADDR"), name
     return None, "none"
 
