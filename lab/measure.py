@@ -58,6 +58,16 @@ def garps_of(capture: Capture | None) -> list[tuple[float, str]]:
             if isinstance(e, ArpEvent) and e.kind == "garp"]
 
 
+def sdn_answers_for(run: ScenarioRun, ip: str | None) -> list[tuple[float, str]]:
+    """(time, MAC) of every ARP answer the SDN controller gave for ``ip`` (none without one)."""
+    sdn = getattr(run.lab.fabric, "sdn", None)
+    controller = getattr(sdn, "controller", None)
+    if controller is None or ip is None:
+        return []
+    return [(e["t"], e["mac"]) for e in list(controller.events)
+            if e.get("event") == "answered" and e.get("ip") == ip]
+
+
 def _vmac(vrid: int) -> str:
     return f"00:00:5e:00:01:{vrid:02x}"
 
@@ -69,6 +79,7 @@ def measure_failovers(
     probes = run.probe_records()
     adverts = adverts_seen(run.capture)
     garps_seen = garps_of(run.capture)
+    sdn_answers = sdn_answers_for(run, run.vip)
     changes: list[metrics.NeighbourChange] = []
     if run.neighbours is not None:
         changes = [metrics.NeighbourChange(c.at, c.mac, c.state) for c in run.neighbours.changes()]
@@ -99,6 +110,9 @@ def measure_failovers(
         garps = [g for g in garps_seen if at <= g[0] < until and g[1] == f.new_master]
         if garps:
             f.first_garp_after, f.garps_after = garps[0][0], len(garps)
+        answers = [e for e in sdn_answers if at <= e[0] < until]
+        if answers:
+            f.sdn_answer_after, f.sdn_answer_mac = answers[0]
         moved = [c for c in changes if at <= c.at < until and c.mac is not None]
         if moved:
             f.neighbour_change_after, f.neighbour_mac_after = moved[0].at, moved[0].mac
@@ -120,6 +134,8 @@ def measure_failovers(
                 good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
                 f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
             f.split_brain = metrics.split_brain_intervals(adverts, mine.advert_int, at, until)
+        if i < len(run.holders_at_window_end):
+            f.vip_holders_at_end = run.holders_at_window_end[i]
         out.append(f)
     return out
 

@@ -75,10 +75,21 @@ class Failover:
     garps_after: int = 0
     neighbour_change_after: float | None = None
     neighbour_mac_after: str | None = None
+    sdn_answer_after: float | None = None
+    """When the SDN controller first answered an ARP request for the VIP after the fault."""
+    sdn_answer_mac: str | None = None
     theory_min_ms: float | None = None
     """For silent faults the RFC window is [Master_Down_Interval − Adv, Master_Down_Interval]:
     the fault may strike anywhere between two adverts."""
     split_brain: list[tuple[float, float]] = field(default_factory=list)
+    vip_holders_at_end: list[str] = field(default_factory=list)
+    """The nodes that held the VIP when the failover's window closed: two is a split brain
+    even when one of them no longer advertises (a crashed daemon leaves its VIP and VMAC)."""
+
+    @property
+    def duplicated_vip(self) -> bool:
+        """True when more than one node held the VIP at the end of the window."""
+        return len(self.vip_holders_at_end) > 1
 
     def as_json(self) -> dict[str, object]:
         """The DESIGN §9 failover record, plus the extra fields (kept under their own keys)."""
@@ -96,6 +107,7 @@ class Failover:
             "stale_arp_ms": _round(self.stale_arp_ms),
             "split_brain_ms": [[_round((a - self.at) * 1000), _round((b - self.at) * 1000)]
                                for a, b in self.split_brain],
+            "vip_holders_at_end": self.vip_holders_at_end,
         }
 
 

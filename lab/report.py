@@ -34,14 +34,27 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
         (rel(f.last_advert_of_old_master), f"last advert of the old master {f.old_master}"),
         (rel(f.first_advert_after), f"first advert of the new master {f.new_master}"),
         (rel(f.first_garp_after), f"first of {f.garps_after} GARPs from {f.new_master}"),
+        (rel(f.sdn_answer_after),
+         f"SDN controller answers ARP for the VIP from its cache: {f.sdn_answer_mac}"),
         (rel(f.neighbour_change_after),
          f"observer's neighbour entry for the VIP: {f.neighbour_mac_after}"),
         (rel(f.first_served_after), f"first probe served after the outage (by {f.new_master})"),
     ]
+    if f.duplicated_vip:
+        events.append((rel(f.first_advert_after) if f.first_advert_after else 0.0,
+                       f"split brain: {' and '.join(f.vip_holders_at_end)} both hold the VIP "
+                       "(a duplicated VMAC when use_vmac)"))
     for lo, hi in f.split_brain:
         events.append((rel(lo), f"split brain begins (two sources advertise), lasts "
                                f"{(hi - lo) * 1000:.0f} ms"))
     return sorted(((t, text) for t, text in events if t is not None), key=lambda e: e[0])
+
+
+def _split_brain_cell(f: Failover) -> str:
+    parts = [f"two advertisers {(b - a) * 1000:.0f} ms" for a, b in f.split_brain]
+    if f.duplicated_vip:
+        parts.append(f"VIP on {' and '.join(f.vip_holders_at_end)}")
+    return "yes: " + ", ".join(parts) if parts else "no"
 
 
 def print_report(report: RunReport, console: Console) -> None:
@@ -66,8 +79,7 @@ def print_report(report: RunReport, console: Console) -> None:
                  and f.theory_ms is not None else _fmt(f.theory_ms)),
                 str(f.lost_probes),
                 _fmt(f.stale_arp_ms),
-                "yes, " + ", ".join(f"{(b - a) * 1000:.0f} ms" for a, b in f.split_brain)
-                if f.split_brain else "no",
+                _split_brain_cell(f),
             )
         console.print(table)
     if report.split_brain:

@@ -105,6 +105,7 @@ class ScenarioRun:
         self.progress = progress or (lambda result: None)
         self.report = RunReport(scenario.name, impl or "keepalived")
         self._faults: list[tuple[Step, float]] = []
+        self._holders_at_window_end: list[list[str]] = []
         self._since = 0.0
         self._failover_cache: list[metrics.Failover] | None = None
 
@@ -208,6 +209,8 @@ class ScenarioRun:
             # Observing is the point of this step: the probes, capture and watchers run meanwhile.
             time.sleep(step.observe)
             return True, f"observed {step.observe:g} s"
+        if step.is_fault and self._faults:
+            self._holders_at_window_end.append(self.vip_holders())
         at = faults.apply(self.lab, step, routers=self.routers)
         if step.is_fault:
             self._faults.append((step, at))
@@ -249,6 +252,17 @@ class ScenarioRun:
         if kind == "split_brain":
             return self._expect_split_brain(expect)
         return self._expect_failover(expect)
+
+    def vip_holders(self) -> list[str]:
+        """The router nodes that have the VIP configured on an interface right now."""
+        if self.vip is None:
+            return []
+        holders = []
+        for name in self.routers:
+            addrs = self.lab.node(name).ipr.get_addr()
+            if any(a.get_attr("IFA_ADDRESS") == self.vip for a in addrs):
+                holders.append(name)
+        return holders
 
     def split_brain(self) -> list[tuple[float, float]]:
         """Intervals of the run so far in which two routers advertised one VRID."""
@@ -381,6 +395,11 @@ class ScenarioRun:
         self._failover_cache = measure_failovers(self, self._faults, end=clock.now())
         return self._failover_cache
 
+    @property
+    def holders_at_window_end(self) -> list[list[str]]:
+        """Per fault, the nodes holding the VIP when its failover window closed."""
+        return self._holders_at_window_end
+
     def probe_records(self) -> list[metrics.Probe]:
         """Every probe of the run as the metrics see it (responder None when unanswered)."""
         if self.probes is None:
@@ -395,6 +414,8 @@ class ScenarioRun:
         """Stop the probes and the capture, then measure every failover on the complete record."""
         from lab.measure import measure_failovers
 
+        if self._faults:
+            self._holders_at_window_end.append(self.vip_holders())
         if self.probes is not None:
             self.probes.stop()
         end = clock.now()

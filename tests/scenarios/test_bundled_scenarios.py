@@ -56,3 +56,34 @@ def test_a_dead_controller_stops_the_run_loudly() -> None:
     with pytest.raises(LabError, match="SDN controller"):
         run.execute()
     assert len(run.report.steps) == 2 and not run.report.steps[-1].ok
+
+
+def test_a_crash_is_reported_as_split_brain(impl: str) -> None:
+    """Issue 4, point 3: SIGKILL leaves the old master's VIP and VMAC behind; once the backup
+    takes over, two sources advertise VRID 1, and the report says so."""
+    import io
+
+    import yaml
+    from rich.console import Console
+
+    from lab.report import print_report
+    from lab.scenario import SCENARIO_DIR, Scenario
+
+    data = yaml.safe_load((SCENARIO_DIR / "short-timers.yaml").read_text())
+    data["steps"] = [
+        {"start": "all"},
+        {"expect": {"master": "ha_first", "within": 2}},
+        {"crash": "ha_first"},
+        {"expect": {"masters": ["ha_second"], "within": 2}},
+        {"observe": 0.5},
+    ]
+    report = ScenarioRun(Scenario.model_validate(data), impl=impl).execute()
+    assert report.ok, [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
+    (failover,) = report.failovers
+    # A SIGKILLed daemon sends nothing more, so the wire shows one advertiser; the split brain
+    # is in the nodes: both hold the VIP (and, with use_vmac, the VMAC).
+    assert failover.vip_holders_at_end == ["ha_first", "ha_second"]
+    assert failover.duplicated_vip and not failover.split_brain
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=200))
+    assert "VIP on ha_first and ha_second" in out.getvalue()

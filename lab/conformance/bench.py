@@ -1,0 +1,746 @@
+"""The test bench of one conformance check: a lab with the IUT, a tester, and what they said.
+
+Topology (plain L2, ``l2-plain``: a bare bridge, so whatever the IUT sends is what arrives)::
+
+    iut       192.0.2.11   the implementation under test (any driver the lab knows)
+    peer      192.0.2.12   an address the IUT lists as unicast peer; the tester borrows it
+    observer  192.0.2.13   a bystander (pings the VIP)
+    tester    192.0.2.14   plays the other routers: crafts adverts, ARPs for the VIPs
+
+The IUT is "something that sends adverts from node ``iut``": it is started through
+:func:`lab.routers.make_router` with the driver its :class:`Iut` names, from a rendered
+``keepalived.conf``, so any registered driver (keepalived, bundled, frr, or a stand-in a test
+registers) can be plugged in. Every bench records the fabric into its own pcapng; evidence cites
+the frame numbers of that file, as tshark numbers them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lab import clock
+from lab.capture import ArpEvent, Capture, VrrpAdvert, decode_frame, start_capture, transits
+from lab.errors import UsageError, WaitTimeout
+from lab.lab import Lab
+from lab.node import Node
+from lab.routers import Router, RouterParams, Transition, known_drivers, make_router
+from lab.routers.base import master_down_interval, skew_time
+from lab.scenario import Scenario
+from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode, vmac
+
+#: Host numbers of the bench's nodes on its segment.
+HOSTS = {"iut": 11, "peer": 12, "observer": 13, "tester": 14}
+NET4 = "192.0.2"
+VIP = f"{NET4}.100"
+VIP2 = f"{NET4}.101"
+#: The IPv6 VIP of the rows measured on IPv6 too (adverts then leave from a link-local).
+VIP6 = "2001:db8::100"
+GROUP6 = "ff02::12"
+GROUP6_MAC = "33:33:00:00:00:12"
+GROUP4 = "224.0.0.18"
+GROUP4_MAC = "01:00:5e:00:00:12"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+#: The advert interval of most rows: short (DESIGN §10), long enough to resolve Skew_Time.
+ADV = 0.1
+#: The IUT's priority as a backup, and the tester's as a master that outranks it.
+IUT_PRIO = 100
+TESTER_PRIO = 200
+#: An IPv4 address lower than the IUT's, for the tester to claim (F05).
+LOWER_IP = f"{NET4}.5"
+ETH_P_ALL = 0x0003
+
+
+def tolerance(advert_int: float) -> float:
+    """How far a measured timer may stray from the RFC figure: a fifth of the advert interval.
+
+    Scheduling noise on a shared machine is a few ms (docs/vrrp-daemon.md: p99 2 ms); at the
+    bench's 0.1 s interval this is 20 ms, the bound the routers issue set, and it stays well
+    under the differences the rows tell apart (Skew_Time 61 ms vs Master_Down_Interval 361 ms).
+    """
+    return advert_int / 5
+
+
+def scenario(name: str = "conformance") -> Scenario:
+    """The bench's topology: four instances on one plain L2 segment, two VIPs."""
+    instances = [
+        {
+            "name": node,
+            "ports": [
+                {
+                    "network": "seg",
+                    "mac_address": f"fa:16:3e:00:00:{host:02x}",
+                    "fixed_ips": [f"{NET4}.{host}"],
+                }
+            ],
+        }
+        for node, host in HOSTS.items()
+    ]
+    return Scenario.model_validate(
+        {
+            "name": name,
+            "description": "VRRP conformance bench: the IUT, a peer address, observer, tester",
+            "networks": [
+                {
+                    "name": "seg",
+                    "sdn": {"profile": "l2-plain"},
+                    "subnets": [{"cidr": f"{NET4}.0/24"}],
+                }
+            ],
+            "instances": instances,
+            "vips": [{"address": VIP, "network": "seg"}, {"address": VIP2, "network": "seg"}],
+        }
+    )
+
+
+# --- implementations under test -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Iut:
+    """An implementation under test: a matrix column.
+
+    ``driver`` is a lab router driver; ``rfc9568`` runs it in its RFC 9568 mode (only the
+    bundled daemon has one: the ``rfc9568`` keyword of its ``vrrp_instance``).
+    """
+
+    name: str
+    driver: str
+    rfc9568: bool = False
+
+    def config(self, params: RouterParams, extra: tuple[str, ...] = ()) -> str:
+        """The ``keepalived.conf`` for ``params``, with ``extra`` keyword lines in the instance."""
+        lines = list(extra)
+        if self.rfc9568:
+            lines.append("rfc9568")
+        text = params.render()
+        if not lines:
+            return text
+        head, sep, tail = text.partition(f"vrrp_instance {params.instance} {{\n")
+        return head + sep + "".join(f"    {line}\n" for line in lines) + tail
+
+
+#: Column-name suffix selecting the RFC 9568 mode of a driver that has one.
+RFC9568_SUFFIX = "-9568"
+#: Drivers with an RFC 9568 mode.
+RFC9568_DRIVERS = ("bundled",)
+
+
+def iut_names() -> list[str]:
+    """Every column the harness can run: each known driver, and ``bundled-9568``."""
+    names = []
+    for driver in known_drivers():
+        names.append(driver)
+        if driver in RFC9568_DRIVERS:
+            names.append(driver + RFC9568_SUFFIX)
+    return names
+
+
+def iut(name: str) -> Iut:
+    """The :class:`Iut` of a column name (``keepalived``, ``bundled``, ``bundled-9568``, ...)."""
+    driver, mode = name, False
+    if name.endswith(RFC9568_SUFFIX):
+        driver, mode = name.removesuffix(RFC9568_SUFFIX), True
+        if driver not in RFC9568_DRIVERS:
+            raise UsageError(
+                f"implementation {driver!r} has no RFC 9568 mode; only "
+                f"{', '.join(RFC9568_DRIVERS)} does"
+            )
+    if driver not in known_drivers():
+        raise UsageError(f"no router implementation {driver!r}; known: {', '.join(iut_names())}")
+    return Iut(name, driver, mode)
+
+
+# --- what the capture shows ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """A decoded frame of the bench's capture, with its frame number (tshark's)."""
+
+    number: int
+    event: Any
+    """A :class:`VrrpAdvert`, :class:`ArpEvent`, :class:`Icmp` or :class:`Nd`."""
+    data: bytes
+
+    @property
+    def time(self) -> float:
+        """When it entered the fabric (lab clock)."""
+        return float(self.event.time)
+
+    @property
+    def sender(self) -> str:
+        """The instance that sent it."""
+        return str(self.event.sender)
+
+
+@dataclasses.dataclass(frozen=True)
+class Icmp:
+    """An ICMP echo request or reply (the capture module decodes only the lab's probes)."""
+
+    time: float
+    sender: str
+    src_ip: str
+    dst_ip: str
+    type: int
+    src_mac: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Nd:
+    """An IPv6 Neighbor Solicitation or Advertisement (the capture module decodes ARP only)."""
+
+    time: float
+    sender: str
+    kind: str
+    """``ns`` or ``na``."""
+    src_mac: str
+    src_ip: str
+    dst_ip: str
+    target: str
+    lladdr: str | None
+    """The source (NS) or target (NA) link-layer address option, if present."""
+    override: bool
+    solicited: bool
+
+
+def _nd(data: bytes, time_: float, sender: str) -> Nd | None:
+    # Ethernet, a bare IPv6 header (ND carries no extension headers), ICMPv6 135/136.
+    if len(data) < 14 + 40 + 24 or data[12:14] != b"\x86\xdd" or data[14 + 6] != 58:
+        return None
+    icmp = data[54:]
+    if icmp[0] not in (135, 136):
+        return None
+    lladdr = None
+    pos = 24
+    while pos + 8 <= len(icmp) and icmp[pos + 1]:
+        if icmp[pos] in (1, 2):
+            lladdr = icmp[pos + 2 : pos + 8].hex(":")
+        pos += icmp[pos + 1] * 8
+    return Nd(
+        time_,
+        sender,
+        "ns" if icmp[0] == 135 else "na",
+        data[6:12].hex(":"),
+        str(ipaddress.IPv6Address(data[22:38])),
+        str(ipaddress.IPv6Address(data[38:54])),
+        str(ipaddress.IPv6Address(icmp[8:24])),
+        lladdr,
+        bool(icmp[4] & 0x20),
+        bool(icmp[4] & 0x40),
+    )
+
+
+def _icmp(data: bytes, time_: float, sender: str) -> Icmp | None:
+    if len(data) < 14 + 20 + 8 or data[12:14] != b"\x08\x00" or data[23] != 1:
+        return None
+    ihl = (data[14] & 0x0F) * 4
+    kind = data[14 + ihl]
+    if kind not in (0, 8):
+        return None
+    return Icmp(
+        time_,
+        sender,
+        socket.inet_ntoa(data[26:30]),
+        socket.inet_ntoa(data[30:34]),
+        kind,
+        data[6:12].hex(":"),
+    )
+
+
+def vrrp_reserved(data: bytes) -> int | None:
+    """The 4-bit reserved field of a VRRPv3 advert in an IPv4 frame (P04), or None."""
+    if len(data) < 14 + 20 + 8 or data[12:14] != b"\x08\x00":
+        return None
+    ihl = (data[14] & 0x0F) * 4
+    return data[14 + ihl + 4] >> 4
+
+
+# --- the bench --------------------------------------------------------------------------
+
+
+class Bench:
+    """One lab for one check. Use as a context manager; everything ends with it."""
+
+    def __init__(self, iut: Iut, row: str, pcap_dir: Path) -> None:
+        self.iut = iut
+        self.row = row
+        self.lab = Lab(scenario(f"conf-{row.lower()}"), label=None)
+        self.pcap_dir = pcap_dir
+        self.capture: Capture | None = None
+        self.router: Router | None = None
+        self.launched = 0.0
+        """Lab-clock time the IUT was last launched: nothing it sent before is of this run."""
+        self._tx: socket.socket | None = None
+        self._seen: list[Seen] = []
+        self._frames_done = 0
+        self._done_until = 0.0
+
+    def __enter__(self) -> Bench:
+        self.lab.start()
+        try:
+            self.capture = start_capture(
+                self.lab,
+                self.pcap_dir / f"{self.iut.name}-{self.row}-{self.lab.id}.pcapng",
+                flush=0.01,
+            )
+        except BaseException:
+            self.lab.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tx is not None:
+            self._tx.close()
+        self.lab.__exit__(exc_type, exc, tb)
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def node(self, name: str) -> Node:
+        """A node of the bench (``iut``, ``peer``, ``observer``, ``tester``)."""
+        return self.lab.node(name)
+
+    def ip(self, name: str) -> str:
+        """The IPv4 address of a node."""
+        return f"{NET4}.{HOSTS[name]}"
+
+    def mac(self, name: str) -> str:
+        """The MAC of a node's port."""
+        return self.node(name).ports[0].mac
+
+    @property
+    def pcap(self) -> str:
+        """The bench's capture file."""
+        assert self.capture is not None
+        return str(self.capture.path)
+
+    # -- the implementation under test -------------------------------------------------------
+
+    def params(self, **overrides: Any) -> RouterParams:
+        """The IUT's parameters: VRID 1, priority 100, VIP, 0.1 s VRRPv3, use_vmac (the
+        RFC's VMAC), multicast; ``overrides`` change any of them."""
+        values: dict[str, Any] = {
+            "interface": self.node("iut").ports[0].ifname,
+            "priority": IUT_PRIO,
+            "vrid": 1,
+            "vips": (VIP,),
+            "advert_int": ADV,
+            "version": 3,
+            "use_vmac": True,
+        }
+        values.update(overrides)
+        return RouterParams(**values)
+
+    def start_iut(self, params: RouterParams, extra: tuple[str, ...] = ()) -> float:
+        """Start the IUT with ``params`` (stopping a previous one first); return the lab-clock
+        time of its first report (its router is :attr:`router`)."""
+        self.stop_iut()
+        text = self.iut.config(params, extra)
+        if self.router is None:
+            self.router = make_router(
+                self.iut.driver, self.node("iut"), text, source=f"conformance {self.row}"
+            )
+            self.lab.defer(f"router {self.router.name}", self.router.close)
+        else:
+            # The same driver object again: it owns the node's notify FIFO and its reader.
+            self.router.set_config(text)
+        router = self.router
+        self.launched = clock.now()
+        return router.start()
+
+    def stop_iut(self) -> float | None:
+        """Stop the IUT gracefully if it runs; the lab-clock time of the signal."""
+        if self.router is None or not self.router.running:
+            return None
+        return self.router.stop()
+
+    def link_locals(self, node: str = "iut") -> set[str]:
+        """The node's IPv6 link-local addresses that DAD has cleared (no longer tentative)."""
+        tentative = 0x40  # IFA_F_TENTATIVE
+        return {
+            a.get_attr("IFA_ADDRESS")
+            for a in self.node(node).ipr.get_addr(family=socket.AF_INET6)
+            if a.get_attr("IFA_ADDRESS", "").startswith("fe80:")
+            and not (a.get_attr("IFA_FLAGS", a["flags"]) & tentative)
+        }
+
+    def await_link_local(self, node: str = "iut", timeout: float = 5.0) -> set[str]:
+        """Wait until ``node``'s interface has a usable link-local (IPv6 adverts need one);
+        DAD holds a new one tentative for about a second. Netlink from the caller's thread."""
+        from lab.wait import wait_until
+
+        return wait_until(
+            lambda: self.link_locals(node),
+            timeout=timeout,
+            what=f"a non-tentative IPv6 link-local on {node}",
+        )
+
+    def wait_master(self, within: float, since: float) -> Transition | None:
+        """The IUT's MASTER report at or after ``since`` within ``within`` seconds, or None.
+
+        Blocks on the router's event stream; None means it did not happen in that window.
+        """
+        assert self.router is not None
+        try:
+            return self.router.events.wait_for(
+                lambda e: e.kind == "INSTANCE" and e.state == "MASTER",
+                timeout=within,
+                what="the IUT to become MASTER",
+                since=since,
+            )
+        except WaitTimeout:
+            return None
+
+    def wait_backup(self, within: float, since: float) -> Transition | None:
+        """The IUT's BACKUP report at or after ``since`` within ``within`` seconds, or None."""
+        assert self.router is not None
+        try:
+            return self.router.events.wait_for(
+                lambda e: e.kind == "INSTANCE" and e.state == "BACKUP",
+                timeout=within,
+                what="the IUT to become BACKUP",
+                since=since,
+            )
+        except WaitTimeout:
+            return None
+
+    def state(self) -> str:
+        """The IUT's last reported state."""
+        assert self.router is not None
+        return self.router.state()
+
+    # -- the tester --------------------------------------------------------------------------
+
+    def frame(
+        self,
+        priority: int,
+        *,
+        vrid: int = 1,
+        interval: float = ADV,
+        version: int = 3,
+        kind: int = 1,
+        src: str | None = None,
+        dst: str = GROUP4,
+        ttl: int = 255,
+        src_mac: str | None = None,
+        addresses: tuple[str, ...] = (VIP,),
+        form: ChecksumForm = ChecksumForm.RFC5798,
+        checksum: int | None = None,
+        count: int | None = None,
+        truncate: int | None = None,
+    ) -> bytes:
+        """An Ethernet frame carrying a VRRP advert crafted by the tester.
+
+        Defaults: a valid VRRPv3 advert for the bench's VRID and VIP, from the tester's IP and
+        MAC to 224.0.0.18, TTL 255. Each keyword breaks one thing: ``version`` or ``kind`` (the
+        codec only builds 2 and 3, so other versions are patched in), ``ttl``, ``checksum``
+        (forced value), ``count`` (the count field, checksum recomputed so only the count is
+        wrong), ``truncate`` (the VRRP message cut to that many octets), ``interval``.
+        """
+        src = src or self.ip("tester")
+        wire_version = 3 if version not in (2, 3) else version
+        if wire_version == 2:
+            advert = Advert.v2(vrid, priority, addresses, interval_s=int(interval))
+        else:
+            advert = Advert(
+                vrid=vrid,
+                priority=priority,
+                addresses=tuple(ipaddress.ip_address(a) for a in addresses),
+                version=3,
+                interval_cs=round(interval * 100),
+                type=kind,
+            )
+        message = encode(advert, src=src, dst=dst, checksum_form=form, checksum=checksum)
+        patched = bytearray(message)
+        if version != wire_version:
+            patched[0] = (version << 4) | (patched[0] & 0x0F)
+        if count is not None:
+            patched[3] = count
+        if version != wire_version or count is not None:
+            fix = compute_checksum(bytes(patched), src=src, dst=dst, version=3, form=form)
+            patched[6:8] = struct.pack("!H", fix if checksum is None else checksum)
+        message = bytes(patched)
+        if truncate is not None:
+            message = message[:truncate]
+        from scapy.layers.inet import IP  # scapy is heavy: imported when a check runs, not
+        from scapy.layers.l2 import Ether  # for every `vrrp-lab` command
+        from scapy.packet import Raw
+
+        dst_mac = GROUP4_MAC if dst == GROUP4 else self.mac(_node_of(dst))
+        # scapy frames it: IP total length and header checksum follow the (maybe truncated)
+        # message, so only the VRRP fields carry the defect. TOS 0xc0 as routers send it.
+        packet = Ether(dst=dst_mac, src=src_mac or self.mac("tester")) / IP(
+            src=src, dst=dst, ttl=ttl, proto=112, tos=0xC0
+        )
+        return bytes(packet / Raw(message))
+
+    def frame6(self, priority: int, src: str, *, interval: float = ADV) -> bytes:
+        """A valid VRRPv3 advert for the IPv6 VIP from ``src`` (the tester's link-local, see
+        :meth:`await_link_local`) to ff02::12."""
+        from scapy.layers.inet6 import IPv6
+        from scapy.layers.l2 import Ether
+        from scapy.packet import Raw
+
+        advert = Advert.v3(1, priority, (VIP6,), interval_cs=round(interval * 100))
+        message = encode(advert, src=src, dst=GROUP6)
+        packet = Ether(dst=GROUP6_MAC, src=self.mac("tester")) / IPv6(
+            src=src, dst=GROUP6, hlim=255, nh=112
+        )
+        return bytes(packet / Raw(message))
+
+    def neighbor_solicitation(self, target: str, src: str) -> bytes:
+        """A Neighbor Solicitation from ``src`` (the tester's link-local) for ``target``, to
+        its solicited-node multicast group."""
+        from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+        from scapy.layers.l2 import Ether
+
+        low = ipaddress.IPv6Address(target).packed[-3:]
+        # ff02::1:ffXX:XXXX, the solicited-node group of the target (RFC 4291 §2.7.1).
+        group = str(ipaddress.IPv6Address(b"\xff\x02" + bytes(9) + b"\x01\xff" + low))
+        mac = self.mac("tester")
+        return bytes(
+            Ether(dst="33:33:" + (b"\xff" + low).hex(":"), src=mac)
+            / IPv6(src=src, dst=group, hlim=255)
+            / ICMPv6ND_NS(tgt=target)
+            / ICMPv6NDOptSrcLLAddr(lladdr=mac)
+        )
+
+    def arp_request(self, target: str) -> bytes:
+        """A broadcast ARP request from the tester for ``target``."""
+        from scapy.layers.l2 import ARP, Ether
+
+        mac = self.mac("tester")
+        return bytes(
+            Ether(dst=BROADCAST, src=mac)
+            / ARP(op=1, hwsrc=mac, psrc=self.ip("tester"), hwdst="00:00:00:00:00:00", pdst=target)
+        )
+
+    def echo_request(self, target: str, dst_mac: str, seq: int = 1) -> bytes:
+        """An ICMP echo request from the tester to ``target`` via ``dst_mac``."""
+        from scapy.layers.inet import ICMP, IP
+        from scapy.layers.l2 import Ether
+        from scapy.packet import Raw
+
+        return bytes(
+            Ether(dst=dst_mac, src=self.mac("tester"))
+            / IP(src=self.ip("tester"), dst=target)
+            / ICMP(type=8, id=0x6C61, seq=seq)
+            / Raw(b"vrrp-lab A03")
+        )
+
+    def send(self, frame: bytes) -> float:
+        """Put ``frame`` on the wire from the tester's port; the lab-clock time just before."""
+        if self._tx is None:
+            tester = self.node("tester")
+            sock = tester.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            sock.bind((tester.ports[0].ifname, 0))
+            self._tx = sock
+        # Stamped before the send: an answer may be captured before send() returns.
+        at = clock.now()
+        self._tx.send(frame)
+        return at
+
+    def send_at(self, frame: bytes, at: float) -> float:
+        """Send ``frame`` at lab-clock time ``at`` (a transmit timer, as a router's
+        Adver_Timer: the tester places a frame at a chosen phase of the IUT's advert period)."""
+        threading.Event().wait(max(0.0, at - clock.now()))
+        return self.send(frame)
+
+    @contextlib.contextmanager
+    def advertise(self, make: Callable[[], bytes], interval: float = ADV) -> Iterator[Advertiser]:
+        """Send ``make()`` every ``interval`` seconds from the tester while the block runs."""
+        adv = Advertiser(self, make, interval)
+        adv.start()
+        try:
+            yield adv
+        finally:
+            adv.stop()
+
+    # -- observation -------------------------------------------------------------------------
+
+    def seen(self, since: float | None = None) -> list[Seen]:
+        """Every advert, ARP packet and ICMP echo captured so far (at or after ``since``)."""
+        assert self.capture is not None
+        frames = self.capture.frames()
+        new = frames[self._frames_done :]
+        # A transit folds copies seen within 50 ms; hold back the newest 0.1 s of frames
+        # until their copies are in, so no frame is folded half.
+        horizon = clock.now() - 0.1
+        cut = next((i for i, f in enumerate(new) if f.time >= horizon), len(new))
+        ready = new[:cut]
+        if ready:
+            for tr in transits(ready):
+                fields = decode_frame(tr.data)
+                if fields is not None and fields["class"] in (VrrpAdvert, ArpEvent):
+                    cls = fields.pop("class")
+                    event = cls(
+                        time=tr.time,
+                        sender=tr.sender,
+                        receivers=tr.receivers,
+                        injected=tr.injected,
+                        **fields,
+                    )
+                    self._seen.append(Seen(tr.first.index, event, tr.data))
+                    continue
+                other = _icmp(tr.data, tr.time, tr.sender) or _nd(tr.data, tr.time, tr.sender)
+                if other is not None:
+                    self._seen.append(Seen(tr.first.index, other, tr.data))
+            self._frames_done += len(ready)
+            self._seen.sort(key=lambda s: s.number)
+        # Every frame older than the horizon is decoded now: those on file up to ``cut``, and
+        # none older can still arrive (the recorder flushes every 10 ms).
+        self._done_until = max(self._done_until, horizon)
+        if since is None:
+            return list(self._seen)
+        return [s for s in self._seen if s.time >= since]
+
+    def catch_up(self, until: float | None = None) -> None:
+        """Wait until every frame sent before ``until`` (default: now) is decoded."""
+        from lab.wait import wait_until
+
+        until = clock.now() if until is None else until
+        wait_until(
+            lambda: (self.seen(), self._done_until)[1] >= until,
+            timeout=5.0,
+            what="the capture to catch up",
+        )
+
+    def adverts(
+        self, sender: str = "iut", since: float | None = None, until: float | None = None
+    ) -> list[Seen]:
+        """The VRRP adverts ``sender`` put on the wire, in order."""
+        return [
+            s
+            for s in self.seen(since)
+            if isinstance(s.event, VrrpAdvert)
+            and s.sender == sender
+            and (until is None or s.time < until)
+        ]
+
+    def wait_seen(
+        self, match: Callable[[Seen], bool], *, since: float, timeout: float, what: str
+    ) -> Seen | None:
+        """The first captured frame at or after ``since`` that ``match``es, polled until
+        ``timeout``; None when none came (the caller decides whether that is a finding)."""
+        from lab.wait import wait_until
+
+        try:
+            return wait_until(
+                lambda: next((s for s in self.seen(since) if match(s)), None),
+                timeout=timeout + 0.15,  # the capture's hold-back horizon, see seen()
+                what=what,
+                accept=lambda s: s is not None,
+            )
+        except WaitTimeout:
+            return None
+
+    def wait_iut_advert(
+        self, since: float, timeout: float, match: Callable[[VrrpAdvert], bool] = lambda a: True
+    ) -> Seen | None:
+        """The IUT's first advert at or after ``since`` (matching ``match``), or None."""
+        return self.wait_seen(
+            lambda s: s.sender == "iut" and isinstance(s.event, VrrpAdvert) and match(s.event),
+            since=since,
+            timeout=timeout,
+            what="an advert from the IUT",
+        )
+
+
+class Advertiser:
+    """The tester playing a master: one crafted frame every ``interval``, on its own thread.
+
+    Its pacing is a transmit timer (``Event.wait`` with the advert interval), the tester's
+    Adver_Timer, not a wait for a condition. :meth:`switch` swaps the frame (e.g. from a valid
+    advert to a broken one) and records when.
+    """
+
+    def __init__(self, bench: Bench, make: Callable[[], bytes], interval: float) -> None:
+        self.bench = bench
+        self.make = make
+        self.interval = interval
+        self.sent: list[float] = []
+        self.switched_at: float | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="tester-adverts", daemon=True)
+
+    def start(self) -> None:
+        """Send the first advert from the caller's thread, then keep advertising on the
+        tester's own thread.
+
+        The first frame is built here so that whatever its building costs the first time (scapy
+        is imported on first use: up to a second) is paid before the IUT starts, not while it
+        already counts its Master_Down_Interval.
+        """
+        with self._lock:
+            frame = self.make()
+        self.sent.append(self.bench.send(frame))
+        self._next_at = time.monotonic() + self.interval
+        self._thread.start()
+
+    def _run(self) -> None:
+        next_at = self._next_at
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            with self._lock:
+                frame = self.make()
+            self.sent.append(self.bench.send(frame))
+            next_at += self.interval
+
+    def switch(self, make: Callable[[], bytes]) -> float:
+        """Send ``make()`` from the next advert on; the lab-clock time of the switch."""
+        with self._lock:
+            self.make = make
+            self.switched_at = clock.now()
+        return self.switched_at
+
+    def stop(self) -> float:
+        """Stop advertising (silently: no priority 0); the lab-clock time it stopped."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        return clock.now()
+
+
+# --- framing ----------------------------------------------------------------------------
+
+
+def _node_of(ip: str) -> str:
+    host = int(ip.rsplit(".", 1)[1])
+    for node, number in HOSTS.items():
+        if number == host:
+            return node
+    raise ValueError(f"{ip} is no bench node's address")
+
+
+__all__ = [
+    "ADV",
+    "IUT_PRIO",
+    "TESTER_PRIO",
+    "VIP",
+    "VIP2",
+    "VIP6",
+    "Bench",
+    "Iut",
+    "Seen",
+    "iut",
+    "iut_names",
+    "master_down_interval",
+    "skew_time",
+    "tolerance",
+    "vmac",
+]

@@ -1,0 +1,122 @@
+"""The verdicts we expect, per implementation and row: passes, and known departures.
+
+A keepalived or FRR fail is a finding about that implementation, not a broken harness: it is
+recorded here with its reason (and explained in ``docs/conformance.md`` with the RFC section,
+what the implementation does instead, and the source that confirms it), so that
+``tests/conformance/test_rows.py`` stays green while the finding holds and goes red the day it
+changes (a fix upstream, a regression, a new departure). ``contains`` is a phrase the verdict's
+reason must carry, so a row that fails for a different reason is noticed too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lab.conformance.rows import ROWS
+from lab.conformance.verdict import Outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """The expected outcome of one cell, why, and a phrase its reason must contain."""
+
+    outcome: Outcome
+    reason: str = ""
+    contains: str = ""
+
+
+PASS = Expectation("pass")
+
+#: Departures, by column, then row. Every cell not listed is expected to pass.
+DEPARTURES: dict[str, dict[str, Expectation]] = {
+    "keepalived": {
+        "P07": Expectation(
+            "fail",
+            "2.2.7 does not discard an advert with Max Adver Int 0: a backup adopts interval 0 "
+            "and takes over one Skew_Time later (RFC 9568 §7.1 / erratum 8301 say discard)",
+            contains="interval 0: acted on",
+        ),
+        "P08": Expectation(
+            "fail",
+            "without use_vmac (its default) adverts leave from the physical MAC (RFC 5798 §7.2 "
+            "wants the VMAC); with use_vmac they leave from the VMAC",
+            contains="default config: from the physical MAC",
+        ),
+        "F01": Expectation(
+            "fail",
+            "a priority-255 instance with `state BACKUP` waits Master_Down_Interval; only "
+            "`state MASTER` makes it master at once (keepalived.conf(5), `state`)",
+            contains="state BACKUP: first advert",
+        ),
+        "F06": Expectation(
+            "fail",
+            "a master answers a lower-priority advert with an advert at once unless "
+            "lower_prio_no_advert is set (keepalived.conf(5): default false): RFC 9568 "
+            "behaviour, not RFC 5798's discard",
+            contains="answered the losing advert at once",
+        ),
+        "U01": Expectation(
+            "fail",
+            "unicast adverts from any source are accepted unless check_unicast_src (or "
+            "min_ttl/max_ttl) is configured (keepalived.conf(5))",
+            contains="from a non-peer: accepted",
+        ),
+    },
+    "bundled": {
+        "P08": Expectation(
+            "fail",
+            "keepalived-compatible: without use_vmac adverts leave from the physical MAC "
+            "(docs/vrrp-daemon.md); with use_vmac from the VMAC",
+            contains="default config: from the physical MAC",
+        ),
+    },
+    "bundled-9568": {
+        "P08": Expectation(
+            "fail",
+            "keepalived-compatible: without use_vmac adverts leave from the physical MAC "
+            "(docs/vrrp-daemon.md); with use_vmac from the VMAC",
+            contains="default config: from the physical MAC",
+        ),
+    },
+    "frr": {
+        "P07": Expectation(
+            "fail",
+            "vrrpd's packet parser (vrrp_pkt_parse_datagram) has no interval-0 check: a backup "
+            "adopts Max Adver Int 0 and takes over one Skew_Time later",
+            contains="interval 0: acted on",
+        ),
+        "F01": Expectation(
+            "n/a",
+            "vrrpd takes priorities 1..254 only and derives ownership from the addresses; the "
+            "driver refuses priority 255",
+            contains="priority 255",
+        ),
+        "A02": Expectation(
+            "fail",
+            "the backup's VIP stays on its protodown macvlan, and the parent interface (kernel "
+            "default arp_ignore=0) answers ARP for it with its own MAC, backup and master alike",
+            contains="backup answered ARP",
+        ),
+        "A03": Expectation(
+            "fail",
+            "vrrpd does not implement Accept_Mode (FRR docs, VRRP: 'VRRP does not implement "
+            "Accept_Mode'); the VIPs always accept traffic",
+            contains="no_accept: the master answered an echo",
+        ),
+        "U01": Expectation(
+            "n/a",
+            "vrrpd is multicast only; the driver refuses unicast_peer",
+            contains="multicast only",
+        ),
+    },
+}
+
+#: The columns the test suite runs (each is skipped where its program is missing).
+COLUMNS = list(DEPARTURES)
+
+
+def expectation(column: str, row: str) -> Expectation:
+    """What ``column`` is expected to score on ``row``."""
+    if row not in ROWS:
+        raise KeyError(f"no row {row!r}")
+    return DEPARTURES.get(column, {}).get(row, PASS)
