@@ -23,11 +23,17 @@ SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
 
 @dataclass(frozen=True)
 class Probe:
-    """One probe: when it was sent, and who answered (None: lost)."""
+    """One probe: when it was sent, who answered (None: lost) and when the answer came."""
 
     seq: int
     sent: float
     responder: str | None
+    received: float | None = None
+
+    @property
+    def seen(self) -> float:
+        """When the observer saw the service: the answer's arrival, else the send."""
+        return self.received if self.received is not None else self.sent
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,9 @@ def outage(probes: Sequence[Probe], at: float, until: float | None = None) -> tu
 ]:
     """The service gap a fault at ``at`` caused, in the probes sent before ``until``.
 
-    Returns (send time of the last answered probe before the gap, of the first answered after
-    it, probes lost in it, who answered after it). The gap is the longest run of unanswered
+    Returns (arrival of the last answer before the gap, arrival of the first answer after it,
+    probes lost in it, who answered after it): the outage as the observer lived it, and as
+    the capture shows it on the wire. The gap is the longest run of unanswered
     probes that ends after ``at``: an old master often still answers for a moment after the
     fault (a SIGTERMed daemon removes its VIP only on its way out), so "the first probe
     answered after the fault" would measure nothing. A gap that never closes runs to the end
@@ -166,8 +173,8 @@ def outage(probes: Sequence[Probe], at: float, until: float | None = None) -> tu
         return at, at, 0, served[0].responder if served else None
     _, first_lost, lost = best
     after = first_lost + lost
-    last_before = window[first_lost - 1].sent if first_lost > 0 else None
-    first_after = window[after].sent if after < len(window) else None
+    last_before = window[first_lost - 1].seen if first_lost > 0 else None
+    first_after = window[after].seen if after < len(window) else None
     return last_before, first_after, lost, window[after].responder if first_after else None
 
 

@@ -404,7 +404,8 @@ class ScenarioRun:
         """Every probe of the run as the metrics see it (responder None when unanswered)."""
         if self.probes is None:
             return []
-        return [metrics.Probe(p.seq, p.sent, p.responder if p.received is not None else None)
+        return [metrics.Probe(p.seq, p.sent, p.responder if p.received is not None else None,
+                              p.received)
                 for p in self.probes.results()]
 
     def _live(self) -> bool:
