@@ -14,6 +14,7 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,17 +33,43 @@ if TYPE_CHECKING:
 
 # The keeper. `mount` failing is fatal (set -e): a node without a private /run would let two
 # keepalived daemons fight over one pid file. /sys is remounted so that tools reading
-# /sys/class/net (keepalived among them) see this namespace's interfaces.
+# /sys/class/net (keepalived among them) see this namespace's interfaces. The arguments after
+# the hostname are host directories under /tmp that must stay visible in the private /tmp (the
+# lab's own code and interpreter, when a checkout or a virtualenv lives there): they are bound
+# back, at the same path, from a view of the host's /tmp taken before it was covered.
 _KEEPER = r"""
 set -e
+name=$1; shift
 mount -t tmpfs -o mode=0755 lab-run /run
+if [ $# -gt 0 ]; then mkdir /run/.host-tmp; mount --bind /tmp /run/.host-tmp; fi
 mount -t tmpfs -o mode=1777 lab-tmp /tmp
+for dir in "$@"; do
+  mkdir -p "$dir"
+  mount --bind "/run/.host-tmp/${dir#/tmp/}" "$dir"
+done
+if [ $# -gt 0 ]; then umount /run/.host-tmp; rmdir /run/.host-tmp; fi
 mount -t sysfs lab-sys /sys
 if [ -d /etc/keepalived ]; then mount -t tmpfs -o mode=0755 lab-etc /etc/keepalived; fi
-hostname "$1"
+hostname "$name"
 echo ready
 exec sleep infinity
 """
+
+
+def host_dirs_under_tmp() -> list[str]:
+    """The directories of the lab's code and interpreter that lie under the host's /tmp.
+
+    Programs the lab starts in a node (the prober, the SDN controller, the bundled daemon) run
+    this interpreter on this checkout; a node's private /tmp would hide them otherwise.
+    """
+    candidates = {
+        Path(__file__).resolve().parent.parent,  # the checkout holding lab/ and vrrp/
+        Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
+        Path(os.path.realpath(sys.executable)).parent.parent,
+    }
+    under = sorted(str(p) for p in candidates if str(p).startswith("/tmp/"))
+    # A directory inside another one already bound needs no bind of its own.
+    return [d for d in under if not any(d.startswith(o + "/") for o in under if o != d)]
 
 Command = str | Sequence[str]
 
@@ -81,6 +108,7 @@ class Namespace:
                 _KEEPER,
                 "keeper",
                 self.hostname,
+                *host_dirs_under_tmp(),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

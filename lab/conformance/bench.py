@@ -688,17 +688,17 @@ class Advertiser:
         already counts its Master_Down_Interval.
         """
         with self._lock:
-            frame = self.make()
-        self.sent.append(self.bench.send(frame))
+            self.sent.append(self.bench.send(self.make()))
         self._next_at = time.monotonic() + self.interval
         self._thread.start()
 
     def _run(self) -> None:
         next_at = self._next_at
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            # Built and sent under the lock: a frame sent after switch() returned is always
+            # the new kind, so "before the switch" on the capture means the old kind.
             with self._lock:
-                frame = self.make()
-            self.sent.append(self.bench.send(frame))
+                self.sent.append(self.bench.send(self.make()))
             next_at += self.interval
 
     def switch(self, make: Callable[[], bytes]) -> float:

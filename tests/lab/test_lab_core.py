@@ -135,3 +135,18 @@ def test_sockets_open_in_a_node(module_lab: Lab) -> None:
         sock.connect(("10.200.51.32", 9))
         assert sock.getsockname()[0] == "10.200.51.34"
     assert os.getpid() > 0
+
+
+def test_nodes_run_this_interpreter_and_checkout(module_lab: Lab) -> None:
+    """Programs the lab starts in nodes run this Python on this checkout, even when either
+    lives under /tmp, which every node covers with a private tmpfs."""
+    import sys
+
+    node = module_lab.node("ha_first")
+    res = node.run([sys.executable, "-c", "import lab, vrrp, sys; print(lab.__file__)"])
+    assert res.stdout.strip() == str(Path(__file__).resolve().parents[2] / "lab" / "__init__.py")
+    # The private /tmp holds nothing but the way to those directories.
+    from lab.node import host_dirs_under_tmp
+
+    exposed = {d.split("/")[2] for d in host_dirs_under_tmp()}
+    assert set(node.run("ls -A /tmp").stdout.split()) == exposed

@@ -1,0 +1,40 @@
+"""Drivers that run the scripted stand-in (``liar.py``) as a lab router, one per flaw.
+
+``liar_iut("ttl254")`` registers a :class:`lab.routers.Router` subclass named ``liar-ttl254``
+with :func:`lab.routers.register_driver` and returns the :class:`lab.conformance.Iut` column
+that runs it, so the conformance checks drive it exactly as they drive keepalived: through
+``make_router``, the rendered ``keepalived.conf`` and the notify FIFO.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+from lab.conformance import Iut, iut
+from lab.routers import Router, register_driver
+
+LIAR = Path(__file__).with_name("liar.py")
+
+
+class LiarRouter(Router):
+    """The stand-in, started like a daemon: ``python liar.py -f WRAPPER --flaw FLAW``."""
+
+    impl: ClassVar[str] = "liar"
+    program: ClassVar[str] = sys.executable
+    install_hint: ClassVar[str] = "it is the Python interpreter running the tests"
+    flaw: ClassVar[str] = "none"
+
+    def command(self) -> list[str]:
+        """The stand-in with the lab's wrapper config and this driver's flaw."""
+        return [self.program, str(LIAR), "-f", self.wrapper_path, "--flaw", self.flaw]
+
+
+def liar_iut(flaw: str) -> Iut:
+    """The column of a stand-in that breaks ``flaw`` (``none``: an honest one)."""
+    name = f"liar-{flaw}"
+    register_driver(
+        type(f"LiarRouter_{flaw.replace('-', '_')}", (LiarRouter,), {"impl": name, "flaw": flaw})
+    )
+    return iut(name)

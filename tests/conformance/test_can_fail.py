@@ -1,0 +1,39 @@
+"""Every verdict can fail (issue 6, point 3), and every check can pass.
+
+For each row, the scripted stand-in (``liar.py``) plays the implementation under test and breaks
+just that row's rule; the row's check, unchanged, must report ``fail``. The honest stand-in
+(no flaw) must pass every row, so a fail is the flaw's doing, not the bench's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.conformance import ROWS, run_row
+from tests.conformance.liar import FLAWS
+from tests.conformance.standin import liar_iut
+
+BROKEN = {flaw: row for flaw, row in FLAWS.items() if row}
+
+
+def test_every_row_has_a_flaw() -> None:
+    """The stand-in breaks each row's rule in one of its flaws (no lab needed)."""
+    assert sorted(BROKEN.values()) == sorted(ROWS)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("flaw", list(BROKEN), ids=[f"{r}-{f}" for f, r in BROKEN.items()])
+def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
+    """The check of the row ``flaw`` breaks reports fail against that stand-in."""
+    verdict = run_row(liar_iut(flaw), BROKEN[flaw], tmp_path)
+    assert verdict.outcome == "fail", f"{verdict}; evidence {verdict.evidence}"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("row", list(ROWS))
+def test_honest_standin_passes(row: str, tmp_path: Path) -> None:
+    """The stand-in without a flaw passes the row: the bench itself is sound."""
+    verdict = run_row(liar_iut("none"), row, tmp_path)
+    assert verdict.outcome == "pass", f"{verdict}; evidence {verdict.evidence}"

@@ -1,0 +1,35 @@
+"""The conformance matrix as tests: every row against every implementation the lab can run.
+
+The verdict must equal the expected-verdict table (``lab/conformance/expected.py``): a pass, or a
+known departure with its reason. A keepalived or FRR fail is a finding recorded there, not a
+broken test; a change in any verdict (a fixed bug, a regression, a new departure) fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.conformance import ROWS, iut, run_row
+from lab.conformance.cli import not_runnable
+from lab.conformance.expected import COLUMNS, expectation
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("row", list(ROWS))
+@pytest.mark.parametrize("column", COLUMNS)
+def test_row_verdict(column: str, row: str, tmp_path: Path) -> None:
+    """``column``'s verdict on ``row`` is the expected one."""
+    target = iut(column)
+    missing = not_runnable(target)
+    if missing:
+        pytest.skip(missing)
+    want = expectation(column, row)
+    verdict = run_row(target, row, tmp_path)
+    assert verdict.outcome == want.outcome, (
+        f"{verdict}; expected {want.outcome} ({want.reason}); evidence {verdict.evidence}, "
+        f"frames {verdict.frames} in {verdict.pcap}"
+    )
+    if want.contains:
+        assert want.contains in verdict.reason, f"{verdict}; expected it to say {want.contains!r}"
