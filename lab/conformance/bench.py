@@ -354,7 +354,12 @@ class Bench:
             self.router = make_router(
                 self.iut.driver, self.node("iut"), text, source=f"conformance {self.row}"
             )
-            self.lab.defer(f"router {self.router.name}", self.router.close)
+            router = self.router
+            self.lab.defer(f"router {router.name}", router.close)
+            # A bench's verdict is in by teardown, and its lab dies with it: a graceful stop
+            # (keepalived spends a second removing its VMAC) would only slow the suite down.
+            self.lab.defer(f"kill router {router.name}",
+                           lambda: router.kill() if router.running else None)
         else:
             # The same driver object again: it owns the node's notify FIFO and its reader.
             self.router.set_config(text)
