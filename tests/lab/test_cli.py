@@ -49,3 +49,27 @@ def test_exec_without_a_running_lab_is_a_usage_error() -> None:
     res = cli("exec", "--lab", "no-such-lab", "observer", "--", "true")
     assert res.returncode == 2 and "no running lab matches" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_keep_lab_on_failure_holds_the_lab_until_down() -> None:
+    before = {r.id for r in running_labs()}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--keep-lab-on-failure",
+         "tests/support/failing_lab.py"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        record = wait_until(
+            lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
+            timeout=60, what="the failed test's lab to be kept up",
+        )
+        res = cli("exec", "--lab", record.id, "observer", "--", "hostname")
+        assert res.stdout.strip() == "observer", res.stderr
+        assert cli("down", "--lab", record.id).returncode == 0
+        out, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1, out
+    assert f"vrrp-lab exec --lab {record.id}" in out and "1 failed" in out
