@@ -142,7 +142,7 @@ def test_nodes_run_this_interpreter_and_checkout(module_lab: Lab) -> None:
     lives under /tmp, which every node covers with a private tmpfs."""
     import sys
 
-    node = module_lab.node("ha_first")
+    node = module_lab.node("observer")  # a node whose /tmp no other test of the module writes
     res = node.run([sys.executable, "-c", "import lab, vrrp, sys; print(lab.__file__)"])
     assert res.stdout.strip() == str(Path(__file__).resolve().parents[2] / "lab" / "__init__.py")
     # The private /tmp holds nothing but the way to those directories.
