@@ -37,7 +37,11 @@ run: setup
 
 test: setup
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks
-	$(VENV)/bin/python -m pytest --impl keepalived --impl bundled $(PYTEST_ARGS)
+	@# Unit tests are pure CPU work and run on both cores; lab tests measure timers, so they
+	@# run one at a time, once per implementation that drives the scenarios.
+	$(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --impl keepalived --impl bundled \
+	    tests/conformance tests/lab tests/scenarios $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks
