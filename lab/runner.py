@@ -315,12 +315,17 @@ class ScenarioRun:
         want = expect.neighbour
         assert want is not None
         node = self.lab.node(want.node or self._observer() or "observer")
+        want_mac = want.mac.lower() if want.mac else None
+
+        def wanted(mac: str | None, state: str) -> bool:
+            return (want_mac is None or mac == want_mac) and (
+                want.state is None or state == want.state)
+
         watched = self.neighbours is not None and node.name == self._observer() and (
             str(want.ip) == self.vip)
         if watched:
             watch = self.neighbours
             assert watch is not None
-            mac = want.mac.lower() if want.mac else None
 
             def matching() -> tuple[bool, str]:
                 changes = watch.timeline(str(want.ip))
@@ -329,8 +334,7 @@ class ScenarioRun:
                 before = [c for c in changes if c.at < self._since][-1:]
                 window = before + [c for c in changes if c.at >= self._since]
                 for c in window:
-                    state_ok = want.state is None or c.state == want.state
-                    if (mac is None or c.mac == mac) and state_ok:
+                    if wanted(c.mac, c.state):
                         return True, f"{want.ip} lladdr {c.mac or '-'} {c.state}"
                 last = changes[-1] if changes else None
                 return False, f"{want.ip} lladdr {last.mac or '-'} {last.state}" if last else "none"
@@ -342,12 +346,7 @@ class ScenarioRun:
             return True, seen
 
         def holds(seen: tuple[str | None, str] | None) -> bool:
-            if seen is None:
-                return False
-            mac, state = seen
-            return (want.mac is None or mac == want.mac.lower()) and (
-                want.state is None or state == want.state
-            )
+            return seen is not None and wanted(*seen)
 
         seen = wait_until(
             lambda: neighbour(node, str(want.ip)), accept=holds, timeout=expect.within,

@@ -48,12 +48,11 @@ def parse_allowed_address(text: str) -> Pair:
     return parse_pair(fields["ip-address"], fields.get("mac-address"))
 
 
-def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
-    """Register ``port-set`` and ``port-unset`` on the CLI's subparsers."""
-    p = sub.add_parser(
-        "port-set",
-        help="add allowed address pairs to a port of a running lab (openstack port set)",
-    )
+def _port_parser(
+    sub: argparse._SubParsersAction[Any], name: str, summary: str, pair_help: str
+) -> argparse.ArgumentParser:
+    """A port subcommand: the lab, the port, and repeatable ``--allowed-address`` pairs."""
+    p = sub.add_parser(name, help=summary)
     p.add_argument("--lab", help="lab id (needed when several labs run)")
     p.add_argument("node", help="instance name, port id (or prefix) or tap name")
     p.add_argument(
@@ -61,7 +60,17 @@ def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
         action="append",
         default=[],
         metavar="ip-address=IP[,mac-address=MAC]",
-        help="add an allowed address pair (repeatable); IP may be a CIDR",
+        help=pair_help,
+    )
+    return p
+
+
+def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register ``port-set`` and ``port-unset`` on the CLI's subparsers."""
+    p = _port_parser(
+        sub, "port-set",
+        "add allowed address pairs to a port of a running lab (openstack port set)",
+        "add an allowed address pair (repeatable); IP may be a CIDR",
     )
     p.add_argument(
         "--no-allowed-address",
@@ -69,19 +78,10 @@ def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
         help="clear the port's pairs first (with no --allowed-address: remove them all)",
     )
     p.set_defaults(func=cmd_port_set)
-
-    p = sub.add_parser(
-        "port-unset",
-        help="remove allowed address pairs from a port of a running lab (openstack port unset)",
-    )
-    p.add_argument("--lab", help="lab id (needed when several labs run)")
-    p.add_argument("node", help="instance name, port id (or prefix) or tap name")
-    p.add_argument(
-        "--allowed-address",
-        action="append",
-        default=[],
-        metavar="ip-address=IP[,mac-address=MAC]",
-        help="remove this pair (repeatable); without mac-address, every pair for the IP",
+    p = _port_parser(
+        sub, "port-unset",
+        "remove allowed address pairs from a port of a running lab (openstack port unset)",
+        "remove this pair (repeatable); without mac-address, every pair for the IP",
     )
     p.set_defaults(func=cmd_port_unset)
 
