@@ -2,10 +2,15 @@
 
 Topology (plain L2, ``l2-plain``: a bare bridge, so whatever the IUT sends is what arrives)::
 
-    iut       192.0.2.11   the implementation under test (any driver the lab knows)
-    peer      192.0.2.12   an address the IUT lists as unicast peer; the tester borrows it
-    observer  192.0.2.13   a bystander (pings the VIP)
-    tester    192.0.2.14   plays the other routers: crafts adverts, ARPs for the VIPs
+    iut       192.0.2.11  2001:db8::11   the implementation under test (any driver the lab knows)
+    peer      192.0.2.12  2001:db8::12   an address the IUT lists as unicast peer; the tester
+                                         borrows it
+    observer  192.0.2.13  2001:db8::13   a bystander
+    tester    192.0.2.14  2001:db8::14   plays the other routers: crafts adverts, asks for the VIPs
+
+A bench poses its row's question once per address family (:attr:`Bench.family`): on IPv6 the
+VIPs, the multicast group, the VMAC and the tester's frames follow, and VRRP's own addresses
+are the nodes' link-locals (RFC 5798 §5.1.2.1).
 
 The IUT is "something that sends adverts from node ``iut``": it is started through
 :func:`lab.routers.make_router` with the driver its :class:`Iut` names, from a rendered
@@ -30,6 +35,7 @@ from typing import Any
 
 from lab import clock
 from lab.capture import ArpEvent, Capture, VrrpAdvert, decode_frame, start_capture, transits
+from lab.conformance.rows import Family
 from lab.errors import UsageError, WaitTimeout
 from lab.lab import Lab
 from lab.node import Node
@@ -43,8 +49,10 @@ HOSTS = {"iut": 11, "peer": 12, "observer": 13, "tester": 14}
 NET4 = "192.0.2"
 VIP = f"{NET4}.100"
 VIP2 = f"{NET4}.101"
-#: The IPv6 VIP of the rows measured on IPv6 too (adverts then leave from a link-local).
-VIP6 = "2001:db8::100"
+NET6 = "2001:db8:"
+#: The IPv6 VIPs (adverts then leave from a link-local).
+VIP6 = f"{NET6}:100"
+VIP6_2 = f"{NET6}:101"
 GROUP6 = "ff02::12"
 GROUP6_MAC = "33:33:00:00:00:12"
 GROUP4 = "224.0.0.18"
@@ -55,8 +63,10 @@ ADV = 0.1
 #: The IUT's priority as a backup, and the tester's as a master that outranks it.
 IUT_PRIO = 100
 TESTER_PRIO = 200
-#: An IPv4 address lower than the IUT's, for the tester to claim (F05).
-LOWER_IP = f"{NET4}.5"
+#: Addresses below and above the IUT's primary one, for the tester to claim (F05); on IPv6
+#: they bound every EUI-64 or random interface identifier a link-local can carry.
+LOWER_IP = {4: f"{NET4}.5", 6: "fe80::5"}
+HIGHER_IP = {4: f"{NET4}.14", 6: "fe80::ffff:ffff:ffff:ff00"}
 ETH_P_ALL = 0x0003
 
 
@@ -71,7 +81,8 @@ def tolerance(advert_int: float) -> float:
 
 
 def scenario(name: str = "conformance") -> Scenario:
-    """The bench's topology: four instances on one plain L2 segment, two VIPs."""
+    """The bench's topology: four dual-stack instances on one plain L2 segment, two VIPs per
+    family."""
     instances = [
         {
             "name": node,
@@ -79,7 +90,7 @@ def scenario(name: str = "conformance") -> Scenario:
                 {
                     "network": "seg",
                     "mac_address": f"fa:16:3e:00:00:{host:02x}",
-                    "fixed_ips": [f"{NET4}.{host}"],
+                    "fixed_ips": [f"{NET4}.{host}", f"{NET6}:{host:x}"],
                 }
             ],
         }
@@ -93,11 +104,11 @@ def scenario(name: str = "conformance") -> Scenario:
                 {
                     "name": "seg",
                     "sdn": {"profile": "l2-plain"},
-                    "subnets": [{"cidr": f"{NET4}.0/24"}],
+                    "subnets": [{"cidr": f"{NET4}.0/24"}, {"cidr": f"{NET6}:/64"}],
                 }
             ],
             "instances": instances,
-            "vips": [{"address": VIP, "network": "seg"}, {"address": VIP2, "network": "seg"}],
+            "vips": [{"address": vip, "network": "seg"} for vip in (VIP, VIP2, VIP6, VIP6_2)],
         }
     )
 
@@ -185,13 +196,15 @@ class Seen:
 
 @dataclasses.dataclass(frozen=True)
 class Icmp:
-    """An ICMP echo request or reply (the capture module decodes only the lab's probes)."""
+    """An ICMP or ICMPv6 echo request or reply (the capture module decodes only the lab's
+    probes)."""
 
     time: float
     sender: str
     src_ip: str
     dst_ip: str
     type: int
+    """8 for a request, 0 for a reply (ICMPv6's 128 and 129 are shown as these too)."""
     src_mac: str
 
 
@@ -241,28 +254,40 @@ def _nd(data: bytes, time_: float, sender: str) -> Nd | None:
 
 
 def _icmp(data: bytes, time_: float, sender: str) -> Icmp | None:
-    if len(data) < 14 + 20 + 8 or data[12:14] != b"\x08\x00" or data[23] != 1:
+    # An ICMP echo in a bare IPv4 header, or an ICMPv6 echo (128/129) in a bare IPv6 header.
+    if len(data) >= 14 + 20 + 8 and data[12:14] == b"\x08\x00" and data[23] == 1:
+        ihl = (data[14] & 0x0F) * 4
+        kind = data[14 + ihl]
+        src, dst = socket.inet_ntoa(data[26:30]), socket.inet_ntoa(data[30:34])
+        if kind not in (0, 8):
+            return None
+    elif len(data) >= 14 + 40 + 8 and data[12:14] == b"\x86\xdd" and data[20] == 58:
+        kind = {128: 8, 129: 0}.get(data[54], -1)
+        src = str(ipaddress.IPv6Address(data[22:38]))
+        dst = str(ipaddress.IPv6Address(data[38:54]))
+        if kind < 0:
+            return None
+    else:
         return None
-    ihl = (data[14] & 0x0F) * 4
-    kind = data[14 + ihl]
-    if kind not in (0, 8):
-        return None
-    return Icmp(
-        time_,
-        sender,
-        socket.inet_ntoa(data[26:30]),
-        socket.inet_ntoa(data[30:34]),
-        kind,
-        data[6:12].hex(":"),
-    )
+    return Icmp(time_, sender, src, dst, kind, data[6:12].hex(":"))
 
 
 def vrrp_reserved(data: bytes) -> int | None:
-    """The 4-bit reserved field of a VRRPv3 advert in an IPv4 frame (P04), or None."""
-    if len(data) < 14 + 20 + 8 or data[12:14] != b"\x08\x00":
-        return None
-    ihl = (data[14] & 0x0F) * 4
-    return data[14 + ihl + 4] >> 4
+    """The 4-bit reserved field of a VRRPv3 advert in an IPv4 or IPv6 frame (P04), or None."""
+    if len(data) >= 14 + 20 + 8 and data[12:14] == b"\x08\x00":
+        return data[14 + (data[14] & 0x0F) * 4 + 4] >> 4
+    if len(data) >= 14 + 40 + 8 and data[12:14] == b"\x86\xdd":
+        return data[14 + 40 + 4] >> 4
+    return None
+
+
+def link_local(mac: str) -> str:
+    """The EUI-64 link-local address the kernel gives an interface with ``mac`` (RFC 4291
+    appendix A; the default ``addr_gen_mode`` of a fresh namespace)."""
+    octets = bytearray.fromhex(mac.replace(":", ""))
+    octets[0] ^= 0x02
+    iid = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
 
 
 # --- the bench --------------------------------------------------------------------------
@@ -276,6 +301,8 @@ class Bench:
         self.row = row
         self.lab = Lab(scenario(f"conf-{row.lower()}"), label=None)
         self.pcap_dir = pcap_dir
+        self.family: Family = 4
+        """The address family the check poses its question in (see :meth:`use_family`)."""
         self.capture: Capture | None = None
         self.router: Router | None = None
         self.launched = 0.0
@@ -314,9 +341,58 @@ class Bench:
         """A node of the bench (``iut``, ``peer``, ``observer``, ``tester``)."""
         return self.lab.node(name)
 
+    def use_family(self, family: Family) -> None:
+        """Pose the following questions in ``family``: VIPs, group, VMAC and frames follow.
+
+        On IPv6 this waits until the IUT's link-local has left DAD: VRRP over IPv6 sends from
+        it (RFC 5798 §5.1.2.1), and a tentative address cannot be bound.
+        """
+        self.stop_iut()
+        self.family = family
+        if family == 6:
+            self.await_link_local()
+
+    @property
+    def vip(self) -> str:
+        """The first VIP of the current family."""
+        return VIP if self.family == 4 else VIP6
+
+    @property
+    def vip2(self) -> str:
+        """The second VIP of the current family."""
+        return VIP2 if self.family == 4 else VIP6_2
+
+    @property
+    def group(self) -> str:
+        """The VRRP multicast group of the current family."""
+        return GROUP4 if self.family == 4 else GROUP6
+
+    @property
+    def group_mac(self) -> str:
+        """The Ethernet address of :attr:`group`."""
+        return GROUP4_MAC if self.family == 4 else GROUP6_MAC
+
+    @property
+    def checksum_form(self) -> ChecksumForm:
+        """The checksum form of the IUT's mode: RFC 9568's (the VRRP message only, on IPv4)
+        for an RFC 9568 column, else RFC 5798's. The codec keeps IPv6's pseudo-header in
+        both."""
+        return ChecksumForm.RFC9568 if self.iut.rfc9568 else ChecksumForm.RFC5798
+
+    @property
+    def vmac(self) -> str:
+        """The RFC's virtual MAC of VRID 1 in the current family."""
+        return vmac(1, self.family)
+
     def ip(self, name: str) -> str:
-        """The IPv4 address of a node."""
+        """The address a node's VRRP would send from: its IPv4 address, or its link-local."""
+        if self.family == 6:
+            return link_local(self.mac(name))
         return f"{NET4}.{HOSTS[name]}"
+
+    def unicast_ip(self, name: str) -> str:
+        """A node's routable address in the current family (unicast peers use these)."""
+        return f"{NET4}.{HOSTS[name]}" if self.family == 4 else f"{NET6}:{HOSTS[name]:x}"
 
     def mac(self, name: str) -> str:
         """The MAC of a node's port."""
@@ -331,13 +407,13 @@ class Bench:
     # -- the implementation under test -------------------------------------------------------
 
     def params(self, **overrides: Any) -> RouterParams:
-        """The IUT's parameters: VRID 1, priority 100, VIP, 0.1 s VRRPv3, use_vmac (the
-        RFC's VMAC), multicast; ``overrides`` change any of them."""
+        """The IUT's parameters: VRID 1, priority 100, the family's VIP, 0.1 s VRRPv3,
+        use_vmac (the RFC's VMAC), multicast; ``overrides`` change any of them."""
         values: dict[str, Any] = {
             "interface": self.node("iut").ports[0].ifname,
             "priority": IUT_PRIO,
             "vrid": 1,
-            "vips": (VIP,),
+            "vips": (self.vip,),
             "advert_int": ADV,
             "version": 3,
             "use_vmac": True,
@@ -358,8 +434,9 @@ class Bench:
             self.lab.defer(f"router {router.name}", router.close)
             # A bench's verdict is in by teardown, and its lab dies with it: a graceful stop
             # (keepalived spends a second removing its VMAC) would only slow the suite down.
-            self.lab.defer(f"kill router {router.name}",
-                           lambda: router.kill() if router.running else None)
+            self.lab.defer(
+                f"kill router {router.name}", lambda: router.kill() if router.running else None
+            )
         else:
             # The same driver object again: it owns the node's notify FIFO and its reader.
             self.router.set_config(text)
@@ -383,16 +460,18 @@ class Bench:
             and not (a.get_attr("IFA_FLAGS", a["flags"]) & tentative)
         }
 
-    def await_link_local(self, node: str = "iut", timeout: float = 5.0) -> set[str]:
-        """Wait until ``node``'s interface has a usable link-local (IPv6 adverts need one);
-        DAD holds a new one tentative for about a second. Netlink from the caller's thread."""
+    def await_link_local(self, node: str = "iut", timeout: float = 5.0) -> str:
+        """Wait until ``node``'s port has its EUI-64 link-local out of DAD (about a second
+        after the link came up); return it. Netlink from the caller's thread."""
         from lab.wait import wait_until
 
-        return wait_until(
-            lambda: self.link_locals(node),
+        want = link_local(self.mac(node))
+        wait_until(
+            lambda: want in self.link_locals(node),
             timeout=timeout,
-            what=f"a non-tentative IPv6 link-local on {node}",
+            what=f"{node}'s link-local {want} to leave DAD",
         )
+        return want
 
     def wait_master(self, within: float, since: float) -> Transition | None:
         """The IUT's MASTER report at or after ``since`` within ``within`` seconds, or None.
@@ -439,24 +518,29 @@ class Bench:
         version: int = 3,
         kind: int = 1,
         src: str | None = None,
-        dst: str = GROUP4,
+        dst: str | None = None,
         ttl: int = 255,
         src_mac: str | None = None,
-        addresses: tuple[str, ...] = (VIP,),
-        form: ChecksumForm = ChecksumForm.RFC5798,
+        addresses: tuple[str, ...] | None = None,
+        form: ChecksumForm | None = None,
         checksum: int | None = None,
         count: int | None = None,
         truncate: int | None = None,
     ) -> bytes:
-        """An Ethernet frame carrying a VRRP advert crafted by the tester.
+        """An Ethernet frame carrying a VRRP advert crafted by the tester, in :attr:`family`.
 
-        Defaults: a valid VRRPv3 advert for the bench's VRID and VIP, from the tester's IP and
-        MAC to 224.0.0.18, TTL 255. Each keyword breaks one thing: ``version`` or ``kind`` (the
-        codec only builds 2 and 3, so other versions are patched in), ``ttl``, ``checksum``
-        (forced value), ``count`` (the count field, checksum recomputed so only the count is
-        wrong), ``truncate`` (the VRRP message cut to that many octets), ``interval``.
+        Defaults: a valid VRRPv3 advert for the bench's VRID and the family's first VIP, from
+        the tester's address (IPv4, or its link-local) and MAC to the VRRP group, TTL (hop
+        limit) 255. Each keyword breaks one thing: ``version`` or ``kind`` (the codec only
+        builds 2 and 3, so other versions are patched in), ``ttl``, ``checksum`` (forced
+        value), ``count`` (the count field, checksum recomputed so only the count is wrong),
+        ``truncate`` (the VRRP message cut to that many octets), ``interval``. The checksum is
+        in the IUT's mode's form (:attr:`checksum_form`) unless ``form`` says otherwise.
         """
+        form = form or self.checksum_form
         src = src or self.ip("tester")
+        dst = dst or self.group
+        addresses = addresses or (self.vip,)
         wire_version = 3 if version not in (2, 3) else version
         if wire_version == 2:
             advert = Advert.v2(vrid, priority, addresses, interval_s=int(interval))
@@ -482,70 +566,68 @@ class Bench:
         if truncate is not None:
             message = message[:truncate]
         from scapy.layers.inet import IP  # scapy is heavy: imported when a check runs, not
-        from scapy.layers.l2 import Ether  # for every `vrrp-lab` command
-        from scapy.packet import Raw
-
-        dst_mac = GROUP4_MAC if dst == GROUP4 else self.mac(_node_of(dst))
-        # scapy frames it: IP total length and header checksum follow the (maybe truncated)
-        # message, so only the VRRP fields carry the defect. TOS 0xc0 as routers send it.
-        packet = Ether(dst=dst_mac, src=src_mac or self.mac("tester")) / IP(
-            src=src, dst=dst, ttl=ttl, proto=112, tos=0xC0
-        )
-        return bytes(packet / Raw(message))
-
-    def frame6(self, priority: int, src: str, *, interval: float = ADV) -> bytes:
-        """A valid VRRPv3 advert for the IPv6 VIP from ``src`` (the tester's link-local, see
-        :meth:`await_link_local`) to ff02::12."""
-        from scapy.layers.inet6 import IPv6
+        from scapy.layers.inet6 import IPv6  # for every `vrrp-lab` command
         from scapy.layers.l2 import Ether
         from scapy.packet import Raw
 
-        advert = Advert.v3(1, priority, (VIP6,), interval_cs=round(interval * 100))
-        message = encode(advert, src=src, dst=GROUP6)
-        packet = Ether(dst=GROUP6_MAC, src=self.mac("tester")) / IPv6(
-            src=src, dst=GROUP6, hlim=255, nh=112
+        dst_mac = self.group_mac if dst == self.group else self.mac(self._node_of(dst))
+        # scapy frames it: the IP length (and IPv4 header checksum) follow the (maybe
+        # truncated) message, so only the VRRP fields carry the defect. Traffic class 0xc0 as
+        # routers send it.
+        l3 = (
+            IP(src=src, dst=dst, ttl=ttl, proto=112, tos=0xC0)
+            if self.family == 4
+            else IPv6(src=src, dst=dst, hlim=ttl, nh=112, tc=0xC0)
         )
+        packet = Ether(dst=dst_mac, src=src_mac or self.mac("tester")) / l3
         return bytes(packet / Raw(message))
 
-    def neighbor_solicitation(self, target: str, src: str) -> bytes:
-        """A Neighbor Solicitation from ``src`` (the tester's link-local) for ``target``, to
-        its solicited-node multicast group."""
+    def solicit(self, target: str) -> bytes:
+        """The tester asking who has ``target``: a broadcast ARP request (IPv4), or a
+        Neighbor Solicitation to the target's solicited-node group (IPv6)."""
         from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
-        from scapy.layers.l2 import Ether
+        from scapy.layers.l2 import ARP, Ether
 
+        mac = self.mac("tester")
+        if self.family == 4:
+            return bytes(
+                Ether(dst=BROADCAST, src=mac)
+                / ARP(
+                    op=1, hwsrc=mac, psrc=self.ip("tester"), hwdst="00:00:00:00:00:00", pdst=target
+                )
+            )
         low = ipaddress.IPv6Address(target).packed[-3:]
         # ff02::1:ffXX:XXXX, the solicited-node group of the target (RFC 4291 §2.7.1).
         group = str(ipaddress.IPv6Address(b"\xff\x02" + bytes(9) + b"\x01\xff" + low))
-        mac = self.mac("tester")
         return bytes(
             Ether(dst="33:33:" + (b"\xff" + low).hex(":"), src=mac)
-            / IPv6(src=src, dst=group, hlim=255)
+            / IPv6(src=self.ip("tester"), dst=group, hlim=255)
             / ICMPv6ND_NS(tgt=target)
             / ICMPv6NDOptSrcLLAddr(lladdr=mac)
         )
 
-    def arp_request(self, target: str) -> bytes:
-        """A broadcast ARP request from the tester for ``target``."""
-        from scapy.layers.l2 import ARP, Ether
-
-        mac = self.mac("tester")
-        return bytes(
-            Ether(dst=BROADCAST, src=mac)
-            / ARP(op=1, hwsrc=mac, psrc=self.ip("tester"), hwdst="00:00:00:00:00:00", pdst=target)
-        )
-
     def echo_request(self, target: str, dst_mac: str, seq: int = 1) -> bytes:
-        """An ICMP echo request from the tester to ``target`` via ``dst_mac``."""
+        """An ICMP (IPv4) or ICMPv6 echo request from the tester's routable address to
+        ``target`` via ``dst_mac``."""
         from scapy.layers.inet import ICMP, IP
+        from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
         from scapy.layers.l2 import Ether
         from scapy.packet import Raw
 
-        return bytes(
-            Ether(dst=dst_mac, src=self.mac("tester"))
-            / IP(src=self.ip("tester"), dst=target)
-            / ICMP(type=8, id=0x6C61, seq=seq)
-            / Raw(b"vrrp-lab A03")
+        src = self.unicast_ip("tester")
+        l3 = (
+            IP(src=src, dst=target) / ICMP(type=8, id=0x6C61, seq=seq)
+            if self.family == 4
+            else IPv6(src=src, dst=target) / ICMPv6EchoRequest(id=0x6C61, seq=seq)
         )
+        return bytes(Ether(dst=dst_mac, src=self.mac("tester")) / l3 / Raw(b"vrrp-lab A03"))
+
+    def _node_of(self, ip: str) -> str:
+        """The bench node that owns ``ip`` (its address or link-local)."""
+        for node in HOSTS:
+            if ip in (self.ip(node), self.unicast_ip(node)):
+                return node
+        raise ValueError(f"{ip} is no bench node's address")
 
     def send(self, frame: bytes) -> float:
         """Put ``frame`` on the wire from the tester's port; the lab-clock time just before."""
@@ -721,17 +803,6 @@ class Advertiser:
         return clock.now()
 
 
-# --- framing ----------------------------------------------------------------------------
-
-
-def _node_of(ip: str) -> str:
-    host = int(ip.rsplit(".", 1)[1])
-    for node, number in HOSTS.items():
-        if number == host:
-            return node
-    raise ValueError(f"{ip} is no bench node's address")
-
-
 __all__ = [
     "ADV",
     "IUT_PRIO",
@@ -739,6 +810,7 @@ __all__ = [
     "VIP",
     "VIP2",
     "VIP6",
+    "VIP6_2",
     "Bench",
     "Iut",
     "Seen",

@@ -2,17 +2,26 @@
 
 Exit codes: 0 when the matrix ran (a fail is a finding about an implementation, not an error
 of the run), 2 on bad input (an unknown row or implementation).
+
+Cells run side by side (``--jobs``), each in its own worker process and its own lab: a bench
+spends its time waiting on VRRP timers, not computing, and every figure it reports comes from
+the kernel's capture timestamps, so running cells side by side changes no verdict
+(docs/conformance.md compares the figures of a serial and a parallel run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lab import linux
 from lab.conformance.bench import Iut, iut, iut_names
 from lab.conformance.checks import run_row
 from lab.conformance.rows import ROWS, parse_rows
@@ -48,6 +58,15 @@ def add_conformance_command(sub: Any) -> None:
         "one the lab knows: " + ", ".join(iut_names()),
     )
     p.add_argument("--rows", metavar="IDS", help="rows to run, e.g. P01,T01 (default: all)")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_int,
+        default=default_jobs(),
+        metavar="N",
+        help=f"cells run side by side, each in its own lab (default {default_jobs()}: one per "
+        "CPU, at most 4; 1 runs them one after another)",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="write every verdict here")
     p.add_argument(
         "--pcap",
@@ -66,25 +85,99 @@ def not_runnable(column: Iut) -> str | None:
     return None
 
 
+def default_jobs() -> int:
+    """How many cells run side by side unless ``--jobs`` says otherwise: one per CPU, at most
+    four (a bench mostly waits on timers; more would only crowd the scheduler)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def run_matrix(
     columns: Sequence[Iut],
     rows: Sequence[str],
     pcap_dir: Path,
     progress: Callable[[Verdict], None] | None = None,
+    jobs: int = 1,
 ) -> list[Verdict]:
-    """Every row against every column, in that order; one verdict per cell."""
-    out = []
+    """Every row against every column; one verdict per cell, in column then row order.
+
+    With ``jobs`` > 1 the cells run in that many worker processes (spawned, so each starts
+    clean: no lab, thread or socket of this process is inherited), and ``progress`` hears of
+    each verdict as it comes in. The columns' drivers must be the lab's own (a driver
+    registered at run time, like the tests' stand-ins, exists only in this process): with
+    ``jobs`` 1 any registered driver runs.
+    """
+    verdicts: dict[tuple[str, str], Verdict] = {}
+
+    def record(verdict: Verdict) -> None:
+        verdicts[verdict.iut, verdict.row] = verdict
+        if progress is not None:
+            progress(verdict)
+
+    todo: list[tuple[Iut, str]] = []
     for column in columns:
         missing = not_runnable(column)
         for row in rows:
             if missing:
-                verdict = Verdict(row, column.name, "n/a", f"not run: {missing}")
+                record(Verdict(row, column.name, "n/a", f"not run: {missing}"))
             else:
-                verdict = run_row(column, row, pcap_dir)
-            out.append(verdict)
-            if progress is not None:
-                progress(verdict)
-    return out
+                todo.append((column, row))
+    if jobs <= 1 or len(todo) <= 1:
+        for column, row in todo:
+            record(run_row(column, row, pcap_dir))
+    else:
+        _run_in_workers(todo, pcap_dir, min(jobs, len(todo)), record)
+    return [verdicts[column.name, row] for column in columns for row in rows]
+
+
+def _run_in_workers(
+    todo: Sequence[tuple[Iut, str]],
+    pcap_dir: Path,
+    jobs: int,
+    record: Callable[[Verdict], None],
+) -> None:
+    """Run the cells of ``todo`` in ``jobs`` worker processes, recording each verdict as it
+    arrives.
+
+    On Ctrl-C the cells not yet started are dropped and the running ones end normally, each
+    bench tearing its lab down, before the interrupt goes on; a second Ctrl-C stops waiting.
+    Should this process die without a word (SIGKILL), the workers die with it, and their labs
+    with them, as every lab dies with the process that holds it.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        jobs, mp_context=spawn, initializer=_worker_start, initargs=(os.getpid(),)
+    ) as pool:
+        pending: set[Future[Verdict]] = {
+            pool.submit(run_row, column, row, pcap_dir) for column, row in todo
+        }
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(future.result())
+        except KeyboardInterrupt:
+            running = sum(not future.cancel() for future in pending)
+            _progress.print(f"interrupted: waiting for {running} running cell(s) to tear down")
+            raise
+
+
+def _worker_start(runner: int) -> None:
+    """Each worker's first act: die with the runner, and leave Ctrl-C to it (the runner
+    drops the queued cells and lets the running ones end cleanly)."""
+    linux.set_parent_death_signal()
+    if os.getppid() != runner:  # the runner died before the line above took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def summary(verdicts: Sequence[Verdict], column: str) -> str:
@@ -105,9 +198,28 @@ def summary(verdicts: Sequence[Verdict], column: str) -> str:
     return text
 
 
+def cell(verdict: Verdict) -> str:
+    """How the matrix shows a verdict: its outcome, and each family's where they differ
+    (``FAIL (v4 FAIL, v6 pass)``), so a family-specific departure is seen at a glance."""
+    text = CELL[verdict.outcome]
+    outcomes = verdict.families
+    if len(set(outcomes.values())) > 1:
+        text += (
+            " ("
+            + ", ".join(
+                f"v{family.removeprefix('IPv')} {CELL[outcome]}"
+                for family, outcome in outcomes.items()
+            )
+            + ")"
+        )
+    return text
+
+
 def matrix_table(verdicts: Sequence[Verdict], columns: Sequence[str], rows: Sequence[str]) -> Table:
     """The matrix: a row per conformance row, a column per implementation."""
-    table = Table(title="VRRP conformance (RFC 5798 / RFC 9568), IPv4", title_justify="left")
+    table = Table(
+        title="VRRP conformance (RFC 5798 / RFC 9568), IPv4 and IPv6", title_justify="left"
+    )
     table.add_column("row")
     table.add_column("level")
     table.add_column("rule")
@@ -120,7 +232,7 @@ def matrix_table(verdicts: Sequence[Verdict], columns: Sequence[str], rows: Sequ
             row,
             spec.level,
             spec.title,
-            *(CELL[cells[row, c].outcome] if (row, c) in cells else "-" for c in columns),
+            *(cell(cells[row, c]) if (row, c) in cells else "-" for c in columns),
         )
     return table
 
@@ -153,7 +265,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
 
-    verdicts = run_matrix(columns, rows, pcap_dir, progress)
+    verdicts = run_matrix(columns, rows, pcap_dir, progress, jobs=args.jobs)
     names = [c.name for c in columns]
     _console.print(matrix_table(verdicts, names, rows))
     for v in verdicts:

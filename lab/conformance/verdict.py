@@ -26,6 +26,8 @@ class Verdict:
     pcap: str | None = None
     seconds: float = 0.0
     """How long the check took (wall clock), for the run's budget."""
+    families: dict[str, Outcome] = dataclasses.field(default_factory=dict)
+    """The outcome in each address family asked (``IPv4``, ``IPv6``)."""
 
     @property
     def ok(self) -> bool:
@@ -41,14 +43,18 @@ class Verdict:
 
 
 class Findings:
-    """Collects sub-results of one check; the verdict fails when any sub-result failed.
+    """Collects the sub-results of one check in one address family.
 
     A check usually probes several cases (a control, then the rule itself, in more than one
     form); each case adds its measured values and frames, and its failure reason if it broke
-    the rule, so one verdict tells the whole story.
+    the rule, so one verdict tells the whole story. On IPv6 every reason, evidence key and frame
+    label starts ``IPv6: ``, so the families of one row can share a verdict; IPv4's carry no
+    prefix.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, family: int = 4) -> None:
+        self.family = family
+        self.prefix = "" if family == 4 else f"IPv{family}: "
         self.failures: list[str] = []
         self.passes: list[str] = []
         self.notes: list[str] = []
@@ -58,29 +64,65 @@ class Findings:
 
     def na(self, reason: str) -> None:
         """The bench could not pose the question (e.g. its control case failed): n/a."""
-        self.unusable = self.unusable or reason
+        self.unusable = self.unusable or self.prefix + reason
 
     def check(self, ok: bool, passed: str, failed: str) -> bool:
         """Record one case: ``passed`` when ``ok``, else ``failed`` (a reason)."""
-        (self.passes if ok else self.failures).append(passed if ok else failed)
+        (self.passes if ok else self.failures).append(self.prefix + (passed if ok else failed))
         return ok
+
+    def measure(self, key: str, value: Any) -> None:
+        """Record a measured value (seconds, MACs, counts) as evidence under ``key``."""
+        self.evidence[self.prefix + key] = value
 
     def note(self, text: str) -> None:
         """A remark that changes no verdict (e.g. a default that departs, shown for the doc)."""
-        self.notes.append(text)
+        self.notes.append(self.prefix + text)
 
     def frame(self, label: str, number: int | None) -> None:
         """Cite a frame of the pcap under ``label`` (nothing when there is none)."""
         if number is not None:
-            self.frames[label] = number
+            self.frames[self.prefix + label] = number
+
+    @property
+    def outcome(self) -> Outcome:
+        """This family's outcome: fail on any failure, n/a if the question could not be
+        posed, else pass."""
+        if self.failures:
+            return "fail"
+        return "n/a" if self.unusable else "pass"
 
     def verdict(self, row: str, iut: str) -> Verdict:
         """Fail with every failure reason, else pass with what was shown."""
-        notes = f" [{'; '.join(self.notes)}]" if self.notes else ""
-        if self.unusable and not self.failures:
-            return Verdict(row, iut, "n/a", self.unusable + notes, self.evidence, self.frames)
-        if self.failures:
-            return Verdict(
-                row, iut, "fail", "; ".join(self.failures) + notes, self.evidence, self.frames
-            )
-        return Verdict(row, iut, "pass", "; ".join(self.passes) + notes, self.evidence, self.frames)
+        return combine(row, iut, [self])
+
+
+def combine(row: str, iut: str, parts: list[Findings]) -> Verdict:
+    """One verdict from the findings of each family a row was asked in.
+
+    Fail if any family broke the rule; pass if at least one family showed it held and the
+    others could not be asked (their reason stays in the verdict's reason); else n/a.
+    """
+    outcomes = [part.outcome for part in parts]
+    notes = [note for part in parts for note in part.notes]
+    if "fail" in outcomes:
+        outcome: Outcome = "fail"
+        reasons = [r for part in parts for r in part.failures]
+    elif "pass" in outcomes:
+        outcome = "pass"
+        reasons = [r for part in parts for r in part.passes if part.outcome == "pass"]
+    else:
+        outcome = "n/a"
+        reasons = []
+    reasons += [
+        f"n/a: {p.unusable}" if outcome != "n/a" else str(p.unusable)
+        for p in parts
+        if p.outcome == "n/a"
+    ]
+    reason = "; ".join(reasons) + (f" [{'; '.join(notes)}]" if notes else "")
+    verdict = Verdict(row, iut, outcome, reason)
+    for part in parts:
+        verdict.evidence.update(part.evidence)
+        verdict.frames.update(part.frames)
+        verdict.families[f"IPv{part.family}"] = part.outcome
+    return verdict

@@ -21,8 +21,8 @@ FRR has neither a ``keepalived.conf`` nor a notify FIFO, so this driver translat
   ifupdown2 does (``vrrp4-IFINDEX-VRID``), with ``protodown on`` so that no VIP answers before
   vrrpd has decided (vrrpd itself keeps a backup's macvlan in protodown). What FRR cannot
   express raises :class:`UnsupportedConfig` (a :class:`~lab.errors.UsageError`): unicast
-  peers, authentication, priority 255 (FRR takes 1..254 and derives ownership from the
-  addresses instead), IPv6 with VRRPv2, two instances on one interface and VRID whose
+  peers, authentication, priority 255 (FRR 8.4 has no way to be an address owner at all: see
+  :data:`OWNER_REFUSAL`), IPv6 with VRRPv2, two instances on one interface and VRID whose
   parameters differ. Settings FRR has no knob for (``state``, ``use_vmac`` — FRR always uses
   the VMAC —, garp, tracking, notify scripts, ``preempt_delay``) are ignored and listed as
   comments in the generated ``vrrpd.conf``.
@@ -100,6 +100,24 @@ _STATE_LINE = re.compile(
 # Logged by FRR's signal handler before it shuts the virtual routers down.
 _TERMINATING = "Terminating on signal"
 _FRR_STATES = {"Initialize": "INIT", "Backup": "BACKUP", "Master": "MASTER"}
+
+#: Why priority 255 (RFC 5798's address owner) is refused: FRR 8.4.4's vrrpd cannot be made an
+#: owner by any configuration. vrrp_startup() (vrrpd/vrrp.c) sets the effective priority to 255
+#: and goes master at once only if ``r->vr->priority == VRRP_PRIO_MASTER ||
+#: vrrp_is_owner(...)``, but the configured priority is limited to 1..254 by the CLI
+#: (vrrpd/vrrp_vty.c: ``vrrp (1-255)$vrid priority (1-254)``, also ``vrrp default priority``)
+#: and by the model (yang/frr-vrrpd.yang, leaf priority, range "1..254"), and vrrp_is_owner()
+#: is ``return false;`` with the address check under ``#if 0`` ("for now we're disabling this
+#: and forcing the user to configure priority 255"). FRR's docs agree: "Priority value 255 is
+#: reserved for the acting Master router", and the VIP "must not be present on the parent
+#: interface". Measured on 8.4.4: with the VIP also on ens3, vrrpd starts as Backup with
+#: effective priority 200 and becomes Master only when Master_Down_Timer expires; vtysh answers
+#: ``vrrp 1 priority 255`` with "% Unknown command" (test_frr_has_no_address_owner).
+OWNER_REFUSAL = (
+    "priority 255: FRR vrrpd 8.4 cannot be an address owner: priorities are 1..254 "
+    "(vrrpd/vrrp_vty.c vrrp_priority_cmd, yang/frr-vrrpd.yang) and ownership by address is "
+    "disabled (vrrpd/vrrp.c vrrp_is_owner() returns false); use 254 or less"
+)
 
 
 class UnsupportedConfig(UsageError):
@@ -193,10 +211,8 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
                 f"{where}: authentication: FRR vrrpd implements no VRRPv2 authentication; drop it"
             )
         if inst.effective_priority == kconf.VRRP_PRIO_OWNER:
-            raise UnsupportedConfig(
-                f"{where}: priority 255: FRR vrrpd takes priorities 1..254 and makes a router "
-                "the owner when the VIP is on the parent interface; use 254 or less"
-            )
+            # No mapping exists: neither a priority nor an address makes vrrpd 8.4 the owner.
+            raise UnsupportedConfig(f"{where}: {OWNER_REFUSAL}")
         version = inst.effective_version(parsed.global_defs)
         if inst.family == 6 and version == 2:
             raise UnsupportedConfig(f"{where}: version 2: FRR runs IPv6 with VRRPv3 only")
@@ -567,6 +583,13 @@ class FrrRouter(Router):
                     self.node.run(["sysctl", "-qw", f"net.ipv6.conf.{name}.accept_dad=0"])
                 # protodown before up: a backup must never answer for the VIP, not even while
                 # vrrpd starts (vrrpd/zebra lift it when this router becomes master).
+                # ARP sysctls (arp_ignore, arp_announce) are deliberately left at the kernel's
+                # defaults: FRR's VRRP docs ("System Configuration", doc/user/vrrp.rst) prescribe
+                # only the macvlan (bridge mode, VMAC, addrgenmode random, VIP not on the
+                # parent); their one sysctl, ignore_routes_with_linkdown=1 under
+                # "Troubleshooting", is for forwarding and does not change who answers ARP
+                # (measured). So the parent still answers ARP for a backup's VIP (RFC 5798
+                # §6.4.2, conformance row A02; FRRouting/frr#18379, #16696, #16995).
                 self.node.run(["ip", "link", "set", name, "protodown", "on"])
                 for vip in addrs:
                     self.node.run(["ip", "addr", "add", str(vip), "dev", name])
@@ -629,6 +652,7 @@ class FrrRouter(Router):
 
 
 __all__ = [
+    "OWNER_REFUSAL",
     "FrrPlan",
     "FrrRouter",
     "FrrVrouter",

@@ -26,7 +26,14 @@ import time
 from pathlib import Path
 
 from scapy.layers.inet import ICMP, IP
-from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, IPv6
+from scapy.layers.inet6 import (
+    ICMPv6EchoReply,
+    ICMPv6EchoRequest,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6NDOptDstLLAddr,
+    IPv6,
+)
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
@@ -103,6 +110,7 @@ class Liar:
         fifo = cfg.global_defs.vrrp_notify_fifo
         self.fifo = os.open(fifo.path, os.O_WRONLY) if fifo else None
         self.raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.raw6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         self.state = "INIT"
         self.master_adv = self.adv
         self.down_at = 0.0
@@ -140,16 +148,17 @@ class Liar:
         dests = self.peers or ["224.0.0.19" if self.flaw == "wrong-group" else GROUP]
         if self.family == 6:
             group = "ff02::13" if self.flaw == "wrong-group" else "ff02::12"
-            msg = encode(advert, src=src, dst=group)
-            if self.flaw == "bad-checksum":
-                msg = msg[:6] + bytes([msg[6] ^ 0x5A, msg[7]]) + msg[8:]
-            group_mac = "33:33:00:00:00:" + group.rsplit(":", 1)[1].zfill(2)
-            frame = (
-                Ether(src=self.src_mac, dst=group_mac)
-                / IPv6(src=src, dst=group, hlim=ttl, nh=112)
-                / Raw(msg)
-            )
-            self.sock.send(bytes(frame))
+            for dst in self.peers or [group]:
+                msg = encode(advert, src=src, dst=dst)
+                if self.flaw == "bad-checksum":
+                    msg = msg[:6] + bytes([msg[6] ^ 0x5A, msg[7]]) + msg[8:]
+                ip6 = IPv6(src=src, dst=dst, hlim=ttl, nh=112) / Raw(msg)
+                if self.peers:
+                    # Unicast: the kernel resolves the peer (IPPROTO_RAW keeps our header).
+                    self.raw6.sendto(bytes(ip6), (dst, 0))
+                    continue
+                group_mac = "33:33:00:00:00:" + group.rsplit(":", 1)[1].zfill(2)
+                self.sock.send(bytes(Ether(src=self.src_mac, dst=group_mac) / ip6))
             return
         for dst in dests:
             msg = encode(advert, src=src, dst=dst, checksum_form=form)
@@ -232,6 +241,19 @@ class Liar:
                 / frame[ICMP].payload
             )
             self.sock.send(bytes(reply))
+        elif (
+            frame.haslayer(ICMPv6EchoRequest)
+            and frame[IPv6].dst in self.vips
+            and self.state == "MASTER"
+            and (self.accept or self.flaw == "accept-always")
+        ):
+            request = frame[ICMPv6EchoRequest]
+            reply = (
+                Ether(src=self.vmac, dst=frame.src)
+                / IPv6(src=frame[IPv6].dst, dst=frame[IPv6].src)
+                / ICMPv6EchoReply(id=request.id, seq=request.seq, data=request.data)
+            )
+            self.sock.send(bytes(reply))
 
     def on_arp(self, arp: ARP) -> None:
         if arp.op != 1 or arp.pdst not in self.vips or arp.psrc == arp.pdst:
@@ -260,7 +282,7 @@ class Liar:
         if len(msg) < 8:
             return None
         ver, kind, vrid, prio, count = msg[0] >> 4, msg[0] & 0x0F, msg[1], msg[2], msg[3]
-        if src == self.ip or vrid != self.vrid:
+        if src == self.ip or (vrid != self.vrid and self.flaw != "accept-type"):
             return None
         if ttl != 255 and self.flaw != "accept-ttl":
             return None

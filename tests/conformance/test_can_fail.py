@@ -1,8 +1,9 @@
 """Every verdict can fail (issue 6, point 3), and every check can pass.
 
 For each row, the scripted stand-in (``liar.py``) plays the implementation under test and breaks
-just that row's rule; the row's check, unchanged, must report ``fail``. The honest stand-in
-(no flaw) must pass every row, so a fail is the flaw's doing, not the bench's.
+just that row's rule; the row's check, unchanged, must report ``fail``, in IPv4 and in IPv6. The
+honest stand-in (no flaw) must pass every row in both families, so a fail is the flaw's doing,
+not the bench's.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ def test_every_row_has_a_flaw() -> None:
 @pytest.mark.parametrize("flaw", list(BROKEN), ids=[f"{r}-{f}" for f, r in BROKEN.items()])
 def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
     """The check of the row ``flaw`` breaks reports fail against that stand-in."""
-    verdict = run_row(liar_iut(flaw), BROKEN[flaw], tmp_path)
-    assert verdict.outcome == "fail", f"{verdict}; evidence {verdict.evidence}"
+    row = BROKEN[flaw]
+    verdict = run_row(liar_iut(flaw), row, tmp_path)
+    # In every family the row is asked in: each family's question can fail on its own.
+    assert verdict.families == dict.fromkeys(_families(row), "fail"), (
+        f"{verdict}; evidence {verdict.evidence}"
+    )
 
 
 @pytest.mark.lab
@@ -36,4 +41,10 @@ def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
 def test_honest_standin_passes(row: str, tmp_path: Path) -> None:
     """The stand-in without a flaw passes the row: the bench itself is sound."""
     verdict = run_row(liar_iut("none"), row, tmp_path)
-    assert verdict.outcome == "pass", f"{verdict}; evidence {verdict.evidence}"
+    assert verdict.families == dict.fromkeys(_families(row), "pass"), (
+        f"{verdict}; evidence {verdict.evidence}"
+    )
+
+
+def _families(row: str) -> list[str]:
+    return [f"IPv{family}" for family in ROWS[row].families]

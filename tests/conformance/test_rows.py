@@ -1,8 +1,9 @@
 """The conformance matrix as tests: every row against every implementation the lab can run.
 
-The verdict must equal the expected-verdict table (``lab/conformance/expected.py``): a pass, or a
-known departure with its reason. A keepalived or FRR fail is a finding recorded there, not a
-broken test; a change in any verdict (a fixed bug, a regression, a new departure) fails here.
+The verdict must equal the expected-verdict table (``lab/conformance/expected.py``), in each
+address family: a pass, or a known departure with its reason. A keepalived or FRR fail is a
+finding recorded there, not a broken test; a change in any verdict (a fixed bug, a regression,
+a new departure) fails here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def test_row_verdict(column: str, row: str, tmp_path: Path) -> None:
     assert verdict.outcome == want.outcome, (
         f"{verdict}; expected {want.outcome} ({want.reason}); evidence {verdict.evidence}, "
         f"frames {verdict.frames} in {verdict.pcap}"
+    )
+    assert verdict.families == want.families(row), (
+        f"{verdict}; expected per family {want.families(row)}, got {verdict.families}"
     )
     if want.contains:
         assert want.contains in verdict.reason, f"{verdict}; expected it to say {want.contains!r}"

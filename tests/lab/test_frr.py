@@ -28,8 +28,10 @@ from lab.errors import UsageError
 from lab.lab import Lab
 from lab.node import Node
 from lab.routers import RouterParams, driver_class, master_down_interval, skew_time
+from lab.routers.base import RouterError
 from lab.routers.frr import (
     FRR_DIR,
+    OWNER_REFUSAL,
     FrrRouter,
     UnsupportedConfig,
     reload_commands,
@@ -192,6 +194,20 @@ def test_unsupported_configs_say_why(change: dict[str, Any], complaint: str) -> 
     with pytest.raises(UnsupportedConfig):
         bare_router(params)
     assert unsupported_reason(PARAMS) is None
+
+
+@pytest.mark.parametrize("state", ["BACKUP", "MASTER"])
+def test_priority_255_is_refused_with_its_source(state: str) -> None:
+    """F01's configurations (an owner, in either keepalived state) have no FRR counterpart,
+    and the n/a reason says where FRR's source shows it (see test_frr_has_no_address_owner)."""
+    params = RouterParams(**{**PARAMS.__dict__, "priority": 255, "state": state})
+    reason = unsupported_reason(params)
+    assert reason is not None and reason.endswith(OWNER_REFUSAL)
+    for cited in ("priority 255", "vrrpd/vrrp.c vrrp_is_owner()", "vrrpd/vrrp_vty.c"):
+        assert cited in reason
+    # 254, the highest priority FRR takes, is translated as it is.
+    (vr,) = translate(RouterParams(**{**PARAMS.__dict__, "priority": 254}).render()).vrouters
+    assert vr.priority == 254
 
 
 def test_authentication_is_unsupported() -> None:
@@ -470,6 +486,36 @@ def test_frr_restart_after_stop(frr_lab: tuple[Lab, Routers, Capture]) -> None:
     restarted = first.start()
     first.wait_state("MASTER", timeout=master_down_interval(200, ADVERT) + 1, since=restarted)
     second.wait_state("BACKUP", timeout=1, since=restarted)
+
+
+@pytest.mark.lab
+@needs_frr
+def test_frr_has_no_address_owner(make_lab: MakeLab) -> None:
+    """Why the driver refuses priority 255 (OWNER_REFUSAL), measured on the installed vrrpd.
+
+    An owner goes Initialize -> Master at once with effective priority 255 (RFC 5798 §6.4.1;
+    vrrpd/vrrp.c vrrp_startup(), which logs "owns primary Virtual Router IP"). vrrpd 8.4.4
+    does neither when the VIP is also an address of the parent interface (vrrp_is_owner() is
+    disabled), and its CLI rejects priority 255. If either changes upstream, this test fails
+    and the driver can map keepalived's priority 255 instead of refusing it.
+    """
+    scenario, specs = load_scenario_with_routers(SCENARIO)
+    lab = make_lab(scenario)
+    node = lab.node("ha_first")
+    # The VIP as a real address of ens3, as vrrp_is_owner() would once have looked for it.
+    node.run(["ip", "addr", "add", f"{VIP}/32", "dev", "ens3"])
+    routers = start_routers(lab, [s for s in specs if s.node == "ha_first"], "frr")
+    router = cast(FrrRouter, routers["ha_first"])
+    router.wait_state("MASTER", timeout=master_down_interval(200, ADVERT) + 20 * ADVERT)
+    # Alone it becomes master, but as a backup whose Master_Down_Timer expired, not as owner.
+    assert [e.state for e in router.events.snapshot()][:2] == ["BACKUP", "MASTER"]
+    log = router.log_text()
+    assert "Master_Down_Timer expired" in log
+    assert "owns primary Virtual Router IP" not in log
+    status = router.status()[0]["v4"]
+    assert (status["status"], status["effectivePriority"]) == ("Master", 200)
+    with pytest.raises(RouterError, match="Unknown command"):
+        router.vtysh("configure terminal", "interface ens3", "vrrp 1 priority 255")
 
 
 @pytest.mark.lab

@@ -1,0 +1,156 @@
+"""The conformance harness's own logic, without a lab: verdicts per family, the expected-verdict
+table, the matrix's cells and the command line's bad-input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from lab.cli import main
+from lab.conformance import ROWS, iut
+from lab.conformance.cli import cell, run_matrix, summary
+from lab.conformance.expected import COLUMNS, DEPARTURES, PASS, expectation
+from lab.conformance.verdict import Findings, Verdict, combine
+from lab.routers import Router, base
+
+
+def _findings(family: int, *, ok: bool | None) -> Findings:
+    """A family's findings that passed (True), failed (False) or could not be asked (None)."""
+    found = Findings(family)
+    if ok is None:
+        found.na("control failed")
+    else:
+        found.check(ok, "held", "broke")
+    found.measure("took (s)", 0.361)
+    found.frame("first advert", 7)
+    return found
+
+
+def test_ipv6_findings_are_prefixed_so_both_families_share_a_verdict() -> None:
+    verdict = combine("T01", "x", [_findings(4, ok=True), _findings(6, ok=True)])
+    assert verdict.outcome == "pass"
+    assert verdict.reason == "held; IPv6: held"
+    assert verdict.evidence == {"took (s)": 0.361, "IPv6: took (s)": 0.361}
+    assert verdict.frames == {"first advert": 7, "IPv6: first advert": 7}
+    assert verdict.families == {"IPv4": "pass", "IPv6": "pass"}
+
+
+def test_a_fail_in_one_family_fails_the_row_and_says_which() -> None:
+    verdict = combine("T01", "x", [_findings(4, ok=True), _findings(6, ok=False)])
+    assert verdict.outcome == "fail"
+    assert verdict.reason == "IPv6: broke"
+    assert verdict.families == {"IPv4": "pass", "IPv6": "fail"}
+
+
+def test_a_family_that_could_not_be_asked_stays_visible_in_a_pass() -> None:
+    verdict = combine("T01", "x", [_findings(4, ok=True), _findings(6, ok=None)])
+    assert verdict.outcome == "pass"
+    assert verdict.reason == "held; n/a: IPv6: control failed"
+    assert verdict.families == {"IPv4": "pass", "IPv6": "n/a"}
+
+
+def test_no_family_asked_is_na() -> None:
+    verdict = combine("T01", "x", [_findings(4, ok=None), _findings(6, ok=None)])
+    assert verdict.outcome == "n/a"
+    assert verdict.reason == "control failed; IPv6: control failed"
+
+
+def test_a_note_never_changes_the_outcome() -> None:
+    found = _findings(4, ok=True)
+    found.note("its default accepts traffic")
+    assert found.verdict("A03", "x").reason == "held [its default accepts traffic]"
+    assert found.verdict("A03", "x").outcome == "pass"
+
+
+def test_the_matrix_cell_shows_each_family_where_they_differ() -> None:
+    both = Verdict("A02", "frr", "fail", "", families={"IPv4": "fail", "IPv6": "fail"})
+    split = Verdict("A02", "frr", "fail", "", families={"IPv4": "fail", "IPv6": "pass"})
+    assert "v4" not in cell(both)
+    assert cell(split).endswith("(v4 [bold red]FAIL[/], v6 pass)")
+
+
+def test_summary_counts_and_names_the_failed_must_rows() -> None:
+    verdicts = [
+        Verdict("P01", "k", "pass", "", seconds=2.0),
+        Verdict("P07", "k", "fail", "", seconds=3.0),
+        Verdict("U01", "k", "fail", "", seconds=1.0),
+        Verdict("F01", "k", "n/a", "", seconds=0.5),
+    ]
+    assert summary(verdicts, "k") == (
+        "k: 1 pass, 2 fail, 1 n/a of 4 rows in 6s; MUST rows failed: P07; SHOULD rows failed: U01"
+    )
+
+
+def test_every_departure_names_a_row_a_reason_and_a_phrase() -> None:
+    for column, rows in DEPARTURES.items():
+        for row, want in rows.items():
+            assert row in ROWS, (column, row)
+            assert want.outcome != "pass" and want.reason and want.contains, (column, row)
+            families = want.families(row)
+            assert set(families) == {f"IPv{f}" for f in ROWS[row].families}, (column, row)
+            # The row's outcome is what its families combine to.
+            outcomes = set(families.values())
+            combined = "fail" if "fail" in outcomes else "pass" if "pass" in outcomes else "n/a"
+            assert combined == want.outcome, (column, row, families)
+
+
+def test_unlisted_cells_are_expected_to_pass_in_every_family() -> None:
+    assert expectation("bundled", "T01") is PASS
+    assert PASS.families("T01") == {"IPv4": "pass", "IPv6": "pass"}
+    assert expectation("frr", "A02").families("A02") == {"IPv4": "fail", "IPv6": "pass"}
+    assert set(COLUMNS) == {"keepalived", "bundled", "bundled-9568", "frr"}
+    with pytest.raises(KeyError):
+        expectation("bundled", "Z99")
+
+
+class _AbsentRouter(Router):
+    """A driver whose program is not installed: its column is n/a without running a lab."""
+
+    impl: ClassVar[str] = "absent-for-tests"
+    program: ClassVar[str] = "/nonexistent/vrrp-lab-absent"
+    install_hint: ClassVar[str] = "apt-get install nothing"
+
+    def command(self) -> list[str]:
+        return [self.program]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_missing_program_makes_its_column_na_in_row_order(
+    jobs: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registered for this test only: other tests list the known drivers.
+    monkeypatch.setitem(base._DRIVERS, _AbsentRouter.impl, _AbsentRouter)
+    heard: list[str] = []
+    verdicts = run_matrix(
+        [iut("absent-for-tests")],
+        ["T01", "P01"],
+        tmp_path,
+        progress=lambda v: heard.append(v.row),
+        jobs=jobs,
+    )
+    assert [(v.row, v.outcome) for v in verdicts] == [("T01", "n/a"), ("P01", "n/a")]
+    assert "/nonexistent/vrrp-lab-absent is not installed (apt-get install nothing)" in (
+        verdicts[0].reason
+    )
+    assert sorted(heard) == ["P01", "T01"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--rows", "P01,X99"], "--rows: unknown row(s) X99; known rows: P01"),
+        (["--impl", "nosuch"], "no router implementation 'nosuch'; known:"),
+        (["--impl", "keepalived-9568"], "implementation 'keepalived' has no RFC 9568 mode"),
+        (["--jobs", "0"], "'0' is not a whole number of at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["conformance", *argv]) == 2
+    err = capsys.readouterr().err
+    assert complaint in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
