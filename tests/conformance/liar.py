@@ -288,6 +288,8 @@ class Liar:
             return None
         if (ver != self.version or kind != 1) and self.flaw != "accept-type":
             return None
+        if ver not in (2, 3):
+            ver = self.version  # accept-type reads an unknown version as its own
         if (
             self.peers
             and self.flaw != "any-unicast-source"
