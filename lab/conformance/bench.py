@@ -2,11 +2,11 @@
 
 Topology (plain L2, ``l2-plain``: a bare bridge, so whatever the IUT sends is what arrives)::
 
-    iut       192.0.2.11  2001:db8::11   the implementation under test (any driver the lab knows)
-    peer      192.0.2.12  2001:db8::12   an address the IUT lists as unicast peer; the tester
-                                         borrows it
-    observer  192.0.2.13  2001:db8::13   a bystander
-    tester    192.0.2.14  2001:db8::14   plays the other routers: crafts adverts, asks for the VIPs
+    iut       192.0.2.11  2001:db8::b   the implementation under test (any driver the lab knows)
+    peer      192.0.2.12  2001:db8::c   an address the IUT lists as unicast peer; the tester
+                                        borrows it
+    observer  192.0.2.13  2001:db8::d   a bystander
+    tester    192.0.2.14  2001:db8::e   plays the other routers: crafts adverts, asks for the VIPs
 
 A bench poses its row's question once per address family (:attr:`Bench.family`): on IPv6 the
 VIPs, the multicast group, the VMAC and the tester's frames follow, and VRRP's own addresses
@@ -42,6 +42,7 @@ from lab.node import Node
 from lab.routers import Router, RouterParams, Transition, known_drivers, make_router
 from lab.routers.base import master_down_interval, skew_time
 from lab.scenario import Scenario
+from lab.sdn.ruleset import link_local
 from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode, vmac
 
 #: Host numbers of the bench's nodes on its segment.
@@ -281,15 +282,6 @@ def vrrp_reserved(data: bytes) -> int | None:
     return None
 
 
-def link_local(mac: str) -> str:
-    """The EUI-64 link-local address the kernel gives an interface with ``mac`` (RFC 4291
-    appendix A; the default ``addr_gen_mode`` of a fresh namespace)."""
-    octets = bytearray.fromhex(mac.replace(":", ""))
-    octets[0] ^= 0x02
-    iid = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
-    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
-
-
 # --- the bench --------------------------------------------------------------------------
 
 
@@ -387,7 +379,7 @@ class Bench:
     def ip(self, name: str) -> str:
         """The address a node's VRRP would send from: its IPv4 address, or its link-local."""
         if self.family == 6:
-            return link_local(self.mac(name))
+            return str(link_local(self.mac(name)))
         return f"{NET4}.{HOSTS[name]}"
 
     def unicast_ip(self, name: str) -> str:
@@ -465,7 +457,7 @@ class Bench:
         after the link came up); return it. Netlink from the caller's thread."""
         from lab.wait import wait_until
 
-        want = link_local(self.mac(node))
+        want = str(link_local(self.mac(node)))
         wait_until(
             lambda: want in self.link_locals(node),
             timeout=timeout,
