@@ -1,5 +1,6 @@
 """The conformance harness's own logic, without a lab: verdicts per family, the expected-verdict
-table, the matrix's cells and the command line's bad-input errors."""
+table, the matrix's cells, the discard rows' timing judgement and the command line's bad-input
+errors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from lab.cli import main
 from lab.conformance import ROWS, iut
+from lab.conformance.checks import discard_timing
 from lab.conformance.cli import cell, run_matrix, summary
 from lab.conformance.expected import COLUMNS, DEPARTURES, PASS, expectation
 from lab.conformance.verdict import Findings, Verdict, combine
@@ -154,3 +156,39 @@ def test_bad_input_is_one_line_and_exit_2(
     assert complaint in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+# The bench's figures: Adv 0.1 s, priority 100 (Master_Down_Interval 0.3609 s), tolerance 20 ms,
+# the tester's first broken advert one Adv after its last valid one, carrying the same interval.
+_DOWN, _TOL, _FIRST_BAD = 0.3609, 0.020, 0.1
+
+
+@pytest.mark.parametrize(
+    ("took", "want"),
+    [
+        (_DOWN, "on time"),
+        (_DOWN - _TOL, "on time"),
+        (_DOWN + _TOL, "on time"),
+        # Sooner: it took something from the broken adverts (an interval 0, say).
+        (_DOWN - _TOL - 0.001, "acted on"),
+        (_FIRST_BAD, "acted on"),
+        # Late, but before any broken advert could have restarted its timer: its own lateness.
+        (_DOWN + 0.033, "late"),
+        # A Master_Down_Interval after a broken advert: it restarted its timer on one.
+        (_FIRST_BAD + _DOWN - _TOL, "acted on"),
+        (_FIRST_BAD + _DOWN, "acted on"),
+        (3 * _FIRST_BAD + _DOWN, "acted on"),
+    ],
+)
+def test_a_discard_is_judged_by_when_the_backup_took_over(took: float, want: str) -> None:
+    assert (
+        discard_timing(took, down=_DOWN, tol=_TOL, first_bad=_FIRST_BAD, restart_down=_DOWN) == want
+    )
+
+
+def test_a_broken_interval_0_leaves_no_room_for_lateness() -> None:
+    """An advert with interval 0 could restart the timer to fire at once, so any takeover later
+    than the tolerance may be its doing."""
+    assert discard_timing(_DOWN + 0.021, down=_DOWN, tol=_TOL, first_bad=0.1, restart_down=0) == (
+        "acted on"
+    )
