@@ -35,8 +35,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/vrrp-lab run
 
-test: setup
-	$(VENV)/bin/ruff check lab vrrp tests benchmarks
+test: lint
 	@# Unit tests are pure CPU work and run on both cores. A conformance bench mostly waits
 	@# on VRRP timers and takes its figures from kernel capture stamps, and a profile-matrix
 	@# cell judges reachability with second-long windows: two of them run side by side, as

@@ -89,7 +89,7 @@ def _capture(sock: socket.socket, until: float, out: dict[int, list[float]]) -> 
         if len(data) < 14 + 20 + 8 or data[12:14] != b"\x08\x00" or data[14 + 9] != 112:
             continue
         ihl = (data[14] & 0x0F) * 4
-        vrrp = data[14 + ihl:]
+        vrrp = data[14 + ihl :]
         stamp = None
         for level, kind, value in anc:
             if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
@@ -116,11 +116,13 @@ def run(
             settle = 3 * interval + 1 + vrids * 0.005
             wait_until(
                 lambda: sum(1 for e in router.events.snapshot() if e.state == "MASTER"),
-                timeout=settle + 30, what=f"{vrids} instances MASTER",
+                timeout=settle + 30,
+                what=f"{vrids} instances MASTER",
                 accept=lambda n: n >= vrids,
             )
-            sock = lab.node("observer").socket(socket.AF_PACKET, socket.SOCK_RAW,
-                                               socket.htons(_ETH_P_ALL))
+            sock = lab.node("observer").socket(
+                socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL)
+            )
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             sock.bind(("ens3", 0))
@@ -162,8 +164,13 @@ def main() -> None:
     parser.add_argument("--vrids", type=int, default=255)
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rt", type=int, default=None, metavar="PRIO",
-                        help="set vrrp_rt_priority PRIO (SCHED_RR) in the config")
+    parser.add_argument(
+        "--rt",
+        type=int,
+        default=None,
+        metavar="PRIO",
+        help="set vrrp_rt_priority PRIO (SCHED_RR) in the config",
+    )
     args = parser.parse_args()
     for impl in args.impl or ["bundled"]:
         result = run(impl, args.vrids, args.interval, args.seconds, args.rt)

@@ -61,8 +61,17 @@ for name in ha_first ha_second observer; do ip netns del $name$s; done
 def bare_once(n: int) -> float:
     start = time.perf_counter()
     subprocess.run(
-        ["unshare", "--mount", "--propagation", "private",
-         "sh", "-c", BARE_SCRIPT, "bench", str(n)],
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            BARE_SCRIPT,
+            "bench",
+            str(n),
+        ],
         check=True,
     )
     return time.perf_counter() - start
@@ -96,8 +105,11 @@ def main() -> int:
     print(file=sys.stderr)
     mb, ml = statistics.median(bare), statistics.median(lab)
     print(f"{'':24}{'median':>10}{'p90':>10}")
-    for name, xs in (("bare ip script", bare), ("vrrp-lab Lab, l2-plain", lab),
-                     ("vrrp-lab Lab, arp-caching", sdn)):
+    for name, xs in (
+        ("bare ip script", bare),
+        ("vrrp-lab Lab, l2-plain", lab),
+        ("vrrp-lab Lab, arp-caching", sdn),
+    ):
         p90 = sorted(xs)[int(0.9 * (len(xs) - 1))]
         print(f"{name:24}{statistics.median(xs) * 1000:>8.1f}ms{p90 * 1000:>8.1f}ms")
     ratio = ml / mb

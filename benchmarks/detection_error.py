@@ -41,8 +41,7 @@ def scenario(fault: str) -> Scenario:
 def error_ms(detection: float, theory: float, low: float | None) -> float:
     if low is None:
         return detection - theory
-    return 0.0 if low <= detection <= theory else min(detection - low, detection - theory,
-                                                       key=abs)
+    return 0.0 if low <= detection <= theory else min(detection - low, detection - theory, key=abs)
 
 
 def main() -> int:
@@ -51,14 +50,20 @@ def main() -> int:
     parser.add_argument("--impl", action="append", default=None)
     args = parser.parse_args()
     impls = args.impl or ["keepalived", "bundled"]
-    print(f"{'impl':12}{'fault':11}{'detection p50':>15}{'RFC':>16}{'|error| p50':>13}"
-          f"{'|error| max':>13}")
+    print(
+        f"{'impl':12}{'fault':11}{'detection p50':>15}{'RFC':>16}{'|error| p50':>13}"
+        f"{'|error| max':>13}"
+    )
     for impl in impls:
         for fault in ("stop", "host-down"):
             detections, errors, theory, low = [], [], 0.0, None
             for n in range(args.runs):
-                print(f"\r{impl} {fault} {n + 1}/{args.runs}".ljust(40), end="", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"\r{impl} {fault} {n + 1}/{args.runs}".ljust(40),
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 report = ScenarioRun(scenario(fault), impl=impl).execute()
                 f = report.failovers[-1]
                 if f.detection_ms is None or f.theory_ms is None:
@@ -68,8 +73,10 @@ def main() -> int:
                 errors.append(abs(error_ms(f.detection_ms, theory, low)))
             print("\r".ljust(40), end="\r", file=sys.stderr)
             rfc = f"{low:.1f}–{theory:.1f}" if low is not None else f"{theory:.1f}"
-            print(f"{impl:12}{fault:11}{statistics.median(detections):>12.1f} ms{rfc:>13} ms"
-                  f"{statistics.median(errors):>10.2f} ms{max(errors):>10.2f} ms")
+            print(
+                f"{impl:12}{fault:11}{statistics.median(detections):>12.1f} ms{rfc:>13} ms"
+                f"{statistics.median(errors):>10.2f} ms{max(errors):>10.2f} ms"
+            )
     return 0
 
 

@@ -39,8 +39,12 @@ def main() -> int:
     rows: dict[str, list[CellResult]] = {}
     total = len(PROFILES) * len(COLUMNS)
     for n, (profile, column) in enumerate(((p, c) for p in PROFILES for c in COLUMNS), 1):
-        print(f"\r[{n}/{total}] {profile} / {column.title}".ljust(70), end="", file=sys.stderr,
-              flush=True)
+        print(
+            f"\r[{n}/{total}] {profile} / {column.title}".ljust(70),
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.setdefault(profile, []).append(run_cell(profile, column, impl=args.impl))
     print(file=sys.stderr)
     header = ["profile", *(c.title for c in COLUMNS)]
@@ -56,8 +60,10 @@ def main() -> int:
                 print(f"  {r.column.title:26} {cell_text(r)}")
     predicted = sum(r.as_predicted for cells in rows.values() for r in cells)
     expected = sum(r.as_expected for cells in rows.values() for r in cells)
-    print(f"\n{predicted}/{total} cells as DESIGN §4 predicts, {expected}/{total} as expected "
-          f"with the documented departures; {time.perf_counter() - began:.0f} s in all")
+    print(
+        f"\n{predicted}/{total} cells as DESIGN §4 predicts, {expected}/{total} as expected "
+        f"with the documented departures; {time.perf_counter() - began:.0f} s in all"
+    )
     return 0 if expected == total else 1
 
 

@@ -48,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", help="VRRP implementation for every router without its own impl:")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
     p.add_argument("--pcap", type=Path, metavar="DIR", help="keep the run's capture in DIR")
-    p.add_argument("--plots", type=Path, metavar="DIR",
-                   help="write a PNG timeline per failover in DIR")
-    p.add_argument("--rate", type=float, default=1000.0,
-                   help="probes per second from the observer to the VIP (default 1000)")
+    p.add_argument(
+        "--plots", type=Path, metavar="DIR", help="write a PNG timeline per failover in DIR"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="probes per second from the observer to the VIP (default 1000)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("up", help="build a lab and hold it until Ctrl-C or `vrrp-lab down`")
@@ -136,7 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             ok = _reachability(lab)
         return 0 if ok else 1
     run = ScenarioRun(
-        scenario, impl=args.impl, pcap_dir=args.pcap, probe_rate=args.rate,
+        scenario,
+        impl=args.impl,
+        pcap_dir=args.pcap,
+        probe_rate=args.rate,
         progress=lambda result: console.print(step_line(result, run.report.started)),
     )
     report = run.execute()
@@ -248,8 +256,11 @@ def cmd_down(args: argparse.Namespace) -> int:
         os.kill(record.runner_pid, signal.SIGTERM)
     for record in records:
         # The runner removes its record last, once everything else is gone.
-        wait_until(lambda r=record: not r.path().exists(), timeout=30,
-                   what=f"lab {record.id}'s runner (pid {record.runner_pid}) to tear it down")
+        wait_until(
+            lambda r=record: not r.path().exists(),
+            timeout=30,
+            what=f"lab {record.id}'s runner (pid {record.runner_pid}) to tear it down",
+        )
         console.print(f"lab {record.id}: torn down")
     return 0
 

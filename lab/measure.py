@@ -32,8 +32,9 @@ def router_timers(router: Router) -> RouterTimers:
 
     parsed = kconfig.parse(router.config_text, router.source)
     inst = parsed.instances[0]
-    return RouterTimers(inst.effective_priority, inst.advert_int, inst.virtual_router_id,
-                        bool(inst.use_vmac))
+    return RouterTimers(
+        inst.effective_priority, inst.advert_int, inst.virtual_router_id, bool(inst.use_vmac)
+    )
 
 
 def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
@@ -44,7 +45,8 @@ def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
         return []
     return [
         metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
-        for e in capture.events() if isinstance(e, VrrpAdvert)
+        for e in capture.events()
+        if isinstance(e, VrrpAdvert)
     ]
 
 
@@ -54,8 +56,9 @@ def garps_of(capture: Capture | None) -> list[tuple[float, str]]:
 
     if capture is None:
         return []
-    return [(e.time, e.sender) for e in capture.events()
-            if isinstance(e, ArpEvent) and e.kind == "garp"]
+    return [
+        (e.time, e.sender) for e in capture.events() if isinstance(e, ArpEvent) and e.kind == "garp"
+    ]
 
 
 def sdn_answers_for(run: ScenarioRun, ip: str | None) -> list[tuple[float, str]]:
@@ -64,8 +67,11 @@ def sdn_answers_for(run: ScenarioRun, ip: str | None) -> list[tuple[float, str]]
     controller = getattr(sdn, "controller", None)
     if controller is None or ip is None:
         return []
-    return [(e["t"], e["mac"]) for e in list(controller.events)
-            if e.get("event") == "answered" and e.get("ip") == ip]
+    return [
+        (e["t"], e["mac"])
+        for e in list(controller.events)
+        if e.get("event") == "answered" and e.get("ip") == ip
+    ]
 
 
 def _vmac(vrid: int) -> str:
@@ -100,10 +106,16 @@ def measure_failovers(
         f.last_served_before, f.first_served_after, f.lost_probes = last, first, lost
         if last is not None and first is not None:
             f.outage_ms = (first - last) * 1000
-        became = [t for t in transitions if at <= t.at < until and t.state == "MASTER"
-                  and t.router != f.old_master]
-        f.new_master = server if server and server != f.old_master else (
-            became[0].router if became else server)
+        became = [
+            t
+            for t in transitions
+            if at <= t.at < until and t.state == "MASTER" and t.router != f.old_master
+        ]
+        f.new_master = (
+            server
+            if server and server != f.old_master
+            else (became[0].router if became else server)
+        )
         old_adverts = [a for a in adverts if a.node == f.old_master and a.at < until]
         if old_adverts:
             f.last_advert_of_old_master = old_adverts[-1].at

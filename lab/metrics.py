@@ -111,8 +111,10 @@ class Failover:
             "theory_min_ms": _round(self.theory_min_ms),
             "lost_probes": self.lost_probes,
             "stale_arp_ms": _round(self.stale_arp_ms),
-            "split_brain_ms": [[_round((a - self.at) * 1000), _round((b - self.at) * 1000)]
-                               for a, b in self.split_brain],
+            "split_brain_ms": [
+                [_round((a - self.at) * 1000), _round((b - self.at) * 1000)]
+                for a, b in self.split_brain
+            ],
             "vip_holders_at_end": self.vip_holders_at_end,
         }
 
@@ -138,9 +140,9 @@ def who_served(probes: Sequence[Probe], before: float) -> str | None:
     return last[-1].responder if last else None
 
 
-def outage(probes: Sequence[Probe], at: float, until: float | None = None) -> tuple[
-    float | None, float | None, int, str | None
-]:
+def outage(
+    probes: Sequence[Probe], at: float, until: float | None = None
+) -> tuple[float | None, float | None, int, str | None]:
     """The service gap a fault at ``at`` caused, in the probes sent before ``until``.
 
     Returns (arrival of the last answer before the gap, arrival of the first answer after it,
@@ -217,7 +219,7 @@ def split_brain_intervals(
     out: list[tuple[float, float]] = []
     keys = list(spans)
     for i, ka in enumerate(keys):
-        for kb in keys[i + 1:]:
+        for kb in keys[i + 1 :]:
             if ka[0] != kb[0]:
                 continue
             for a0, a1 in spans[ka]:

@@ -64,12 +64,15 @@ def host_dirs_under_tmp() -> list[str]:
     """
     candidates = {
         Path(__file__).resolve().parent.parent,  # the checkout holding lab/ and vrrp/
-        Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.exec_prefix),
         Path(os.path.realpath(sys.executable)).parent.parent,
     }
     under = sorted(str(p) for p in candidates if str(p).startswith("/tmp/"))
     # A directory inside another one already bound needs no bind of its own.
     return [d for d in under if not any(d.startswith(o + "/") for o in under if o != d)]
+
 
 Command = str | Sequence[str]
 

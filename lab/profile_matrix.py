@@ -41,8 +41,12 @@ COLUMNS = (
     Column("no-pair", "no allowed pair", (), False),
     Column("ip-pair", "IP-only pair, no vmac", ({"ip_address": VIP},), False),
     Column("ip-pair-vmac", "IP-only pair, use_vmac", ({"ip_address": VIP},), True),
-    Column("vmac-pairs", "VMAC+IP pairs, use_vmac",
-           ({"ip_address": VIP}, {"ip_address": VIP, "mac_address": VMAC}), True),
+    Column(
+        "vmac-pairs",
+        "VMAC+IP pairs, use_vmac",
+        ({"ip_address": VIP}, {"ip_address": VIP, "mac_address": VMAC}),
+        True,
+    ),
 )
 
 #: DESIGN §4's predictions, as outcome classes (the table's words are kept in docs).
@@ -104,8 +108,12 @@ def cell_scenario(profile: str, column: Column, *, advert_int: float = 0.1) -> S
     data["networks"][0]["sdn"] = {"profile": profile}
     routers = []
     for node, priority in (("ha_first", 200), ("ha_second", 100)):
-        router: dict[str, Any] = {"node": node, "priority": priority, "advert_int": advert_int,
-                                  "unicast": True}
+        router: dict[str, Any] = {
+            "node": node,
+            "priority": priority,
+            "advert_int": advert_int,
+            "unicast": True,
+        }
         if column.use_vmac:
             router |= {"use_vmac": True, "vmac_xmit_base": True}
         routers.append(router)
@@ -164,13 +172,17 @@ def classify(report: RunReport) -> str:
     return "works" if verdict.get("after", False) else "failover-broken"
 
 
-def run_cell(profile: str, column: Column, *, impl: str | None = None,
-             pcap_dir: Path | None = None) -> CellResult:
+def run_cell(
+    profile: str, column: Column, *, impl: str | None = None, pcap_dir: Path | None = None
+) -> CellResult:
     """Run one cell and classify it."""
     report = ScenarioRun(cell_scenario(profile, column), impl=impl, pcap_dir=pcap_dir).execute()
     failover = report.failovers[-1] if report.failovers else None
     return CellResult(
-        profile, column, classify(report), PREDICTED[(profile, column.key)],
+        profile,
+        column,
+        classify(report),
+        PREDICTED[(profile, column.key)],
         expected(profile, column),
         failover.outage_ms if failover else None,
         failover.stale_arp_ms if failover else None,

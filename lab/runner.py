@@ -68,14 +68,19 @@ class RunReport:
             "wall_seconds": round(self.wall_seconds, 3),
             "build_ms": round(self.build_ms, 1),
             "steps": [
-                {"name": s.name, "ok": s.ok, "detail": s.detail,
-                 "t_ms": round((s.at - self.started) * 1000, 1)}
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "detail": s.detail,
+                    "t_ms": round((s.at - self.started) * 1000, 1),
+                }
                 for s in self.steps
             ],
             "failovers": [f.as_json() for f in self.failovers],
-            "split_brain_ms": [[round((lo - self.started) * 1000, 1),
-                                round((hi - self.started) * 1000, 1)]
-                               for lo, hi in self.split_brain],
+            "split_brain_ms": [
+                [round((lo - self.started) * 1000, 1), round((hi - self.started) * 1000, 1)]
+                for lo, hi in self.split_brain
+            ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
         }
@@ -136,12 +141,14 @@ class ScenarioRun:
             self.vip = str(self.scenario.vips[0].address) if self.scenario.vips else None
             self.neighbours = (
                 neighbours.watch_neighbours(lab, node=observer, ips=[self.vip])
-                if observer and self.vip else None
+                if observer and self.vip
+                else None
             )
             self.responders = probe.responders(lab, list(self.routers)) if self.routers else None
             self.probes = (
                 probe.start_probes(lab, source=observer, target=self.vip, rate=self.probe_rate)
-                if observer and self.vip else None
+                if observer and self.vip
+                else None
             )
             for step in self.scenario.steps:
                 self._run_step(step)
@@ -173,8 +180,14 @@ class ScenarioRun:
         except LabError as exc:
             fabric_error = exc
             ok, detail = False, f"{detail}; {exc}"
-        result = StepResult(step.title(), ok, detail, at, time.perf_counter() - began,
-                            expectation=step.action == "expect")
+        result = StepResult(
+            step.title(),
+            ok,
+            detail,
+            at,
+            time.perf_counter() - began,
+            expectation=step.action == "expect",
+        )
         self.report.steps.append(result)
         self.progress(result)
         if fabric_error is not None:
@@ -202,8 +215,10 @@ class ScenarioRun:
                 port.unset_allowed_address(change.ip_address, change.mac_address)
             mac = f",mac-address={change.mac_address}" if change.mac_address else ""
             verb = "set" if action == "port_set" else "unset"
-            return True, (f"openstack port {verb} --allowed-address "
-                          f"ip-address={change.ip_address}{mac} {port.id}")
+            return True, (
+                f"openstack port {verb} --allowed-address "
+                f"ip-address={change.ip_address}{mac} {port.id}"
+            )
         if action == "observe":
             assert step.observe is not None
             # Observing is the point of this step: the probes, capture and watchers run meanwhile.
@@ -236,8 +251,9 @@ class ScenarioRun:
             return True, f"answered by {reply.responder}, rtt {(reply.rtt or 0) * 1000:.2f} ms"
         if kind == "served_by":
             assert self.probes is not None, "served_by needs an observer and a VIP"
-            reply = self.probes.wait_served(timeout=expect.within, by=expect.served_by,
-                                            since=clock.now())
+            reply = self.probes.wait_served(
+                timeout=expect.within, by=expect.served_by, since=clock.now()
+            )
             return True, f"answered by {reply.responder}"
         if kind == "unreachable":
             assert self.probes is not None, "unreachable needs an observer and a VIP"
@@ -277,8 +293,12 @@ class ScenarioRun:
 
     def _expect_split_brain(self, expect: Expect) -> tuple[bool, str]:
         if expect.split_brain:
-            seen = wait_until(self.split_brain, accept=bool, timeout=expect.within,
-                              what="two routers to advertise one VRID at once")
+            seen = wait_until(
+                self.split_brain,
+                accept=bool,
+                timeout=expect.within,
+                what="two routers to advertise one VRID at once",
+            )
         else:
             seen = self.split_brain()
         total = sum(hi - lo for lo, hi in seen) * 1000
@@ -299,8 +319,12 @@ class ScenarioRun:
                 return seen.get(expect.backup) == "BACKUP"
             return masters == wanted
 
-        seen = wait_until(states, accept=holds, timeout=expect.within,
-                          what=f"router states to match {expect.kind}")
+        seen = wait_until(
+            states,
+            accept=holds,
+            timeout=expect.within,
+            what=f"router states to match {expect.kind}",
+        )
         return True, ", ".join(f"{n} {s}" for n, s in seen.items())
 
     def _expect_neighbour(self, expect: Expect) -> tuple[bool, str]:
@@ -319,10 +343,14 @@ class ScenarioRun:
 
         def wanted(mac: str | None, state: str) -> bool:
             return (want_mac is None or mac == want_mac) and (
-                want.state is None or state == want.state)
+                want.state is None or state == want.state
+            )
 
-        watched = self.neighbours is not None and node.name == self._observer() and (
-            str(want.ip) == self.vip)
+        watched = (
+            self.neighbours is not None
+            and node.name == self._observer()
+            and (str(want.ip) == self.vip)
+        )
         if watched:
             watch = self.neighbours
             assert watch is not None
@@ -340,7 +368,9 @@ class ScenarioRun:
                 return False, f"{want.ip} lladdr {last.mac or '-'} {last.state}" if last else "none"
 
             _, seen = wait_until(
-                matching, accept=lambda r: r[0], timeout=expect.within,
+                matching,
+                accept=lambda r: r[0],
+                timeout=expect.within,
                 what=f"{node.name}'s neighbour entry for {want.ip} to be {want.mac or want.state}",
             )
             return True, seen
@@ -349,7 +379,9 @@ class ScenarioRun:
             return seen is not None and wanted(*seen)
 
         seen = wait_until(
-            lambda: neighbour(node, str(want.ip)), accept=holds, timeout=expect.within,
+            lambda: neighbour(node, str(want.ip)),
+            accept=holds,
+            timeout=expect.within,
             what=f"{node.name}'s neighbour entry for {want.ip} to be {want.mac or want.state}",
         )
         assert seen is not None
@@ -377,8 +409,10 @@ class ScenarioRun:
         if want.detection_within_theory_ms is not None:
             d, t = failover.detection_ms, failover.theory_ms
             if d is None or t is None or abs(d - t) > want.detection_within_theory_ms:
-                problems.append(f"detection {d} vs theory {t} differ by more than "
-                                f"{want.detection_within_theory_ms:g} ms")
+                problems.append(
+                    f"detection {d} vs theory {t} differ by more than "
+                    f"{want.detection_within_theory_ms:g} ms"
+                )
             shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
         detail = ", ".join(shown) or "measured"
         return (not problems), ("; ".join(problems) + f" ({detail})" if problems else detail)
@@ -403,9 +437,12 @@ class ScenarioRun:
         """Every probe of the run as the metrics see it (responder None when unanswered)."""
         if self.probes is None:
             return []
-        return [metrics.Probe(p.seq, p.sent, p.responder if p.received is not None else None,
-                              p.received)
-                for p in self.probes.results()]
+        return [
+            metrics.Probe(
+                p.seq, p.sent, p.responder if p.received is not None else None, p.received
+            )
+            for p in self.probes.results()
+        ]
 
     def _live(self) -> bool:
         return self.probes is not None and self.probes.running

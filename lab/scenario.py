@@ -44,8 +44,10 @@ class Scenario(Topology):
         check_router_specs(self, self.routers)
         nodes = [inst.name for inst in self.instances]
         if self.observer is not None and self.observer not in nodes:
-            raise ValueError(f"observer: unknown instance {self.observer!r} "
-                             f"(expected one of: {', '.join(nodes)})")
+            raise ValueError(
+                f"observer: unknown instance {self.observer!r} "
+                f"(expected one of: {', '.join(nodes)})"
+            )
         with_router = [r.node for r in self.routers]
         for i, step in enumerate(self.steps):
             value = getattr(step, step.action)
@@ -62,8 +64,10 @@ class Scenario(Topology):
                 named = [value]
             for name in named:
                 if name not in nodes and step.action not in ("port_set", "port_unset"):
-                    raise ValueError(f"steps[{i}].{step.action.replace('_', '-')}: unknown "
-                                     f"instance {name!r} (expected one of: {', '.join(nodes)})")
+                    raise ValueError(
+                        f"steps[{i}].{step.action.replace('_', '-')}: unknown "
+                        f"instance {name!r} (expected one of: {', '.join(nodes)})"
+                    )
         return self
 
 

@@ -83,8 +83,9 @@ class Expect(_Model):
     neighbour: NeighbourExpectation | None = None
     failover: FailoverExpectation | None = None
     split_brain: bool | None = Field(
-        None, description="true: two routers advertise one VRID at once (waits up to `within`); "
-        "false: that never happened so far in the run."
+        None,
+        description="true: two routers advertise one VRID at once (waits up to `within`); "
+        "false: that never happened so far in the run.",
     )
     within: float = Field(10.0, gt=0, description="Seconds to wait for the condition to hold.")
     during: float = Field(2.0, gt=0, description="Seconds observed, for `unreachable`.")
@@ -105,8 +106,17 @@ class Expect(_Model):
         return next(k for k in _EXPECT_KEYS if getattr(self, k) is not None)
 
 
-_EXPECT_KEYS = ("master", "backup", "masters", "reachable", "unreachable", "served_by",
-                "neighbour", "failover", "split_brain")
+_EXPECT_KEYS = (
+    "master",
+    "backup",
+    "masters",
+    "reachable",
+    "unreachable",
+    "served_by",
+    "neighbour",
+    "failover",
+    "split_brain",
+)
 
 
 class PortChange(_Model):
@@ -137,8 +147,17 @@ class LinkFlap(_Model):
     down_for: float = Field(0.5, gt=0)
 
 
-FAULT_KEYS = ("stop", "crash", "host_down", "freeze", "thaw", "partition", "heal",
-              "advert_loss", "link_flap")
+FAULT_KEYS = (
+    "stop",
+    "crash",
+    "host_down",
+    "freeze",
+    "thaw",
+    "partition",
+    "heal",
+    "advert_loss",
+    "link_flap",
+)
 
 
 class Step(_Model):
@@ -155,7 +174,8 @@ class Step(_Model):
     stop: str | None = Field(None, description="SIGTERM the router (graceful: priority 0).")
     crash: str | None = Field(None, description="SIGKILL the router; VIP and VMAC stay.")
     host_down: str | None = Field(
-        None, validation_alias=AliasChoices("host-down", "host_down"),
+        None,
+        validation_alias=AliasChoices("host-down", "host_down"),
         description="The instance's fabric port goes down.",
     )
     freeze: str | None = Field(None, description="SIGSTOP the router.")

@@ -43,8 +43,12 @@ from vrrp.daemon import (
 )
 from vrrp.spec import Rfc9568
 
-_RFC9568 = {"all": Rfc9568.ALL, "behaviour": Rfc9568.BEHAVIOUR, "checksum": Rfc9568.CHECKSUM,
-            "none": Rfc9568.NONE}
+_RFC9568 = {
+    "all": Rfc9568.ALL,
+    "behaviour": Rfc9568.BEHAVIOUR,
+    "checksum": Rfc9568.CHECKSUM,
+    "none": Rfc9568.NONE,
+}
 
 
 def _daemon_parser() -> argparse.ArgumentParser:
@@ -58,20 +62,30 @@ def _daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--log-console", action="store_true", help="log to stderr")
     p.add_argument("-D", "--log-detail", action="store_true", help="detailed logging")
     p.add_argument("-p", "--pid", dest="pidfile", default=DEFAULT_PIDFILE)
-    p.add_argument("-r", "--vrrp_pid", dest="vrrp_pidfile", default=None,
-                   help="also write the pid here (keepalived's VRRP child pid file)")
+    p.add_argument(
+        "-r",
+        "--vrrp_pid",
+        dest="vrrp_pidfile",
+        default=None,
+        help="also write the pid here (keepalived's VRRP child pid file)",
+    )
     p.add_argument("-P", "--vrrp", action="store_true", help="accepted; VRRP is all we do")
     p.add_argument("-G", "--no-syslog", action="store_true", help="never log to syslog")
     p.add_argument("-t", "--config-test", action="store_true", help="check the config, exit")
     p.add_argument("--control", default=DEFAULT_CONTROL, help="status socket path")
-    p.add_argument("--rfc9568", choices=sorted(_RFC9568), default="none",
-                   help="RFC 9568 mode for every VRRPv3 instance")
+    p.add_argument(
+        "--rfc9568",
+        choices=sorted(_RFC9568),
+        default="none",
+        help="RFC 9568 mode for every VRRPv3 instance",
+    )
     return p
 
 
 def _status_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vrrp status",
-                                description="Print a running daemon's status as JSON.")
+    p = argparse.ArgumentParser(
+        prog="python -m vrrp status", description="Print a running daemon's status as JSON."
+    )
     p.add_argument("--control", default=DEFAULT_CONTROL, help="status socket path")
     p.add_argument("--instance", help="only this instance")
     return p
@@ -82,8 +96,7 @@ def _status(argv: Sequence[str]) -> int:
     try:
         status = query_status(args.control)
     except (OSError, ValueError) as exc:
-        print(f"python -m vrrp status: no daemon answers on {args.control}: {exc}",
-              file=sys.stderr)
+        print(f"python -m vrrp status: no daemon answers on {args.control}: {exc}", file=sys.stderr)
         return 1
     if args.instance:
         try:
@@ -120,8 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemonize()
     setup_logging(console=args.log_console, detail=args.log_detail, syslog=not args.no_syslog)
     pidfiles = [p for p in (args.pidfile, args.vrrp_pidfile) if p]
-    daemon = Daemon(args.file, pidfiles=pidfiles, control=args.control,
-                    rfc9568=_RFC9568[args.rfc9568])
+    daemon = Daemon(
+        args.file, pidfiles=pidfiles, control=args.control, rfc9568=_RFC9568[args.rfc9568]
+    )
     return daemon.run()
 
 

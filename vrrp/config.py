@@ -335,8 +335,9 @@ class Authentication:
     def validate(self) -> None:
         """Check the fields; raise :class:`ConfigError` if invalid."""
         if self.auth_type != "PASS":
-            raise _fail("auth_type", "PASS (IPsec AH authentication is not supported)",
-                        self.auth_type)
+            raise _fail(
+                "auth_type", "PASS (IPsec AH authentication is not supported)", self.auth_type
+            )
         _check_word("auth_pass", self.auth_pass, "a password")
         # keepalived truncates longer passwords (and reports a config error).
         if len(self.auth_pass) > _AUTH_PASS_MAX:
@@ -369,8 +370,10 @@ class UnicastPeer:
         low = 0 if self.min_ttl is None else self.min_ttl
         high = 255 if self.max_ttl is None else self.max_ttl
         if low > high:
-            raise ConfigError(f"unicast_peer: expected min_ttl <= max_ttl, got min_ttl {low} > "
-                              f"max_ttl {high} (every advert would be discarded)")
+            raise ConfigError(
+                f"unicast_peer: expected min_ttl <= max_ttl, got min_ttl {low} > "
+                f"max_ttl {high} (every advert would be discarded)"
+            )
 
 
 @dataclass
@@ -398,7 +401,8 @@ class VirtualIP:
             # words are kept (at the end) for validate() to name them.
             given = tuple(self.flags)
             self.flags = tuple(f for f in _VIP_FLAGS if f in given) + tuple(
-                f for f in given if f not in _VIP_FLAGS)
+                f for f in given if f not in _VIP_FLAGS
+            )
         self.validate()
 
     def validate(self, keyword: str = "virtual_ipaddress") -> None:
@@ -423,8 +427,10 @@ class VirtualIP:
                 if getattr(self, name) is not None:
                     raise ConfigError(f"{keyword}: {name} is IPv4 only, got {name} on {addr}")
         elif self.brd in ("+", "-") and addr.network.prefixlen > 30:
-            raise ConfigError(f"{keyword} brd: expected a prefix of /30 or shorter for "
-                              f"'brd {self.brd}', got {addr}")
+            raise ConfigError(
+                f"{keyword} brd: expected a prefix of /30 or shorter for "
+                f"'brd {self.brd}', got {addr}"
+            )
 
 
 def _coerce_interface(keyword: str, value: object) -> IPInterface:
@@ -501,8 +507,9 @@ class GlobalDefs:
         for name in ("vrrp_garp_interval", "vrrp_gna_interval"):
             value = getattr(self, name)
             if value != 0:
-                setattr(self, name, _fixed_point(name, value, 10**6, 1, _UINT_MAX, "0.000001")
-                        / 10**6)
+                setattr(
+                    self, name, _fixed_point(name, value, 10**6, 1, _UINT_MAX, "0.000001") / 10**6
+                )
             else:
                 setattr(self, name, 0.0)
         self.validate()
@@ -516,14 +523,16 @@ class GlobalDefs:
             self.vrrp_notify_fifo.validate()
         if self.vrrp_notify_fifo_script is not None:
             if not isinstance(self.vrrp_notify_fifo_script, NotifyScript):
-                raise _fail("vrrp_notify_fifo_script", "a NotifyScript",
-                            self.vrrp_notify_fifo_script)
+                raise _fail(
+                    "vrrp_notify_fifo_script", "a NotifyScript", self.vrrp_notify_fifo_script
+                )
             self.vrrp_notify_fifo_script.validate("vrrp_notify_fifo_script")
         _check_int("vrrp_garp_master_delay", self.vrrp_garp_master_delay, 0, _UINT_MAX // 10**6)
         _check_int("vrrp_garp_master_repeat", self.vrrp_garp_master_repeat, 1, _UINT_MAX)
         _check_int("vrrp_garp_master_refresh", self.vrrp_garp_master_refresh, 0, _UINT_MAX)
-        _check_int("vrrp_garp_master_refresh_repeat", self.vrrp_garp_master_refresh_repeat,
-                   1, _UINT_MAX)
+        _check_int(
+            "vrrp_garp_master_refresh_repeat", self.vrrp_garp_master_refresh_repeat, 1, _UINT_MAX
+        )
         for name in ("vrrp_garp_interval", "vrrp_gna_interval"):
             value = getattr(self, name)
             if value != 0:
@@ -599,24 +608,38 @@ class VrrpInstance:
     notify: NotifyScript | None = None
 
     def __post_init__(self) -> None:
-        self.advert_int = _fixed_point("advert_int", self.advert_int, 100, 1, 255 * 100,
-                                       "0.01") / 100
+        self.advert_int = (
+            _fixed_point("advert_int", self.advert_int, 100, 1, 255 * 100, "0.01") / 100
+        )
         if self.preempt_delay != 0:
-            self.preempt_delay = _fixed_point("preempt_delay", self.preempt_delay, 10**6, 0,
-                                              _TIMER_MAX_SEC * 10**6, "0.000001") / 10**6
+            self.preempt_delay = (
+                _fixed_point(
+                    "preempt_delay",
+                    self.preempt_delay,
+                    10**6,
+                    0,
+                    _TIMER_MAX_SEC * 10**6,
+                    "0.000001",
+                )
+                / 10**6
+            )
         else:
             self.preempt_delay = 0.0
         if self.unicast_src_ip is not None:
             self.unicast_src_ip = _coerce_ip("unicast_src_ip", self.unicast_src_ip)
         if isinstance(self.authentication, str):
             self.authentication = Authentication(self.authentication)
-        self.unicast_peer = [p if isinstance(p, UnicastPeer) else UnicastPeer(p)
-                             for p in _as_list(self.unicast_peer)]
+        self.unicast_peer = [
+            p if isinstance(p, UnicastPeer) else UnicastPeer(p) for p in _as_list(self.unicast_peer)
+        ]
         self.virtual_ipaddress = [_coerce_vip(v) for v in _as_list(self.virtual_ipaddress)]
         self.virtual_ipaddress_excluded = [
-            _coerce_vip(v) for v in _as_list(self.virtual_ipaddress_excluded)]
-        self.track_interface = [t if isinstance(t, TrackInterface) else TrackInterface(t)
-                                for t in _as_list(self.track_interface)]
+            _coerce_vip(v) for v in _as_list(self.virtual_ipaddress_excluded)
+        ]
+        self.track_interface = [
+            t if isinstance(t, TrackInterface) else TrackInterface(t)
+            for t in _as_list(self.track_interface)
+        ]
         for keyword in _NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
             if isinstance(value, str):
@@ -638,12 +661,14 @@ class VrrpInstance:
             raise _fail("state", "MASTER or BACKUP", self.state)
         _check_opt_int("priority", self.priority, 1, 255)
         _fixed_point("advert_int", self.advert_int, 100, 1, 255 * 100, "0.01")
-        if self.version is not None and (isinstance(self.version, bool)
-                                         or self.version not in (2, 3)):
+        if self.version is not None and (
+            isinstance(self.version, bool) or self.version not in (2, 3)
+        ):
             raise _fail("version", "2 or 3", self.version)
         _check_bool("nopreempt", self.nopreempt)
-        _fixed_point("preempt_delay", self.preempt_delay, 10**6, 0, _TIMER_MAX_SEC * 10**6,
-                     "0.000001")
+        _fixed_point(
+            "preempt_delay", self.preempt_delay, 10**6, 0, _TIMER_MAX_SEC * 10**6, "0.000001"
+        )
         if not isinstance(self.use_vmac, bool):
             _check_ifname("use_vmac", self.use_vmac)
         _check_bool("vmac_xmit_base", self.vmac_xmit_base)
@@ -658,7 +683,8 @@ class VrrpInstance:
             _check_type("virtual_ipaddress", vip, VirtualIP).validate("virtual_ipaddress")
         for vip in self.virtual_ipaddress_excluded:
             _check_type("virtual_ipaddress_excluded", vip, VirtualIP).validate(
-                "virtual_ipaddress_excluded")
+                "virtual_ipaddress_excluded"
+            )
         _check_opt_bool("accept", self.accept)
         for name, (lo, hi) in _INSTANCE_GARP_LIMITS.items():
             _check_opt_int(name, getattr(self, name), lo, hi)
@@ -741,10 +767,15 @@ class VrrpInstance:
     def effective_garp(self, global_defs: GlobalDefs | None = None) -> dict[str, int]:
         """The four ``garp_master_*`` values in force, falling back to ``global_defs``."""
         gd = global_defs or GlobalDefs()
-        names = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh",
-                 "garp_master_refresh_repeat")
-        return {n: v if (v := getattr(self, n)) is not None else getattr(gd, f"vrrp_{n}")
-                for n in names}
+        names = (
+            "garp_master_delay",
+            "garp_master_repeat",
+            "garp_master_refresh",
+            "garp_master_refresh_repeat",
+        )
+        return {
+            n: v if (v := getattr(self, n)) is not None else getattr(gd, f"vrrp_{n}") for n in names
+        }
 
 
 def _as_list(value: object) -> list[Any]:
@@ -777,8 +808,7 @@ class _Problem:
     key: object
 
 
-def _instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[_Problem],
-                                                                     list[_Problem]]:
+def _instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[_Problem], list[_Problem]]:
     """Errors and warnings that need several fields or ``global_defs`` (keepalived's
     vrrp_complete_instance), in a stable order."""
     errors: list[_Problem] = []
@@ -791,92 +821,168 @@ def _instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[_Proble
     fam = _family_name(family)
     for i, vip in enumerate(inst.virtual_ipaddress):
         if vip.address.version != family:
-            errors.append(_Problem(
-                f"virtual_ipaddress: expected {fam} addresses like the rest of the instance, got "
-                f"{vip.address} (an instance is one address family; put "
-                f"{_family_name(vip.address.version)} VIPs in their own vrrp_instance or in "
-                "virtual_ipaddress_excluded)", ("virtual_ipaddress", i)))
+            errors.append(
+                _Problem(
+                    f"virtual_ipaddress: expected {fam} addresses like the rest of the "
+                    f"instance, got {vip.address} (an instance is one address family; put "
+                    f"{_family_name(vip.address.version)} VIPs in their own vrrp_instance or in "
+                    "virtual_ipaddress_excluded)",
+                    ("virtual_ipaddress", i),
+                )
+            )
     if inst.unicast_src_ip is not None and inst.unicast_src_ip.version != family:
-        errors.append(_Problem(f"unicast_src_ip: expected an {fam} address like the instance's "
-                               f"VIPs, got {inst.unicast_src_ip}", "unicast_src_ip"))
+        errors.append(
+            _Problem(
+                f"unicast_src_ip: expected an {fam} address like the instance's "
+                f"VIPs, got {inst.unicast_src_ip}",
+                "unicast_src_ip",
+            )
+        )
     for i, peer in enumerate(inst.unicast_peer):
         if peer.address.version != family:
-            errors.append(_Problem(f"unicast_peer: expected an {fam} address like the rest of "
-                                   f"the instance, got {peer.address}", ("unicast_peer", i)))
+            errors.append(
+                _Problem(
+                    f"unicast_peer: expected an {fam} address like the rest of "
+                    f"the instance, got {peer.address}",
+                    ("unicast_peer", i),
+                )
+            )
 
     version = inst.effective_version(gd)
     if family == 6 and inst.version == 2:
-        errors.append(_Problem("version: expected 3 for an IPv6 instance (VRRPv2 is IPv4 only), "
-                               "got 2", "version"))
+        errors.append(
+            _Problem(
+                "version: expected 3 for an IPv6 instance (VRRPv2 is IPv4 only), got 2", "version"
+            )
+        )
     cs = inst.advert_int_cs
     if version == 2 and cs % 100:
-        errors.append(_Problem(
-            f"advert_int: expected whole seconds for VRRPv2, got {_format_fixed(cs, 100)} "
-            "(set 'version 3' for sub-second intervals)", "advert_int"))
+        errors.append(
+            _Problem(
+                f"advert_int: expected whole seconds for VRRPv2, got {_format_fixed(cs, 100)} "
+                "(set 'version 3' for sub-second intervals)",
+                "advert_int",
+            )
+        )
     if version == 3 and cs > 4095:
-        errors.append(_Problem(f"advert_int: expected at most 40.95 s for VRRPv3, got "
-                               f"{_format_fixed(cs, 100)}", "advert_int"))
+        errors.append(
+            _Problem(
+                f"advert_int: expected at most 40.95 s for VRRPv3, got {_format_fixed(cs, 100)}",
+                "advert_int",
+            )
+        )
     if inst.authentication is not None and version == 3:
-        errors.append(_Problem("authentication: expected no authentication block with VRRPv3 "
-                               "(RFC 5798 removed it)", "authentication"))
+        errors.append(
+            _Problem(
+                "authentication: expected no authentication block with VRRPv3 "
+                "(RFC 5798 removed it)",
+                "authentication",
+            )
+        )
     if not inst.virtual_ipaddress:
         if version == 3:
-            errors.append(_Problem("virtual_ipaddress: expected at least one VIP for VRRPv3",
-                                   "virtual_ipaddress"))
+            errors.append(
+                _Problem(
+                    "virtual_ipaddress: expected at least one VIP for VRRPv3", "virtual_ipaddress"
+                )
+            )
         else:
-            warnings.append(_Problem("virtual_ipaddress: no VIP specified; at least one is "
-                                     "sensible", "virtual_ipaddress"))
+            warnings.append(
+                _Problem(
+                    "virtual_ipaddress: no VIP specified; at least one is sensible",
+                    "virtual_ipaddress",
+                )
+            )
     if len(inst.virtual_ipaddress) > VRRP_MAX_VIPS:
-        errors.append(_Problem(f"virtual_ipaddress: expected at most {VRRP_MAX_VIPS} VIPs, got "
-                               f"{len(inst.virtual_ipaddress)} (use "
-                               "virtual_ipaddress_excluded for the rest)", "virtual_ipaddress"))
+        errors.append(
+            _Problem(
+                f"virtual_ipaddress: expected at most {VRRP_MAX_VIPS} VIPs, got "
+                f"{len(inst.virtual_ipaddress)} (use "
+                "virtual_ipaddress_excluded for the rest)",
+                "virtual_ipaddress",
+            )
+        )
 
     if inst.vmac_xmit_base and inst.use_vmac is False:
-        errors.append(_Problem("vmac_xmit_base: expected use_vmac as well (it only applies to a "
-                               "VMAC)", "vmac_xmit_base"))
+        errors.append(
+            _Problem(
+                "vmac_xmit_base: expected use_vmac as well (it only applies to a VMAC)",
+                "vmac_xmit_base",
+            )
+        )
     if inst.use_vmac is not False and inst.is_unicast and not inst.vmac_xmit_base:
-        errors.append(_Problem("use_vmac: expected vmac_xmit_base as well when using "
-                               "unicast_peer", "use_vmac"))
+        errors.append(
+            _Problem(
+                "use_vmac: expected vmac_xmit_base as well when using unicast_peer", "use_vmac"
+            )
+        )
     if inst.nopreempt:
         if inst.effective_priority == VRRP_PRIO_OWNER:
-            errors.append(_Problem("nopreempt: expected a priority below 255 (the address "
-                                   "owner always preempts)", "nopreempt"))
+            errors.append(
+                _Problem(
+                    "nopreempt: expected a priority below 255 (the address owner always preempts)",
+                    "nopreempt",
+                )
+            )
         elif inst.effective_state == "MASTER":
-            errors.append(_Problem("nopreempt: expected state BACKUP (nopreempt does not work "
-                                   "with initial state MASTER)", "nopreempt"))
+            errors.append(
+                _Problem(
+                    "nopreempt: expected state BACKUP (nopreempt does not work "
+                    "with initial state MASTER)",
+                    "nopreempt",
+                )
+            )
     if inst.preempt_delay:
         if inst.effective_state == "MASTER":
-            errors.append(_Problem("preempt_delay: expected state BACKUP (a preempt delay does "
-                                   "not work with initial state MASTER)", "preempt_delay"))
+            errors.append(
+                _Problem(
+                    "preempt_delay: expected state BACKUP (a preempt delay does "
+                    "not work with initial state MASTER)",
+                    "preempt_delay",
+                )
+            )
         elif inst.nopreempt:
-            errors.append(_Problem("preempt_delay: expected no nopreempt (they are "
-                                   "incompatible)", "preempt_delay"))
+            errors.append(
+                _Problem(
+                    "preempt_delay: expected no nopreempt (they are incompatible)", "preempt_delay"
+                )
+            )
     for i, track in enumerate(inst.track_interface):
         if track.name == inst.interface:
-            errors.append(_Problem(f"track_interface: expected an interface other than the "
-                                   f"instance's own ({track.name}, tracked already)",
-                                   ("track_interface", i)))
+            errors.append(
+                _Problem(
+                    f"track_interface: expected an interface other than the "
+                    f"instance's own ({track.name}, tracked already)",
+                    ("track_interface", i),
+                )
+            )
         elif track.weight and inst.effective_priority == VRRP_PRIO_OWNER:
             # The owner's priority is fixed at 255, so keepalived drops weighted tracking.
-            errors.append(_Problem(f"track_interface: expected no weight on {track.name} for the "
-                                   "address owner (priority 255 cannot be adjusted)",
-                                   ("track_interface", i)))
+            errors.append(
+                _Problem(
+                    f"track_interface: expected no weight on {track.name} for the "
+                    "address owner (priority 255 cannot be adjusted)",
+                    ("track_interface", i),
+                )
+            )
     return errors, warnings
 
 
 def _same_vrid_problem(a: VrrpInstance, b: VrrpInstance) -> str | None:
     """keepalived refuses two instances sharing VRID, interface and family, unless
     they use unicast with disjoint peers (or one is unicast, one multicast)."""
-    if (a.virtual_router_id, a.interface, a.family) != (b.virtual_router_id, b.interface,
-                                                          b.family):
+    if (a.virtual_router_id, a.interface, a.family) != (b.virtual_router_id, b.interface, b.family):
         return None
     if a.is_unicast != b.is_unicast:
         return None
-    if a.is_unicast and not ({p.address for p in a.unicast_peer}
-                             & {p.address for p in b.unicast_peer}):
+    if a.is_unicast and not (
+        {p.address for p in a.unicast_peer} & {p.address for p in b.unicast_peer}
+    ):
         return None
-    return (f"virtual_router_id: expected a VRID not used by vrrp_instance {a.name} "
-            f"({_family_name(a.family)} on {a.interface}), got {b.virtual_router_id}")
+    return (
+        f"virtual_router_id: expected a VRID not used by vrrp_instance {a.name} "
+        f"({_family_name(a.family)} on {a.interface}), got {b.virtual_router_id}"
+    )
 
 
 @dataclass
@@ -902,8 +1008,7 @@ class Config:
         for inst in self.instances:
             _check_type("vrrp_instance", inst, VrrpInstance).validate()
             if inst.name in seen:
-                raise ConfigError(f"vrrp_instance: expected a unique name, got {inst.name!r} "
-                                  "twice")
+                raise ConfigError(f"vrrp_instance: expected a unique name, got {inst.name!r} twice")
             errors, _ = _instance_problems(inst, self.global_defs)
             if errors:
                 raise ConfigError(f"vrrp_instance {inst.name}: {errors[0].message}")
@@ -971,8 +1076,9 @@ def _decomment(line: str, filename: str, lineno: int) -> str:
         i += 1
     if quote:
         first = line.split()[0]
-        raise ConfigError(f"{first}: expected a closing '\"' (unterminated quote)", filename,
-                          lineno)
+        raise ConfigError(
+            f"{first}: expected a closing '\"' (unterminated quote)", filename, lineno
+        )
     return "".join(out).strip()
 
 
@@ -1004,7 +1110,7 @@ def _split_words(text: str, filename: str, lineno: int) -> list[str]:
             end = text.find('"', i + 1)
             if end < 0:
                 raise ConfigError("unterminated '\"' quote", filename, lineno)
-            words.append(text[i + 1:end])
+            words.append(text[i + 1 : end])
             i = end + 1
         else:
             j = i
@@ -1014,8 +1120,16 @@ def _split_words(text: str, filename: str, lineno: int) -> list[str]:
             i = j
 
 
-_ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
-            "v": "\v"}
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "E": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
 
 
 def _split_quoted_escaped(text: str) -> list[str]:
@@ -1041,7 +1155,7 @@ def _split_quoted_escaped(text: str) -> list[str]:
                     j = i + 1
                     while j < n and text[j] in "0123456789abcdefABCDEF":
                         j += 1
-                    word.append(chr(int(text[i + 1:j], 16) & 0xFF))
+                    word.append(chr(int(text[i + 1 : j], 16) & 0xFF))
                     i = j
                 elif c == "c" and i + 1 < n:
                     word.append(chr(ord(text[i + 1]) & 0x1F))
@@ -1084,8 +1198,9 @@ def _lex(text: str, filename: str, depth: int = 0) -> Iterator[_Item]:
         # keepalived recognises "include FILE" on a line of its own, at any level.
         if words and words[0] == "include":
             if len(words) != 2:
-                raise ConfigError("include: expected exactly one file name or glob pattern",
-                                  filename, lineno)
+                raise ConfigError(
+                    "include: expected exactly one file name or glob pattern", filename, lineno
+                )
             yield from _include(words[1], filename, lineno, depth)
             continue
         for piece in _split_braces(line):
@@ -1094,14 +1209,17 @@ def _lex(text: str, filename: str, depth: int = 0) -> Iterator[_Item]:
             elif piece == "}":
                 yield _Item("}", filename, lineno)
             else:
-                yield _Item("stmt", filename, lineno, _split_words(piece, filename, lineno),
-                            piece)
+                yield _Item("stmt", filename, lineno, _split_words(piece, filename, lineno), piece)
 
 
 def _include(pattern: str, filename: str, lineno: int, depth: int) -> Iterator[_Item]:
     if depth >= _MAX_INCLUDE_DEPTH:
-        raise ConfigError(f"include: expected at most {_MAX_INCLUDE_DEPTH} levels of nesting "
-                          f"(is {pattern!r} including itself?)", filename, lineno)
+        raise ConfigError(
+            f"include: expected at most {_MAX_INCLUDE_DEPTH} levels of nesting "
+            f"(is {pattern!r} including itself?)",
+            filename,
+            lineno,
+        )
     # Relative patterns are relative to the including file's directory: keepalived
     # chdir()s there while reading it.
     # For text without a file ("<string>") that is the current directory.
@@ -1110,14 +1228,18 @@ def _include(pattern: str, filename: str, lineno: int, depth: int) -> Iterator[_
     full = os.path.join(glob.escape(base), pattern)
     matches = sorted(p for p in glob.glob(full) if not os.path.isdir(p))
     if not matches:
-        raise ConfigError(f"include: expected {pattern!r} to match at least one file "
-                          f"(looked for {full})", filename, lineno)
+        raise ConfigError(
+            f"include: expected {pattern!r} to match at least one file (looked for {full})",
+            filename,
+            lineno,
+        )
     for path in matches:
         try:
             content = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise ConfigError(f"include: cannot read {path}: {exc.strerror}", filename,
-                              lineno) from None
+            raise ConfigError(
+                f"include: cannot read {path}: {exc.strerror}", filename, lineno
+            ) from None
         yield from _lex(content, path, depth + 1)
 
 
@@ -1133,8 +1255,9 @@ def _tree(items: Iterable[_Item]) -> list[_Node]:
             current.append(last)
         elif item.kind == "{":
             if last is None or last.children is not None:
-                raise ConfigError("unexpected '{': expected a keyword before it", item.filename,
-                                  item.line)
+                raise ConfigError(
+                    "unexpected '{': expected a keyword before it", item.filename, item.line
+                )
             last.children = []
             stack.append((current, last))
             current = last.children
@@ -1146,8 +1269,9 @@ def _tree(items: Iterable[_Item]) -> list[_Node]:
             last = None
     if stack:
         opener = stack[-1][1]
-        raise ConfigError(f"{opener.tokens[0]}: block is missing its closing '}}'",
-                          opener.filename, opener.line)
+        raise ConfigError(
+            f"{opener.tokens[0]}: block is missing its closing '}}'", opener.filename, opener.line
+        )
     return root
 
 
@@ -1155,37 +1279,120 @@ def _tree(items: Iterable[_Item]) -> list[_Node]:
 
 # keepalived keywords this module does not model: reported as "unsupported"
 # rather than "unknown", so a typo is still distinguishable from a real feature.
-_UNSUPPORTED_TOP = frozenset({
-    "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "vrrp_track_process", "track_group",
-    "static_ipaddress", "static_routes", "static_rules", "garp_group", "linkbeat_interfaces",
-    "virtual_server", "virtual_server_group", "bfd_instance", "interface_up_down_delays",
-    "SSL", "net_namespace", "instance",
-})
-_UNSUPPORTED_GLOBAL = frozenset({
-    "notification_email", "notification_email_from", "smtp_server", "smtp_helo_name",
-    "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "lvs_id", "vrrp_mcast_group4",
-    "vrrp_mcast_group6", "vrrp_skip_check_adv_addr", "vrrp_check_unicast_src", "vrrp_iptables",
-    "vrrp_ipsets", "nftables", "nftables_priority", "nftables_ifindex", "nftables_counters",
-    "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_lower_prio_no_advert",
-    "vrrp_higher_prio_send_advert", "vrrp_min_garp", "vrrp_garp_extra_if",
-    "vrrp_down_timer_adverts", "vrrp_priority", "vrrp_no_swap", "vrrp_rt_priority",
-    "vrrp_cpu_affinity", "vrrp_rlimit_rttime", "vrrp_notify_priority_changes",
-    "vrrp_startup_delay", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier",
-    "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs", "max_auto_priority",
-    "notify_fifo", "notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script",
-    "fifo_write_vrrp_states_on_reload", "vmac_prefix", "vmac_addr_prefix", "default_interface",
-    "process_names", "process_name", "vrrp_process_name", "enable_traps", "enable_dbus",
-    "use_pid_dir", "linkbeat_use_polling", "script_security", "instance", "net_namespace",
-})
-_UNSUPPORTED_INSTANCE = frozenset({
-    "mcast_src_ip", "mcast_dst_ip", "track_script", "track_file", "track_process", "track_bfd",
-    "track_src_ip", "use_vmac_addr", "use_ipvlan", "native_ipv6", "check_unicast_src",
-    "unicast_ttl", "unicast_fault_no_peer", "old_unicast_checksum", "garp_lower_prio_delay",
-    "garp_extra_if", "vmac_garp_intvl", "down_timer_adverts", "higher_prio_send_advert",
-    "strict_mode", "virtual_routes", "virtual_rules", "promote_secondaries",
-    "notify_master_rx_lower_pri", "notify_deleted", "notify_priority_changes",
-    "kernel_rx_buf_size", "linkbeat_use_polling", "vrf", "lvs_sync_daemon_interface",
-})
+_UNSUPPORTED_TOP = frozenset(
+    {
+        "vrrp_sync_group",
+        "vrrp_script",
+        "vrrp_track_file",
+        "vrrp_track_process",
+        "track_group",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "garp_group",
+        "linkbeat_interfaces",
+        "virtual_server",
+        "virtual_server_group",
+        "bfd_instance",
+        "interface_up_down_delays",
+        "SSL",
+        "net_namespace",
+        "instance",
+    }
+)
+_UNSUPPORTED_GLOBAL = frozenset(
+    {
+        "notification_email",
+        "notification_email_from",
+        "smtp_server",
+        "smtp_helo_name",
+        "smtp_connect_timeout",
+        "smtp_alert",
+        "smtp_alert_vrrp",
+        "lvs_id",
+        "vrrp_mcast_group4",
+        "vrrp_mcast_group6",
+        "vrrp_skip_check_adv_addr",
+        "vrrp_check_unicast_src",
+        "vrrp_iptables",
+        "vrrp_ipsets",
+        "nftables",
+        "nftables_priority",
+        "nftables_ifindex",
+        "nftables_counters",
+        "vrrp_garp_lower_prio_delay",
+        "vrrp_garp_lower_prio_repeat",
+        "vrrp_lower_prio_no_advert",
+        "vrrp_higher_prio_send_advert",
+        "vrrp_min_garp",
+        "vrrp_garp_extra_if",
+        "vrrp_down_timer_adverts",
+        "vrrp_priority",
+        "vrrp_no_swap",
+        "vrrp_rt_priority",
+        "vrrp_cpu_affinity",
+        "vrrp_rlimit_rttime",
+        "vrrp_notify_priority_changes",
+        "vrrp_startup_delay",
+        "vrrp_rx_bufs_policy",
+        "vrrp_rx_bufs_multiplier",
+        "vrrp_netlink_cmd_rcv_bufs",
+        "vrrp_netlink_monitor_rcv_bufs",
+        "max_auto_priority",
+        "notify_fifo",
+        "notify_fifo_script",
+        "lvs_notify_fifo",
+        "lvs_notify_fifo_script",
+        "fifo_write_vrrp_states_on_reload",
+        "vmac_prefix",
+        "vmac_addr_prefix",
+        "default_interface",
+        "process_names",
+        "process_name",
+        "vrrp_process_name",
+        "enable_traps",
+        "enable_dbus",
+        "use_pid_dir",
+        "linkbeat_use_polling",
+        "script_security",
+        "instance",
+        "net_namespace",
+    }
+)
+_UNSUPPORTED_INSTANCE = frozenset(
+    {
+        "mcast_src_ip",
+        "mcast_dst_ip",
+        "track_script",
+        "track_file",
+        "track_process",
+        "track_bfd",
+        "track_src_ip",
+        "use_vmac_addr",
+        "use_ipvlan",
+        "native_ipv6",
+        "check_unicast_src",
+        "unicast_ttl",
+        "unicast_fault_no_peer",
+        "old_unicast_checksum",
+        "garp_lower_prio_delay",
+        "garp_extra_if",
+        "vmac_garp_intvl",
+        "down_timer_adverts",
+        "higher_prio_send_advert",
+        "strict_mode",
+        "virtual_routes",
+        "virtual_rules",
+        "promote_secondaries",
+        "notify_master_rx_lower_pri",
+        "notify_deleted",
+        "notify_priority_changes",
+        "kernel_rx_buf_size",
+        "linkbeat_use_polling",
+        "vrf",
+        "lvs_sync_daemon_interface",
+    }
+)
 
 
 class _InstanceBuilder:
@@ -1218,8 +1425,9 @@ class _Parser:
     def warn(self, node: _Node, message: str) -> None:
         self.warnings.append(ConfigWarning(message, node.filename, node.line))
 
-    def located(self, node: _Node, build: Callable[[], Any],
-                rename: tuple[str, str] | None = None) -> Any:
+    def located(
+        self, node: _Node, build: Callable[[], Any], rename: tuple[str, str] | None = None
+    ) -> Any:
         """Run ``build`` (a model constructor/check); give its error this node's location.
 
         ``rename=(generic, actual)`` swaps the keyword at the start of the message,
@@ -1230,7 +1438,7 @@ class _Parser:
         except ConfigError as exc:
             message = exc.message
             if rename and re.match(re.escape(rename[0]) + r"\b", message):
-                message = rename[1] + message[len(rename[0]):]
+                message = rename[1] + message[len(rename[0]) :]
             raise self.error(node, message) from None
 
     def no_block(self, node: _Node) -> None:
@@ -1258,17 +1466,24 @@ class _Parser:
             raise self.error(node, f"{keyword}: expected {expected}, got {text!r}")
         return int(text)
 
-    def seconds(self, node: _Node, keyword: str, text: str, scale: int, lo: int, hi: int,
-                unit: str) -> float:
+    def seconds(
+        self, node: _Node, keyword: str, text: str, scale: int, lo: int, hi: int, unit: str
+    ) -> float:
         if not _DECIMAL.fullmatch(text):
-            raise self.error(node, f"{keyword}: expected seconds {_format_fixed(lo, scale)}.."
-                                   f"{_format_fixed(hi, scale)} in steps of {unit}, got {text!r}")
+            raise self.error(
+                node,
+                f"{keyword}: expected seconds {_format_fixed(lo, scale)}.."
+                f"{_format_fixed(hi, scale)} in steps of {unit}, got {text!r}",
+            )
         try:
             ticks = _fixed_point(keyword, Decimal(text), scale, lo, hi, unit)
         except (ConfigError, InvalidOperation):
-            raise self.error(node, f"{keyword}: expected seconds {_format_fixed(lo, scale)}.."
-                                   f"{_format_fixed(hi, scale)} in steps of {unit}, "
-                                   f"got {text!r}") from None
+            raise self.error(
+                node,
+                f"{keyword}: expected seconds {_format_fixed(lo, scale)}.."
+                f"{_format_fixed(hi, scale)} in steps of {unit}, "
+                f"got {text!r}",
+            ) from None
         return ticks / scale
 
     def flag(self, node: _Node) -> bool:
@@ -1281,8 +1496,10 @@ class _Parser:
         if not args:
             return True
         if args[0] not in _TRUE_WORDS:
-            raise self.error(node, f"{node.tokens[0]}: expected one of on, off, true, false, "
-                                   f"yes, no, got {args[0]!r}")
+            raise self.error(
+                node,
+                f"{node.tokens[0]}: expected one of on, off, true, false, yes, no, got {args[0]!r}",
+            )
         return _TRUE_WORDS[args[0]]
 
     def script(self, node: _Node) -> NotifyScript:
@@ -1292,23 +1509,37 @@ class _Parser:
         try:
             words = _split_quoted_escaped(node.text)
         except ValueError as exc:
-            raise self.error(node, f"{keyword}: expected a well-formed quoted command ({exc})"
-                             ) from None
+            raise self.error(
+                node, f"{keyword}: expected a well-formed quoted command ({exc})"
+            ) from None
         if not 2 <= len(words) <= 4:
-            raise self.error(node, f"{keyword}: expected a script (quote it if it has arguments)"
-                                   " optionally followed by a user and a group")
+            raise self.error(
+                node,
+                f"{keyword}: expected a script (quote it if it has arguments)"
+                " optionally followed by a user and a group",
+            )
         command, *owner = words[1:]
         return self.located(node, lambda: NotifyScript(command, *owner), ("notify", keyword))
 
-    def set_once(self, values: dict[str, Any], where: dict[Any, _Node], node: _Node,
-                 key: str, value: Any, keep_first: bool = False) -> None:
+    def set_once(
+        self,
+        values: dict[str, Any],
+        where: dict[Any, _Node],
+        node: _Node,
+        key: str,
+        value: Any,
+        keep_first: bool = False,
+    ) -> None:
         """Record a value; a repeated keyword is a warning (keepalived uses the last one,
         except for notify scripts where it keeps the first)."""
         if key in where:
             prev = where[key]
             kept = "first" if keep_first else "last"
-            self.warn(node, f"{node.tokens[0]} repeated (also at {prev.filename}:{prev.line}); "
-                            f"using the {kept}")
+            self.warn(
+                node,
+                f"{node.tokens[0]} repeated (also at {prev.filename}:{prev.line}); "
+                f"using the {kept}",
+            )
             if keep_first:
                 return
         values[key] = value
@@ -1346,8 +1577,11 @@ class _Parser:
         args = node.tokens[1:]
         if len(args) != count:
             what = "a name" if count else "nothing"
-            raise self.error(node, f"{node.tokens[0]}: expected {what} before '{{', got "
-                                   f"{' '.join(args) or 'nothing'!r}")
+            raise self.error(
+                node,
+                f"{node.tokens[0]}: expected {what} before '{{', got "
+                f"{' '.join(args) or 'nothing'!r}",
+            )
         return args
 
     # -- global_defs ----------------------------------------------------------------
@@ -1377,8 +1611,9 @@ class _Parser:
             value = self.flag(node)
         elif kw == "script_user":
             args = self.args(node, "a user name optionally followed by a group name", 1, 2)
-            self.located(node, lambda: [_check_word("script_user", a, "a user or group name")
-                                        for a in args])
+            self.located(
+                node, lambda: [_check_word("script_user", a, "a user or group name") for a in args]
+            )
             values["script_group"] = args[1] if len(args) > 1 else None
             value = args[0]
         else:
@@ -1400,9 +1635,12 @@ class _Parser:
         self.located(node, lambda: _check_word("vrrp_instance", name, "an instance name"))
         for other in self.builders:
             if other.name == name:
-                raise self.error(node, f"vrrp_instance: expected a unique name, got {name!r} "
-                                       f"(already defined at {other.node.filename}:"
-                                       f"{other.node.line})")
+                raise self.error(
+                    node,
+                    f"vrrp_instance: expected a unique name, got {name!r} "
+                    f"(already defined at {other.node.filename}:"
+                    f"{other.node.line})",
+                )
         b = _InstanceBuilder(node, name)
         self.builders.append(b)
         for child in self.block(node, "instance settings"):
@@ -1492,8 +1730,11 @@ class _Parser:
         dev = None
         if len(args) > 1:
             if len(args) != 3 or args[1] != "dev":
-                raise self.error(node, "unicast_src_ip: expected an address optionally followed "
-                                       f"by 'dev IFACE', got {' '.join(args)!r}")
+                raise self.error(
+                    node,
+                    "unicast_src_ip: expected an address optionally followed "
+                    f"by 'dev IFACE', got {' '.join(args)!r}",
+                )
             dev = self.located(node, lambda: _check_ifname("unicast_src_ip dev", args[2]))
         self.set_once(b.values, b.where, node, "unicast_src_ip", address)
         b.values["unicast_src_dev"] = dev
@@ -1504,12 +1745,18 @@ class _Parser:
         options: dict[str, Any] = {}
         rest = node.tokens[1:]
         if len(rest) % 2:
-            raise self.error(node, f"unicast_peer: expected 'dev IFACE', 'min_ttl N' or "
-                                   f"'max_ttl N' after the address, got {' '.join(rest)!r}")
+            raise self.error(
+                node,
+                f"unicast_peer: expected 'dev IFACE', 'min_ttl N' or "
+                f"'max_ttl N' after the address, got {' '.join(rest)!r}",
+            )
         for opt, val in zip(rest[::2], rest[1::2], strict=True):
             if opt in options or opt not in ("dev", "min_ttl", "max_ttl"):
-                raise self.error(node, "unicast_peer: expected each of 'dev IFACE', 'min_ttl N', "
-                                       f"'max_ttl N' at most once, got {opt!r}")
+                raise self.error(
+                    node,
+                    "unicast_peer: expected each of 'dev IFACE', 'min_ttl N', "
+                    f"'max_ttl N' at most once, got {opt!r}",
+                )
             options[opt] = val if opt == "dev" else self.uint(node, opt, val, 0, 255)
         return self.located(node, lambda: UnicastPeer(address, **options))
 
@@ -1534,11 +1781,17 @@ class _Parser:
                 flags.append(word)
                 i += 1
             else:
-                raise self.error(node, f"{keyword}: expected an option (dev, label, scope, brd, "
-                                       f"{', '.join(_VIP_FLAGS)}) after the address, "
-                                       f"got {word!r}")
-        return self.located(node, lambda: VirtualIP(address, flags=tuple(flags), **options),
-                            ("virtual_ipaddress", keyword))
+                raise self.error(
+                    node,
+                    f"{keyword}: expected an option (dev, label, scope, brd, "
+                    f"{', '.join(_VIP_FLAGS)}) after the address, "
+                    f"got {word!r}",
+                )
+        return self.located(
+            node,
+            lambda: VirtualIP(address, flags=tuple(flags), **options),
+            ("virtual_ipaddress", keyword),
+        )
 
     def track(self, node: _Node) -> TrackInterface:
         self.no_block(node)
@@ -1546,13 +1799,20 @@ class _Parser:
         weight: int | None = None
         reverse = False
         if rest:
-            if rest[0] != "weight" or len(rest) not in (2, 3) or (
-                    len(rest) == 3 and rest[2] not in ("reverse", "noreverse")):
-                raise self.error(node, "track_interface: expected IFACE [weight -253..253 "
-                                       f"[reverse]], got {' '.join(node.tokens)!r}")
+            if (
+                rest[0] != "weight"
+                or len(rest) not in (2, 3)
+                or (len(rest) == 3 and rest[2] not in ("reverse", "noreverse"))
+            ):
+                raise self.error(
+                    node,
+                    "track_interface: expected IFACE [weight -253..253 "
+                    f"[reverse]], got {' '.join(node.tokens)!r}",
+                )
             if not _INT.fullmatch(rest[1]) or not -253 <= int(rest[1]) <= 253:
-                raise self.error(node, "track_interface weight: expected an integer -253..253, "
-                                       f"got {rest[1]!r}")
+                raise self.error(
+                    node, f"track_interface weight: expected an integer -253..253, got {rest[1]!r}"
+                )
             weight = int(rest[1])
             reverse = len(rest) == 3 and rest[2] == "reverse"
         return self.located(node, lambda: TrackInterface(name, weight, reverse))
@@ -1564,8 +1824,11 @@ class _Parser:
             if kw == "auth_type":
                 value = self.args(child, "PASS", 1)[0]
                 if value == "AH":
-                    raise self.error(child, "auth_type: expected PASS, got 'AH' (IPsec AH "
-                                            "authentication is not supported)")
+                    raise self.error(
+                        child,
+                        "auth_type: expected PASS, got 'AH' (IPsec AH "
+                        "authentication is not supported)",
+                    )
                 if value != "PASS":
                     raise self.error(child, f"auth_type: expected PASS, got {value!r}")
             elif kw == "auth_pass":
@@ -1582,11 +1845,18 @@ class _Parser:
     def finish_instance(self, b: _InstanceBuilder, gd: GlobalDefs) -> VrrpInstance:
         for required in ("interface", "virtual_router_id"):
             if required not in b.values:
-                raise self.error(b.node, f"vrrp_instance {b.name}: missing '{required}' "
-                                         f"(expected {required} in every vrrp_instance)")
+                raise self.error(
+                    b.node,
+                    f"vrrp_instance {b.name}: missing '{required}' "
+                    f"(expected {required} in every vrrp_instance)",
+                )
         kwargs = dict(b.values)
-        kwargs.update(unicast_peer=b.peers, virtual_ipaddress=b.vips,
-                      virtual_ipaddress_excluded=b.evips, track_interface=b.tracks)
+        kwargs.update(
+            unicast_peer=b.peers,
+            virtual_ipaddress=b.vips,
+            virtual_ipaddress_excluded=b.evips,
+            track_interface=b.tracks,
+        )
         interface = kwargs.pop("interface")
         vrid = kwargs.pop("virtual_router_id")
         inst = self.located(b.node, lambda: VrrpInstance(b.name, interface, vrid, **kwargs))
@@ -1652,12 +1922,19 @@ def _render_global(gd: GlobalDefs) -> list[str]:
         body.append(f"router_id {gd.router_id}")
     if gd.vrrp_notify_fifo is not None:
         fifo = gd.vrrp_notify_fifo
-        body.append(" ".join(p for p in ("vrrp_notify_fifo", fifo.path, fifo.user, fifo.group)
-                             if p is not None))
+        body.append(
+            " ".join(
+                p for p in ("vrrp_notify_fifo", fifo.path, fifo.user, fifo.group) if p is not None
+            )
+        )
     if gd.vrrp_notify_fifo_script is not None:
         body.append(_script_line("vrrp_notify_fifo_script", gd.vrrp_notify_fifo_script))
-    for name in ("vrrp_garp_master_delay", "vrrp_garp_master_repeat",
-                 "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat"):
+    for name in (
+        "vrrp_garp_master_delay",
+        "vrrp_garp_master_repeat",
+        "vrrp_garp_master_refresh",
+        "vrrp_garp_master_refresh_repeat",
+    ):
         if getattr(gd, name) != getattr(default, name):
             body.append(f"{name} {getattr(gd, name)}")
     for name in ("vrrp_garp_interval", "vrrp_gna_interval"):
@@ -1669,8 +1946,9 @@ def _render_global(gd: GlobalDefs) -> list[str]:
         if getattr(gd, name):
             body.append(name)
     if gd.script_user is not None:
-        body.append(" ".join(p for p in ("script_user", gd.script_user, gd.script_group)
-                             if p is not None))
+        body.append(
+            " ".join(p for p in ("script_user", gd.script_user, gd.script_group) if p is not None)
+        )
     if not body:
         return []
     return ["global_defs {", *(f"    {line}" for line in body), "}", ""]
@@ -1729,8 +2007,12 @@ def _render_instance(inst: VrrpInstance) -> list[str]:
     if inst.skip_check_adv_addr:
         body.append("skip_check_adv_addr")
     if inst.authentication is not None:
-        body += ["authentication {", f"    auth_type {inst.authentication.auth_type}",
-                 f"    auth_pass {inst.authentication.auth_pass}", "}"]
+        body += [
+            "authentication {",
+            f"    auth_type {inst.authentication.auth_type}",
+            f"    auth_pass {inst.authentication.auth_pass}",
+            "}",
+        ]
     if inst.unicast_src_ip is not None:
         dev = f" dev {inst.unicast_src_dev}" if inst.unicast_src_dev else ""
         body.append(f"unicast_src_ip {inst.unicast_src_ip}{dev}")
@@ -1768,4 +2050,3 @@ def render(config: Config) -> str:
     for inst in config.instances:
         lines += _render_instance(inst)
     return "\n".join(lines).rstrip("\n") + "\n"
-

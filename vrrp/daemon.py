@@ -121,9 +121,7 @@ def notify_line(name: str, state: str, priority: int) -> str:
     return f'INSTANCE "{name}" {state} {priority}\n'
 
 
-def params_for(
-    spec: InstanceSpec, primary_ip: IPAddress, priority: int | None = None
-) -> Params:
+def params_for(spec: InstanceSpec, primary_ip: IPAddress, priority: int | None = None) -> Params:
     """The state machine's parameters for ``spec`` with the resolved primary address.
 
     ``priority`` overrides the configured one (``track_interface`` weights).
@@ -197,9 +195,7 @@ class _Instance:
     fault: bool = False
     entering_fault: bool = False
     retired_vips: tuple[VipSpec, ...] = ()
-    advert_cache: dict[tuple[int, int], list[tuple[bytes, IPAddress]]] = field(
-        default_factory=dict
-    )
+    advert_cache: dict[tuple[int, int], list[tuple[bytes, IPAddress]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -547,8 +543,13 @@ class Daemon:
             else:
                 inst.send_errors += 1
                 if inst.send_errors == 1:  # once: a lost advert every period must not flood
-                    log.warning("(%s) cannot send adverts from %s on %s to %s (see status)",
-                                inst.name, inst.primary_ip, inst.tx.ifname, dst)
+                    log.warning(
+                        "(%s) cannot send adverts from %s on %s to %s (see status)",
+                        inst.name,
+                        inst.primary_ip,
+                        inst.tx.ifname,
+                        dst,
+                    )
 
     def _vips(self, inst: _Instance, vips: tuple[str, ...], *, add: bool) -> None:
         assert self.links is not None
@@ -720,9 +721,7 @@ class Daemon:
         inst.scheduled = deadline
         inst.timer_gen += 1
         if deadline is not None and inst.name in self.instances:
-            heapq.heappush(
-                self._heap, (deadline, next(self._seq), "m", inst.name, inst.timer_gen)
-            )
+            heapq.heappush(self._heap, (deadline, next(self._seq), "m", inst.name, inst.timer_gen))
 
     def _schedule_garp(self, inst: _Instance, when: float) -> None:
         inst.garp_gen += 1
@@ -838,11 +837,20 @@ class Daemon:
         if inst is None:
             # Validate anyway, so that malformed input is counted under its real reason; a
             # well-formed advert for no instance of ours counts as a VRID mismatch.
-            vrids = {c.spec.vrid for c in self.instances.values()
-                     if (c.spec.rx_interface, c.spec.family) == key and not candidates}
+            vrids = {
+                c.spec.vrid
+                for c in self.instances.values()
+                if (c.spec.rx_interface, c.spec.family) == key and not candidates
+            }
             try:
-                decode(received.payload, src=received.src, dst=received.dst, ttl=received.ttl,
-                       vrids=vrids if not candidates else None, counters=counters)
+                decode(
+                    received.payload,
+                    src=received.src,
+                    dst=received.dst,
+                    ttl=received.ttl,
+                    vrids=vrids if not candidates else None,
+                    counters=counters,
+                )
             except AdvertError:
                 return
             if candidates:
@@ -905,9 +913,14 @@ class Daemon:
                 "interface": spec.interface,
                 "family": spec.family,
                 "version": spec.version,
-                "rfc9568": [name for flag, name in ((Rfc9568.BEHAVIOUR, "behaviour"),
-                                                    (Rfc9568.CHECKSUM, "checksum"))
-                            if flag in spec.rfc9568],
+                "rfc9568": [
+                    name
+                    for flag, name in (
+                        (Rfc9568.BEHAVIOUR, "behaviour"),
+                        (Rfc9568.CHECKSUM, "checksum"),
+                    )
+                    if flag in spec.rfc9568
+                ],
                 "priority": spec.priority,
                 "primary_ip": str(inst.primary_ip),
                 "unicast_peers": [str(p) for p in spec.peers],
@@ -939,8 +952,12 @@ class Daemon:
 
         return {
             "pid": os.getpid(),
-            "timer_lateness_ms": {"samples": len(late), "p50": pct(0.5), "p99": pct(0.99),
-                                  "max": pct(1.0)},
+            "timer_lateness_ms": {
+                "samples": len(late),
+                "p50": pct(0.5),
+                "p99": pct(0.99),
+                "max": pct(1.0),
+            },
             "config": self.config_path,
             "started": self.started,
             "reloads": self.reloads,
@@ -984,8 +1001,10 @@ class Daemon:
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
-            if ispec is None or ispec.identity() != inst.spec.identity() or (
-                ispec.is_unicast != inst.spec.is_unicast
+            if (
+                ispec is None
+                or ispec.identity() != inst.spec.identity()
+                or (ispec.is_unicast != inst.spec.is_unicast)
             ):
                 log.info("(%s) removed or changed identity: stopping it", name)
                 self._stop_instance(inst, now)
@@ -1143,9 +1162,7 @@ def daemonize() -> None:
     os.chdir("/")
 
 
-def setup_logging(
-    *, console: bool, detail: bool, syslog: bool = True, stream: Any = None
-) -> None:
+def setup_logging(*, console: bool, detail: bool, syslog: bool = True, stream: Any = None) -> None:
     """Log to stderr with ``-l``, else to syslog (``/dev/log``) when there is one and allowed."""
     level = logging.DEBUG if detail else logging.INFO
     root = logging.getLogger("vrrp")
@@ -1162,4 +1179,3 @@ def setup_logging(
         handler = SysLogHandler(address="/dev/log")
         handler.setFormatter(logging.Formatter("vrrp[%(process)d]: %(message)s"))
     root.handlers[:] = [handler]
-

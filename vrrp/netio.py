@@ -427,7 +427,11 @@ class AcceptMode:
     def _run(self, script: str) -> bool:
         try:
             result = subprocess.run(
-                ["nft", "-f", "-"], input=script, text=True, capture_output=True, timeout=5,
+                ["nft", "-f", "-"],
+                input=script,
+                text=True,
+                capture_output=True,
+                timeout=5,
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -478,9 +482,7 @@ def unsolicited_na_frame(vip: IPv6Address, mac: str, *, router: bool = False) ->
     body = struct.pack("!BBHB3x", 136, 0, 0, flags) + vip.packed + struct.pack("!BB", 2, 1) + sha
     pseudo = vip.packed + _ALL_NODES_V6.packed + struct.pack("!I3xB", len(body), 58)
     body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
-    ip6 = (
-        struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + vip.packed + _ALL_NODES_V6.packed
-    )
+    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + vip.packed + _ALL_NODES_V6.packed
     eth = _ALL_NODES_V6_MAC + sha + struct.pack("!H", _ETH_P_IPV6)
     return eth + ip6 + body
 
@@ -746,9 +748,7 @@ class Links:
         if idx is None:
             return False
         try:
-            self.ipr.addr(
-                "del", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen
-            )
+            self.ipr.addr("del", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
         except NetlinkError as exc:
             if exc.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
                 log.warning("cannot remove %s from %s: %s", addr, ifname, exc)
@@ -777,5 +777,3 @@ def pid_file_write(path: str) -> None:
     with open(tmp, "w") as f:
         f.write(f"{os.getpid()}\n")
     os.replace(tmp, path)
-
-

@@ -55,8 +55,13 @@ class Rfc9568(enum.Flag):
     ALL = BEHAVIOUR | CHECKSUM
 
 
-_RFC9568_WORDS = {"": Rfc9568.ALL, "behaviour": Rfc9568.BEHAVIOUR, "behavior": Rfc9568.BEHAVIOUR,
-                  "checksum": Rfc9568.CHECKSUM, "all": Rfc9568.ALL}
+_RFC9568_WORDS = {
+    "": Rfc9568.ALL,
+    "behaviour": Rfc9568.BEHAVIOUR,
+    "behavior": Rfc9568.BEHAVIOUR,
+    "checksum": Rfc9568.CHECKSUM,
+    "all": Rfc9568.ALL,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +189,15 @@ class InstanceSpec:
 
     def identity(self) -> tuple[object, ...]:
         """What cannot change on a reload without restarting the instance."""
-        return (self.vrid, self.interface, self.family, self.version, self.vmac_name,
-                self.vmac_xmit_base, self.unicast_src)
+        return (
+            self.vrid,
+            self.interface,
+            self.family,
+            self.version,
+            self.vmac_name,
+            self.vmac_xmit_base,
+            self.unicast_src,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +305,7 @@ def _keyword_args(config: Config, keyword: str) -> list[list[str]]:
         except (OSError, IndexError, ValueError):
             continue
         if keyword in words:
-            found.append(words[words.index(keyword) + 1:])
+            found.append(words[words.index(keyword) + 1 :])
     return found
 
 
@@ -384,6 +396,5 @@ def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
         router_id=gd.router_id,
         rt_priority=_int_setting(config, "vrrp_rt_priority", 1, 99),
         nice=_int_setting(config, "vrrp_priority", -20, 19),
-        warnings=tuple(str(w) for w in config.warnings
-                       if _warned_keyword(w.message) not in ours),
+        warnings=tuple(str(w) for w in config.warnings if _warned_keyword(w.message) not in ours),
     )

@@ -68,7 +68,8 @@ def _port_parser(
 def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
     """Register ``port-set`` and ``port-unset`` on the CLI's subparsers."""
     p = _port_parser(
-        sub, "port-set",
+        sub,
+        "port-set",
         "add allowed address pairs to a port of a running lab (openstack port set)",
         "add an allowed address pair (repeatable); IP may be a CIDR",
     )
@@ -79,7 +80,8 @@ def add_port_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.set_defaults(func=cmd_port_set)
     p = _port_parser(
-        sub, "port-unset",
+        sub,
+        "port-unset",
         "remove allowed address pairs from a port of a running lab (openstack port unset)",
         "remove this pair (repeatable); without mac-address, every pair for the IP",
     )

@@ -289,8 +289,11 @@ def _malformed(src: str, dst: str) -> dict[str, list[bytes]]:
 
 def test_malformed_packets_are_counted_and_survived(lab: Lab, routers: list[Router]) -> None:
     # min_ttl 255 on the peer: keepalived (and so we) check a unicast advert's TTL only then.
-    config = (SEED / "ha_first.conf").read_text().replace(
-        "10.200.51.33 dev ens3", "10.200.51.33 dev ens3 min_ttl 255")
+    config = (
+        (SEED / "ha_first.conf")
+        .read_text()
+        .replace("10.200.51.33 dev ens3", "10.200.51.33 dev ens3 min_ttl 255")
+    )
     first = _router(routers, "bundled", lab, "ha_first", config)
     first.start()
     first.wait_state("MASTER", timeout=10)
@@ -420,7 +423,11 @@ def test_interop_seed_unicast_vmac(
     ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
 )
 def test_interop_multicast(
-    lab: Lab, routers: list[Router], first_impl: str, second_impl: str, version: int,
+    lab: Lab,
+    routers: list[Router],
+    first_impl: str,
+    second_impl: str,
+    version: int,
     use_vmac: bool,
 ) -> None:
     advert_int = 0.1 if version == 3 else 1.0
@@ -470,8 +477,9 @@ def test_interop_crash_detection(
     took = second.wait_state("MASTER", timeout=5, since=killed).at - killed
     # T01: Master_Down_Interval = 3 * 0.1 + (256 - 100) * 0.1 / 256 = 0.361 s.
     # The last advert left up to one interval before the kill, so detection may be that early.
-    _takeover(f"v3 {first_impl}->{second_impl} SIGKILL", took, 3 * 0.1 + skew_time(100, 0.1, 3),
-              early=0.1)
+    _takeover(
+        f"v3 {first_impl}->{second_impl} SIGKILL", took, 3 * 0.1 + skew_time(100, 0.1, 3), early=0.1
+    )
 
 
 # --- IPv6 (VRRPv3 only) ------------------------------------------------------------------------
@@ -507,8 +515,9 @@ def _v6_config(priority: int, *, vmac: bool, unicast: tuple[str, str] | None = N
     """A VRRPv3 IPv6 instance; ``unicast`` is (our address, the peer's)."""
     peers = ""
     if unicast is not None:
-        peers = (f"    unicast_src_ip {unicast[0]}\n"
-                 f"    unicast_peer {{\n        {unicast[1]}\n    }}\n")
+        peers = (
+            f"    unicast_src_ip {unicast[0]}\n    unicast_peer {{\n        {unicast[1]}\n    }}\n"
+        )
     return (
         "vrrp_instance v6 {\n"
         "    interface ens3\n"
@@ -537,48 +546,76 @@ def _ipv6_ready(lab: Lab, node: str) -> bool:
     )
 
 
-@pytest.mark.parametrize(("unicast", "vmac"), [(False, True), (True, True), (False, False)],
-                         ids=["multicast-vmac", "unicast-vmac", "multicast"])
+@pytest.mark.parametrize(
+    ("unicast", "vmac"),
+    [(False, True), (True, True), (False, False)],
+    ids=["multicast-vmac", "unicast-vmac", "multicast"],
+)
 @pytest.mark.parametrize(
     ("first_impl", "second_impl"),
-    [("bundled", "bundled"),
-     pytest.param("bundled", "keepalived", marks=needs_keepalived),
-     pytest.param("keepalived", "bundled", marks=needs_keepalived)],
+    [
+        ("bundled", "bundled"),
+        pytest.param("bundled", "keepalived", marks=needs_keepalived),
+        pytest.param("keepalived", "bundled", marks=needs_keepalived),
+    ],
 )
-def test_ipv6(make_lab: object, routers: list[Router], first_impl: str,
-              second_impl: str, unicast: bool, vmac: bool) -> None:
+def test_ipv6(
+    make_lab: object,
+    routers: list[Router],
+    first_impl: str,
+    second_impl: str,
+    unicast: bool,
+    vmac: bool,
+) -> None:
     lab: Lab = make_lab(IPV6_SCENARIO)  # type: ignore[operator]
     for node in ("ha_first", "ha_second", "observer"):
-        wait_until(lambda n=node: _ipv6_ready(lab, n), timeout=10,
-                   what=f"the IPv6 addresses of {node} to leave DAD")
+        wait_until(
+            lambda n=node: _ipv6_ready(lab, n),
+            timeout=10,
+            what=f"the IPv6 addresses of {node} to leave DAD",
+        )
     a, b = "2001:db8:51::32", "2001:db8:51::33"
-    first = _router(routers, first_impl, lab, "ha_first",
-                    _v6_config(200, vmac=vmac, unicast=(a, b) if unicast else None))
-    second = _router(routers, second_impl, lab, "ha_second",
-                     _v6_config(100, vmac=vmac, unicast=(b, a) if unicast else None))
+    first = _router(
+        routers,
+        first_impl,
+        lab,
+        "ha_first",
+        _v6_config(200, vmac=vmac, unicast=(a, b) if unicast else None),
+    )
+    second = _router(
+        routers,
+        second_impl,
+        lab,
+        "ha_second",
+        _v6_config(100, vmac=vmac, unicast=(b, a) if unicast else None),
+    )
     first.start()
     first.wait_state("MASTER", timeout=10)
     second.start()
     second.wait_state("BACKUP", timeout=5)
     hold = time.monotonic() + 3 * (3 * 0.1 + skew_time(100, 0.1, 3))
-    wait_until(time.monotonic, timeout=5, what="the backup holding",
-               accept=lambda now: now >= hold)
+    wait_until(time.monotonic, timeout=5, what="the backup holding", accept=lambda now: now >= hold)
     assert second.state() == "BACKUP" and first.state() == "MASTER"
     observer = lab.node("observer")
     ping6 = ["ping", "-6", "-n", "-c", "1", "-W", "1", VIP6]
-    wait_until(lambda: observer.run(ping6, check=False).returncode == 0, timeout=5,
-               what=f"observer ping to {VIP6}")
+    wait_until(
+        lambda: observer.run(ping6, check=False).returncode == 0,
+        timeout=5,
+        what=f"observer ping to {VIP6}",
+    )
     neigh = json.loads(observer.run(["ip", "-j", "-6", "neigh", "show", VIP6]).stdout)
     master_mac = VMAC6 if vmac else lab.node("ha_first").mac
     assert neigh and neigh[0].get("lladdr") == master_mac, neigh
     stopped = first.stop()
     took = second.wait_state("MASTER", timeout=5, since=stopped).at - stopped
     mode = ("unicast" if unicast else "multicast") + (" vmac" if vmac else "")
-    _takeover(f"IPv6 v3 {mode} {first_impl}->{second_impl} SIGTERM", took,
-              skew_time(100, 0.1, 3))
+    _takeover(f"IPv6 v3 {mode} {first_impl}->{second_impl} SIGTERM", took, skew_time(100, 0.1, 3))
     assert _masters_overlap(first, second) < 0.1
-    wait_until(lambda: observer.run(ping6, check=False).returncode == 0, timeout=5,
-               what=f"{VIP6} after failover")
+    wait_until(
+        lambda: observer.run(ping6, check=False).returncode == 0,
+        timeout=5,
+        what=f"{VIP6} after failover",
+    )
 
 
 # --- RFC 9568 mode -----------------------------------------------------------------------------
@@ -614,7 +651,8 @@ def test_rfc9568_mode(lab: Lab, routers: list[Router]) -> None:
     assert status["rfc9568"] == ["behaviour", "checksum"]
     seen = wait_until(
         lambda: second.status()["instances"]["v3"],  # type: ignore[attr-defined]
-        timeout=3, what="adverts accepted by the RFC 5798 backup",
+        timeout=3,
+        what="adverts accepted by the RFC 5798 backup",
         accept=lambda s: s["checksum_forms_received"].get("rfc9568", 0) >= 5,
     )
     assert seen["state"] == "BACKUP" and seen["rx"]["reasons"]["checksum"] == 0
@@ -625,14 +663,15 @@ def test_rfc9568_mode(lab: Lab, routers: list[Router]) -> None:
     sock = lab.node("observer").socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"ens3")
     with sock:
-        losing = encode(Advert.v3(1, 50, [VIP], interval_cs=10), src="10.200.51.33",
-                        dst=VRRP_GROUP_V4)
+        losing = encode(
+            Advert.v3(1, 50, [VIP], interval_cs=10), src="10.200.51.33", dst=VRRP_GROUP_V4
+        )
         for _ in range(20):
-            sock.sendto(_ipv4(losing, "10.200.51.33", str(VRRP_GROUP_V4)),
-                        (str(VRRP_GROUP_V4), 0))
+            sock.sendto(_ipv4(losing, "10.200.51.33", str(VRRP_GROUP_V4)), (str(VRRP_GROUP_V4), 0))
     after = wait_until(
         lambda: first.status()["instances"]["v3"],  # type: ignore[attr-defined]
-        timeout=3, what="the master's discards of the losing adverts",
+        timeout=3,
+        what="the master's discards of the losing adverts",
         accept=lambda s: s["discards"].get("losing-advert", 0) >= 20,
     )
     # 20 immediate answers on top of the periodic ones (at most ~10 periods went by).
@@ -651,14 +690,22 @@ def test_reload_adds_and_removes_vips_while_master(lab: Lab, routers: list[Route
     extra = "10.200.51.11"
     first.set_config(base.replace(f"        {VIP}\n", f"        {VIP}\n        {extra}\n"))
     first.reload()
-    wait_until(lambda: _addresses(lab, "ha_first").get("vrrp.1", []), timeout=5,
-               what=f"{extra} added on vrrp.1", accept=lambda ips: extra in ips)
+    wait_until(
+        lambda: _addresses(lab, "ha_first").get("vrrp.1", []),
+        timeout=5,
+        what=f"{extra} added on vrrp.1",
+        accept=lambda ips: extra in ips,
+    )
     assert wait_until(lambda: _ping(lab, extra), timeout=5, what=f"observer ping to {extra}")
     assert _neigh_mac(lab, extra) == VMAC
     first.set_config(base)
     first.reload()
-    wait_until(lambda: _addresses(lab, "ha_first").get("vrrp.1", []), timeout=5,
-               what=f"{extra} removed from vrrp.1", accept=lambda ips: ips == [VIP])
+    wait_until(
+        lambda: _addresses(lab, "ha_first").get("vrrp.1", []),
+        timeout=5,
+        what=f"{extra} removed from vrrp.1",
+        accept=lambda ips: ips == [VIP],
+    )
     assert [e.state for e in first.events.snapshot()] == ["BACKUP", "MASTER"]  # no flap
 
 
@@ -710,7 +757,8 @@ def test_v2_pass_auth_interop_and_mismatch(lab: Lab, routers: list[Router]) -> N
     second.start()
     status = wait_until(
         lambda: second.status()["instances"]["v2"],  # type: ignore[attr-defined]
-        timeout=5, what="keepalived's authenticated adverts accepted",
+        timeout=5,
+        what="keepalived's authenticated adverts accepted",
         accept=lambda s: s["rx"]["accepted"] >= 2,
     )
     assert status["state"] == "BACKUP" and status["rx"]["reasons"]["auth"] == 0
@@ -805,8 +853,15 @@ def _capture_adverts(lab: Lab, count: int, timeout: float = 5.0) -> list[bytes]:
 def test_adverts_on_the_wire(lab: Lab, routers: list[Router], xmit_base: bool) -> None:
     """P01/P03/P08/P09: TTL 255, to 224.0.0.18, from the primary address, from the VMAC (or
     from the base MAC with ``vmac_xmit_base``), with the configured interval (P07)."""
-    params = RouterParams(interface="ens3", priority=200, vips=(VIP,), advert_int=0.1,
-                          version=3, use_vmac=True, vmac_xmit_base=xmit_base)
+    params = RouterParams(
+        interface="ens3",
+        priority=200,
+        vips=(VIP,),
+        advert_int=0.1,
+        version=3,
+        use_vmac=True,
+        vmac_xmit_base=xmit_base,
+    )
     first = _router(routers, "bundled", lab, "ha_first", params)
     first.start()
     first.wait_state("MASTER", timeout=10)
@@ -817,6 +872,6 @@ def test_adverts_on_the_wire(lab: Lab, routers: list[Router], xmit_base: bool) -
         assert ip[8] == 255  # TTL
         assert socket.inet_ntoa(ip[12:16]) == "10.200.51.32"
         assert socket.inet_ntoa(ip[16:20]) == "224.0.0.18"
-        vrrp = ip[(ip[0] & 0x0F) * 4:]
+        vrrp = ip[(ip[0] & 0x0F) * 4 :]
         assert vrrp[0] == 0x31 and vrrp[1] == 1 and vrrp[2] == 200
         assert struct.unpack("!H", vrrp[4:6])[0] & 0x0FFF == 10  # Max Adver Int, centiseconds

@@ -21,17 +21,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_up_exec_down() -> None:
     before = {r.id for r in running_labs()}
-    up = subprocess.Popen([*CLI, "up", "short-timers"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+    up = subprocess.Popen(
+        [*CLI, "up", "short-timers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         record = wait_until(
             lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
-            timeout=60, what="`vrrp-lab up` to register a held lab",
+            timeout=60,
+            what="`vrrp-lab up` to register a held lab",
         )
         res = cli("exec", "--lab", record.id, "ha_first", "--", "hostname")
         assert (res.returncode, res.stdout.strip()) == (0, "ha-first"), res.stderr
-        res = cli("exec", "--lab", record.id, "observer", "--", "ping", "-c1", "-W2",
-                  "10.200.51.33")
+        res = cli(
+            "exec", "--lab", record.id, "observer", "--", "ping", "-c1", "-W2", "10.200.51.33"
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         res = cli("down", "--lab", record.id)
         assert res.returncode == 0 and "torn down" in res.stdout, res.stderr
@@ -54,14 +57,25 @@ def test_exec_without_a_running_lab_is_a_usage_error() -> None:
 def test_keep_lab_on_failure_holds_the_lab_until_down() -> None:
     before = {r.id for r in running_labs()}
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--keep-lab-on-failure",
-         "tests/support/failing_lab.py"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--keep-lab-on-failure",
+            "tests/support/failing_lab.py",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         record = wait_until(
             lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
-            timeout=60, what="the failed test's lab to be kept up",
+            timeout=60,
+            what="the failed test's lab to be kept up",
         )
         res = cli("exec", "--lab", record.id, "observer", "--", "hostname")
         assert res.stdout.strip() == "observer", res.stderr

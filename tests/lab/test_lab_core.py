@@ -70,12 +70,18 @@ def test_exec_from_another_terminal(module_lab: Lab) -> None:
     cli = [sys.executable, "-m", "lab"]
     res = subprocess.run(
         [*cli, "exec", "--lab", module_lab.id, "observer", "--", "hostname"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert (res.returncode, res.stdout.strip()) == (0, "observer"), res.stderr
     res = subprocess.run(
         [*cli, "exec", "--lab", module_lab.id, "nobody", "--", "true"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert res.returncode == 2 and "has no node 'nobody'" in res.stderr
 
@@ -112,8 +118,12 @@ def test_processes_die_with_the_lab() -> None:
         inode = node.netns_inode
         assert len(processes_in_netns(inode)) >= 2  # the keeper and the orphan
     assert proc.wait(timeout=10) == -9
-    wait_until(lambda: processes_in_netns(inode), accept=lambda pids: not pids, timeout=10,
-               what="every process of ha_first's namespace to die with the lab")
+    wait_until(
+        lambda: processes_in_netns(inode),
+        accept=lambda pids: not pids,
+        timeout=10,
+        what="every process of ha_first's namespace to die with the lab",
+    )
 
 
 def processes_in_netns(inode: int) -> list[int]:

@@ -85,4 +85,3 @@ def test_lab_builds_and_pings_rootless() -> None:
         "hostname": "ha-first",
         "registry": "/tmp/vrrp-lab-65534",
     }
-

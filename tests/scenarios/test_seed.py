@@ -18,8 +18,9 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def seed_run(impl: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[ScenarioRun, RunReport]:
     """The seed scenario, run once per implementation. Module scope; depends on ``impl``."""
-    run = ScenarioRun(load_scenario(DEFAULT_SCENARIO), impl=impl,
-                      pcap_dir=tmp_path_factory.mktemp("pcap"))
+    run = ScenarioRun(
+        load_scenario(DEFAULT_SCENARIO), impl=impl, pcap_dir=tmp_path_factory.mktemp("pcap")
+    )
     return run, run.execute()
 
 
@@ -52,8 +53,13 @@ def test_tshark_sees_the_adverts_the_metrics_used(seed_run: tuple[ScenarioRun, R
     assert report.pcap is not None and report.pcap.exists()
     # `!icmp`: a port-unreachable error quoting an advert (sent to a peer whose keepalived is
     # not up yet) dissects as VRRP too. Inbound copies only: one per frame on the wire.
-    rows = tshark(report.pcap, "frame.time_epoch", "eth.src", "vrrp.prio",
-                  display="vrrp && !icmp && frame.packet_flags_direction == 1")
+    rows = tshark(
+        report.pcap,
+        "frame.time_epoch",
+        "eth.src",
+        "vrrp.prio",
+        display="vrrp && !icmp && frame.packet_flags_direction == 1",
+    )
     ours = [e for e in events(report.pcap) if isinstance(e, VrrpAdvert)]
     assert len(rows) == len(ours) > 0
     (failover,) = report.failovers
@@ -83,8 +89,16 @@ def test_json_report_keeps_the_contract(seed_run: tuple[ScenarioRun, RunReport])
     assert {"scenario", "impl", "ok", "steps", "failovers"} <= set(data)
     assert data["ok"] is True and data["scenario"] == "seed"
     assert {"name", "ok", "detail"} <= set(data["steps"][0])
-    assert {"fault", "old_master", "new_master", "outage_ms", "detection_ms", "theory_ms",
-            "lost_probes", "stale_arp_ms"} <= set(data["failovers"][0])
+    assert {
+        "fault",
+        "old_master",
+        "new_master",
+        "outage_ms",
+        "detection_ms",
+        "theory_ms",
+        "lost_probes",
+        "stale_arp_ms",
+    } <= set(data["failovers"][0])
 
 
 def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
@@ -93,8 +107,13 @@ def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
     import sys
 
     out = tmp_path / "seed.json"
-    res = subprocess.run([sys.executable, "-m", "lab", "run", "--json", str(out)],
-                         capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "lab", "run", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "every expectation held" in res.stdout
     assert json.loads(out.read_text())["failovers"][0]["new_master"] == "ha_second"

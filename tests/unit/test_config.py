@@ -37,17 +37,21 @@ SEED = REPO / "scenarios" / "seed"
 INVALID = Path(__file__).resolve().parent / "configs" / "invalid"
 KEEPALIVED = shutil.which("keepalived")
 
-needs_keepalived = pytest.mark.skipif(KEEPALIVED is None,
-                                      reason="keepalived is not installed (not on PATH)")
+needs_keepalived = pytest.mark.skipif(
+    KEEPALIVED is None, reason="keepalived is not installed (not on PATH)"
+)
 
 
 # --- the seed configurations -------------------------------------------------
 
 
-@pytest.mark.parametrize(("filename", "priority", "src", "peer"), [
-    ("ha_first.conf", 200, "10.200.51.32", "10.200.51.33"),
-    ("ha_second.conf", 100, "10.200.51.33", "10.200.51.32"),
-])
+@pytest.mark.parametrize(
+    ("filename", "priority", "src", "peer"),
+    [
+        ("ha_first.conf", 200, "10.200.51.32", "10.200.51.33"),
+        ("ha_second.conf", 100, "10.200.51.33", "10.200.51.32"),
+    ],
+)
 def test_seed_configs_parse_verbatim(filename: str, priority: int, src: str, peer: str) -> None:
     config = load(SEED / filename)
 
@@ -119,16 +123,22 @@ def test_invalid_config_reports_file_and_line(path: Path) -> None:
 
 def test_error_names_keyword_and_expectation() -> None:
     text = "vrrp_instance v {\n  interface eth0\n  virtual_router_id 1\n  priority 300\n}\n"
-    with pytest.raises(ConfigError, match=r"^a\.conf:4: priority: expected an integer 1\.\.255, "
-                                          r"got '300'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^a\.conf:4: priority: expected an integer 1\.\.255, "
+        r"got '300'$",
+    ):
         parse(text, "a.conf")
 
 
 def test_config_error_attributes() -> None:
     err = ConfigError("priority: expected an integer 1..255", "x.conf", 7)
     assert str(err) == "x.conf:7: priority: expected an integer 1..255"
-    assert (err.filename, err.line, err.message) == ("x.conf", 7, "priority: expected an "
-                                                     "integer 1..255")
+    assert (err.filename, err.line, err.message) == (
+        "x.conf",
+        7,
+        "priority: expected an integer 1..255",
+    )
     assert isinstance(err, ValueError)
     assert str(ConfigError("no location")) == "no location"
 
@@ -193,22 +203,24 @@ def test_warnings_are_not_part_of_equality() -> None:
 
 
 def test_repeated_keyword_warns_and_keeps_last() -> None:
-    text = ("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n priority 10\n"
-            " priority 20\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n")
+    text = (
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 1\n priority 10\n"
+        " priority 20\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+    )
     config = parse(text, "r.conf")
     assert config.instances[0].priority == 20
     assert [str(w) for w in config.warnings] == [
-        "r.conf:5: priority repeated (also at r.conf:4); using the last"]
+        "r.conf:5: priority repeated (also at r.conf:4); using the last"
+    ]
 
 
 def test_no_vip_is_a_warning_for_v2_and_an_error_for_v3() -> None:
     v2 = parse("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n}\n", "n.conf")
     assert [str(w) for w in v2.warnings] == [
-        "n.conf:1: vrrp_instance v: virtual_ipaddress: no VIP specified; at least one is "
-        "sensible"]
+        "n.conf:1: vrrp_instance v: virtual_ipaddress: no VIP specified; at least one is sensible"
+    ]
     with pytest.raises(ConfigError, match=r"^n\.conf:1: virtual_ipaddress: .*at least one"):
-        parse("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n version 3\n}\n",
-              "n.conf")
+        parse("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n version 3\n}\n", "n.conf")
 
 
 # --- syntax --------------------------------------------------------------------
@@ -236,8 +248,10 @@ vrrp_instance vi_1
     assert config.global_defs.enable_script_security is True
     inst = config.instance("vi_1")
     assert inst.virtual_ipaddress == [VirtualIP("192.0.2.7/24", dev="eth1", label="eth1:vip")]
-    assert [str(v.address) for v in inst.virtual_ipaddress_excluded] == ["2001:db8::7/64",
-                                                                          "192.0.2.8/32"]
+    assert [str(v.address) for v in inst.virtual_ipaddress_excluded] == [
+        "2001:db8::7/64",
+        "192.0.2.8/32",
+    ]
     assert inst.notify_master == NotifyScript("/usr/bin/logger -t vrrp '#1 {master}'", "root")
     assert inst.notify_master is not None
     assert inst.notify_master.argv == ["/usr/bin/logger", "-t", "vrrp", "#1 {master}"]
@@ -289,15 +303,25 @@ vrrp_instance vi_1 {
     assert inst.use_vmac == "vrrp9"
     assert inst.vmac_interface == "vrrp9"
     assert inst.preempt_delay == 2.5
-    assert inst.effective_garp() == {"garp_master_delay": 1, "garp_master_repeat": 2,
-                                     "garp_master_refresh": 30, "garp_master_refresh_repeat": 3}
+    assert inst.effective_garp() == {
+        "garp_master_delay": 1,
+        "garp_master_repeat": 2,
+        "garp_master_refresh": 30,
+        "garp_master_refresh_repeat": 3,
+    }
     assert inst.garp_lower_prio_repeat == 0
-    assert inst.track_interface == [TrackInterface("eth1"), TrackInterface("eth2", -20),
-                                    TrackInterface("eth3", 10, reverse=True)]
-    assert inst.unicast_peer == [UnicastPeer("10.0.0.2", min_ttl=250, max_ttl=255),
-                                 UnicastPeer("10.0.0.3")]
-    assert inst.virtual_ipaddress == [VirtualIP("192.0.2.1/24", brd="+", scope="link",
-                                                flags=("no_track",))]
+    assert inst.track_interface == [
+        TrackInterface("eth1"),
+        TrackInterface("eth2", -20),
+        TrackInterface("eth3", 10, reverse=True),
+    ]
+    assert inst.unicast_peer == [
+        UnicastPeer("10.0.0.2", min_ttl=250, max_ttl=255),
+        UnicastPeer("10.0.0.3"),
+    ]
+    assert inst.virtual_ipaddress == [
+        VirtualIP("192.0.2.1/24", brd="+", scope="link", flags=("no_track",))
+    ]
 
 
 def test_global_defs() -> None:
@@ -323,18 +347,31 @@ global_defs {
         router_id="lab-1",
         vrrp_notify_fifo=NotifyFifo("/run/vrrp.fifo", "root", "root"),
         vrrp_notify_fifo_script=NotifyScript("/usr/local/bin/fifo-reader --verbose", "root"),
-        vrrp_garp_master_delay=1, vrrp_garp_master_repeat=2, vrrp_garp_master_refresh=60,
-        vrrp_garp_master_refresh_repeat=4, vrrp_garp_interval=0.001, vrrp_gna_interval=1e-6,
-        vrrp_version=3, vrrp_strict=True, enable_script_security=True,
-        script_user="keepalived_script", script_group="nogroup")
+        vrrp_garp_master_delay=1,
+        vrrp_garp_master_repeat=2,
+        vrrp_garp_master_refresh=60,
+        vrrp_garp_master_refresh_repeat=4,
+        vrrp_garp_interval=0.001,
+        vrrp_gna_interval=1e-6,
+        vrrp_version=3,
+        vrrp_strict=True,
+        enable_script_security=True,
+        script_user="keepalived_script",
+        script_group="nogroup",
+    )
     config = Config(global_defs=gd)
     assert parse(render(config)) == config
 
 
 def test_keepalived_defaults() -> None:
     gd = GlobalDefs()
-    assert (gd.vrrp_garp_master_delay, gd.vrrp_garp_master_repeat, gd.vrrp_garp_master_refresh,
-            gd.vrrp_garp_master_refresh_repeat, gd.vrrp_version) == (5, 5, 0, 1, 2)
+    assert (
+        gd.vrrp_garp_master_delay,
+        gd.vrrp_garp_master_repeat,
+        gd.vrrp_garp_master_refresh,
+        gd.vrrp_garp_master_refresh_repeat,
+        gd.vrrp_version,
+    ) == (5, 5, 0, 1, 2)
     inst = VrrpInstance("v", "eth0", 1)
     assert inst.advert_int == 1.0 and inst.preempt_delay == 0.0 and inst.debug == 0
     assert inst.effective_state == "BACKUP" and inst.effective_priority == 100
@@ -351,8 +388,10 @@ def test_keepalived_defaults() -> None:
 
 
 def test_subsecond_advert_int_is_kept_in_centiseconds() -> None:
-    text = ("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n version 3\n"
-            " advert_int 0.05\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n")
+    text = (
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 1\n version 3\n"
+        " advert_int 0.05\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+    )
     inst = parse(text).instances[0]
     assert inst.advert_int == 0.05
     assert inst.advert_int_cs == 5
@@ -386,9 +425,11 @@ vrrp_instance vi_6 {
 
 
 def test_unicast_src_mismatching_family_is_an_error() -> None:
-    text = ("vrrp_instance v {\n interface eth0\n virtual_router_id 1\n"
-            " unicast_src_ip 10.0.0.1\n unicast_peer {\n  fe80::2\n }\n"
-            " virtual_ipaddress {\n  10.0.0.10\n }\n}\n")
+    text = (
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 1\n"
+        " unicast_src_ip 10.0.0.1\n unicast_peer {\n  fe80::2\n }\n"
+        " virtual_ipaddress {\n  10.0.0.10\n }\n}\n"
+    )
     with pytest.raises(ConfigError, match=r"^s\.conf:6: unicast_peer: expected an IPv4"):
         parse(text, "s.conf")
 
@@ -397,9 +438,11 @@ def test_unicast_src_mismatching_family_is_an_error() -> None:
 
 
 def _instance_text(name: str, vrid: int, priority: object = 100) -> str:
-    return (f"vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n"
-            f"    priority {priority}\n    virtual_ipaddress {{\n        192.0.2.{vrid}/24\n"
-            "    }\n}\n")
+    return (
+        f"vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n"
+        f"    priority {priority}\n    virtual_ipaddress {{\n        192.0.2.{vrid}/24\n"
+        "    }\n}\n"
+    )
 
 
 def test_include_glob_relative_to_including_file(tmp_path: Path) -> None:
@@ -408,7 +451,8 @@ def test_include_glob_relative_to_including_file(tmp_path: Path) -> None:
     (tmp_path / "conf.d" / "10-a.conf").write_text(_instance_text("vi_a", 1))
     (tmp_path / "conf.d" / "notes.txt").write_text("not included\n")
     (tmp_path / "keepalived.conf").write_text(
-        "global_defs {\n    router_id lab\n}\ninclude conf.d/*.conf\n")
+        "global_defs {\n    router_id lab\n}\ninclude conf.d/*.conf\n"
+    )
 
     config = load(tmp_path / "keepalived.conf")
 
@@ -443,15 +487,17 @@ def test_nested_include_paths_and_error_lines(tmp_path: Path) -> None:
         load(main)
 
 
-def test_include_inside_a_block_and_from_parse(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_include_inside_a_block_and_from_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "vips.conf").write_text("192.0.2.50/24\n192.0.2.51/24\n")
     monkeypatch.chdir(tmp_path)
-    text = ("vrrp_instance v {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n"
-            "  include vips.conf\n }\n}\n")
+    text = (
+        "vrrp_instance v {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n"
+        "  include vips.conf\n }\n}\n"
+    )
     inst = parse(text).instances[0]
-    assert [str(v.address) for v in inst.virtual_ipaddress] == ["192.0.2.50/24",
-                                                                 "192.0.2.51/24"]
+    assert [str(v.address) for v in inst.virtual_ipaddress] == ["192.0.2.50/24", "192.0.2.51/24"]
 
 
 def test_include_cycle_is_an_error(tmp_path: Path) -> None:
@@ -466,10 +512,17 @@ def test_include_cycle_is_an_error(tmp_path: Path) -> None:
 
 def test_building_a_config_in_python() -> None:
     master = VrrpInstance(
-        "vi_1", "eth0", 51,
-        state="MASTER", priority=200, advert_int=0.5, version=3,
-        use_vmac=True, vmac_xmit_base=True,
-        unicast_src_ip="10.0.0.1", unicast_peer=["10.0.0.2"],
+        "vi_1",
+        "eth0",
+        51,
+        state="MASTER",
+        priority=200,
+        advert_int=0.5,
+        version=3,
+        use_vmac=True,
+        vmac_xmit_base=True,
+        unicast_src_ip="10.0.0.1",
+        unicast_peer=["10.0.0.2"],
         virtual_ipaddress=["192.0.2.10/24", VirtualIP("192.0.2.11/24", dev="eth1")],
         notify_master="/usr/local/bin/vrrp-notify master",
     )
@@ -478,32 +531,48 @@ def test_building_a_config_in_python() -> None:
     assert master.virtual_ipaddress[0] == VirtualIP(IPv4Interface("192.0.2.10/24"))
     assert master.notify_master == NotifyScript("/usr/local/bin/vrrp-notify master")
     # A single value works where a list is expected.
-    single = VrrpInstance("vi_9", "eth0", 9, virtual_ipaddress="192.0.2.9/24",
-                          track_interface="eth1")
+    single = VrrpInstance(
+        "vi_9", "eth0", 9, virtual_ipaddress="192.0.2.9/24", track_interface="eth1"
+    )
     assert single.virtual_ipaddress == [VirtualIP("192.0.2.9/24")]
     assert single.track_interface == [TrackInterface("eth1")]
-    backup = replace(master, name="vi_2", state="BACKUP", priority=100,
-                     unicast_src_ip="10.0.0.2", unicast_peer=["10.0.0.1"])
+    backup = replace(
+        master,
+        name="vi_2",
+        state="BACKUP",
+        priority=100,
+        unicast_src_ip="10.0.0.2",
+        unicast_peer=["10.0.0.1"],
+    )
     config = Config(global_defs=GlobalDefs(router_id="lab"), instances=[master])
     assert parse(render(config)) == config
     assert parse(render(Config(instances=[backup]))).instances == [backup]
 
 
-@pytest.mark.parametrize(("build", "pattern"), [
-    (lambda: VrrpInstance("v", "eth0", 256), r"^virtual_router_id: expected an integer 1\.\.255"),
-    (lambda: VrrpInstance("v", "eth0", 1, priority=0), r"^priority: "),
-    (lambda: VrrpInstance("v", "eth0", 1, state="PRIMARY"), r"^state: expected MASTER or BACKUP"),
-    (lambda: VrrpInstance("v", "eth0", 1, advert_int=0), r"^advert_int: "),
-    (lambda: VrrpInstance("v", "bad name", 1), r"^interface: "),
-    (lambda: VirtualIP("192.0.2.1/33"), r"^virtual_ipaddress: "),
-    (lambda: VirtualIP("fe80::1", scope="link"), r"scope is IPv4 only"),
-    (lambda: VirtualIP("192.0.2.1/32", brd="+"), r"brd: .*/30"),
-    (lambda: UnicastPeer("10.0.0.1", min_ttl=300), r"^min_ttl: "),
-    (lambda: Authentication("secret", auth_type="AH"), r"^auth_type: expected PASS"),  # type: ignore[arg-type]
-    (lambda: NotifyScript('/bin/echo "x"'), r"^notify: "),
-    (lambda: GlobalDefs(vrrp_version=4), r"^vrrp_version: "),
-    (lambda: TrackInterface("eth1", 300), r"^track_interface weight: "),
-])
+@pytest.mark.parametrize(
+    ("build", "pattern"),
+    [
+        (
+            lambda: VrrpInstance("v", "eth0", 256),
+            r"^virtual_router_id: expected an integer 1\.\.255",
+        ),
+        (lambda: VrrpInstance("v", "eth0", 1, priority=0), r"^priority: "),
+        (
+            lambda: VrrpInstance("v", "eth0", 1, state="PRIMARY"),
+            r"^state: expected MASTER or BACKUP",
+        ),
+        (lambda: VrrpInstance("v", "eth0", 1, advert_int=0), r"^advert_int: "),
+        (lambda: VrrpInstance("v", "bad name", 1), r"^interface: "),
+        (lambda: VirtualIP("192.0.2.1/33"), r"^virtual_ipaddress: "),
+        (lambda: VirtualIP("fe80::1", scope="link"), r"scope is IPv4 only"),
+        (lambda: VirtualIP("192.0.2.1/32", brd="+"), r"brd: .*/30"),
+        (lambda: UnicastPeer("10.0.0.1", min_ttl=300), r"^min_ttl: "),
+        (lambda: Authentication("secret", auth_type="AH"), r"^auth_type: expected PASS"),  # type: ignore[arg-type]
+        (lambda: NotifyScript('/bin/echo "x"'), r"^notify: "),
+        (lambda: GlobalDefs(vrrp_version=4), r"^vrrp_version: "),
+        (lambda: TrackInterface("eth1", 300), r"^track_interface weight: "),
+    ],
+)
 def test_model_rejects_invalid_values(build: Callable[[], object], pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern):
         build()
@@ -511,15 +580,18 @@ def test_model_rejects_invalid_values(build: Callable[[], object], pattern: str)
 
 def test_cross_field_errors_in_python_models() -> None:
     with pytest.raises(ConfigError, match=r"^vrrp_instance v: virtual_ipaddress: expected IPv4"):
-        Config(instances=[VrrpInstance("v", "eth0", 1,
-                                       virtual_ipaddress=["10.0.0.1", "2001:db8::1"])])
+        Config(
+            instances=[VrrpInstance("v", "eth0", 1, virtual_ipaddress=["10.0.0.1", "2001:db8::1"])]
+        )
     with pytest.raises(ConfigError, match=r"^vrrp_instance v: advert_int: .*VRRPv2"):
-        Config(instances=[VrrpInstance("v", "eth0", 1, advert_int=0.1,
-                                       virtual_ipaddress=["10.0.0.1"])])
+        Config(
+            instances=[VrrpInstance("v", "eth0", 1, advert_int=0.1, virtual_ipaddress=["10.0.0.1"])]
+        )
     # ... fine once the global default is VRRPv3
-    Config(global_defs=GlobalDefs(vrrp_version=3),
-           instances=[VrrpInstance("v", "eth0", 1, advert_int=0.1,
-                                   virtual_ipaddress=["10.0.0.1"])])
+    Config(
+        global_defs=GlobalDefs(vrrp_version=3),
+        instances=[VrrpInstance("v", "eth0", 1, advert_int=0.1, virtual_ipaddress=["10.0.0.1"])],
+    )
     # render() re-validates, so later mutation cannot produce a bad file.
     config = Config(instances=[VrrpInstance("v", "eth0", 1, virtual_ipaddress=["10.0.0.1"])])
     config.instances[0].priority = 300
@@ -531,8 +603,9 @@ def test_cross_field_errors_in_python_models() -> None:
 
 _IFNAMES = st.sampled_from(["eth0", "eth1", "eth2", "ens3", "ens4", "veth-a", "br0.100"])
 _WORDS = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,11}", fullmatch=True)
-_COMMAND_WORDS = st.sampled_from([
-    "master", "--flag", "'two words'", "#hash", "!bang", "{brace}", "a\\\\b", "x=1", "'#{!}'"])
+_COMMAND_WORDS = st.sampled_from(
+    ["master", "--flag", "'two words'", "#hash", "!bang", "{brace}", "a\\\\b", "x=1", "'#{!}'"]
+)
 
 
 @st.composite
@@ -575,17 +648,21 @@ def _vips(draw: st.DrawFn, family: int, keepalived: bool) -> VirtualIP:
     else:
         address = IPv6Interface((draw(_V6_HOSTS), draw(st.integers(16, 128))))
         label = scope = brd = None
-    flag_pool = ["no_track"] if keepalived else ["home", "-nodad", "mngtmpaddr",
-                                                  "noprefixroute", "autojoin", "no_track",
-                                                  "use_vmac"]
+    flag_pool = (
+        ["no_track"]
+        if keepalived
+        else ["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"]
+    )
     flags = tuple(draw(st.lists(st.sampled_from(flag_pool), unique=True, max_size=2)))
-    return VirtualIP(address, dev=draw(st.none() | _IFNAMES), label=label, scope=scope, brd=brd,
-                     flags=flags)
+    return VirtualIP(
+        address, dev=draw(st.none() | _IFNAMES), label=label, scope=scope, brd=brd, flags=flags
+    )
 
 
 @st.composite
-def _instances(draw: st.DrawFn, name: str, vrid: int, gd: GlobalDefs,
-               keepalived: bool) -> VrrpInstance:
+def _instances(
+    draw: st.DrawFn, name: str, vrid: int, gd: GlobalDefs, keepalived: bool
+) -> VrrpInstance:
     family = draw(st.sampled_from([4, 6]))
     interface = draw(_IFNAMES)
     state = draw(st.none() | st.sampled_from(["MASTER", "BACKUP"]))
@@ -593,8 +670,9 @@ def _instances(draw: st.DrawFn, name: str, vrid: int, gd: GlobalDefs,
     probe = VrrpInstance(name, interface, vrid, state=state, priority=priority)
     backup = probe.effective_state == "BACKUP" and probe.effective_priority != 255
 
-    version = draw(st.none() | st.sampled_from([2, 3])) if family == 4 else draw(
-        st.none() | st.just(3))
+    version = (
+        draw(st.none() | st.sampled_from([2, 3])) if family == 4 else draw(st.none() | st.just(3))
+    )
     effective_version = version or (3 if family == 6 else gd.vrrp_version)
     if effective_version == 3:
         advert_cs = draw(st.integers(1, 4095))
@@ -624,22 +702,31 @@ def _instances(draw: st.DrawFn, name: str, vrid: int, gd: GlobalDefs,
     others = [n for n in ["eth0", "eth1", "eth2", "ens3", "ens4"] if n != interface]
     # The address owner's priority cannot be adjusted, so it takes no weights.
     weights = st.none() if probe.effective_priority == 255 else st.none() | st.integers(-253, 253)
-    tracks = [TrackInterface(n, weight=w, reverse=w is not None and draw(st.booleans()))
-              for n in draw(st.lists(st.sampled_from(others), unique=True, max_size=2))
-              for w in [draw(weights)]]
+    tracks = [
+        TrackInterface(n, weight=w, reverse=w is not None and draw(st.booleans()))
+        for n in draw(st.lists(st.sampled_from(others), unique=True, max_size=2))
+        for w in [draw(weights)]
+    ]
 
     return VrrpInstance(
-        name, interface, vrid,
-        state=state, priority=priority, advert_int=advert_cs / 100, version=version,
-        nopreempt=nopreempt, preempt_delay=preempt_delay,
-        use_vmac=use_vmac, vmac_xmit_base=vmac_xmit_base,
+        name,
+        interface,
+        vrid,
+        state=state,
+        priority=priority,
+        advert_int=advert_cs / 100,
+        version=version,
+        nopreempt=nopreempt,
+        preempt_delay=preempt_delay,
+        use_vmac=use_vmac,
+        vmac_xmit_base=vmac_xmit_base,
         unicast_src_ip=src,
-        unicast_src_dev=draw(st.none() | _IFNAMES) if src is not None and not keepalived
-        else None,
+        unicast_src_dev=draw(st.none() | _IFNAMES) if src is not None and not keepalived else None,
         unicast_peer=peers,
         virtual_ipaddress=draw(st.lists(_vips(family, keepalived), min_size=1, max_size=4)),
-        virtual_ipaddress_excluded=draw(st.lists(
-            st.sampled_from([4, 6]).flatmap(lambda f: _vips(f, keepalived)), max_size=2)),
+        virtual_ipaddress_excluded=draw(
+            st.lists(st.sampled_from([4, 6]).flatmap(lambda f: _vips(f, keepalived)), max_size=2)
+        ),
         accept=draw(st.none() | st.booleans()),
         garp_master_delay=draw(st.none() | st.integers(0, 60)),
         garp_master_repeat=draw(st.none() | st.integers(1, 10)),
@@ -650,11 +737,16 @@ def _instances(draw: st.DrawFn, name: str, vrid: int, gd: GlobalDefs,
         skip_check_adv_addr=draw(st.booleans()),
         dont_track_primary=draw(st.booleans()),
         debug=draw(st.integers(0, 4)),
-        authentication=draw(st.none() | st.from_regex(r"[A-Za-z0-9]{1,8}", fullmatch=True).map(
-            Authentication)) if effective_version == 2 else None,
+        authentication=draw(
+            st.none() | st.from_regex(r"[A-Za-z0-9]{1,8}", fullmatch=True).map(Authentication)
+        )
+        if effective_version == 2
+        else None,
         track_interface=tracks,
-        **{kw: draw(st.none() | _scripts(keepalived))
-           for kw in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")},
+        **{
+            kw: draw(st.none() | _scripts(keepalived))
+            for kw in ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+        },
     )
 
 
@@ -666,9 +758,15 @@ def configs(draw: st.DrawFn, keepalived: bool = False) -> Config:
     fifo_user = draw(st.none() | fifo_users)
     gd = GlobalDefs(
         router_id=draw(st.none() | _WORDS),
-        vrrp_notify_fifo=draw(st.none() | st.builds(
-            NotifyFifo, st.sampled_from(["/run/vrrp.fifo", "/tmp/notify_fifo"]),
-            st.just(fifo_user), st.none() if fifo_user is None else st.none() | fifo_users)),
+        vrrp_notify_fifo=draw(
+            st.none()
+            | st.builds(
+                NotifyFifo,
+                st.sampled_from(["/run/vrrp.fifo", "/tmp/notify_fifo"]),
+                st.just(fifo_user),
+                st.none() if fifo_user is None else st.none() | fifo_users,
+            )
+        ),
         vrrp_notify_fifo_script=draw(st.none() | scripts),
         vrrp_garp_master_delay=draw(st.integers(0, 60)),
         vrrp_garp_master_repeat=draw(st.integers(1, 10)),
@@ -691,8 +789,7 @@ def configs(draw: st.DrawFn, keepalived: bool = False) -> Config:
         gd.script_group = draw(st.none() | (st.just("root") if keepalived else _WORDS))
     count = draw(st.integers(0, 3))
     vrids = draw(st.lists(st.integers(1, 255), min_size=count, max_size=count, unique=True))
-    instances = [draw(_instances(f"vi_{i}", vrid, gd, keepalived))
-                 for i, vrid in enumerate(vrids)]
+    instances = [draw(_instances(f"vi_{i}", vrid, gd, keepalived)) for i, vrid in enumerate(vrids)]
     try:
         return Config(global_defs=gd, instances=instances)
     except ConfigError:  # pragma: no cover - the strategy aims to produce valid configs
@@ -715,8 +812,9 @@ def test_round_trip(config: Config) -> None:
 
 def _keepalived_check(path: Path) -> tuple[int, str]:
     assert KEEPALIVED is not None
-    proc = subprocess.run([KEEPALIVED, "-t", "-f", str(path)], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [KEEPALIVED, "-t", "-f", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
@@ -724,9 +822,14 @@ def _keepalived_check(path: Path) -> tuple[int, str]:
 def keepalived_usable(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Skip if keepalived -t cannot even check a trivial config here (e.g. no netlink)."""
     path = tmp_path_factory.mktemp("keepalived") / "baseline.conf"
-    path.write_text(render(Config(global_defs=GlobalDefs(dynamic_interfaces=True),
-                                  instances=[VrrpInstance("vi_1", "eth0", 1,
-                                                          virtual_ipaddress=["192.0.2.1"])])))
+    path.write_text(
+        render(
+            Config(
+                global_defs=GlobalDefs(dynamic_interfaces=True),
+                instances=[VrrpInstance("vi_1", "eth0", 1, virtual_ipaddress=["192.0.2.1"])],
+            )
+        )
+    )
     code, output = _keepalived_check(path)
     if code != 0 or output:
         pytest.skip(f"keepalived -t is not usable here (exit {code}): {output[:200]}")
@@ -734,8 +837,9 @@ def keepalived_usable(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @needs_keepalived
 @pytest.mark.usefixtures("keepalived_usable")
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(config=configs(keepalived=True))
 def test_rendered_configs_pass_keepalived_config_test(config: Config, tmp_path: Path) -> None:
     path = tmp_path / "keepalived.conf"
@@ -757,7 +861,8 @@ def test_seed_render_passes_keepalived_except_for_13_peer_syntax(tmp_path: Path)
     code, output = _keepalived_check(path)
     assert code != 0
     assert [line for line in output.splitlines() if line] == [
-        line for line in output.splitlines() if "invalid number 'ens3'" in line]
+        line for line in output.splitlines() if "invalid number 'ens3'" in line
+    ]
 
     for peer in config.instances[0].unicast_peer:
         peer.dev = None

@@ -66,8 +66,9 @@ def test_unsolicited_na_from_the_vmac() -> None:
 
 
 def test_unsolicited_na_router_flag() -> None:
-    frame = Ether(unsolicited_na_frame(IPv6Address("2001:db8::1"), "00:00:5e:00:02:01",
-                                       router=True))
+    frame = Ether(
+        unsolicited_na_frame(IPv6Address("2001:db8::1"), "00:00:5e:00:02:01", router=True)
+    )
     assert frame[ICMPv6ND_NA].R == 1
 
 
@@ -164,8 +165,15 @@ class _Harness(Daemon):
     def _tx(self, ifname: str, family: int) -> Any:
         return self.fake_tx
 
-    def feed(self, payload: bytes, *, src: str = "10.200.51.33", dst: str = "10.200.51.32",
-             ttl: int = 255, now: float | None = None) -> None:
+    def feed(
+        self,
+        payload: bytes,
+        *,
+        src: str = "10.200.51.33",
+        dst: str = "10.200.51.32",
+        ttl: int = 255,
+        now: float | None = None,
+    ) -> None:
         received = Received(ip_address(src), ip_address(dst), ttl, payload)
         key = ("ens3", 4)
         self._dispatch(key, received, self.rx_counters[key], now or time.monotonic())
@@ -176,8 +184,7 @@ def _seed_harness() -> _Harness:
 
 
 @settings(max_examples=300, deadline=None)
-@given(payload=st.binary(max_size=64), ttl=st.integers(0, 255),
-       multicast=st.booleans())
+@given(payload=st.binary(max_size=64), ttl=st.integers(0, 255), multicast=st.booleans())
 def test_garbage_is_counted_never_raised(payload: bytes, ttl: int, multicast: bool) -> None:
     harness = _seed_harness()
     dst = str(VRRP_GROUP_V4) if multicast else "10.200.51.32"
@@ -210,8 +217,11 @@ def test_unicast_ttl_follows_keepalived(tmp_path: Path) -> None:
     assert inst.counters.accepted == 1 and inst.counters[Reason.TTL] == 0
     assert harness.status()["instances"]["vrrp_1"]["unicast_ttl_not_255_accepted"] == {"64": 1}
     conf = tmp_path / "k.conf"
-    conf.write_text((SEED / "ha_first.conf").read_text().replace(
-        "10.200.51.33 dev ens3", "10.200.51.33 dev ens3 min_ttl 255"))
+    conf.write_text(
+        (SEED / "ha_first.conf")
+        .read_text()
+        .replace("10.200.51.33 dev ens3", "10.200.51.33 dev ens3 min_ttl 255")
+    )
     strict = _Harness(conf)
     strict.feed(good, ttl=64)
     strict.feed(good)
@@ -248,7 +258,6 @@ def test_master_sends_adverts_garps_and_priority_zero_on_shutdown() -> None:
     assert not harness.links.addresses  # type: ignore[attr-defined]
 
 
-
 def _newlink(name: str, flags: int, kind: int = 16) -> bytes:
     attr_name = name.encode() + b"\0"
     attr = struct.pack("=HH", 4 + len(attr_name), 3) + attr_name
@@ -281,8 +290,13 @@ def test_interface_down_is_fault_with_priority_zero_and_back() -> None:
 
 def test_weighted_track_interface_changes_priority(tmp_path: Path) -> None:
     conf = tmp_path / "k.conf"
-    conf.write_text((SEED / "ha_first.conf").read_text().replace(
-        "    debug 2\n", "    debug 2\n    track_interface {\n        eth9 weight -150\n    }\n"))
+    conf.write_text(
+        (SEED / "ha_first.conf")
+        .read_text()
+        .replace(
+            "    debug 2\n", "    debug 2\n    track_interface {\n        eth9 weight -150\n    }\n"
+        )
+    )
     harness = _Harness(conf)
     inst = harness.instances["vrrp_1"]
     assert inst.machine.priority == 200
@@ -292,8 +306,9 @@ def test_weighted_track_interface_changes_priority(tmp_path: Path) -> None:
 
 
 def test_accept_mode_ruleset() -> None:
-    text = accept_mode_ruleset([IPv4Address("10.0.0.2"), IPv4Address("10.0.0.1"),
-                                IPv6Address("2001:db8::1")])
+    text = accept_mode_ruleset(
+        [IPv4Address("10.0.0.2"), IPv4Address("10.0.0.1"), IPv6Address("2001:db8::1")]
+    )
     assert text.startswith("add table inet vrrp_bundled\ndelete table inet vrrp_bundled\n")
     assert "elements = { 10.0.0.1, 10.0.0.2 }" in text
     assert "elements = { 2001:db8::1 }" in text

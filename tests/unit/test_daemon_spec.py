@@ -52,7 +52,9 @@ def test_seed_second_is_the_lower_priority_peer() -> None:
 
 
 def test_named_vmac_without_xmit_base_sends_from_the_vmac(tmp_path: Path) -> None:
-    (inst,) = _build(tmp_path, """
+    (inst,) = _build(
+        tmp_path,
+        """
 global_defs {
     vrrp_notify_fifo /run/x.fifo
     vrrp_garp_master_delay 2
@@ -71,7 +73,8 @@ vrrp_instance v3 {
         192.0.2.11 dev eth1
     }
 }
-""").instances
+""",
+    ).instances
     assert inst.vmac_name == "vmac42" and inst.tx_interface == "vmac42"
     assert inst.vmac_address == "00:00:5e:00:01:2a"
     assert inst.advert_int_cs == 5 and inst.version == 3
@@ -86,7 +89,9 @@ vrrp_instance v3 {
 
 
 def test_without_vmac_everything_is_on_the_interface(tmp_path: Path) -> None:
-    (inst,) = _build(tmp_path, """
+    (inst,) = _build(
+        tmp_path,
+        """
 vrrp_instance plain {
     interface eth0
     virtual_router_id 7
@@ -95,7 +100,8 @@ vrrp_instance plain {
         192.0.2.7
     }
 }
-""").instances
+""",
+    ).instances
     assert inst.vmac_name is None and inst.tx_interface == "eth0"
     assert not inst.garp_mac_is_vmac
     assert [v.dev for v in inst.vips] == ["eth0"]
@@ -103,7 +109,9 @@ vrrp_instance plain {
 
 
 def test_notify_fifo_and_scripts(tmp_path: Path) -> None:
-    daemon_spec = _build(tmp_path, """
+    daemon_spec = _build(
+        tmp_path,
+        """
 global_defs {
     vrrp_notify_fifo /run/vrrp/notify.fifo
 }
@@ -116,7 +124,8 @@ vrrp_instance n {
         192.0.2.9
     }
 }
-""")
+""",
+    )
     assert daemon_spec.notify_fifo == "/run/vrrp/notify.fifo"
     (inst,) = daemon_spec.instances
     assert inst.notify_master == ("/usr/local/bin/to-master", "arg1", "arg 2")
@@ -125,7 +134,9 @@ vrrp_instance n {
 
 
 def test_v2_pass_authentication(tmp_path: Path) -> None:
-    (inst,) = _build(tmp_path, """
+    (inst,) = _build(
+        tmp_path,
+        """
 vrrp_instance v2 {
     interface eth0
     virtual_router_id 3
@@ -138,7 +149,8 @@ vrrp_instance v2 {
         192.0.2.3
     }
 }
-""").instances
+""",
+    ).instances
     assert inst.version == 2 and inst.auth == Auth(1, b"s3cret")
 
 
@@ -151,7 +163,9 @@ vrrp_instance v2 {
     ],
 )
 def test_rfc9568_global_keyword(tmp_path: Path, line: str, expected: Rfc9568) -> None:
-    daemon_spec = _build(tmp_path, f"""
+    daemon_spec = _build(
+        tmp_path,
+        f"""
 global_defs {{
     {line}
 }}
@@ -171,7 +185,8 @@ vrrp_instance b {{
         192.0.2.2
     }}
 }}
-""")
+""",
+    )
     v3, v2 = daemon_spec.instances
     assert v3.rfc9568 is expected
     assert v2.rfc9568 is Rfc9568.NONE  # RFC 9568 is a VRRPv3 document
@@ -183,7 +198,9 @@ vrrp_instance b {{
 
 
 def test_rfc9568_instance_keyword_applies_to_its_instance_only(tmp_path: Path) -> None:
-    daemon_spec = _build(tmp_path, """
+    daemon_spec = _build(
+        tmp_path,
+        """
 vrrp_instance a {
     interface eth0
     virtual_router_id 1
@@ -201,7 +218,8 @@ vrrp_instance b {
         192.0.2.2
     }
 }
-""")
+""",
+    )
     a, b = daemon_spec.instances
     assert a.rfc9568 is Rfc9568.BEHAVIOUR and b.rfc9568 is Rfc9568.NONE
     assert params_for(a, IPv4Address("192.0.2.100")).rfc9568
@@ -210,8 +228,10 @@ vrrp_instance b {
 
 def test_command_line_rfc9568_override(tmp_path: Path) -> None:
     path = tmp_path / "k.conf"
-    path.write_text("vrrp_instance a {\n interface eth0\n virtual_router_id 1\n version 3\n"
-                    " virtual_ipaddress {\n  192.0.2.1\n }\n}\n")
+    path.write_text(
+        "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n version 3\n"
+        " virtual_ipaddress {\n  192.0.2.1\n }\n}\n"
+    )
     (inst,) = spec.build(config.load(path), rfc9568=Rfc9568.ALL).instances
     assert inst.rfc9568 is Rfc9568.ALL and inst.checksum_form is ChecksumForm.RFC9568
 
@@ -226,7 +246,9 @@ def test_params_for_maps_the_state_machine_parameters() -> None:
 
 
 def test_ipv6_instance(tmp_path: Path) -> None:
-    (inst,) = _build(tmp_path, """
+    (inst,) = _build(
+        tmp_path,
+        """
 vrrp_instance six {
     interface eth0
     virtual_router_id 5
@@ -235,7 +257,8 @@ vrrp_instance six {
         2001:db8::5
     }
 }
-""").instances
+""",
+    ).instances
     assert inst.family == 6 and inst.version == 3  # keepalived: IPv6 means VRRPv3
     assert inst.vmac_address == "00:00:5e:00:02:05"
     assert inst.vips[0].address.ip == IPv6Address("2001:db8::5")
@@ -257,7 +280,9 @@ def test_notify_line_is_keepalived_format() -> None:
 
 
 def test_scheduling_keywords(tmp_path: Path) -> None:
-    daemon_spec = _build(tmp_path, """
+    daemon_spec = _build(
+        tmp_path,
+        """
 global_defs {
     vrrp_rt_priority 50
     vrrp_priority -5
@@ -269,7 +294,8 @@ vrrp_instance a {
         192.0.2.1
     }
 }
-""")
+""",
+    )
     assert daemon_spec.rt_priority == 50 and daemon_spec.nice == -5
     assert not daemon_spec.warnings
 

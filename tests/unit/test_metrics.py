@@ -35,9 +35,11 @@ def test_outage_without_recovery_counts_to_the_end() -> None:
 
 
 def test_first_advert_skips_priority_zero_and_other_nodes() -> None:
-    adverts = [AdvertSeen(1.0, "m1", "10.0.0.1", 1, 0, "ha_first"),
-               AdvertSeen(1.2, "m2", "10.0.0.2", 1, 100, "ha_second"),
-               AdvertSeen(1.1, "m2", "10.0.0.2", 2, 100, "ha_second")]
+    adverts = [
+        AdvertSeen(1.0, "m1", "10.0.0.1", 1, 0, "ha_first"),
+        AdvertSeen(1.2, "m2", "10.0.0.2", 1, 100, "ha_second"),
+        AdvertSeen(1.1, "m2", "10.0.0.2", 2, 100, "ha_second"),
+    ]
     found = metrics.first_advert_from(adverts, "ha_second", after=0.9, vrid=1)
     assert found is not None and found.at == 1.2
 
@@ -51,8 +53,9 @@ def test_split_brain_is_two_sources_of_one_vrid() -> None:
     handover = a[:10] + [AdvertSeen(1.0 + 0.2 + t / 10, "m", "10.0.0.2", 1, 100) for t in range(5)]
     assert metrics.split_brain_intervals(handover, adv, 0.0, 5.0) == []
     resign = [*a[:10], AdvertSeen(0.95, "m", "10.0.0.1", 1, 0)]  # priority 0: a resignation
-    stop_handover = resign + [AdvertSeen(0.95 + skew, "m", "10.0.0.2", 1, 100)
-                              for skew in (0.061, 0.161, 0.261)]
+    stop_handover = resign + [
+        AdvertSeen(0.95 + skew, "m", "10.0.0.2", 1, 100) for skew in (0.061, 0.161, 0.261)
+    ]
     assert metrics.split_brain_intervals(stop_handover, adv, 0.0, 5.0) == []
     other_vrid = [AdvertSeen(x.at, x.src_mac, x.src_ip, 2, x.priority) for x in b]
     assert metrics.split_brain_intervals(a + other_vrid, adv, 0.0, 5.0) == []
@@ -62,8 +65,10 @@ def test_stale_arp_is_time_on_a_wrong_mac() -> None:
     good = {"00:00:5e:00:01:01"}
     fresh = [NeighbourChange(0.5, "00:00:5e:00:01:01", "REACHABLE")]
     assert metrics.stale_arp_seconds(fresh, good, takeover=1.0, end=3.0) == 0.0
-    sticky = [NeighbourChange(0.5, "fa:16:3e:8d:dc:bb", "REACHABLE"),
-              NeighbourChange(2.0, "fa:16:3e:8d:dc:bb", "STALE")]
+    sticky = [
+        NeighbourChange(0.5, "fa:16:3e:8d:dc:bb", "REACHABLE"),
+        NeighbourChange(2.0, "fa:16:3e:8d:dc:bb", "STALE"),
+    ]
     assert metrics.stale_arp_seconds(sticky, {"fa:16:3e:f3:a9:a3"}, 1.0, 3.0) == pytest.approx(2.0)
     healed = [*sticky, NeighbourChange(2.5, "fa:16:3e:f3:a9:a3", "REACHABLE")]
     assert metrics.stale_arp_seconds(healed, {"fa:16:3e:f3:a9:a3"}, 1.0, 3.0) == pytest.approx(1.5)
@@ -73,12 +78,30 @@ def test_stale_arp_is_time_on_a_wrong_mac() -> None:
 
 
 def test_failover_json_keeps_the_design_keys() -> None:
-    f = metrics.Failover("host_down", "ha_first", 10.0, "ha_first", "ha_second", 350.123, 340.0,
-                         theory_ms=360.9, lost_probes=349, stale_arp_ms=0.0,
-                         split_brain=[(10.1, 10.2)])
+    f = metrics.Failover(
+        "host_down",
+        "ha_first",
+        10.0,
+        "ha_first",
+        "ha_second",
+        350.123,
+        340.0,
+        theory_ms=360.9,
+        lost_probes=349,
+        stale_arp_ms=0.0,
+        split_brain=[(10.1, 10.2)],
+    )
     record = f.as_json()
-    for key in ("fault", "old_master", "new_master", "outage_ms", "detection_ms", "theory_ms",
-                "lost_probes", "stale_arp_ms"):
+    for key in (
+        "fault",
+        "old_master",
+        "new_master",
+        "outage_ms",
+        "detection_ms",
+        "theory_ms",
+        "lost_probes",
+        "stale_arp_ms",
+    ):
         assert key in record
     assert record["fault"] == "host-down" and record["outage_ms"] == 350.12
     assert record["split_brain_ms"] == [[100.0, 200.0]]
