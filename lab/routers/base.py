@@ -366,6 +366,10 @@ class Router(ABC):
         self.config_text = config.render() if isinstance(config, RouterParams) else config
         self.source = source or ("<rendered>" if self.params is not None else "<text>")
         self.events = EventStream(self.name)
+        self.nice: int | None = None
+        """The daemon's nice value (-20..19) from its next :meth:`start`; None inherits the
+        runner's. keepalived's ``vrrp_priority`` does the same from inside; this works for
+        every implementation, and for all of a driver's processes."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._fifo_fd: int | None = None
         self._wake_r: int | None = None
@@ -384,6 +388,11 @@ class Router(ABC):
 
         Use :meth:`standard_flags` for the keepalived-compatible flags every driver accepts.
         """
+
+    def launch(self, argv: list[str]) -> list[str]:
+        """``argv`` as the runner starts it: under ``nice`` when :attr:`nice` is set (``nice``
+        execs the daemon, so its pid is the daemon's)."""
+        return argv if self.nice is None else ["nice", "-n", str(self.nice), *argv]
 
     def parse_output_line(self, line: str, at: float) -> Transition | None:
         """One line of the daemon's output, read at lab-clock ``at``, as a transition or None.
@@ -498,7 +507,9 @@ class Router(ABC):
             try:
                 if self.events_from_output:
                     self._proc = self.node.popen(
-                        self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                        self.launch(self.command()),
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
                     )
                     self._output_reader = threading.Thread(
                         target=self._read_output,
@@ -510,7 +521,7 @@ class Router(ABC):
                     handed_over = True  # the reader closes the log at the daemon's exit
                 else:
                     self._proc = self.node.popen(
-                        self.command(), stdout=log_file, stderr=subprocess.STDOUT
+                        self.launch(self.command()), stdout=log_file, stderr=subprocess.STDOUT
                     )
             finally:
                 if not handed_over:

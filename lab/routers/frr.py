@@ -610,7 +610,7 @@ class FrrRouter(Router):
         zebra_log = open(self.node.path(self.zebra_log_path), "ab")  # noqa: SIM115 (handed over)
         try:
             self._zebra = self.node.popen(
-                [str(FRR_DIR / "zebra"), *self._daemon_flags("zebra")],
+                self.launch([str(FRR_DIR / "zebra"), *self._daemon_flags("zebra")]),
                 stdout=zebra_log,
                 stderr=subprocess.STDOUT,
             )

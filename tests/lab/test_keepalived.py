@@ -9,6 +9,7 @@ Skew_Time. The driver's other calls run on the short-timer scenario (plain L2, a
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -389,6 +390,25 @@ def test_restart_after_stop(short_lab: tuple[Lab, Routers]) -> None:
     # Preemption: ha_first (200) takes the VIP back once it hears ha_second's lower adverts.
     first.wait_state("MASTER", timeout=params.master_down_interval + 1, since=restarted)
     second.wait_state("BACKUP", timeout=1, since=restarted)
+
+
+@pytest.mark.lab
+def test_nice_applies_to_every_process_of_the_daemon(short_lab: tuple[Lab, Routers]) -> None:
+    """A router started with ``nice`` runs its parent and its VRRP child at that value."""
+    _, routers = short_lab
+    first = routers["ha_first"]
+    params = first.params
+    assert params is not None
+    first.stop()
+    first.nice = -7
+    try:
+        restarted = first.start()
+        # It works as before: master again once it hears ha_second (preemption).
+        first.wait_state("MASTER", timeout=params.master_down_interval + 1, since=restarted)
+        seen = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in first.pids()}
+    finally:
+        first.nice = None
+    assert len(seen) >= 2 and set(seen.values()) == {-7}, seen
 
 
 @pytest.mark.lab
