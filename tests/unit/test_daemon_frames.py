@@ -315,3 +315,42 @@ def test_accept_mode_ruleset() -> None:
     assert "ip daddr @vips4 drop" in text and "nd-neighbor-solicit" in text
     empty = accept_mode_ruleset([])
     assert "elements" not in empty and "set vips4 { type ipv4_addr; }" in empty
+
+
+class _Queued:
+    """A receive socket with datagrams already queued; notes when each one is read."""
+
+    def __init__(self, ifname: str, src: str, dst: str, payloads: list[bytes]) -> None:
+        self.ifname = ifname
+        self.src, self.dst = ip_address(src), ip_address(dst)
+        self.payloads = payloads
+        self.read_at: list[float] = []
+
+    def receive(self) -> Received | None:
+        if not self.payloads:
+            return None
+        self.read_at.append(time.monotonic())
+        return Received(self.src, self.dst, 255, self.payloads.pop(0))
+
+
+def test_each_datagram_starts_its_timers_when_it_is_read() -> None:
+    """A priority 0 read behind another advert in the same wake-up starts Skew_Time when it is
+    read, not when the loop woke: Master_Down_Timer never ends before Skew_Time after it."""
+    harness = _Harness(SEED / "ha_second.conf")
+    src, dst = "10.200.51.32", "10.200.51.33"
+    queued = _Queued(
+        "ens3",
+        src,
+        dst,
+        [encode(Advert.v2(1, prio, ["10.200.51.10"]), src=src, dst=dst) for prio in (200, 0)],
+    )
+    key = ("ens3", 4)
+    harness.rx_sockets[key] = queued  # type: ignore[assignment]
+    harness._on_readable(key)
+    machine = harness.instances["vrrp_1"].machine
+    assert len(queued.read_at) == 2 and machine.state is State.BACKUP
+    deadline = machine.master_down_timer
+    assert deadline is not None and deadline >= queued.read_at[1] + machine.skew_time, (
+        deadline,
+        queued.read_at,
+    )
