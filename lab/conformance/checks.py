@@ -231,16 +231,16 @@ def discard_case(
     carried = getattr(first_bad.event, "adver_int", interval) if first_bad else interval
     since_bad = (first_bad.time if first_bad else switched) - last_good
     restart_down = mdi(params, min(carried, interval)) if carried > 0 else 0.0
-    verdict = discard_timing(
+    timing = discard_timing(
         took, down=down, tol=tol, first_bad=since_bad, restart_down=restart_down
     )
-    if verdict == "late":
+    if timing == "late":
         f.measure(
             f"{label}: late, before any broken advert could restart the timer (s)",
             round(took - down, 4),
         )
     f.check(
-        verdict != "acted on",
+        timing != "acted on",
         f"{label}: discarded (master {took:.3f}s after the last "
         f"valid advert; Master_Down_Interval {down:.3f}s)",
         f"{label}: acted on (master {took:.3f}s after the last valid advert, not after "
