@@ -7,6 +7,7 @@ usage, one line, no traceback · 3 the environment lacks something, with how to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -20,10 +21,9 @@ from rich.table import Table
 
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
-from lab.registry import find_lab, running_labs
+from lab.registry import await_teardown, find_lab, running_labs
 from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
 from lab.sdn.cli import add_port_commands
-from lab.wait import wait_until
 
 # Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
 # MACs and addresses are never cut.
@@ -210,15 +210,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 def hold(lab: Lab) -> None:
     """Block until SIGINT or SIGTERM (what `vrrp-lab down` sends), or until the lab dies."""
     assert lab.record is not None
-    lab.record.holding = True
-    lab.record.save()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # The handlers go in before the record says "holding": `vrrp-lab down` (and the tests)
+    # take that flag as leave to send SIGTERM, which would otherwise kill this process outright
+    # and leave its record behind for `down` to wait on.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        lab.record.holding = True
+        lab.record.save()
         while not stop.wait(0.5):
             if not lab.running:
                 raise LabError(f"lab {lab.id} died while held (its sandbox is gone)")
@@ -253,15 +256,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     """Ask the runner of a lab (or of every lab) to tear it down, and wait until it has."""
     records = running_labs() if args.all else [find_lab(args.lab)]
     for record in records:
-        os.kill(record.runner_pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.runner_pid, signal.SIGTERM)
     for record in records:
-        # The runner removes its record last, once everything else is gone.
-        wait_until(
-            lambda r=record: not r.path().exists(),
-            timeout=30,
-            what=f"lab {record.id}'s runner (pid {record.runner_pid}) to tear it down",
-        )
-        console.print(f"lab {record.id}: torn down")
+        console.print(f"lab {record.id}: {await_teardown(record, say=console.print)}")
     return 0
 
 

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Seconds the lab's own teardown may take once asked, without routers: its helper programs
+#: (capture, prober, SDN controller, followers) end within a second or two of their stdin
+#: closing, and the kernel takes the sandbox's processes at once.
+TEARDOWN_BASE = 5.0
+
 
 class Lab:
     """A running lab. Use it as a context manager::
@@ -52,6 +57,7 @@ class Lab:
         self.record: LabRecord | None = None
         self._deferred: list[tuple[str, Callable[[], Any]]] = []
         self._started = False
+        self._teardown_bound = TEARDOWN_BASE
 
     @classmethod
     def from_scenario(cls, path: str | Path, **kwargs: Any) -> Lab:
@@ -63,6 +69,14 @@ class Lab:
     def defer(self, what: str, undo: Callable[[], Any]) -> None:
         """Register ``undo`` to run at teardown, before everything registered earlier."""
         self._deferred.append((what, undo))
+
+    def allow_teardown(self, seconds: float) -> None:
+        """Let the teardown take ``seconds`` more than the lab's own (e.g. the longest graceful
+        router stop of those that run side by side); ``vrrp-lab down`` waits that long."""
+        self._teardown_bound = max(self._teardown_bound, TEARDOWN_BASE + seconds)
+        if self.record is not None:
+            self.record.teardown_bound = self._teardown_bound
+            self.record.save()
 
     def start(self) -> Lab:
         """Build the topology. On failure, undo what was built and re-raise."""
@@ -98,6 +112,7 @@ class Lab:
             runner_pid=os.getpid(),
             rootless=self.sandbox.rootless,
             nodes={ns.name: ns.pid for ns in namespaces},
+            teardown_bound=self._teardown_bound,
         )
         self.record.save()
         self.defer("registry record", self.record.remove)

@@ -117,14 +117,19 @@ def enter_user_namespace() -> None:
         f.write(f"0 {gid} 1")
 
 
-def pid_alive(pid: int) -> bool:
-    """True when a process with ``pid`` exists and is not a zombie."""
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` in ``/proc/PID/stat`` (R, S, D, T, Z, ...), or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
+            return f.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists and is not a zombie."""
+    state = process_state(pid)
+    return state is not None and state not in ("Z", "X")
 
 
 def namespaces_refused_reason() -> str | None:

@@ -223,6 +223,11 @@ def load_scenario_with_routers(path: str | Path) -> tuple[Scenario, list[RouterS
 # --- from specs to routers ------------------------------------------------------------------
 
 
+#: Seconds a router's graceful stop may take at lab teardown before it is SIGKILLed. Routers
+#: stop side by side, so a lab's teardown is allowed one such stop (:meth:`Lab.allow_teardown`).
+STOP_TIMEOUT = 10.0
+
+
 class Routers(dict[str, Router]):
     """The started routers of a lab, by node name, with a few questions about them all."""
 
@@ -239,7 +244,7 @@ class Routers(dict[str, Router]):
         for router in reversed(list(self.values())):
             router.close(timeout=timeout)
 
-    def close_together(self, *, timeout: float = 10.0) -> None:
+    def close_together(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Stop every router gracefully at once: the teardown of a lab.
 
         A graceful stop waits for the daemon to exit, and keepalived takes about a second to
@@ -369,6 +374,7 @@ def prepare_routers(
             raise UsageError(f"a router already runs in {spec.node}")
     prepared = Routers()
     lab.defer(f"routers on {', '.join(s.node for s in specs)}", prepared.close_together)
+    lab.allow_teardown(STOP_TIMEOUT)
     for spec in specs:
         router = build_router(lab, spec, specs, impl_override)
         routers[spec.node] = router
