@@ -13,7 +13,13 @@ import pytest
 
 from lab import linux
 from lab.wait import wait_until
-from tests.support.hoststate import HostState, live_netns_inodes
+from tests.support.hoststate import (
+    HostState,
+    NamespaceWatch,
+    assert_namespaces_gone,
+    descendants,
+    netns_of,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -90,60 +96,58 @@ def _workers(pids: set[int]) -> int:
     return count
 
 
-def _start_two_cells(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int], set[int]]:
+def _start_two_cells(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int], NamespaceWatch]:
     """The runner with two long cells under way in its two workers, each holding a bench lab;
-    also the network namespaces that existed before."""
-    before = live_netns_inodes()
+    also the watch that knows the namespaces of the runner's own labs (and no other lab's)."""
     runner = subprocess.Popen(
         [sys.executable, "-m", "lab", "conformance", "--impl", "bundled", "--rows", "T02,T03",
          "--jobs", "2", "--pcap", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    watch = NamespaceWatch(runner.pid).start()
     # A bench is five network namespaces (the fabric and four nodes): wait for two of them.
     wait_until(
-        lambda: len(live_netns_inodes() - before),
-        accept=lambda new: new >= 10,
+        lambda: len(netns_of(descendants(runner.pid))),
+        accept=lambda held: held >= 10,
         timeout=60,
-        what="both workers to hold a bench lab",
+        what="both workers to hold a bench lab (network namespaces below the runner)",
     )
-    return runner, _children(runner.pid), before
+    return runner, _children(runner.pid), watch
 
 
-def _assert_all_gone(workers: set[int], before: set[int], host: HostState) -> None:
+def _assert_all_gone(workers: set[int], watch: NamespaceWatch, host: HostState) -> None:
+    """The runner's workers have exited and no process holds any namespace its labs made."""
+    made = watch.stop()
     wait_until(
         lambda: {pid for pid in workers if linux.pid_alive(pid)},
         accept=lambda alive: not alive,
         timeout=30,
         what="the runner's worker and tracker processes to exit",
     )
-    wait_until(
-        lambda: live_netns_inodes() - before,
-        accept=lambda left: not left,
-        timeout=30,
-        what="every bench lab's network namespaces to go",
-    )
+    assert len(made) >= 10, made
+    assert_namespaces_gone(made, timeout=30, whose="the runner's bench labs")
     assert HostState.take() == host
 
 
 def test_ctrl_c_lets_running_cells_tear_down(tmp_path: Path) -> None:
     """Ctrl-C drops the queued cells; the running ones end and take their labs down."""
     host = HostState.take()
-    runner, workers, before = _start_two_cells(tmp_path)
+    runner, workers, watch = _start_two_cells(tmp_path)
     assert _workers(workers) == 2, workers
     runner.send_signal(signal.SIGINT)
     _out, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err
     assert "interrupted: waiting for 2 running cell(s) to tear down" in err
     assert "Traceback" not in err
-    _assert_all_gone(workers, before, host)
+    _assert_all_gone(workers, watch, host)
 
 
 def test_killed_runner_takes_its_workers_and_labs_along(tmp_path: Path) -> None:
     """SIGKILL leaves the runner no chance to clean up: the workers die with it (parent-death
     signal), and their labs with them."""
     host = HostState.take()
-    runner, workers, before = _start_two_cells(tmp_path)
+    runner, workers, watch = _start_two_cells(tmp_path)
     assert _workers(workers) == 2, workers
     runner.kill()
     runner.communicate(timeout=10)
-    _assert_all_gone(workers, before, host)
+    _assert_all_gone(workers, watch, host)

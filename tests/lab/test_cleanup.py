@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from lab import linux
+from lab.errors import WaitTimeout
 from lab.registry import running_labs
 from lab.wait import wait_until
-from tests.support.hoststate import HostState, live_netns_inodes
+from tests.support.hoststate import HostState, NamespaceWatch, assert_namespaces_gone
 
 pytestmark = pytest.mark.lab
 
@@ -46,12 +47,7 @@ def assert_lab_gone(info: dict, before: HostState) -> None:
         timeout=10,
         what="the lab's keeper and init processes to exit",
     )
-    wait_until(
-        lambda: set(info["inodes"]) & live_netns_inodes(),
-        accept=lambda held: not held,
-        timeout=10,
-        what="no process to hold the lab's network namespaces",
-    )
+    assert_namespaces_gone(set(info["inodes"]), timeout=10, whose=f"lab {info['id']}")
     assert HostState.take() == before
     assert info["id"] not in [record.id for record in running_labs()]
 
@@ -97,3 +93,34 @@ def test_failed_build_unwinds(host_state: HostState) -> None:
         lab.start()
     info = {"init_pid": lab.sandbox.init_pid, "pids": [], "inodes": [], "id": lab.id}
     assert_lab_gone(info, host_state)
+
+
+def test_the_leak_check_catches_a_namespace_left_behind() -> None:
+    """The check is keyed on one runner's namespaces, and still sees a real leak: a process
+    that escaped its runner's sandbox and holds a network namespace after the runner is gone."""
+    escape = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen(['unshare', '--net', 'sleep', '60'], start_new_session=True)\n"
+        "print(p.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", escape], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert runner.stdout is not None
+    escaped = int(runner.stdout.readline())
+    try:
+        with NamespaceWatch(runner.pid) as watch:
+            made = wait_until(
+                watch.seen, timeout=10, what="the watch to see the runner's namespace"
+            )
+        runner.kill()
+        runner.wait()
+        with pytest.raises(WaitTimeout, match="no process to hold the network namespaces"):
+            assert_namespaces_gone(made, timeout=0.5, whose="the escaped process")
+    finally:
+        os.kill(escaped, signal.SIGKILL)
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert_namespaces_gone(made, timeout=10, whose="the escaped process, once killed")
