@@ -17,8 +17,6 @@ from tests.support.hoststate import (
     HostState,
     NamespaceWatch,
     assert_namespaces_gone,
-    descendants,
-    netns_of,
 )
 
 pytestmark = pytest.mark.lab
@@ -107,8 +105,8 @@ def _start_two_cells(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int], N
     watch = NamespaceWatch(runner.pid).start()
     # A bench is five network namespaces (the fabric and four nodes): wait for two of them.
     wait_until(
-        lambda: len(netns_of(descendants(runner.pid))),
-        accept=lambda held: held >= 10,
+        lambda: len(watch.seen()),
+        accept=lambda made: made >= 10,
         timeout=60,
         what="both workers to hold a bench lab (network namespaces below the runner)",
     )
