@@ -274,15 +274,19 @@ def _window_of(t: float, windows: Sequence[Window]) -> str | None:
     return None
 
 
-def steady_for(probes: Sequence[ProbeLike], now: float, *, late: float = LATE) -> tuple[float, str]:
+def steady_for(
+    probes: Sequence[ProbeLike], now: float, *, late: float = LATE, horizon: float | None = None
+) -> tuple[float, str]:
     """How long (seconds) the service has been steady at ``now``, and what broke it last.
 
     Only decided probes count: those sent at least ``late`` ago (a younger unanswered one may
     still be answered in time) and the ones already served. Steady means every decided probe
     sent since the last loss was served; the streak is measured up to ``now - late``. Returns
-    (0, why) when the latest decided probe is lost, or no probe was served yet.
+    (0, why) when the latest decided probe is lost, or no probe was served yet. ``horizon``
+    (default ``now - late``) moves the decided edge back, for records that leave out unanswered
+    probes younger than it (``ProbeRun.results()`` while running, its ``linger``).
     """
-    horizon = now - late
+    horizon = now - late if horizon is None else min(horizon, now - late)
     last_loss: ProbeLike | None = None
     first: ProbeLike | None = None
     for p in sorted(probes, key=lambda p: p.seq):
