@@ -154,3 +154,21 @@ def test_steady_window_and_deadline_follow_the_timers() -> None:
     assert steady_window([1.0, 0.5]) == 3.0
     assert steady_window([0.02]) == 0.2
     assert steady_deadline(0.3, [0.1]) > 0.3 + 1.0
+
+
+def test_fault_steps_take_a_steadiness_window_and_other_steps_do_not() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from lab.steps import Step
+
+    assert Step.model_validate({"host-down": "ha_first", "steady": 0.5}).steady == 0.5
+    assert Step.model_validate({"stop": "ha_first", "steady": False}).steady is False
+    assert Step.model_validate({"expect": {"steady": 0.3, "within": 2}}).expect.kind == "steady"
+    for bad in (
+        {"host-down": "ha_first", "steady": True},
+        {"host-down": "ha_first", "steady": 0},
+        {"observe": 1, "steady": 0.5},
+    ):
+        with pytest.raises(ValidationError, match="steady"):
+            Step.model_validate(bad)
