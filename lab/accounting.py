@@ -220,7 +220,9 @@ def account(
     up = service_up(ordered, first_master, late)
     all_windows = list(windows)
     if ordered:
-        startup_end = up if up is not None else ordered[-1].sent
+        startup_end = up if up is not None else ordered[-1].sent + 1e-9
+        # A service that never came up does not make the faults' losses "startup".
+        startup_end = min([startup_end, *(w.start for w in windows)])
         # Strictly before the first probe of the service: it is served, not startup.
         all_windows.insert(0, Window("startup", ordered[0].sent, startup_end - 1e-9))
 

@@ -145,6 +145,8 @@ def print_accounting(report: RunReport, console: Console, max_events: int = 25) 
         f"\n[bold]probes[/bold]: {acc.sent} sent; served {served}; lost {lost}"
         + (f"; {acc.skipped} never sent (prober descheduled)" if acc.skipped else "")
     )
+    if acc.service_up is None:
+        console.print("  [red]the service never came up[/red]: no probe served after a MASTER")
     for interval in acc.intervals:
         if interval.window is None:
             continue

@@ -172,3 +172,13 @@ def test_fault_steps_take_a_steadiness_window_and_other_steps_do_not() -> None:
     ):
         with pytest.raises(ValidationError, match="steady"):
             Step.model_validate(bad)
+
+
+def test_a_service_that_never_came_up_is_startup_only_until_the_first_fault() -> None:
+    acc = account(probes(100, set(range(100))), [Window("failover 1", at(60), at(70))])
+    assert acc.service_up is None
+    assert [(i.window, i.probes) for i in acc.intervals] == [
+        ("startup", 60),
+        ("failover 1", 11),
+        (None, 29),
+    ]
