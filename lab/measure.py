@@ -11,6 +11,7 @@ from lab import metrics
 from lab.steps import Step
 
 if TYPE_CHECKING:
+    from lab.accounting import Accounting
     from lab.capture import Capture
     from lab.routers.base import Router
     from lab.runner import ScenarioRun
@@ -174,3 +175,61 @@ def _master_before(transitions: list, at: float) -> str | None:
         state[t.router] = t.state
     masters = [r for r, s in state.items() if s == "MASTER"]
     return masters[0] if len(masters) == 1 else None
+
+
+def run_events(run: ScenarioRun) -> list:
+    """The run's timeline for loss intervals: adverts and ARP from the capture, router
+    transitions, the observer's neighbour changes, SDN answers and the steps themselves."""
+    from lab import timeline
+
+    streams: list[list[timeline.TimelineEvent]] = []
+    if run.capture is not None:
+        streams.append(timeline.from_capture(run.capture.events()))
+    streams.append(
+        [
+            timeline.TimelineEvent(t.at, t.router, "transition", f"{t.instance} {t.state}")
+            for r in run.routers.values()
+            for t in r.events.snapshot()
+        ]
+    )
+    if run.neighbours is not None:
+        streams.append(timeline.from_neighbours(run.neighbours.changes(), run._observer() or ""))
+    sdn = getattr(run.lab.fabric, "sdn", None)
+    controller = getattr(sdn, "controller", None)
+    if controller is not None:
+        streams.append(timeline.from_sdn([dict(e) for e in list(controller.events)]))
+    streams.append(
+        [
+            timeline.TimelineEvent(s.at, "step", "step", f"{s.name}: {s.detail}")
+            for s in run.report.steps
+        ]
+    )
+    streams.append(
+        [
+            timeline.TimelineEvent(at, "step", "fault", f"{step.title()} injected")
+            for step, at in run._faults
+        ]
+    )
+    return list(timeline.merge(*streams))
+
+
+def account_run(run: ScenarioRun, fault_began: list[float], *, end: float) -> Accounting:
+    """Account for every probe of ``run``: the failover windows come from its failovers."""
+    from lab import accounting
+
+    windows = []
+    failovers = run.report.failovers
+    for i, f in enumerate(failovers):
+        began = fault_began[i] if i < len(fault_began) else f.at
+        until = fault_began[i + 1] if i + 1 < len(fault_began) else end
+        restored = f.first_served_after
+        if restored is None and f.last_served_before is None:
+            restored = f.at  # never served around this fault: nothing for it to explain
+        windows.append(accounting.failover_window(f"failover {i + 1}", began, restored, until))
+    masters = [
+        t.at for r in run.routers.values() for t in r.events.snapshot() if t.state == "MASTER"
+    ]
+    probes = run.probes.results().items if run.probes is not None else []
+    return accounting.account(
+        probes, windows, run_events(run), first_master=min(masters) if masters else None
+    )

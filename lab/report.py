@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -107,6 +108,7 @@ def print_report(report: RunReport, console: Console) -> None:
                 _split_brain_cell(f),
             )
         console.print(table)
+    print_accounting(report, console)
     if report.split_brain:
         t0 = report.started
         spans = ", ".join(
@@ -127,6 +129,60 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(f"capture: {report.pcap}")
     for plot in report.plots:
         console.print(f"plot: {plot}")
+
+
+def print_accounting(report: RunReport, console: Console, max_events: int = 25) -> None:
+    """Where every probe went, then each unexplained loss with its own short timeline."""
+    acc = report.accounting
+    if acc is None:
+        return
+    t0 = report.started
+    served = ", ".join(f"{n} by {who}" for who, n in sorted(acc.served.items())) or "none"
+    lost = ", ".join(
+        f"{acc.lost[k]} {k.replace('_', ' ')}" for k in ("unanswered", "late", "send_error")
+    )
+    console.print(
+        f"\n[bold]probes[/bold]: {acc.sent} sent; served {served}; lost {lost}"
+        + (f"; {acc.skipped} never sent (prober descheduled)" if acc.skipped else "")
+    )
+    if acc.service_up is None:
+        console.print("  [red]the service never came up[/red]: no probe served after a MASTER")
+    for interval in acc.intervals:
+        if interval.window is None:
+            continue
+        console.print(
+            f"  {interval.window}: {interval.probes} lost from "
+            f"{(interval.start - t0) * 1000:.1f} to {(interval.end - t0) * 1000:.1f} ms"
+            f" (seq {interval.first_seq}–{interval.last_seq}: {_counts(interval)})"
+        )
+    if not acc.unexplained:
+        console.print("  no loss outside the startup and the failovers")
+    for n, interval in enumerate(acc.unexplained, 1):
+        console.print(
+            f"[yellow]unexplained loss {n}[/yellow]: {interval.probes} probes "
+            f"(seq {interval.first_seq}–{interval.last_seq}: {_counts(interval)}) sent from "
+            f"{(interval.start - t0) * 1000:.1f} to {(interval.end - t0) * 1000:.1f} ms, "
+            "outside every failover"
+        )
+        shown = interval.events[:max_events]
+        for e in shown:
+            console.print(
+                f"  {(e.time - t0) * 1000:>9.1f} ms  {e.source:<10} {e.kind:<11} {e.detail}",
+                markup=False,
+            )
+        if len(interval.events) > len(shown):
+            console.print(f"  … {len(interval.events) - len(shown)} more events in the JSON")
+
+
+def _counts(interval: Any) -> str:
+    parts = [
+        f"{interval.counts[k]} {k.replace('_', ' ')}"
+        for k in ("unanswered", "late", "send_error")
+        if interval.counts[k]
+    ]
+    if interval.skipped:
+        parts.append(f"{interval.skipped} skipped")
+    return ", ".join(parts)
 
 
 def write_json(report: RunReport, path: Path) -> None:
@@ -153,14 +209,21 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
         nodes = sorted({p.responder for p in probes if p.responder})
         for row, node in enumerate(nodes):
             xs = [
-                (p.sent - f.at) * 1000 for p in probes if p.responder == node and lo <= p.sent <= hi
+                (p.sent - f.at) * 1000
+                for p in probes
+                if p.responder == node and lo <= p.sent <= hi and not _late(p)
             ]
             ax.scatter(xs, [row] * len(xs), s=2, label=f"served by {node}")
         lost = [
             (p.sent - f.at) * 1000 for p in probes if p.responder is None and lo <= p.sent <= hi
         ]
         ax.scatter(lost, [-1] * len(lost), s=2, color="red", label="lost")
-        ax.set_yticks(range(-1, len(nodes)), ["lost", *nodes])
+        # A reply after LATE is a probe held in a kernel queue: drawn on its own row at its
+        # send time, not as served by whoever answered when the queue was released.
+        late = [(p.sent - f.at) * 1000 for p in probes if _late(p) and lo <= p.sent <= hi]
+        ax.scatter(late, [-2] * len(late), s=2, color="purple", label="answered late")
+        ax.set_yticks(range(-2, len(nodes)), ["answered late", "lost", *nodes])
+        _shade_loss(ax, report, f.at, lo, hi)
         for n, (t, text) in enumerate(failover_timeline(f)):
             ax.axvline(t, color="grey", linewidth=0.6)
             # y in axes coordinates, staggered, so labels of close events do not overlap.
@@ -172,7 +235,7 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
                 va="top",
                 transform=ax.get_xaxis_transform(),
             )
-        ax.set_xlabel("ms after the fault")
+        ax.set_xlabel("ms after the fault (probes at their send time)")
         ax.set_title(
             f"{report.scenario}: failover {i}, {f.fault.replace('_', '-')} {f.node} "
             f"({report.impl})",
@@ -183,4 +246,75 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
         fig.savefig(path, dpi=120)
         plt.close(fig)
         out.append(path)
+    if report.accounting is not None and probes:
+        out.append(plot_run(report, probes, directory))
     return out
+
+
+def plot_run(report: RunReport, probes: list, directory: Path) -> Path:
+    """The whole run in one PNG: who served each probe, the lost and late ones, the steps, and
+    every loss interval shaded (red: unexplained)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = report.started
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    nodes = sorted({p.responder for p in probes if p.responder})
+    for row, node in enumerate(nodes):
+        xs = [(p.sent - t0) * 1000 for p in probes if p.responder == node and not _late(p)]
+        ax.scatter(xs, [row] * len(xs), s=1)
+    lost = [(p.sent - t0) * 1000 for p in probes if p.responder is None]
+    ax.scatter(lost, [-1] * len(lost), s=1, color="red")
+    late = [(p.sent - t0) * 1000 for p in probes if _late(p)]
+    ax.scatter(late, [-2] * len(late), s=1, color="purple")
+    ax.set_yticks(range(-2, len(nodes)), ["answered late", "lost", *nodes])
+    lo, hi = probes[0].sent, probes[-1].sent
+    _shade_loss(ax, report, t0, lo, hi)
+    for n, step in enumerate(report.steps):
+        x = (step.at - t0) * 1000
+        ax.axvline(x, color="grey", linewidth=0.5)
+        ax.text(
+            x,
+            0.97 - 0.08 * (n % 8),
+            f" {step.name[:40]}",
+            fontsize=6,
+            va="top",
+            transform=ax.get_xaxis_transform(),
+        )
+    unexplained = len(report.accounting.unexplained) if report.accounting else 0
+    ax.set_xlabel("ms since the run started (probes at their send time)")
+    ax.set_title(
+        f"{report.scenario} ({report.impl}): every probe; {unexplained} unexplained loss "
+        "interval(s) shaded red, startup and failovers grey",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path = directory / f"{report.scenario}-probes.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _late(p: Any) -> bool:
+    from lab.accounting import LATE
+
+    return p.received is not None and p.received - p.sent > LATE
+
+
+def _shade_loss(ax: Any, report: RunReport, origin: float, lo: float, hi: float) -> None:
+    """Shade the loss intervals: red where unexplained, grey where a window explains them."""
+    if report.accounting is None:
+        return
+    for interval in report.accounting.intervals:
+        if interval.end < lo or interval.start > hi:
+            continue
+        unexplained = interval.window is None
+        ax.axvspan(
+            (interval.start - origin) * 1000,
+            (interval.end - origin) * 1000,
+            color="red" if unexplained else "grey",
+            alpha=0.15 if unexplained else 0.08,
+            label="unexplained loss" if unexplained else None,
+        )

@@ -53,6 +53,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     split_brain: list[tuple[float, float]] = field(default_factory=list)
     """Intervals of the whole run in which two routers advertised one VRID."""
+    accounting: Any = None
+    """Where every probe went (a :class:`lab.accounting.Accounting`), None without probes."""
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,15 @@ class RunReport:
             ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
+            **self._accounting_json(),
+        }
+
+    def _accounting_json(self) -> dict[str, Any]:
+        if self.accounting is None:
+            return {"unexplained_loss": [], "probe_accounting": None}
+        return {
+            "unexplained_loss": [i.as_json(self.started) for i in self.accounting.unexplained],
+            "probe_accounting": self.accounting.as_json(self.started),
         }
 
 
@@ -110,6 +121,8 @@ class ScenarioRun:
         self.progress = progress or (lambda result: None)
         self.report = RunReport(scenario.name, impl or "keepalived")
         self._faults: list[tuple[Step, float]] = []
+        self._fault_began: list[float] = []
+        """Per fault, when its step began injecting it (after the steadiness wait)."""
         self._holders_at_window_end: list[list[str]] = []
         self._since = 0.0
         self._failover_cache: list[metrics.Failover] | None = None
@@ -224,13 +237,22 @@ class ScenarioRun:
             # Observing is the point of this step: the probes, capture and watchers run meanwhile.
             time.sleep(step.observe)
             return True, f"observed {step.observe:g} s"
+        steady = ""
+        if step.is_fault:
+            held, steady = self._steady_before_fault(step)
+            if not held:
+                return False, f"fault not injected: {steady}"
         if step.is_fault and self._faults:
             self._holders_at_window_end.append(self.vip_holders())
+        began = clock.now()
         at = faults.apply(self.lab, step, routers=self.routers)
         if step.is_fault:
             self._faults.append((step, at))
+            self._fault_began.append(began)
             self._failover_cache = None
-        return True, f"at t={(at - self.report.started) * 1000:.0f} ms"
+        return True, f"at t={(at - self.report.started) * 1000:.0f} ms" + (
+            f" ({steady})" if steady else ""
+        )
 
     def _router(self, name: str) -> Any:
         try:
@@ -267,7 +289,49 @@ class ScenarioRun:
             return self._expect_neighbour(expect)
         if kind == "split_brain":
             return self._expect_split_brain(expect)
+        if kind == "steady":
+            assert self.probes is not None, "steady needs an observer and a VIP"
+            assert expect.steady is not None
+            return self._await_steady(expect.steady, expect.within)
         return self._expect_failover(expect)
+
+    def _advert_ints(self) -> list[float]:
+        from lab.measure import router_timers
+
+        return [router_timers(r).advert_int for r in self.routers.values()]
+
+    def _steady_before_fault(self, step: Step) -> tuple[bool, str]:
+        """Wait, before a fault, until no probe was lost for the step's steadiness window."""
+        from lab.accounting import steady_deadline, steady_window
+
+        if self.probes is None or step.steady is False:
+            return True, ""
+        window = step.steady or steady_window(self._advert_ints())
+        return self._await_steady(window, steady_deadline(window, self._advert_ints()))
+
+    def _await_steady(self, window: float, within: float) -> tuple[bool, str]:
+        """Wait until the observer's probes were all served for ``window`` seconds."""
+        from lab.accounting import steady_for
+
+        assert self.probes is not None
+        probes = self.probes
+
+        def streak() -> tuple[float, str]:
+            # results() leaves out unanswered probes younger than the prober's linger, so
+            # only what is older than that is decided.
+            now = clock.now()
+            return steady_for(probes.results().items, now, horizon=now - probes.linger)
+
+        try:
+            held, why = wait_until(
+                streak,
+                accept=lambda r: r[0] >= window,
+                timeout=within,
+                what=f"the service to lose no probe for {window * 1000:.0f} ms",
+            )
+        except WaitTimeout as exc:
+            return False, str(exc)
+        return True, f"steady for {held * 1000:.0f} ms, {why}"
 
     def vip_holders(self) -> list[str]:
         """The router nodes that have the VIP configured on an interface right now."""
@@ -461,3 +525,7 @@ class ScenarioRun:
         self._failover_cache = None
         self.report.failovers = measure_failovers(self, self._faults, end=end)
         self.report.split_brain = self.split_brain()
+        if self.probes is not None:
+            from lab.measure import account_run
+
+            self.report.accounting = account_run(self, self._fault_began, end=end)

@@ -7,6 +7,7 @@ A step is a mapping with exactly one action key (plus an optional ``name``)::
     - port-set: {port: ha_first, ip_address: 10.200.51.10}
     - stop: ha_first                               # a fault (DESIGN §6); opens a failover
     - observe: 2                                   # let the probes run for 2 s
+    - expect: {steady: 0.3, within: 2}             # no probe lost for the last 0.3 s
     - expect: {failover: {outage_ms: {max: 3000}}}
 
 Durations are seconds. Keys are spelled as DESIGN §6 names the faults (``host-down``,
@@ -18,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -87,6 +88,11 @@ class Expect(_Model):
         description="true: two routers advertise one VRID at once (waits up to `within`); "
         "false: that never happened so far in the run.",
     )
+    steady: float | None = Field(
+        None,
+        gt=0,
+        description="No probe to the VIP was lost for this many seconds (waits up to `within`).",
+    )
     within: float = Field(10.0, gt=0, description="Seconds to wait for the condition to hold.")
     during: float = Field(2.0, gt=0, description="Seconds observed, for `unreachable`.")
 
@@ -116,6 +122,7 @@ _EXPECT_KEYS = (
     "neighbour",
     "failover",
     "split_brain",
+    "steady",
 )
 
 
@@ -188,12 +195,17 @@ class Step(_Model):
     link_flap: LinkFlap | None = Field(
         None, validation_alias=AliasChoices("link-flap", "link_flap")
     )
+    steady: float | Literal[False] | None = Field(
+        None,
+        description="On a fault step: the service must have lost no probe for this many seconds "
+        "before the fault is injected (default: three advert intervals; false: inject at once).",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _one_action(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            actions = [k for k in data if k != "name"]
+            actions = [k for k in data if k not in ("name", "steady")]
             if len(actions) != 1:
                 raise ValueError(
                     f"a step takes exactly one action ({', '.join(ACTIONS)}); got "
@@ -210,6 +222,25 @@ class Step(_Model):
     def is_fault(self) -> bool:
         """True for the actions that open a measured failover."""
         return self.action in ("stop", "crash", "host_down", "freeze", "partition", "link_flap")
+
+    @field_validator("steady", mode="before")
+    @classmethod
+    def _steady_seconds(cls, value: Any) -> Any:
+        # `true` would otherwise pass as 1.0 s: say what the key takes instead.
+        if value is True or (
+            not isinstance(value, bool) and isinstance(value, int | float) and value <= 0
+        ):
+            raise ValueError("`steady` takes a window in seconds (> 0), or false")
+        return value
+
+    @model_validator(mode="after")
+    def _steady_on_faults(self) -> Step:
+        if self.steady is not None and not self.is_fault:
+            raise ValueError(
+                f"`steady` applies to fault steps only, not to {self.action.replace('_', '-')}; "
+                "use `expect: {steady: SECONDS}` elsewhere"
+            )
+        return self
 
     def title(self) -> str:
         """The step's name, or a readable rendering of its action."""
