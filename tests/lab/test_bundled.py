@@ -161,6 +161,7 @@ def test_seed_configs_run_unchanged(lab: Lab, routers: list[Router]) -> None:
     assert backup["last_master"] == "10.200.51.32"
 
 
+@pytest.mark.timing
 def test_sigterm_hands_over_after_skew_time(lab: Lab, routers: list[Router]) -> None:
     first, second = _seed_pair(lab, routers, "bundled", "bundled")
     first.wait_state("MASTER", timeout=10)
@@ -393,6 +394,7 @@ def test_status_cli_and_clean_exit(lab: Lab) -> None:
 # --- interop with keepalived ----------------------------------------------------------------
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
@@ -415,6 +417,7 @@ def test_interop_seed_unicast_vmac(
     assert _masters_overlap(first, second) < 0.1
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("version", "use_vmac"), [(3, False), (3, True), (2, False)], ids=["v3", "v3-vmac", "v2"]
@@ -459,6 +462,7 @@ def test_interop_multicast(
     assert _masters_overlap(first, second) < 0.1
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
@@ -546,6 +550,7 @@ def _ipv6_ready(lab: Lab, node: str) -> bool:
     )
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     ("unicast", "vmac"),
     [(False, True), (True, True), (False, False)],
@@ -774,6 +779,7 @@ def test_v2_pass_auth_interop_and_mismatch(lab: Lab, routers: list[Router]) -> N
 # --- interface tracking ------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_host_down_faults_the_master_and_recovers(lab: Lab, routers: list[Router]) -> None:
     from lab import faults
 

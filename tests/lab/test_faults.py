@@ -217,6 +217,7 @@ def holds_vip(node: Node) -> bool:
 # --- daemon faults ------------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_stop_takes_over_after_skew_time(
     short_lab: tuple[Lab, Routers], record_property: Record
 ) -> None:
@@ -229,6 +230,7 @@ def test_stop_takes_over_after_skew_time(
     assert [r.kind for r in faults.history(lab)] == ["stop"]
 
 
+@pytest.mark.timing
 def test_freeze_takes_over_after_master_down(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:
@@ -240,6 +242,7 @@ def test_freeze_takes_over_after_master_down(
         back_to_backup(routers, faults.thaw(lab, "ha_first"))
 
 
+@pytest.mark.timing
 def test_crash_leaves_two_masters(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:
@@ -256,6 +259,7 @@ def test_crash_leaves_two_masters(
 # --- link faults ------------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_host_down_takes_over_after_master_down(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:
@@ -269,6 +273,7 @@ def test_host_down_takes_over_after_master_down(
         assert _link_up(lab, tap)
 
 
+@pytest.mark.timing
 def test_link_flap_goes_down_and_comes_back(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:
@@ -292,6 +297,7 @@ def _link_up(lab: Lab, tap: str) -> bool:
 # --- nftables faults -----------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_partition_splits_the_brain_and_heals(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:
@@ -310,6 +316,7 @@ def test_partition_splits_the_brain_and_heals(
     assert routers.masters() == ["ha_first"]
 
 
+@pytest.mark.timing
 def test_total_advert_loss_is_a_partition_for_vrrp(
     short_lab: tuple[Lab, Routers], adverts: AdvertLog, record_property: Record
 ) -> None:

@@ -354,6 +354,7 @@ def test_default_sysctls_let_the_backup_answer_arp(
     assert reply.sha == lab.node("ha_second").mac
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 def test_frr_adverts_on_the_wire(frr_lab: tuple[Lab, Routers, Capture]) -> None:
@@ -389,6 +390,7 @@ def test_frr_adverts_on_the_wire(frr_lab: tuple[Lab, Routers, Capture]) -> None:
     print(f"FRR GARPs on becoming master: {len(garps)}")
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 def test_frr_graceful_stop_sends_priority_zero(frr_lab: tuple[Lab, Routers, Capture]) -> None:
@@ -454,6 +456,7 @@ def test_frr_protodown_trails_the_state_change(frr_lab: tuple[Lab, Routers, Capt
     wait_protodown(lab, {"ha_second": False})
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 def test_frr_kill_leaves_the_vip_up(frr_lab: tuple[Lab, Routers, Capture]) -> None:
@@ -597,6 +600,7 @@ def variant_lab(
     return lab, parse_router_specs(raw_routers)
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
@@ -626,6 +630,7 @@ def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
     assert abs((took_over.at - stopped_at) - skew_time(100, ADVERT)) <= TOLERANCE
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 def test_frr_vrrpv2(make_lab: MakeLab, tmp_path: Path) -> None:
@@ -661,6 +666,7 @@ def test_frr_vrrpv2(make_lab: MakeLab, tmp_path: Path) -> None:
 # --- FRR with keepalived ------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 @pytest.mark.lab
 @needs_frr
 @needs_keepalived
