@@ -612,8 +612,19 @@ def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
     settle(routers)
     first = cast(FrrRouter, routers["ha_first"])
     assert list(first.macvlans()) == ["vrrp6-2-1"]
-    out = lab.node("ha_first").run(["ip", "-6", "-j", "addr", "show", "dev", "vrrp6-2-1"]).stdout
-    (linklocal,) = [a["local"] for a in json.loads(out)[0]["addr_info"] if a["scope"] == "link"]
+
+    def linklocals() -> list[str]:
+        out = lab.node("ha_first").run(["ip", "-6", "-j", "addr", "show", "dev", "vrrp6-2-1"])
+        return [a["local"] for a in json.loads(out.stdout)[0]["addr_info"] if a["scope"] == "link"]
+
+    # The kernel gives the macvlan its link-local once it has a carrier, that is once zebra
+    # lifted protodown after vrrpd's MASTER report: waited for, not read once.
+    (linklocal,) = wait_until(
+        linklocals,
+        timeout=PROTODOWN_SETTLES,
+        what="ha_first's vrrp6-2-1 to have one link-local address",
+        accept=lambda found: len(found) == 1,
+    )
     sent = capture.wait_for(
         lambda e: isinstance(e, VrrpAdvert) and e.sender == "ha_first" and e.priority == 200,
         timeout=1,
