@@ -1,8 +1,10 @@
 """pytest plugin for vrrp-lab (registered under the ``pytest11`` entry point as ``vrrp_lab``).
 
-Marker:
+Markers:
     ``@pytest.mark.lab`` — the test builds namespaces. Where the kernel or the user refuses
     them, the test is skipped with the reason (not root and no user namespaces, ...).
+    ``@pytest.mark.timing`` — the test judges a measured time against the RFC's windows: run
+    it alone (``-m "lab and timing"`` serially, ``-m "lab and not timing"`` on several cores).
 
 Fixtures (each docstring states its scope and what it depends on):
     ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``;
@@ -58,9 +60,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``lab`` marker."""
+    """Register the ``lab`` and ``timing`` markers."""
     config.addinivalue_line(
         "markers", "lab: the test builds network namespaces (skipped where they are refused)"
+    )
+    config.addinivalue_line(
+        "markers", "timing: the test judges a measured time against the RFC's windows; run it alone"
     )
 
 

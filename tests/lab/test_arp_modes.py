@@ -151,6 +151,7 @@ def test_on_garp_follows_the_garp(make_lab: Callable[..., Lab]) -> None:
     assert resolve(observer, VIP) == second.mac
 
 
+@pytest.mark.timing
 def test_ttl_follows_once_the_entry_expired(make_lab: Callable[..., Lab]) -> None:
     lab = build(make_lab, "ttl", "{profile: arp-caching, update: ttl=0.6}")
     first, second, observer = lab.node("ha_first"), lab.node("ha_second"), lab.node("observer")

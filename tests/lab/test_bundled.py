@@ -14,7 +14,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,8 @@ VIP = "10.200.51.10"
 VMAC = "00:00:5e:00:01:01"
 SEED_YAML = REPO / "scenarios" / "seed.yaml"
 HAVE_KEEPALIVED = shutil.which("keepalived") is not None
+#: The seed configs' advert interval (VRRPv2, 1 s).
+SEED_ADVERT = 1.0
 #: How far a takeover may come before the RFC figure (clock granularity), and after it (the
 #: notify line's way to the runner on a loaded machine: other labs may run in parallel).
 TOLERANCE, SLACK = 0.010, 0.060
@@ -99,6 +101,22 @@ def _links(lab: Lab, node: str) -> list[str]:
     return [link["ifname"] for link in json.loads(lab.node(node).run(["ip", "-j", "link"]).stdout)]
 
 
+def _wait_addresses(
+    lab: Lab, node: str, accept: Callable[[dict[str, list[str]]], bool], what: str, timeout: float
+) -> dict[str, list[str]]:
+    """Wait until the node's IPv4 addresses by interface satisfy ``accept``.
+
+    The daemon adds or removes a VIP around its report of the state change, not strictly
+    before it, so a single read just after the report may see the addresses of before.
+    """
+    return wait_until(
+        lambda: _addresses(lab, node),
+        timeout=timeout,
+        what=f"{node}'s addresses: {what}",
+        accept=accept,
+    )
+
+
 def _takeover(label: str, took: float, theory: float, *, early: float = 0.0) -> None:
     """Print the measured takeover and check it against the RFC figure.
 
@@ -145,7 +163,13 @@ def test_seed_configs_run_unchanged(lab: Lab, routers: list[Router]) -> None:
     assert master.priority == 200
     assert second.state() == "BACKUP"
 
-    addrs = _addresses(lab, "ha_first")
+    addrs = _wait_addresses(
+        lab,
+        "ha_first",
+        lambda a: a.get("vrrp.1") == [VIP],
+        f"{VIP} on vrrp.1",
+        timeout=2 * SEED_ADVERT,
+    )
     assert addrs["vrrp.1"] == [VIP] and VIP not in addrs["ens3"]
     assert all(VIP not in ips for ips in _addresses(lab, "ha_second").values())
     assert "vrrp.1" in _links(lab, "ha_second")  # the backup's VMAC exists, without the VIP
@@ -156,11 +180,18 @@ def test_seed_configs_run_unchanged(lab: Lab, routers: list[Router]) -> None:
     status = first.status()["instances"]["vrrp_1"]  # type: ignore[attr-defined]
     assert status["state"] == "MASTER" and status["vmac_address"] == VMAC
     assert status["version"] == 2 and status["unicast_peers"] == ["10.200.51.33"]
-    backup = second.status()["instances"]["vrrp_1"]  # type: ignore[attr-defined]
+    # The backup reported BACKUP at start, before the new master's first advert reached it.
+    backup = wait_until(
+        lambda: second.status()["instances"]["vrrp_1"],  # type: ignore[attr-defined]
+        timeout=2 * SEED_ADVERT,
+        what="ha_second to accept an advert of the master",
+        accept=lambda b: b["rx"]["accepted"] >= 1,
+    )
     assert backup["state"] == "BACKUP" and backup["rx"]["accepted"] >= 1
     assert backup["last_master"] == "10.200.51.32"
 
 
+@pytest.mark.timing
 def test_sigterm_hands_over_after_skew_time(lab: Lab, routers: list[Router]) -> None:
     first, second = _seed_pair(lab, routers, "bundled", "bundled")
     first.wait_state("MASTER", timeout=10)
@@ -186,7 +217,13 @@ def test_sigterm_hands_over_after_skew_time(lab: Lab, routers: list[Router]) -> 
     assert restored == ["0", "0", "0"]
     assert first.log_text().rstrip().endswith("stopped")
 
-    assert _addresses(lab, "ha_second")["vrrp.1"] == [VIP]
+    _wait_addresses(
+        lab,
+        "ha_second",
+        lambda a: a.get("vrrp.1") == [VIP],
+        f"{VIP} on vrrp.1",
+        timeout=2 * SEED_ADVERT,
+    )
     assert wait_until(lambda: _ping(lab), timeout=5, what=f"{VIP} served by ha_second")
     assert _neigh_mac(lab, VIP) == VMAC  # the same VMAC: nothing to re-learn
 
@@ -393,6 +430,7 @@ def test_status_cli_and_clean_exit(lab: Lab) -> None:
 # --- interop with keepalived ----------------------------------------------------------------
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
@@ -415,6 +453,7 @@ def test_interop_seed_unicast_vmac(
     assert _masters_overlap(first, second) < 0.1
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("version", "use_vmac"), [(3, False), (3, True), (2, False)], ids=["v3", "v3-vmac", "v2"]
@@ -459,6 +498,7 @@ def test_interop_multicast(
     assert _masters_overlap(first, second) < 0.1
 
 
+@pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
     ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
@@ -546,6 +586,7 @@ def _ipv6_ready(lab: Lab, node: str) -> bool:
     )
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     ("unicast", "vmac"),
     [(False, True), (True, True), (False, False)],
@@ -719,9 +760,23 @@ def test_restart_after_crash_cleans_leftovers(lab: Lab, routers: list[Router]) -
     restarted = first.start()
     # A new daemon adopts the VMAC, withdraws the stale VIP while it is backup, then takes over.
     assert first.events.snapshot(since=restarted)[0].state == "BACKUP"
-    assert _addresses(lab, "ha_first").get("vrrp.1", []) == []
+    # Within one advert interval, far inside the backup's Master_Down_Interval (3.6 s).
+    _wait_addresses(
+        lab,
+        "ha_first",
+        lambda a: a.get("vrrp.1", []) == [],
+        f"the stale {VIP} withdrawn from vrrp.1",
+        timeout=SEED_ADVERT,
+    )
+    assert first.state() == "BACKUP", "the stale VIP must go while the router is backup"
     first.wait_state("MASTER", timeout=10, since=restarted)
-    assert _addresses(lab, "ha_first")["vrrp.1"] == [VIP]
+    _wait_addresses(
+        lab,
+        "ha_first",
+        lambda a: a.get("vrrp.1") == [VIP],
+        f"{VIP} on vrrp.1",
+        timeout=2 * SEED_ADVERT,
+    )
     first.stop()
     assert "vrrp.1" not in _links(lab, "ha_first")  # adopted, so it was ours to remove
 
@@ -774,6 +829,7 @@ def test_v2_pass_auth_interop_and_mismatch(lab: Lab, routers: list[Router]) -> N
 # --- interface tracking ------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_host_down_faults_the_master_and_recovers(lab: Lab, routers: list[Router]) -> None:
     from lab import faults
 
@@ -788,7 +844,14 @@ def test_host_down_faults_the_master_and_recovers(lab: Lab, routers: list[Router
     # ens3 loses its carrier: the master goes FAULT (keepalived's behaviour), drops the VIP;
     # the backup hears nothing more and takes over after Master_Down_Interval.
     first.wait_state("FAULT", timeout=2, since=down)
-    assert all(VIP not in ips for ips in _addresses(lab, "ha_first").values())
+    _wait_addresses(
+        lab,
+        "ha_first",
+        lambda a: all(VIP not in ips for ips in a.values()),
+        f"{VIP} dropped on FAULT",
+        # Before the backup may take it over: its Master_Down_Interval.
+        timeout=3 * 0.1 + skew_time(100, 0.1, 3),
+    )
     took = second.wait_state("MASTER", timeout=5, since=down).at - down
     _takeover("v3 bundled host-down", took, 3 * 0.1 + skew_time(100, 0.1, 3), early=0.1)
     assert first.status()["instances"]["vrrp_1"]["state"] == "FAULT"  # type: ignore[attr-defined]

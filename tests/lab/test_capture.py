@@ -211,6 +211,7 @@ def test_frames_injected_by_the_fabric_are_marked(lab: Lab, tmp_path: Path) -> N
     assert tr.ingress is None and tr.egress[0].tap == observer_port.tap
 
 
+@pytest.mark.timing
 def test_probe_outage_agrees_with_the_capture_gap(lab: Lab, tmp_path: Path) -> None:
     """Issue 4 point 5: the outage from the probes and the gap in served packets seen in the
     capture agree within 2 probe intervals."""

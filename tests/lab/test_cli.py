@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lab.registry import running_labs
+from lab.registry import LabRecord, running_labs
 from lab.wait import wait_until
 
 pytestmark = pytest.mark.lab
@@ -19,14 +19,19 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+def held_by(runner_pid: int) -> LabRecord | None:
+    """The held lab whose runner is ``runner_pid`` (a lab runs in the process that built it)."""
+    return next((r for r in running_labs() if r.runner_pid == runner_pid and r.holding), None)
+
+
 def test_up_exec_down() -> None:
-    before = {r.id for r in running_labs()}
     up = subprocess.Popen(
         [*CLI, "up", "short-timers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
+        # Keyed on the runner, not on "a new held lab": another test (or user) may hold one too.
         record = wait_until(
-            lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
+            lambda: held_by(up.pid),
             timeout=60,
             what="`vrrp-lab up` to register a held lab",
         )
@@ -55,7 +60,6 @@ def test_exec_without_a_running_lab_is_a_usage_error() -> None:
 
 
 def test_keep_lab_on_failure_holds_the_lab_until_down() -> None:
-    before = {r.id for r in running_labs()}
     run = subprocess.Popen(
         [
             sys.executable,
@@ -73,7 +77,7 @@ def test_keep_lab_on_failure_holds_the_lab_until_down() -> None:
     )
     try:
         record = wait_until(
-            lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
+            lambda: held_by(run.pid),
             timeout=60,
             what="the failed test's lab to be kept up",
         )

@@ -26,6 +26,7 @@ def lab_scenario() -> str:
     return PLAIN_SEED
 
 
+@pytest.mark.timing
 def test_timeline_shows_the_vip_moving_to_the_new_mac(lab: Lab) -> None:
     first, second = lab.node("ha_first"), lab.node("ha_second")
     observer = lab.node("observer")
@@ -57,6 +58,7 @@ def test_timeline_shows_the_vip_moving_to_the_new_mac(lab: Lab) -> None:
     assert [c.time for c in changes] == sorted(c.time for c in changes)
 
 
+@pytest.mark.timing
 def test_an_unanswered_entry_goes_failed(lab: Lab) -> None:
     observer = lab.node("observer")
     # Retransmit every 100 ms, so INCOMPLETE turns FAILED after 3 probes in 0.3 s, not 3 s.
@@ -87,6 +89,7 @@ def test_a_watch_nobody_stops_ends_with_its_lab(make_lab: Callable[..., Lab]) ->
     assert watcher.stop() == []
 
 
+@pytest.mark.timing
 def test_one_clock_orders_the_failover(lab: Lab, tmp_path: Path) -> None:
     """Capture, neighbour table and probes merged on the lab clock tell the failover in causal
     order: the GARP on the wire, the observer's entry moving, then ha_second serving."""

@@ -107,6 +107,7 @@ def report_figures(results: ProbeResults) -> str:
     return f"rate {results.send_rate():.1f}/s, sent {fig['sent']:.0f}, CPU {cpu:.1f}%"
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("rate", [200.0, 1000.0, 2000.0])
 def test_rate_is_honoured(lab: Lab, rate: float) -> None:
     lab.node("ha_first").run(f"ip addr add {VIP}/32 dev ens3")
@@ -126,6 +127,7 @@ def test_rate_is_honoured(lab: Lab, rate: float) -> None:
     assert all(r.rtt is not None and 0 < r.rtt < 0.05 for r in results)
 
 
+@pytest.mark.timing
 def test_emulated_failover_shows_outage_and_who_served(lab: Lab) -> None:
     lab.node("ha_first").run(f"ip addr add {VIP}/32 dev ens3")
     resp = responders(lab, ["ha_first", "ha_second"])
@@ -167,6 +169,7 @@ def test_emulated_failover_shows_outage_and_who_served(lab: Lab) -> None:
     assert answered["ha_second"] == results.served_by()["ha_second"]
 
 
+@pytest.mark.timing
 def test_icmp_mode_names_the_responder_by_mac(lab: Lab) -> None:
     target = str(lab.node("ha_second").ip)
     run = start_probes(lab, target=target, mode="icmp", rate=500)
@@ -178,6 +181,7 @@ def test_icmp_mode_names_the_responder_by_mac(lab: Lab) -> None:
     assert results.served_by() == {"ha_second": len(results)}
 
 
+@pytest.mark.timing
 def test_live_access_and_timeouts(lab: Lab) -> None:
     responders(lab, ["ha_first", "ha_second"])
     run = start_probes(lab, target=VIP, rate=500)

@@ -9,7 +9,10 @@ tests/scenarios/test_seed.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from lab.runner import ScenarioRun
 from lab.scenario import bundled_scenarios, load_scenario
@@ -19,13 +22,31 @@ pytestmark = pytest.mark.lab
 WITH_STEPS = [p for p in bundled_scenarios() if p.stem != "seed" and load_scenario(p).steps]
 
 
-@pytest.mark.parametrize("path", WITH_STEPS, ids=[p.stem for p in WITH_STEPS])
+def _judges_time(path: Path) -> bool:
+    """Whether a scenario's steps judge a measured failover time (detection, outage, stale
+    ARP) against a window: such a run is marked ``timing`` and runs alone."""
+    steps = yaml.safe_load(path.read_text()).get("steps") or []
+    return any(
+        key.endswith(("_ms", "_ms_max", "_ms_min"))
+        for step in steps
+        for key in ((step.get("expect") or {}).get("failover") or {})
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, id=p.stem, marks=[pytest.mark.timing] if _judges_time(p) else [])
+        for p in WITH_STEPS
+    ],
+)
 def test_scenario_holds(path, impl: str) -> None:
     report = ScenarioRun(load_scenario(path), impl=impl).execute()
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == [], f"{path.stem} with {impl}"
 
 
+@pytest.mark.timing
 def test_stale_arp_is_reported_without_use_vmac() -> None:
     """The seed's use_vmac claim, reversed: the report shows the stale-ARP time."""
     path = next(p for p in WITH_STEPS if p.stem == "seed-no-vmac")

@@ -24,12 +24,14 @@ def seed_run(impl: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Scena
     return run, run.execute()
 
 
+@pytest.mark.timing
 def test_every_step_of_the_story_holds(seed_run: tuple[ScenarioRun, RunReport]) -> None:
     _, report = seed_run
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == []
 
 
+@pytest.mark.timing
 def test_graceful_stop_fails_over_after_skew_time(seed_run: tuple[ScenarioRun, RunReport]) -> None:
     run, report = seed_run
     (failover,) = report.failovers
@@ -69,6 +71,7 @@ def test_tshark_sees_the_adverts_the_metrics_used(seed_run: tuple[ScenarioRun, R
     assert after[0] == pytest.approx(failover.first_advert_after, abs=1e-5)
 
 
+@pytest.mark.timing
 def test_capture_and_probes_agree_on_the_outage(seed_run: tuple[ScenarioRun, RunReport]) -> None:
     """Issue 4, point 5: the gap in served packets on the wire matches the probes' outage."""
     run, report = seed_run
@@ -101,6 +104,7 @@ def test_json_report_keeps_the_contract(seed_run: tuple[ScenarioRun, RunReport])
     } <= set(data["failovers"][0])
 
 
+@pytest.mark.timing
 def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
     import json
     import subprocess
