@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,38 @@ def start_runner(mode: str) -> tuple[subprocess.Popen[str], dict]:
     return proc, json.loads(line)
 
 
+def wait_exit(proc: subprocess.Popen[str], timeout: float) -> int:
+    """The runner's exit code; if it has not exited within ``timeout``, fail with what it was
+    doing: its state, its kernel wait channel and every thread's Python stack."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        state = linux.process_state(proc.pid)
+        try:
+            wchan = Path(f"/proc/{proc.pid}/wchan").read_text()
+        except OSError:
+            wchan = "?"
+        proc.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
+        assert proc.stderr is not None
+        dumped = ""
+        deadline = time.monotonic() + 5
+        while "most recent call first" not in dumped and time.monotonic() < deadline:
+            readable, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
+            if not readable:
+                break
+            chunk = os.read(proc.stderr.fileno(), 65536).decode(errors="replace")
+            if not chunk:
+                break
+            dumped += chunk
+        proc.kill()
+        _, rest = proc.communicate(timeout=10)
+        err = dumped + (rest or "")
+        raise AssertionError(
+            f"the runner (pid {proc.pid}) had not exited {timeout:g}s on; state {state}, "
+            f"waiting in {wchan}; its stderr:\n{err}"
+        ) from None
+
+
 def assert_lab_gone(info: dict, before: HostState) -> None:
     """Every process and namespace of the lab is gone and the root namespace is unchanged."""
     wait_until(
@@ -54,13 +88,13 @@ def assert_lab_gone(info: dict, before: HostState) -> None:
 
 def test_normal_exit_leaves_nothing(host_state: HostState) -> None:
     proc, info = start_runner("exit")
-    assert proc.wait(timeout=30) == 0
+    assert wait_exit(proc, 30) == 0
     assert_lab_gone(info, host_state)
 
 
 def test_exception_leaves_nothing(host_state: HostState) -> None:
     proc, info = start_runner("exception")
-    assert proc.wait(timeout=30) == 1
+    assert wait_exit(proc, 30) == 1
     assert "deliberate failure" in proc.stderr.read()  # type: ignore[union-attr]
     assert_lab_gone(info, host_state)
 
@@ -68,7 +102,7 @@ def test_exception_leaves_nothing(host_state: HostState) -> None:
 def test_sigint_leaves_nothing(host_state: HostState) -> None:
     proc, info = start_runner("wait")
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) != 0
+    assert wait_exit(proc, 30) != 0
     assert_lab_gone(info, host_state)
 
 

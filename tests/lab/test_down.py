@@ -8,6 +8,7 @@ waited for a removal that nobody would make.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from lab import linux
 from lab.lab import TEARDOWN_BASE
 from lab.registry import running_labs
 from lab.wait import wait_until
+from tests.lab.test_cli import held_by
 
 pytestmark = pytest.mark.lab
 
@@ -46,7 +48,6 @@ EARLIEST_DOWN = textwrap.dedent(
 
 def test_down_at_the_first_instant_of_holding_tears_the_lab_down() -> None:
     """Fails without the fix: the runner dies of SIGTERM (-15) and leaves its record."""
-    before = {r.id for r in running_labs()}
     run = subprocess.run(
         [sys.executable, "-c", EARLIEST_DOWN],
         capture_output=True,
@@ -56,20 +57,21 @@ def test_down_at_the_first_instant_of_holding_tears_the_lab_down() -> None:
     )
     assert run.returncode == 0, (run.returncode, run.stderr)
     assert "is up" in run.stdout and "torn down" in run.stdout, run.stdout
-    assert {r.id for r in running_labs()} <= before
+    up = re.search(r"lab (\S+) is up", run.stdout)
+    assert up is not None, run.stdout
+    assert up.group(1) not in {r.id for r in running_labs()}
 
 
 def test_down_says_what_it_waits_on_and_gives_up_at_the_bound() -> None:
     """A runner that cannot act on SIGTERM (here: stopped) is named with its state, and `down`
     gives up at the lab's teardown bound instead of a fixed 30 s; once the runner resumes, the
     lab goes as asked."""
-    before = {r.id for r in running_labs()}
     up = subprocess.Popen(
         [*CLI, "up", "short-timers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         record = wait_until(
-            lambda: next((r for r in running_labs() if r.id not in before and r.holding), None),
+            lambda: held_by(up.pid),
             timeout=60,
             what="`vrrp-lab up` to register a held lab",
         )

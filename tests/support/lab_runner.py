@@ -9,13 +9,17 @@ so that the test can SIGINT or SIGKILL it.
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import signal
 import sys
 
 from lab import Lab
 
 
 def main() -> int:
+    # A test whose runner does not end in time asks for every thread's stack with SIGUSR1.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     scenario, mode = sys.argv[1], sys.argv[2]
     with Lab.from_scenario(scenario) as lab:
         namespaces = [lab.fabric, *lab.nodes.values()]
