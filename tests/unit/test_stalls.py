@@ -1,0 +1,146 @@
+"""The stall witness: its judgement rule, the probe's line format, and real stalls seen.
+
+The frozen-probe tests stop plain processes (no namespaces, no root): SIGSTOP for longer than
+the tolerance is the fault, and its duration is timed on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lab import clock
+from lab.stalls import (
+    HOST_FLOOR,
+    SELF_FLOOR,
+    Inconclusive,
+    Stall,
+    StallWitness,
+    judge,
+    overlapping,
+    parse_line,
+)
+
+TOL = 0.020
+#: How long a test freezes a probe: three tolerances, well clear of it either way.
+FREEZE = 0.060
+
+
+def test_judge_takes_the_largest_overlapping_stall_longer_than_the_tolerance() -> None:
+    stalls = [
+        Stall(10.0, 10.030, "cpu0"),  # overlaps, 30 ms
+        Stall(10.5, 10.550, "self"),  # overlaps, 50 ms: the largest
+        Stall(11.5, 11.600, "cpu1"),  # 100 ms but after the window
+    ]
+    assert judge(stalls, 10.0, 11.0, TOL) == stalls[1]
+
+
+def test_judge_lets_a_verdict_stand_below_or_at_the_tolerance() -> None:
+    assert (
+        judge([Stall(10.0, 10.015, "cpu0"), Stall(10.2, 10.220, "self")], 10.0, 11.0, TOL) is None
+    )
+
+
+def test_judge_counts_a_stall_that_straddles_either_edge() -> None:
+    before = Stall(9.97, 10.01, "cpu0")
+    after = Stall(10.99, 11.05, "cpu1")
+    assert judge([before], 10.0, 11.0, TOL) == before
+    assert judge([after], 10.0, 11.0, TOL) == after
+    assert judge([Stall(9.0, 9.9, "self")], 10.0, 11.0, TOL) is None
+
+
+def test_overlapping_orders_by_start() -> None:
+    a, b = Stall(2.0, 2.1, "self"), Stall(1.0, 1.1, "cpu0")
+    assert overlapping([a, b], 0.0, 3.0) == [b, a]
+
+
+def test_parse_line() -> None:
+    assert parse_line("stall 100.5 100.56 1\n") == Stall(100.5, 100.56, "cpu1")
+    assert parse_line("synced 100.0") is None
+    assert parse_line("ready fifo1 0") is None
+    with pytest.raises(ValueError, match="malformed"):
+        parse_line("stall 100.5 1")
+    with pytest.raises(ValueError, match="ends before"):
+        parse_line("stall 100.5 100.4 0")
+
+
+def test_inconclusive_names_the_stall_and_the_tolerance() -> None:
+    stall = Stall(1_000_000.100, 1_000_000.160, "cpu1")
+    exc = Inconclusive("T01 takeover", stall, (1_000_000.0, 1_000_000.4), TOL)
+    text = str(exc)
+    assert "T01 takeover: inconclusive" in text
+    assert "60.0 ms stall (cpu1)" in text and "+100 ms into the window" in text
+    assert "tolerance 20 ms" in text and "(400 ms)" in text
+
+
+def test_floors_sit_below_the_tolerance() -> None:
+    # Every stall that can spoil a 20 ms verdict is recorded by either kind of probe.
+    assert HOST_FLOOR < SELF_FLOOR < TOL
+
+
+def test_a_stopped_host_probe_reports_the_stall() -> None:
+    with StallWitness() as witness:
+        assert set(witness.priorities.values()) <= {"fifo1", "nice-20", "none"}
+        probe = witness._probes[0]
+        began = clock.now()
+        os.kill(probe.proc.pid, signal.SIGSTOP)
+        time.sleep(FREEZE)  # the fault itself: a freeze of known length
+        os.kill(probe.proc.pid, signal.SIGCONT)
+        ended = clock.now()
+        stall = witness.judge(began, ended, TOL)
+        with pytest.raises(Inconclusive, match=r"frozen probe: inconclusive: a \d+\.\d ms stall"):
+            witness.check(began, ended, TOL, "frozen probe")
+        # The same stall does not spoil a window that ended before it.
+        assert witness.judge(began - 1.0, began - 0.5, TOL) is None
+    assert stall is not None, f"no stall > {TOL}s seen; recorded {witness.stalls()}"
+    assert stall.source == f"cpu{probe.cpu}"
+    assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
+    assert witness.summary()["worst_ms"] >= stall.seconds * 1000
+
+
+def test_a_stopped_measuring_process_is_seen_by_its_self_probe() -> None:
+    # A child runs a witness with only the self probe (so no other probe can be what saw it),
+    # is frozen, then prints what its own thread recorded.
+    program = textwrap.dedent(
+        """
+        import json, sys
+        from lab.stalls import StallWitness
+        with StallWitness(host=False) as w:
+            print("ready", flush=True)
+            sys.stdin.readline()
+            w.sync()
+            print(json.dumps([s.as_dict() for s in w.stalls()]), flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        began = clock.now()
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(FREEZE)
+        os.kill(proc.pid, signal.SIGCONT)
+        ended = clock.now()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        seen = [
+            Stall(d["start"], d["end"], d["source"]) for d in json.loads(proc.stdout.readline())
+        ]
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(timeout=10)
+    stall = judge(seen, began, ended, TOL)
+    assert stall is not None, f"the self probe recorded {seen}"
+    assert stall.source == "self" and stall.seconds >= FREEZE - 0.005, stall
