@@ -178,7 +178,7 @@ class _HostProbe:
                 continue
             stall = parse_line(line)
             if stall is not None:
-                self._witness._add(stall)
+                self._witness.add(stall)
         with self._cond:
             self.synced = float("inf")
             self._cond.notify_all()
@@ -277,12 +277,13 @@ class StallWitness:
                 return
             late = time.monotonic() - due_mono
             if late > SELF_FLOOR:
-                self._add(Stall(due, due + late, "self"))
+                self.add(Stall(due, due + late, "self"))
             with self._tick_cond:
                 self._tick = due + late
                 self._tick_cond.notify_all()
 
-    def _add(self, stall: Stall) -> None:
+    def add(self, stall: Stall) -> None:
+        """Record a stall: the probes call this, and so may anything else that saw one."""
         with self._lock:
             self._stalls.append(stall)
 
@@ -301,14 +302,14 @@ class StallWitness:
             probe.ask()
         for probe in self._probes:
             if not probe.wait_synced(until, deadline):
-                self._add(Stall(asked, clock.now(), f"cpu{probe.cpu} (no answer)"))
+                self.add(Stall(asked, clock.now(), f"cpu{probe.cpu} (no answer)"))
         if self._self is not None:
             with self._tick_cond:
                 answered = self._tick_cond.wait_for(
                     lambda: self._tick >= until, timeout=max(0.0, deadline - time.monotonic())
                 )
             if not answered:
-                self._add(Stall(asked, clock.now(), "self (no answer)"))
+                self.add(Stall(asked, clock.now(), "self (no answer)"))
 
     def stalls(self, since: float | None = None, until: float | None = None) -> list[Stall]:
         """The stalls recorded so far that overlap [since, until] (default: all), in order."""
