@@ -21,7 +21,8 @@ from lab import clock, metrics
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
 from lab.scenario import Scenario
-from lab.steps import Expect, Step
+from lab.stalls import Inconclusive, Stall, StallWitness
+from lab.steps import Bound, Expect, Step
 from lab.wait import wait_until
 
 
@@ -35,6 +36,14 @@ class StepResult:
     at: float
     took: float = 0.0
     expectation: bool = False
+    stall: Stall | None = None
+    """Set when the step is inconclusive: the stall that spoiled its timing (``ok`` is then
+    False: an inconclusive step is not a pass)."""
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` or ``inconclusive``."""
+        return "inconclusive" if self.stall is not None else ("pass" if self.ok else "fail")
 
 
 @dataclass
@@ -53,6 +62,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     split_brain: list[tuple[float, float]] = field(default_factory=list)
     """Intervals of the whole run in which two routers advertised one VRID."""
+    stalls: dict[str, Any] = field(default_factory=dict)
+    """The stall witness over the run: its summary, every stall, and per failover."""
 
     @property
     def ok(self) -> bool:
@@ -73,6 +84,7 @@ class RunReport:
                     "ok": s.ok,
                     "detail": s.detail,
                     "t_ms": round((s.at - self.started) * 1000, 1),
+                    **({"outcome": s.outcome, "stall": s.stall.as_dict()} if s.stall else {}),
                 }
                 for s in self.steps
             ],
@@ -83,6 +95,7 @@ class RunReport:
             ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
+            "stalls": self.stalls,
         }
 
 
@@ -125,6 +138,9 @@ class ScenarioRun:
         self.report.started = clock.now()
         with Lab(self.scenario) as lab:
             self.lab = lab
+            # Started inside the lab: a rootless lab enters its user namespace single-threaded.
+            self.witness = StallWitness().start()
+            lab.defer("stall witness", self.witness.close)
             self.report.build_ms = (lab.build_seconds or 0) * 1000
             self.routers = prepare_routers(lab, self.scenario.routers, impl_override=self.impl)
             impls = sorted({r.impl for r in self.routers.values()})
@@ -166,8 +182,11 @@ class ScenarioRun:
         # What "since the previous step" means for expectations that read a recorded history.
         self._since = self.report.steps[-1].at if self.report.steps else self.report.started
         began = time.perf_counter()
+        stall = None
         try:
             ok, detail = self._dispatch(step)
+        except Inconclusive as exc:
+            ok, detail, stall = False, str(exc), exc.stall
         except WaitTimeout as exc:
             ok, detail = False, str(exc)
         except LabError as exc:
@@ -187,6 +206,7 @@ class ScenarioRun:
             at,
             time.perf_counter() - began,
             expectation=step.action == "expect",
+            stall=stall,
         )
         self.report.steps.append(result)
         self.progress(result)
@@ -394,6 +414,8 @@ class ScenarioRun:
             return False, "no fault has happened yet"
         failover = self.failovers()[-1]
         problems, shown = [], []
+        # Each time judged, with how long a stall must be to have moved it across its bound.
+        timed: list[tuple[str, float]] = []
         for key in ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes"):
             bound = getattr(want, key)
             if bound is None:
@@ -402,6 +424,10 @@ class ScenarioRun:
             shown.append(f"{key}={value if value is None else round(value, 1)}")
             if not bound.check(value):
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
+            if value is not None:
+                # A lost probe is 1/rate of outage: its margin in time is that many probes.
+                per = 1000 / self.probe_rate if key == "lost_probes" else 1.0
+                timed.append((key, _margin_ms(value, bound) * per))
         if want.new_master is not None and failover.new_master != want.new_master:
             problems.append(f"new master {failover.new_master}, expected {want.new_master}")
         if want.split_brain is not None and bool(failover.split_brain) != want.split_brain:
@@ -414,8 +440,28 @@ class ScenarioRun:
                     f"{want.detection_within_theory_ms:g} ms"
                 )
             shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
+            timed.append(("detection vs theory", want.detection_within_theory_ms))
         detail = ", ".join(shown) or "measured"
+        self._judge_stalls(failover, timed, problems, detail)
         return (not problems), ("; ".join(problems) + f" ({detail})" if problems else detail)
+
+    def _judge_stalls(
+        self,
+        failover: metrics.Failover,
+        timed: list[tuple[str, float]],
+        problems: list[str],
+        detail: str,
+    ) -> None:
+        """Raise :class:`Inconclusive` when a stall in the failover's window [fault, now] is
+        longer than a judged time's tolerance, unless a problem no stall explains stands."""
+        timing_keys = ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes", "detection ")
+        if any(not p.startswith(timing_keys) for p in problems):
+            return  # a wrong new master or a split brain is a fail whatever the timing
+        window = (failover.at, clock.now())
+        for key, tolerance_ms in sorted(timed, key=lambda t: t[1]):
+            stall = self.witness.judge(*window, tolerance_ms / 1000)
+            if stall is not None:
+                raise Inconclusive(f"{key} ({detail})", stall, window, tolerance_ms / 1000)
 
     # -- measurements -----------------------------------------------------------------------
 
@@ -461,3 +507,33 @@ class ScenarioRun:
         self._failover_cache = None
         self.report.failovers = measure_failovers(self, self._faults, end=end)
         self.report.split_brain = self.split_brain()
+        self._record_stalls(end)
+
+    def _record_stalls(self, end: float) -> None:
+        """The witness's figures for the JSON: the run's, and each failover's window."""
+        w = self.witness
+        self.report.stalls = {
+            **w.summary(),
+            "stalls": [s.as_dict() for s in w.stalls()],
+            "failovers": [
+                _window_stalls(w, f.at, nxt.at if nxt else end)
+                for f, nxt in zip(
+                    self.report.failovers, [*self.report.failovers[1:], None], strict=True
+                )
+            ],
+        }
+
+
+def _margin_ms(value: float, bound: Bound) -> float:
+    """How far ``value`` lies from the nearer edge of ``bound`` (inside or out): a stall
+    longer than that could have moved it across."""
+    edges = [e for e in (bound.min, bound.max) if e is not None]
+    return min(abs(value - e) for e in edges)
+
+
+def _window_stalls(witness: StallWitness, start: float, end: float) -> dict[str, Any]:
+    """The stalls of one failover's window, summarised and listed."""
+    from lab.stalls import summarise
+
+    seen = witness.stalls(start, end)
+    return {**summarise(seen), "stalls": [s.as_dict() for s in seen]}

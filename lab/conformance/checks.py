@@ -93,6 +93,7 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
                     findings.na(f"check could not run: {_first_line(exc)}")
         verdict = combine(row, iut.name, parts)
         verdict.stalls.update(bench.witness.summary())
+        verdict.stalls["stalls"] = [s.as_dict() for s in bench.witness.stalls()]
     except Exception as exc:  # the bench itself did not come up (or down)
         verdict = combine(row, iut.name, parts)
         problem = f"bench could not run: {_first_line(exc)}"
