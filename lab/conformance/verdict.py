@@ -47,6 +47,22 @@ class Verdict:
         """True unless the implementation was found to break the rule."""
         return self.outcome != "fail"
 
+    def raise_if_inconclusive(self) -> None:
+        """Raise :class:`lab.stalls.Inconclusive` for an inconclusive verdict, naming the
+        first case a stall spoiled: such a verdict is compared with no expectation."""
+        if self.outcome != "inconclusive":
+            return
+        from lab.stalls import Inconclusive, Stall
+
+        first = self.stalls.get("spoiled", [{}])[0]
+        stall = Stall(first["start"], first["end"], first["source"])
+        raise Inconclusive(
+            f"{self.row} {self.iut} {first['case']}",
+            stall,
+            (first["window"][0], first["window"][1]),
+            first["tolerance_ms"] / 1000,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (``--json``)."""
         return dataclasses.asdict(self)
@@ -127,7 +143,12 @@ class Findings:
 
         self.inconclusive.append(self.prefix + str(Inconclusive(what, stall, window, tol)))
         self.spoiled.append(
-            {"case": self.prefix + what, **stall.as_dict(), "tolerance_ms": round(tol * 1000, 1)}
+            {
+                "case": self.prefix + what,
+                **stall.as_dict(),
+                "tolerance_ms": round(tol * 1000, 1),
+                "window": [round(window[0], 6), round(window[1], 6)],
+            }
         )
         self.evidence[f"{self.prefix}{what}: {STALL_KEY}"] = stall.describe(window[0])
 

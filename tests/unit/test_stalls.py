@@ -167,6 +167,8 @@ def test_a_timing_case_across_a_stall_is_inconclusive_not_pass_or_fail() -> None
         assert "IPv6: T01: inconclusive: a 60.0 ms stall (self)" in verdict.reason
         assert verdict.evidence[f"IPv6: T01: {STALL_KEY}"].startswith("60.0 ms stall (self)")
         assert verdict.stalls["spoiled"][0]["ms"] == 60.0
+        with pytest.raises(Inconclusive, match=r"T01 bundled IPv6: T01: inconclusive: a 60\.0 ms"):
+            verdict.raise_if_inconclusive()
 
 
 def test_a_timing_case_beside_a_stall_is_judged() -> None:
