@@ -186,8 +186,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture
 def stall_witness() -> Iterator[StallWitness]:
     """The host's scheduling stalls during the test (:class:`lab.stalls.StallWitness`).
-    Function scope; no dependencies (list it after the lab fixtures: a rootless lab must enter
-    its user namespace before the witness starts its threads).
+    Function scope; no dependencies.
 
     ``stall_witness.check(start, end, tolerance, what)`` raises :class:`Inconclusive` when a
     stall longer than ``tolerance`` overlapped [start, end] (lab-clock seconds): call it over a

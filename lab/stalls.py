@@ -207,6 +207,19 @@ class _HostProbe:
                 stream.close()
 
 
+def _enter_lab_privileges() -> None:
+    """Rootless, enter the lab's user namespace before the witness starts threads: the kernel
+    allows that only while the process is single-threaded, and the lab this witness watches
+    will need it. Where that cannot be done the witness runs all the same."""
+    if os.geteuid() == 0:
+        return
+    from lab.errors import LabError
+    from lab.sandbox import ensure_privileges
+
+    with contextlib.suppress(LabError):
+        ensure_privileges()
+
+
 class StallWitness:
     """Records scheduling stalls while a measurement runs. Use as a context manager.
 
@@ -231,6 +244,7 @@ class StallWitness:
 
     def start(self) -> StallWitness:
         """Start the probes; returns self."""
+        _enter_lab_privileges()
         try:
             if self._host:
                 for cpu in self._cpus:
