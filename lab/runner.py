@@ -36,9 +36,14 @@ class StepResult:
     at: float
     took: float = 0.0
     expectation: bool = False
-    stall: Stall | None = None
-    """Set when the step is inconclusive: the stall that spoiled its timing (``ok`` is then
-    False: an inconclusive step is not a pass)."""
+    inconclusive: Inconclusive | None = None
+    """Set when the step is inconclusive: what a stall spoiled (``ok`` is then False: an
+    inconclusive step is not a pass)."""
+
+    @property
+    def stall(self) -> Stall | None:
+        """The stall that made the step inconclusive, if one did."""
+        return self.inconclusive.stall if self.inconclusive is not None else None
 
     @property
     def outcome(self) -> str:
@@ -182,11 +187,11 @@ class ScenarioRun:
         # What "since the previous step" means for expectations that read a recorded history.
         self._since = self.report.steps[-1].at if self.report.steps else self.report.started
         began = time.perf_counter()
-        stall = None
+        spoiled = None
         try:
             ok, detail = self._dispatch(step)
         except Inconclusive as exc:
-            ok, detail, stall = False, str(exc), exc.stall
+            ok, detail, spoiled = False, str(exc), exc
         except WaitTimeout as exc:
             ok, detail = False, str(exc)
         except LabError as exc:
@@ -206,7 +211,7 @@ class ScenarioRun:
             at,
             time.perf_counter() - began,
             expectation=step.action == "expect",
-            stall=stall,
+            inconclusive=spoiled,
         )
         self.report.steps.append(result)
         self.progress(result)
