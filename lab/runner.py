@@ -21,7 +21,7 @@ from lab import clock, metrics
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
 from lab.scenario import Scenario
-from lab.stalls import Inconclusive, Stall, StallWitness
+from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
 from lab.steps import Bound, Expect, Step
 from lab.wait import wait_until
 
@@ -89,7 +89,11 @@ class RunReport:
                     "ok": s.ok,
                     "detail": s.detail,
                     "t_ms": round((s.at - self.started) * 1000, 1),
-                    **({"outcome": s.outcome, "stall": s.stall.as_dict()} if s.stall else {}),
+                    **(
+                        {"outcome": s.outcome, **inconclusive_as_dict(s.inconclusive)}
+                        if s.inconclusive
+                        else {}
+                    ),
                 }
                 for s in self.steps
             ],

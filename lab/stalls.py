@@ -131,6 +131,27 @@ class Inconclusive(Exception):
         )
 
 
+def inconclusive_as_dict(exc: Inconclusive) -> dict[str, Any]:
+    """An :class:`Inconclusive` for JSON: the stall, the window and the tolerance."""
+    return {
+        "stall": exc.stall.as_dict(),
+        "what": exc.what,
+        "window": [round(exc.window[0], 6), round(exc.window[1], 6)],
+        "tolerance_ms": round(exc.tolerance * 1000, 2),
+    }
+
+
+def inconclusive_from_dict(data: dict[str, Any]) -> Inconclusive:
+    """The :class:`Inconclusive` that :func:`inconclusive_as_dict` wrote."""
+    s = data["stall"]
+    return Inconclusive(
+        data["what"],
+        Stall(s["start"], s["end"], s["source"]),
+        (data["window"][0], data["window"][1]),
+        data["tolerance_ms"] / 1000,
+    )
+
+
 def summarise(stalls: Sequence[Stall]) -> dict[str, Any]:
     """Count, worst and total of ``stalls``, for reports."""
     return {
