@@ -152,6 +152,12 @@ def inconclusive_from_dict(data: dict[str, Any]) -> Inconclusive:
     )
 
 
+def column(stalls: Sequence[Stall]) -> str:
+    """The benchmarks' "stalls > 2 ms / worst" cell: ``3 / 21.4 ms``."""
+    worst = max((s.seconds for s in stalls), default=0.0)
+    return f"{len(stalls)} / {worst * 1000:.1f} ms"
+
+
 def summarise(stalls: Sequence[Stall]) -> dict[str, Any]:
     """Count, worst and total of ``stalls``, for reports."""
     return {
