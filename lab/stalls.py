@@ -172,9 +172,9 @@ class _HostProbe:
 
     def __init__(self, cpu: int, witness: StallWitness) -> None:
         from lab import linux
-        from lab.sandbox import read_ready
 
         self.cpu = cpu
+        self.priority = "unknown"
         self.synced = 0.0
         self._witness = witness
         self._cond = threading.Condition()
@@ -185,13 +185,13 @@ class _HostProbe:
             stderr=subprocess.PIPE,
             preexec_fn=linux.set_parent_death_signal,
         )
-        try:
-            self.priority = read_ready(self.proc, 10.0, f"the stall probe on cpu {cpu}").split()[1]
-        except BaseException:
-            self.proc.kill()
-            self.proc.wait()
-            raise
         self._reader = threading.Thread(target=self._read, name=f"stalls-cpu{cpu}", daemon=True)
+
+    def wait_ready(self) -> None:
+        """Wait for the probe's ``ready`` line, then read its reports on a thread."""
+        from lab.sandbox import read_ready
+
+        self.priority = read_ready(self.proc, 10.0, f"the stall probe on cpu {self.cpu}").split()[1]
         self._reader.start()
 
     def _read(self) -> None:
@@ -228,7 +228,8 @@ class _HostProbe:
         from lab.sandbox import end_by_stdin
 
         end_by_stdin(self.proc, timeout=5)
-        self._reader.join(timeout=5)
+        if self._reader.is_alive():
+            self._reader.join(timeout=5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -274,8 +275,11 @@ class StallWitness:
         _enter_lab_privileges()
         try:
             if self._host:
+                # Started side by side, then awaited: each costs an interpreter's start-up.
                 for cpu in self._cpus:
                     self._probes.append(_HostProbe(cpu, self))
+                for probe in self._probes:
+                    probe.wait_ready()
             self._self = threading.Thread(target=self._self_probe, name="stalls-self", daemon=True)
             self._self.start()
         except BaseException:
