@@ -48,9 +48,10 @@ class Verdict:
         return self.outcome != "fail"
 
     def raise_if_inconclusive(self) -> None:
-        """Raise :class:`lab.stalls.Inconclusive` for an inconclusive verdict, naming the
-        first case a stall spoiled: such a verdict is compared with no expectation."""
-        if self.outcome != "inconclusive":
+        """Raise :class:`lab.stalls.Inconclusive` when a stall spoiled any timing case of this
+        verdict (it is inconclusive, or a family or case of it is), naming the first: a test
+        that compares it with an expectation cannot tell what that case would have shown."""
+        if not self.stalls.get("spoiled"):
             return
         from lab.stalls import Inconclusive, Stall
 
