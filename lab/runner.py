@@ -75,6 +75,12 @@ class RunReport:
         """True when every step held."""
         return all(s.ok for s in self.steps)
 
+    def raise_if_inconclusive(self) -> None:
+        """Raise the :class:`Inconclusive` of the first inconclusive step, if a step was."""
+        spoiled = next((s.inconclusive for s in self.steps if s.inconclusive), None)
+        if spoiled is not None:
+            raise spoiled
+
     def as_json(self) -> dict[str, Any]:
         """The DESIGN §9 JSON report."""
         return {

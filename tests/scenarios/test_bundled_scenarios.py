@@ -22,6 +22,7 @@ WITH_STEPS = [p for p in bundled_scenarios() if p.stem != "seed" and load_scenar
 @pytest.mark.parametrize("path", WITH_STEPS, ids=[p.stem for p in WITH_STEPS])
 def test_scenario_holds(path, impl: str) -> None:
     report = ScenarioRun(load_scenario(path), impl=impl).execute()
+    report.raise_if_inconclusive()  # a host stall spoiled a timed expectation: run again
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == [], f"{path.stem} with {impl}"
 

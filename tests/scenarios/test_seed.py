@@ -52,10 +52,11 @@ class SeedRuns:
         """Raise the Inconclusive of the current run's first inconclusive step (and drop the
         run), if a step was."""
         assert self.current is not None
-        spoiled = next((s.inconclusive for s in self.current[1].steps if s.inconclusive), None)
-        if spoiled is not None:
+        try:
+            self.current[1].raise_if_inconclusive()
+        except Inconclusive:
             self.current = None
-            raise spoiled
+            raise
 
 
 @pytest.fixture(scope="module")
