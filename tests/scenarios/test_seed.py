@@ -16,7 +16,7 @@ from lab.measure import router_timers
 from lab.metrics import skew_time
 from lab.runner import RunReport, ScenarioRun
 from lab.scenario import DEFAULT_SCENARIO, load_scenario
-from lab.stalls import Inconclusive
+from lab.stalls import Inconclusive, inconclusive_from_dict
 
 pytestmark = pytest.mark.lab
 
@@ -174,6 +174,10 @@ def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
+    if res.returncode == 1 and out.exists():  # a host stall spoiled a step: run again
+        for step in json.loads(out.read_text())["steps"]:
+            if step.get("outcome") == "inconclusive":
+                raise inconclusive_from_dict(step)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "every expectation held" in res.stdout
     assert json.loads(out.read_text())["failovers"][0]["new_master"] == "ha_second"
