@@ -429,8 +429,9 @@ class ScenarioRun:
             return False, "no fault has happened yet"
         failover = self.failovers()[-1]
         problems, shown = [], []
-        # Each time judged, with how long a stall must be to have moved it across its bound.
-        timed: list[tuple[str, float]] = []
+        # Each time judged: how long a stall must be to have moved it across its bound, and
+        # whether it failed.
+        timed: list[tuple[str, float, bool]] = []
         for key in ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes"):
             bound = getattr(want, key)
             if bound is None:
@@ -439,44 +440,49 @@ class ScenarioRun:
             shown.append(f"{key}={value if value is None else round(value, 1)}")
             if not bound.check(value):
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
-            if value is not None:
+            if value is None:  # nothing measured: no stall explains that
+                timed.append((key, float("inf"), True))
+            else:
                 # A lost probe is 1/rate of outage: its margin in time is that many probes.
                 per = 1000 / self.probe_rate if key == "lost_probes" else 1.0
-                timed.append((key, _margin_ms(value, bound) * per))
+                timed.append((key, _margin_ms(value, bound) * per, not bound.check(value)))
         if want.new_master is not None and failover.new_master != want.new_master:
             problems.append(f"new master {failover.new_master}, expected {want.new_master}")
         if want.split_brain is not None and bool(failover.split_brain) != want.split_brain:
             problems.append(f"split brain {'seen' if failover.split_brain else 'not seen'}")
+        # A wrong new master or a split brain is a fail whatever the timing.
+        untimed = bool(problems) and any(p.startswith(("new master", "split")) for p in problems)
         if want.detection_within_theory_ms is not None:
             d, t = failover.detection_ms, failover.theory_ms
-            if d is None or t is None or abs(d - t) > want.detection_within_theory_ms:
+            off = d is None or t is None or abs(d - t) > want.detection_within_theory_ms
+            timed.append(("detection vs theory", want.detection_within_theory_ms, off))
+            if off:
                 problems.append(
                     f"detection {d} vs theory {t} differ by more than "
                     f"{want.detection_within_theory_ms:g} ms"
                 )
             shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
-            timed.append(("detection vs theory", want.detection_within_theory_ms))
         detail = ", ".join(shown) or "measured"
-        self._judge_stalls(failover, timed, problems, detail)
+        if not untimed:
+            self._judge_stalls(failover, timed, detail)
         return (not problems), ("; ".join(problems) + f" ({detail})" if problems else detail)
 
     def _judge_stalls(
-        self,
-        failover: metrics.Failover,
-        timed: list[tuple[str, float]],
-        problems: list[str],
-        detail: str,
+        self, failover: metrics.Failover, timed: list[tuple[str, float, bool]], detail: str
     ) -> None:
         """Raise :class:`Inconclusive` when a stall in the failover's window [fault, now] is
-        longer than a judged time's tolerance, unless a problem no stall explains stands."""
-        timing_keys = ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes", "detection ")
-        if any(not p.startswith(timing_keys) for p in problems):
-            return  # a wrong new master or a split brain is a fail whatever the timing
+        longer than a judged time's tolerance, unless a time failed that no stall explains
+        (a stall shorter than its margin could not have moved it across its bound)."""
         window = (failover.at, clock.now())
-        for key, tolerance_ms in sorted(timed, key=lambda t: t[1]):
-            stall = self.witness.judge(*window, tolerance_ms / 1000)
+        judged = [
+            (key, tol_ms, failed, self.witness.judge(*window, tol_ms / 1000))
+            for key, tol_ms, failed in sorted(timed, key=lambda t: t[1])
+        ]
+        if any(failed and stall is None for _, _, failed, stall in judged):
+            return  # a real fail stands
+        for key, tol_ms, _, stall in judged:
             if stall is not None:
-                raise Inconclusive(f"{key} ({detail})", stall, window, tolerance_ms / 1000)
+                raise Inconclusive(f"{key} ({detail})", stall, window, tol_ms / 1000)
 
     # -- measurements -----------------------------------------------------------------------
 
