@@ -442,6 +442,10 @@ class ScenarioRun:
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
             if value is None:  # nothing measured: no stall explains that
                 timed.append((key, float("inf"), True))
+            elif key == "stale_arp_ms" and value == 0:
+                # No stale period at all: a stall delays the neighbour change it is measured
+                # to, so it can lengthen one but never hide one. Nothing to judge.
+                pass
             else:
                 # A lost probe is 1/rate of outage: its margin in time is that many probes.
                 per = 1000 / self.probe_rate if key == "lost_probes" else 1.0
@@ -470,10 +474,13 @@ class ScenarioRun:
     def _judge_stalls(
         self, failover: metrics.Failover, timed: list[tuple[str, float, bool]], detail: str
     ) -> None:
-        """Raise :class:`Inconclusive` when a stall in the failover's window [fault, now] is
-        longer than a judged time's tolerance, unless a time failed that no stall explains
-        (a stall shorter than its margin could not have moved it across its bound)."""
-        window = (failover.at, clock.now())
+        """Raise :class:`Inconclusive` when a stall in the failover's window is longer than a
+        judged time's tolerance, unless a time failed that no stall explains (a stall shorter
+        than its margin could not have moved it across its bound).
+
+        The window spans what the figures are measured between: the fault, and the last event
+        of the failover they read (the time taken to compute them afterwards is not in it)."""
+        window = (failover.at, _last_event(failover))
         judged = [
             (key, tol_ms, failed, self.witness.judge(*window, tol_ms / 1000))
             for key, tol_ms, failed in sorted(timed, key=lambda t: t[1])
@@ -558,3 +565,16 @@ def _window_stalls(witness: StallWitness, start: float, end: float) -> dict[str,
 
     seen = witness.stalls(start, end)
     return {**summarise(seen), "stalls": [s.as_dict() for s in seen]}
+
+
+def _last_event(f: metrics.Failover) -> float:
+    """The latest stamped event a failover's figures are measured to (now if none is)."""
+    stamps = [
+        f.first_served_after,
+        f.first_advert_after,
+        f.first_garp_after,
+        f.neighbour_change_after,
+        f.sdn_answer_after,
+    ]
+    seen = [t for t in stamps if t is not None]
+    return max(seen) if seen else clock.now()
