@@ -366,12 +366,22 @@ class StallWitness:
             until if until is not None else float("inf"),
         )
 
-    def judge(self, start: float, end: float, tolerance: float) -> Stall | None:
+    def judge(
+        self, start: float, end: float, tolerance: float, *, host_only: bool = False
+    ) -> Stall | None:
         """The largest stall overlapping [start, end] longer than ``tolerance``, or None
-        (see :func:`judge`); the probes are first made to report up to ``end``."""
+        (see :func:`judge`); the probes are first made to report up to ``end``.
+
+        ``host_only``: judge by the host probes alone, for a time measured between two kernel
+        stamps (captured frames) with nothing of the measuring process in between: that
+        process being starved on its own cannot move it.
+        """
         if self._probes or self._self is not None:
             self.sync(end)
-        return judge(self.stalls(), start, end, tolerance)
+        stalls = self.stalls()
+        if host_only:
+            stalls = [s for s in stalls if s.source.startswith("cpu")]
+        return judge(stalls, start, end, tolerance)
 
     def check(self, start: float, end: float, tolerance: float, what: str) -> None:
         """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``."""

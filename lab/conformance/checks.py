@@ -622,6 +622,7 @@ def t01(b: Bench, f: Findings) -> None:
         window=window,
         tolerance=tol,
         what="takeover after Master_Down_Interval",
+        wire=True,
     )
 
 
@@ -653,6 +654,7 @@ def t02(b: Bench, f: Findings) -> None:
             window=window,
             tolerance=tol,
             what="v3: takeover with the master's interval",
+            wire=True,
         )
     if b.family != 4:
         return  # VRRPv2 is IPv4 only (RFC 3768)
@@ -707,6 +709,7 @@ def t03(b: Bench, f: Findings) -> None:
         window=(sample[0].time, sample[-1].time),
         tolerance=tol,
         what="advert periods",
+        wire=True,
     )
 
 
@@ -803,6 +806,7 @@ def f02(b: Bench, f: Findings) -> None:
         window=(resign.time, took_iut.time),
         tolerance=tol,
         what="takeover after Skew_Time",
+        wire=True,
     )
 
 
@@ -827,6 +831,7 @@ def f03(b: Bench, f: Findings) -> None:
         window=window,
         tolerance=tolerance(params.advert_int),
         what="answer at once to priority 0",
+        wire=True,
     )
 
 
@@ -941,6 +946,7 @@ def f06(b: Bench, f: Findings) -> None:
         "window": window,
         "tolerance": tolerance(params.advert_int),
         "what": "next advert after a lower priority",
+        "wire": True,
     }
     if b.iut.rfc9568:
         f.timing(

@@ -114,11 +114,17 @@ class Findings:
         window: tuple[float, float],
         tolerance: float,
         what: str,
+        wire: bool = False,
     ) -> bool | None:
         """Record a timing case measured over ``window`` (lab-clock start and end): as
         :meth:`check`, unless the witness saw a stall in it longer than ``tolerance``; then the
-        case is inconclusive, the stall is evidence, and None is returned."""
-        stall = self._stall(window, tolerance)
+        case is inconclusive, the stall is evidence, and None is returned.
+
+        ``wire``: the time is between two captured frames and the tester sends nothing in
+        between, so only host stalls (which hold back the IUT) can move it; the measuring
+        process's own (its self probe) cannot.
+        """
+        stall = self._stall(window, tolerance, host_only=wire)
         if stall is None:
             return self.check(ok, passed, failed)
         self._spoil(what, stall, window, tolerance)
@@ -134,10 +140,12 @@ class Findings:
         else:
             self._spoil(reason, stall, window, tolerance)
 
-    def _stall(self, window: tuple[float, float], tolerance: float) -> Stall | None:
+    def _stall(
+        self, window: tuple[float, float], tolerance: float, *, host_only: bool = False
+    ) -> Stall | None:
         if self.witness is None:
             return None
-        return self.witness.judge(window[0], window[1], tolerance)
+        return self.witness.judge(window[0], window[1], tolerance, host_only=host_only)
 
     def _spoil(self, what: str, stall: Stall, window: tuple[float, float], tol: float) -> None:
         from lab.stalls import Inconclusive

@@ -211,3 +211,16 @@ def test_the_conformance_summary_counts_inconclusive_cells() -> None:
         "k: 1 pass, 0 fail, 0 n/a, 1 inconclusive of 2 rows in 3s "
         "(host stalls up to 61 ms spoiled their timing)"
     )
+
+
+def test_a_wire_timed_case_is_judged_by_host_stalls_only() -> None:
+    # Between two captured frames, the measuring process being starved on its own moves
+    # nothing; a host stall (which holds back the IUT) does.
+    own = Findings(4, _witness_with(Stall(100.1, 100.2, "self")))
+    own.timing(True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", wire=True)
+    assert own.outcome == "pass"
+    host = Findings(4, _witness_with(Stall(100.1, 100.2, "cpu1")))
+    host.timing(
+        True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", wire=True
+    )
+    assert host.outcome == "inconclusive"
