@@ -224,3 +224,12 @@ def test_a_wire_timed_case_is_judged_by_host_stalls_only() -> None:
         True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", wire=True
     )
     assert host.outcome == "inconclusive"
+
+
+def test_a_bound_is_judged_by_the_margin_to_its_nearer_edge() -> None:
+    from lab.runner import _margin_ms
+    from lab.steps import Bound
+
+    assert _margin_ms(303.4, Bound(min=240.9, max=380.9)) == pytest.approx(62.5)
+    assert _margin_ms(614.0, Bound(max=2000)) == pytest.approx(1386.0)
+    assert _margin_ms(400.0, Bound(max=380.9)) == pytest.approx(19.1)  # outside: how far
