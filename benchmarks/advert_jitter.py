@@ -30,6 +30,7 @@ import yaml
 from lab import Lab
 from lab.routers import make_router
 from lab.scenario import parse_scenario
+from lab.stalls import HOST_FLOOR, StallWitness, column
 from lab.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,12 +128,15 @@ def run(
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             sock.bind(("ens3", 0))
             stamps: dict[int, list[float]] = {}
-            until = time.time() + seconds
-            cpu0 = _cpu_seconds(router.pids())
-            thread = threading.Thread(target=_capture, args=(sock, until, stamps))
-            thread.start()
-            thread.join()
-            cpu1 = _cpu_seconds(router.pids())
+            # The host's stalls during the capture, printed beside the jitter they may explain.
+            with StallWitness() as witness:
+                until = time.time() + seconds
+                cpu0 = _cpu_seconds(router.pids())
+                thread = threading.Thread(target=_capture, args=(sock, until, stamps))
+                thread.start()
+                thread.join()
+                cpu1 = _cpu_seconds(router.pids())
+                stalls = witness.stalls(until - seconds, until)
             sock.close()
         finally:
             router.close()
@@ -154,6 +158,7 @@ def run(
         "jitter_p99_ms": round(_percentile(jitter, 0.99) * 1000, 3),
         "cpu_percent": round((cpu1 - cpu0) / seconds * 100, 1),
         "cpu_ms_per_1000_adverts": round((cpu1 - cpu0) * 1000 / max(1, adverts) * 1000, 1),
+        f"stalls > {HOST_FLOOR * 1000:g} ms / worst": column(stalls),
     }
 
 

@@ -11,7 +11,8 @@ and measures from the observer to ``ha_first``:
   ``l2-plain`` ha_first's kernel answers; under ``arp-caching`` the controller does.
 
 Targets (issue 3): the SDN path adds less than 0.2 ms to the median RTT, and a
-controller-answered ARP resolves in less than 2 ms (checked at p99).
+controller-answered ARP resolves in less than 2 ms (checked at p99). The host's stalls during
+each profile's measurement (``lab.stalls``) are printed beside the figures.
 
 Run as root: ``.venv/bin/python benchmarks/sdn_path.py [--pings N] [--arps N] [--json PATH]``.
 """
@@ -32,6 +33,7 @@ from lab import Lab
 from lab.scenario import DEFAULT_SCENARIO, parse_scenario
 from lab.sdn.fabric_sdn import controller_interpreter
 from lab.sdn.probe import resolve, timed_resolutions
+from lab.stalls import HOST_FLOOR, StallWitness, column
 
 PROFILES = ("l2-plain", "arp-caching")
 RTT_TARGET_MS = 0.2
@@ -61,11 +63,15 @@ def measure(profile: str, pings: int, arps: int) -> dict[str, Any]:
         observer, target = lab.node("observer"), lab.node("ha_first")
         ip = str(target.ip)
         assert resolve(observer, ip) == target.mac, "the observer must reach ha_first"
-        out = observer.run(
-            ["ping", "-n", "-c", str(pings), "-i", "0.001", "-W", "1", ip], timeout=120
-        ).stdout
-        rtts = [float(m) for m in _TIME.findall(out)]
-        times, lost = timed_resolutions(observer, ip, arps, interpreter=controller_interpreter())
+        with StallWitness() as witness:
+            out = observer.run(
+                ["ping", "-n", "-c", str(pings), "-i", "0.001", "-W", "1", ip], timeout=120
+            ).stdout
+            rtts = [float(m) for m in _TIME.findall(out)]
+            times, lost = timed_resolutions(
+                observer, ip, arps, interpreter=controller_interpreter()
+            )
+            stalls = witness.stalls()
         arp_ms = [t * 1000 for t in times]
         answered = 0
         if lab.fabric.sdn.controller is not None:
@@ -81,6 +87,8 @@ def measure(profile: str, pings: int, arps: int) -> dict[str, Any]:
         "arp_p99_ms": percentile(arp_ms, 0.99),
         "arp_answered_by_controller": answered,
         "arp_lost": lost,
+        "stalls": column(stalls),
+        "stalls_worst_ms": round(max((s.seconds for s in stalls), default=0.0) * 1000, 2),
     }
 
 
@@ -110,6 +118,7 @@ def table(results: list[dict[str, Any]]) -> str:
         ),
         ("ARPs answered by the controller", 0, sdn["arp_answered_by_controller"], "", ""),
         ("ARP rounds unanswered in 1.5 s", plain["arp_lost"], sdn["arp_lost"], "", ""),
+        (f"host stalls > {HOST_FLOOR * 1000:g} ms / worst", plain["stalls"], sdn["stalls"], "", ""),
         (
             "samples (pings / ARPs)",
             f"{plain['pings']} / {plain['arps']}",

@@ -8,7 +8,14 @@ Markers:
 
 Fixtures (each docstring states its scope and what it depends on):
     ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``;
-    ``impl`` (parametrised by ``--impl``) and ``routers`` (the started routers of ``lab``).
+    ``impl`` (parametrised by ``--impl``) and ``routers`` (the started routers of ``lab``);
+    ``stall_witness``, the host's scheduling stalls during the test (:mod:`lab.stalls`).
+
+Inconclusive measurements:
+    a test that raises :class:`lab.stalls.Inconclusive` (a timing verdict whose window overlapped
+    a host stall longer than its tolerance) is run again, at most :data:`MAX_RERUNS` times; if
+    every run is inconclusive it fails, with each run's stall, saying the host was too noisy.
+    The terminal summary counts inconclusive measurements and re-runs.
 
 Options:
     ``--keep-lab-on-failure`` keeps a failed test's lab up, prints how to enter it, and waits for
@@ -30,8 +37,17 @@ from lab.errors import LabError
 from lab.lab import Lab
 from lab.sandbox import check_environment
 from lab.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
+from lab.stalls import Inconclusive, StallWitness
 
 _failed_key = pytest.StashKey[dict[str, bool]]()
+_attempt_key = pytest.StashKey[int]()
+_spoiled_key = pytest.StashKey[list[str]]()
+#: How often a test whose measurement was inconclusive is run again (so at most 3 runs).
+MAX_RERUNS = 2
+#: The user property under which a report carries its inconclusive measurement (it survives
+#: pytest-xdist's report serialisation, unlike a plain attribute).
+INCONCLUSIVE = "vrrp-lab inconclusive"
+_counts = {"inconclusive": 0, "rerun": 0}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -93,10 +109,96 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Remember which phases failed, so fixtures can keep a failed test's lab."""
-    report = yield
-    item.stash.setdefault(_failed_key, {})[report.when] = report.failed
+    """Remember which phases failed, so fixtures can keep a failed test's lab; mark an
+    inconclusive measurement (see :func:`pytest_runtest_protocol`)."""
+    report = _mark_inconclusive(item, call, (yield))
+    # An inconclusive run that will be run again is no failure to keep a lab for.
+    again = _inconclusive(report) is not None and item.stash.get(_attempt_key, 1) <= MAX_RERUNS
+    item.stash.setdefault(_failed_key, {})[report.when] = report.failed and not again
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """Run a test; run it again (at most :data:`MAX_RERUNS` times) while its measurement is
+    inconclusive. A re-run attempt is reported with the outcome ``rerun``."""
+    from _pytest.runner import runtestprotocol
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    item.stash[_spoiled_key] = []
+    for attempt in range(1, MAX_RERUNS + 2):
+        item.stash[_attempt_key] = attempt
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        spoiled = any(_inconclusive(r) for r in reports)
+        last = not spoiled or attempt == MAX_RERUNS + 1
+        for report in reports:
+            if not last and _inconclusive(report):
+                report.outcome = "rerun"  # type: ignore[assignment]
+            item.ihook.pytest_runtest_logreport(report=report)
+        if last:
+            break
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _inconclusive(report: pytest.TestReport) -> str | None:
+    return next((v for k, v in report.user_properties if k == INCONCLUSIVE), None)
+
+
+def _mark_inconclusive(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> pytest.TestReport:
+    """Mark a report whose exception is :class:`Inconclusive`; on the last run, fail it with
+    every run's stall and the words "host too noisy"."""
+    if call.excinfo is None or not call.excinfo.errisinstance(Inconclusive):
+        return report
+    spoiled = item.stash.setdefault(_spoiled_key, [])
+    spoiled.append(str(call.excinfo.value))
+    report.user_properties.append((INCONCLUSIVE, str(call.excinfo.value)))
+    if item.stash.get(_attempt_key, 1) > MAX_RERUNS:
+        runs = "\n".join(f"  run {i}: {text}" for i, text in enumerate(spoiled, 1))
+        report.longrepr = (
+            f"host too noisy: the measurement was inconclusive in all {len(spoiled)} runs "
+            f"(a host stall longer than the tolerance overlapped it each time):\n{runs}"
+        )
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """Show a re-run attempt as ``R`` / ``RERUN``."""
+    if report.outcome == "rerun":
+        return "rerun", "R", "RERUN"
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count inconclusive measurements and re-runs (on the controller too, under xdist)."""
+    if _inconclusive(report) is not None:
+        _counts["inconclusive"] += 1
+    if report.outcome == "rerun":
+        _counts["rerun"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line: how many measurements were inconclusive, and how many tests re-ran."""
+    if _counts["inconclusive"] or _counts["rerun"]:
+        terminalreporter.write_line(
+            f"vrrp-lab: {_counts['inconclusive']} measurements inconclusive, "
+            f"{_counts['rerun']} re-run"
+        )
+
+
+@pytest.fixture
+def stall_witness() -> Iterator[StallWitness]:
+    """The host's scheduling stalls during the test (:class:`lab.stalls.StallWitness`).
+    Function scope; no dependencies.
+
+    ``stall_witness.check(start, end, tolerance, what)`` raises :class:`Inconclusive` when a
+    stall longer than ``tolerance`` overlapped [start, end] (lab-clock seconds): call it over a
+    measured window before asserting on the time measured; the test is then run again.
+    """
+    with StallWitness() as witness:
+        yield witness
 
 
 @pytest.fixture(scope="session")

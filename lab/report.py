@@ -15,7 +15,9 @@ from lab.runner import RunReport, StepResult
 
 def step_line(result: StepResult, started: float) -> str:
     """One progress line for a finished step."""
-    mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
+    mark = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]"}.get(
+        result.outcome, "[yellow]?[/yellow] inconclusive:"
+    )
     done = (result.at + result.took - started) * 1000
     return f"{mark} {done:>8.0f} ms  {result.name}  [dim]{result.detail}[/dim]"
 
@@ -77,6 +79,13 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(f"\n[bold]failover {i}: {f.fault.replace('_', '-')} {f.node}[/bold]")
         for t, text in failover_timeline(f):
             console.print(f"  {t:>+9.1f} ms  {text}")
+        windows = report.stalls.get("failovers", [])
+        if i <= len(windows) and windows[i - 1]["count"]:
+            w = windows[i - 1]
+            console.print(
+                f"  [dim]host stalls in this window: {w['count']}, "
+                f"worst {w['worst_ms']:.1f} ms[/dim]"
+            )
     if report.failovers:
         table = Table(title="failovers (DESIGN §7 metrics)", title_justify="left")
         for column in (
@@ -115,16 +124,31 @@ def print_report(report: RunReport, console: Console) -> None:
             f"{(lo - t0) * 1000:.0f}–{(hi - t0) * 1000:.0f} ms" for lo, hi in report.split_brain
         )
         console.print(f"[yellow]split brain[/yellow]: two routers advertised one VRID at {spans}")
-    failed = [s for s in report.steps if not s.ok]
-    verdict = (
-        "[green]every expectation held[/green]"
-        if not failed
-        else (f"[red]{len(failed)} step(s) failed[/red]: " + "; ".join(s.name for s in failed))
-    )
+    failed = [s for s in report.steps if s.outcome == "fail"]
+    unsure = [s for s in report.steps if s.outcome == "inconclusive"]
+    verdicts = []
+    if failed:
+        verdicts.append(
+            f"[red]{len(failed)} step(s) failed[/red]: " + "; ".join(s.name for s in failed)
+        )
+    if unsure:
+        # Not a pass (exit 1): the host stalled longer than what the step could tell apart.
+        verdicts.append(
+            f"[yellow]{len(unsure)} step(s) inconclusive[/yellow] (the host stalled; run again): "
+            + "; ".join(s.name for s in unsure)
+        )
+    verdict = "; ".join(verdicts) or "[green]every expectation held[/green]"
     console.print(
         f"\n{report.scenario} with {report.impl}: {verdict} "
         f"(lab built in {report.build_ms:.0f} ms, run {report.wall_seconds:.1f} s)"
     )
+    if report.stalls:
+        s = report.stalls
+        console.print(
+            f"host stalls > {s['floor_ms']['host']:g} ms: {s['count']}, "
+            f"worst {s['worst_ms']:.1f} ms",
+            markup=False,
+        )
     if report.pcap:
         console.print(f"capture: {report.pcap}")
     for plot in report.plots:

@@ -21,7 +21,8 @@ from lab import clock, metrics
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
 from lab.scenario import Scenario
-from lab.steps import Expect, Step
+from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
+from lab.steps import Bound, Expect, Step
 from lab.wait import wait_until
 
 
@@ -35,6 +36,19 @@ class StepResult:
     at: float
     took: float = 0.0
     expectation: bool = False
+    inconclusive: Inconclusive | None = None
+    """Set when the step is inconclusive: what a stall spoiled (``ok`` is then False: an
+    inconclusive step is not a pass)."""
+
+    @property
+    def stall(self) -> Stall | None:
+        """The stall that made the step inconclusive, if one did."""
+        return self.inconclusive.stall if self.inconclusive is not None else None
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` or ``inconclusive``."""
+        return "inconclusive" if self.stall is not None else ("pass" if self.ok else "fail")
 
 
 @dataclass
@@ -55,11 +69,19 @@ class RunReport:
     """Intervals of the whole run in which two routers advertised one VRID."""
     accounting: Any = None
     """Where every probe went (a :class:`lab.accounting.Accounting`), None without probes."""
+    stalls: dict[str, Any] = field(default_factory=dict)
+    """The stall witness over the run: its summary, every stall, and per failover."""
 
     @property
     def ok(self) -> bool:
         """True when every step held."""
         return all(s.ok for s in self.steps)
+
+    def raise_if_inconclusive(self) -> None:
+        """Raise the :class:`Inconclusive` of the first inconclusive step, if a step was."""
+        spoiled = next((s.inconclusive for s in self.steps if s.inconclusive), None)
+        if spoiled is not None:
+            raise spoiled
 
     def as_json(self) -> dict[str, Any]:
         """The DESIGN §9 JSON report."""
@@ -75,6 +97,11 @@ class RunReport:
                     "ok": s.ok,
                     "detail": s.detail,
                     "t_ms": round((s.at - self.started) * 1000, 1),
+                    **(
+                        {"outcome": s.outcome, **inconclusive_as_dict(s.inconclusive)}
+                        if s.inconclusive
+                        else {}
+                    ),
                 }
                 for s in self.steps
             ],
@@ -85,6 +112,7 @@ class RunReport:
             ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
+            "stalls": self.stalls,
             **self._accounting_json(),
         }
 
@@ -138,6 +166,9 @@ class ScenarioRun:
         self.report.started = clock.now()
         with Lab(self.scenario) as lab:
             self.lab = lab
+            # Started inside the lab: a rootless lab enters its user namespace single-threaded.
+            self.witness = StallWitness().start()
+            lab.defer("stall witness", self.witness.close)
             self.report.build_ms = (lab.build_seconds or 0) * 1000
             self.routers = prepare_routers(lab, self.scenario.routers, impl_override=self.impl)
             impls = sorted({r.impl for r in self.routers.values()})
@@ -179,8 +210,11 @@ class ScenarioRun:
         # What "since the previous step" means for expectations that read a recorded history.
         self._since = self.report.steps[-1].at if self.report.steps else self.report.started
         began = time.perf_counter()
+        spoiled = None
         try:
             ok, detail = self._dispatch(step)
+        except Inconclusive as exc:
+            ok, detail, spoiled = False, str(exc), exc
         except WaitTimeout as exc:
             ok, detail = False, str(exc)
         except LabError as exc:
@@ -200,6 +234,7 @@ class ScenarioRun:
             at,
             time.perf_counter() - began,
             expectation=step.action == "expect",
+            inconclusive=spoiled,
         )
         self.report.steps.append(result)
         self.progress(result)
@@ -458,6 +493,9 @@ class ScenarioRun:
             return False, "no fault has happened yet"
         failover = self.failovers()[-1]
         problems, shown = [], []
+        # Each time judged: how long a stall must be to have moved it across its bound, and
+        # whether it failed.
+        timed: list[tuple[str, float, bool]] = []
         for key in ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes"):
             bound = getattr(want, key)
             if bound is None:
@@ -466,20 +504,56 @@ class ScenarioRun:
             shown.append(f"{key}={value if value is None else round(value, 1)}")
             if not bound.check(value):
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
+            if value is None:  # nothing measured: no stall explains that
+                timed.append((key, float("inf"), True))
+            elif key == "stale_arp_ms" and value == 0:
+                # No stale period at all: a stall delays the neighbour change it is measured
+                # to, so it can lengthen one but never hide one. Nothing to judge.
+                pass
+            else:
+                # A lost probe is 1/rate of outage: its margin in time is that many probes.
+                per = 1000 / self.probe_rate if key == "lost_probes" else 1.0
+                timed.append((key, _margin_ms(value, bound) * per, not bound.check(value)))
         if want.new_master is not None and failover.new_master != want.new_master:
             problems.append(f"new master {failover.new_master}, expected {want.new_master}")
         if want.split_brain is not None and bool(failover.split_brain) != want.split_brain:
             problems.append(f"split brain {'seen' if failover.split_brain else 'not seen'}")
+        # A wrong new master or a split brain is a fail whatever the timing.
+        untimed = bool(problems) and any(p.startswith(("new master", "split")) for p in problems)
         if want.detection_within_theory_ms is not None:
             d, t = failover.detection_ms, failover.theory_ms
-            if d is None or t is None or abs(d - t) > want.detection_within_theory_ms:
+            off = d is None or t is None or abs(d - t) > want.detection_within_theory_ms
+            timed.append(("detection vs theory", want.detection_within_theory_ms, off))
+            if off:
                 problems.append(
                     f"detection {d} vs theory {t} differ by more than "
                     f"{want.detection_within_theory_ms:g} ms"
                 )
             shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
         detail = ", ".join(shown) or "measured"
+        if not untimed:
+            self._judge_stalls(failover, timed, detail)
         return (not problems), ("; ".join(problems) + f" ({detail})" if problems else detail)
+
+    def _judge_stalls(
+        self, failover: metrics.Failover, timed: list[tuple[str, float, bool]], detail: str
+    ) -> None:
+        """Raise :class:`Inconclusive` when a stall in the failover's window is longer than a
+        judged time's tolerance, unless a time failed that no stall explains (a stall shorter
+        than its margin could not have moved it across its bound).
+
+        The window spans what the figures are measured between: the fault, and the last event
+        of the failover they read (the time taken to compute them afterwards is not in it)."""
+        window = (failover.at, _last_event(failover))
+        judged = [
+            (key, tol_ms, failed, self.witness.judge(*window, tol_ms / 1000))
+            for key, tol_ms, failed in sorted(timed, key=lambda t: t[1])
+        ]
+        if any(failed and stall is None for _, _, failed, stall in judged):
+            return  # a real fail stands
+        for key, tol_ms, _, stall in judged:
+            if stall is not None:
+                raise Inconclusive(f"{key} ({detail})", stall, window, tol_ms / 1000)
 
     # -- measurements -----------------------------------------------------------------------
 
@@ -529,3 +603,46 @@ class ScenarioRun:
             from lab.measure import account_run
 
             self.report.accounting = account_run(self, self._fault_began, end=end)
+        self._record_stalls(end)
+
+    def _record_stalls(self, end: float) -> None:
+        """The witness's figures for the JSON: the run's, and each failover's window."""
+        w = self.witness
+        self.report.stalls = {
+            **w.summary(),
+            "stalls": [s.as_dict() for s in w.stalls()],
+            "failovers": [
+                _window_stalls(w, f.at, nxt.at if nxt else end)
+                for f, nxt in zip(
+                    self.report.failovers, [*self.report.failovers[1:], None], strict=True
+                )
+            ],
+        }
+
+
+def _margin_ms(value: float, bound: Bound) -> float:
+    """How far ``value`` lies from the nearer edge of ``bound`` (inside or out): a stall
+    longer than that could have moved it across."""
+    edges = [e for e in (bound.min, bound.max) if e is not None]
+    return min(abs(value - e) for e in edges)
+
+
+def _window_stalls(witness: StallWitness, start: float, end: float) -> dict[str, Any]:
+    """The stalls of one failover's window, summarised and listed."""
+    from lab.stalls import summarise
+
+    seen = witness.stalls(start, end)
+    return {**summarise(seen), "stalls": [s.as_dict() for s in seen]}
+
+
+def _last_event(f: metrics.Failover) -> float:
+    """The latest stamped event a failover's figures are measured to (now if none is)."""
+    stamps = [
+        f.first_served_after,
+        f.first_advert_after,
+        f.first_garp_after,
+        f.neighbour_change_after,
+        f.sdn_answer_after,
+    ]
+    seen = [t for t in stamps if t is not None]
+    return max(seen) if seen else clock.now()

@@ -43,6 +43,7 @@ from lab.routers import Router, RouterParams, Transition, known_drivers, make_ro
 from lab.routers.base import master_down_interval, skew_time
 from lab.scenario import Scenario
 from lab.sdn.ruleset import link_local
+from lab.stalls import StallWitness
 from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode, vmac
 
 #: Host numbers of the bench's nodes on its segment.
@@ -308,16 +309,21 @@ class Bench:
         self._seen: list[Seen] = []
         self._frames_done = 0
         self._done_until = 0.0
+        self.witness = StallWitness()
+        """The host's stalls over the bench's life: every timing case is judged against it."""
 
     def __enter__(self) -> Bench:
         self.lab.start()
         try:
+            # After the lab: a rootless lab enters its user namespace while single-threaded.
+            self.witness.start()
             self.capture = start_capture(
                 self.lab,
                 self.pcap_dir / f"{self.iut.name}-{self.row}-{self.lab.id}.pcapng",
                 flush=0.01,
             )
         except BaseException:
+            self.witness.close()
             self.lab.close()
             raise
         return self
@@ -330,7 +336,10 @@ class Bench:
     ) -> None:
         if self._tx is not None:
             self._tx.close()
-        self.lab.__exit__(exc_type, exc, tb)
+        try:
+            self.lab.__exit__(exc_type, exc, tb)
+        finally:
+            self.witness.close()
 
     # -- nodes -------------------------------------------------------------------------------
 

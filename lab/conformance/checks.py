@@ -82,7 +82,7 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
         with Bench(iut, row, pcap_dir) as bench:
             pcap = bench.pcap
             for family in ROWS[row].families:
-                findings = Findings(family)
+                findings = Findings(family, bench.witness)
                 parts.append(findings)
                 try:
                     bench.use_family(family)
@@ -92,6 +92,8 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
                 except Exception as exc:  # a broken run is reported, not raised
                     findings.na(f"check could not run: {_first_line(exc)}")
         verdict = combine(row, iut.name, parts)
+        verdict.stalls.update(bench.witness.summary())
+        verdict.stalls["stalls"] = [s.as_dict() for s in bench.witness.stalls()]
     except Exception as exc:  # the bench itself did not come up (or down)
         verdict = combine(row, iut.name, parts)
         problem = f"bench could not run: {_first_line(exc)}"
@@ -191,8 +193,13 @@ def discard_case(
     tol = tolerance(interval)
     with b.advertise(good, interval) as adv:
         started = b.start_iut(params)
-        if b.wait_master(down + tol, since=started) is not None:
-            f.na(f"{label}: control failed: the IUT became master under valid adverts")
+        control = b.wait_master(down + tol, since=started)
+        if control is not None:
+            f.control(
+                f"{label}: control failed: the IUT became master under valid adverts",
+                window=(started, control.at),
+                tolerance=tol,
+            )
             return
         switched = adv.switch(bad)
         master = b.wait_master(2 * down + tol, since=switched)
@@ -204,11 +211,14 @@ def discard_case(
     if bads:
         f.frame(f"{label}: first broken advert", bads[0].number)
     if master is None:
-        f.check(
+        f.timing(
             False,
             "",
             f"{label}: accepted (the IUT stayed backup {2 * down + tol:.3f}s "
             f"after the switch to broken adverts)",
+            window=(switched, switched + 2 * down + tol),
+            tolerance=tol,
+            what=f"{label}: discard window",
         )
         return
     reply = b.wait_iut_advert(master.at - 0.1, 1.0, lambda a: a.priority == params.priority)
@@ -239,7 +249,7 @@ def discard_case(
             f"{label}: late, before any broken advert could restart the timer (s)",
             round(took - down, 4),
         )
-    f.check(
+    f.timing(
         timing != "acted on",
         f"{label}: discarded (master {took:.3f}s after the last "
         f"valid advert; Master_Down_Interval {down:.3f}s)",
@@ -252,6 +262,9 @@ def discard_case(
             else ""
         )
         + ": the broken adverts were not ignored)",
+        window=(last_good, decided),
+        tolerance=tol,
+        what=f"{label}: takeover after the last valid advert",
     )
 
 
@@ -293,19 +306,22 @@ def mid_period_reply(
     frame: Callable[[], bytes],
     params: RouterParams,
     tries: int = 3,
-) -> list[float]:
+) -> tuple[list[float], tuple[float, float]]:
     """Inject ``frame`` at mid-period of the IUT's adverts ``tries`` times; the delays from
-    each injection to the IUT's next advert (a conformant "at once" reply is << Adv/2).
+    each injection to the IUT's next advert (a conformant "at once" reply is << Adv/2), and
+    the window they span on the lab clock (first injection to last reply).
 
     An injection counts only if it reached the wire at least Adv/4 + tolerance/2 before the
     IUT's next scheduled advert: one that the tester's own scheduling delayed towards the end
     of the period would make a scheduled advert look like an answer. Such an injection is
     placed again (at most :data:`PLACEMENTS` times), and the slack of each is evidence.
     """
-    delays = []
+    delays: list[float] = []
     adv = params.advert_int
     enough = adv / 4 + tolerance(adv) / 2
     slacks: list[float] = []
+    began = clock.now()
+    window = (began, began)
     for i in range(tries):
         for _placement in range(PLACEMENTS):
             recent = b.adverts()
@@ -344,7 +360,7 @@ def mid_period_reply(
             )
             if reply is None or injected is None:
                 f.na(f"{label}: no advert from the IUT after injection {i + 1}")
-                return delays
+                return delays, window
             before = [a for a in b.adverts(until=injected.time) if a.number < injected.number]
             slack = before[-1].time + period - injected.time if before else period / 2
             slacks.append(round(slack, 4))
@@ -352,16 +368,20 @@ def mid_period_reply(
                 break
         else:
             f.measure(f"{label}: slack before the next scheduled advert (s)", slacks)
-            f.na(
+            # The tester's own scheduling places the injections: a stall may be why.
+            f.control(
                 f"{label}: injection {i + 1} never reached the wire {enough:.3f}s before the "
-                f"IUT's next scheduled advert in {PLACEMENTS} placements"
+                f"IUT's next scheduled advert in {PLACEMENTS} placements",
+                window=(began, clock.now()),
+                tolerance=tolerance(adv),
             )
-            return delays
+            return delays, window
         delays.append(round(reply.time - injected.time, 4))
+        window = (injected.time if not delays[:-1] else window[0], reply.time)
         f.frame(f"{label} {i + 1}: injected", injected.number)
         f.frame(f"{label} {i + 1}: IUT's next advert", reply.number)
     f.measure(f"{label}: slack before the next scheduled advert (s)", slacks)
-    return delays
+    return delays, window
 
 
 #: How often an injection that landed too late in the IUT's period is placed again.
@@ -552,13 +572,18 @@ def p09(b: Bench, f: Findings) -> None:
 
 def _takeover_after_silence(
     b: Bench, f: Findings, label: str, params: RouterParams, interval: float
-) -> float | None:
+) -> tuple[float, tuple[float, float]] | None:
     """Tester master (priority 200, ``interval``), then silent: the IUT's takeover delay,
-    from the tester's last advert to the IUT's first, on the capture."""
+    from the tester's last advert to the IUT's first, on the capture, and that window."""
     with b.advertise(lambda: b.frame(TESTER_PRIO, interval=interval), interval) as adv:
         started = b.start_iut(params)
-        if b.wait_master(mdi(params, interval) + tolerance(interval), since=started):
-            f.na(f"{label}: control failed: the IUT became master under valid adverts")
+        control = b.wait_master(mdi(params, interval) + tolerance(interval), since=started)
+        if control:
+            f.control(
+                f"{label}: control failed: the IUT became master under valid adverts",
+                window=(started, control.at),
+                tolerance=tolerance(interval),
+            )
             return None
         stopped = adv.stop()
     first = b.wait_iut_advert(
@@ -566,11 +591,18 @@ def _takeover_after_silence(
     )
     last = b.adverts("tester")
     if first is None or not last:
-        f.check(False, "", f"{label}: the IUT never took over after the master fell silent")
+        f.timing(
+            False,
+            "",
+            f"{label}: the IUT never took over after the master fell silent",
+            window=(stopped, clock.now()),
+            tolerance=tolerance(interval),
+            what=f"{label}: takeover",
+        )
         return None
     f.frame(f"{label}: master's last advert", last[-1].number)
     f.frame(f"{label}: IUT's first advert", first.number)
-    return first.time - last[-1].time
+    return first.time - last[-1].time, (last[-1].time, first.time)
 
 
 @check("T01")
@@ -578,14 +610,19 @@ def t01(b: Bench, f: Findings) -> None:
     """The backup takes over Master_Down_Interval = 3·Adv + Skew_Time after the last advert."""
     params = b.params()
     want, tol = mdi(params), tolerance(params.advert_int)
-    took = _takeover_after_silence(b, f, "takeover", params, params.advert_int)
-    if took is None:
+    taken = _takeover_after_silence(b, f, "takeover", params, params.advert_int)
+    if taken is None:
         return
+    took, window = taken
     f.measure("Master_Down_Interval: theory / measured (s)", [round(want, 4), round(took, 4)])
-    f.check(
+    f.timing(
         abs(took - want) <= tol,
         f"took over after {took:.4f}s; Master_Down_Interval {want:.4f}s ± {tol:.3f}",
         f"took over after {took:.4f}s, Master_Down_Interval is {want:.4f}s ± {tol:.3f}",
+        window=window,
+        tolerance=tol,
+        what="takeover after Master_Down_Interval",
+        wire=True,
     )
 
 
@@ -595,8 +632,9 @@ def t02(b: Bench, f: Findings) -> None:
     backup discards adverts whose interval differs from its own."""
     params = b.params()
     master_int = 2 * params.advert_int
-    took = _takeover_after_silence(b, f, "v3", params, master_int)
-    if took is not None:
+    taken = _takeover_after_silence(b, f, "v3", params, master_int)
+    if taken is not None:
+        took, window = taken
         # RFC 5798 recomputes Master_Down_Interval with the master's interval but leaves
         # Skew_Time as configured (§6.4.2); RFC 9568 recomputes Skew_Time too. Either adopts.
         low = 3 * master_int + (256 - params.priority) * params.advert_int / 256
@@ -607,12 +645,16 @@ def t02(b: Bench, f: Findings) -> None:
             "v3: takeover (s); adopted 5798..9568 / own interval",
             [round(took, 4), [round(low, 4), round(high, 4)], round(own, 4)],
         )
-        f.check(
+        f.timing(
             low - tol <= took <= high + tol,
             f"v3: adopted the master's {master_int:g}s (took over after {took:.4f}s, "
             f"{low:.4f}..{high:.4f}s)",
             f"v3: took over after {took:.4f}s; adopting the master's {master_int:g}s gives "
             f"{low:.4f}..{high:.4f}s, keeping its own {own:.4f}s",
+            window=window,
+            tolerance=tol,
+            what="v3: takeover with the master's interval",
+            wire=True,
         )
     if b.family != 4:
         return  # VRRPv2 is IPv4 only (RFC 3768)
@@ -657,13 +699,17 @@ def t03(b: Bench, f: Findings) -> None:
     f.frame("first advert", sample[0].number)
     f.frame("last advert", sample[-1].number)
     ok = abs(mean - params.advert_int) <= drift and worst <= tol
-    f.check(
+    f.timing(
         ok,
         f"{len(gaps)} periods: mean {mean * 1000:.2f} ms, worst deviation "
         f"{worst * 1000:.2f} ms (≤ {tol * 1000:.0f})",
         f"{len(gaps)} periods: mean {mean * 1000:.2f} ms, worst deviation "
         f"{worst * 1000:.2f} ms; want the mean within ±{drift * 1000:g} ms of "
         f"{params.advert_int * 1000:g} ms and every period within ±{tol * 1000:.0f} ms",
+        window=(sample[0].time, sample[-1].time),
+        tolerance=tol,
+        what="advert periods",
+        wire=True,
     )
 
 
@@ -688,11 +734,14 @@ def f01(b: Bench, f: Findings) -> None:
         took = first.time - started
         f.frame(f"state {state}: owner's first advert", first.number)
         f.measure(f"state {state}: first advert after the first report (s)", round(took, 4))
-        f.check(
+        f.timing(
             took <= params.advert_int / 2,
             f"state {state}: first advert {took:.3f}s after start-up",
             f"state {state}: first advert {took:.3f}s after start-up; an owner goes "
             f"master at once, not after Master_Down_Interval {mdi(params):.3f}s",
+            window=(started, first.time),
+            tolerance=tolerance(params.advert_int),
+            what=f"state {state}: first advert",
         )
         b.stop_iut()
 
@@ -717,8 +766,13 @@ def f02(b: Bench, f: Findings) -> None:
     skew, tol = params.skew_time, tolerance(params.advert_int)
     with b.advertise(lambda: b.frame(TESTER_PRIO)) as adv:
         started = b.start_iut(params)
-        if b.wait_master(mdi(params) + tol, since=started):
-            f.na("control failed: the IUT became master under valid adverts")
+        control = b.wait_master(mdi(params) + tol, since=started)
+        if control:
+            f.control(
+                "control failed: the IUT became master under valid adverts",
+                window=(started, control.at),
+                tolerance=tol,
+            )
             return
         adv.stop()
         sent = b.send(b.frame(0))
@@ -732,16 +786,27 @@ def f02(b: Bench, f: Findings) -> None:
         what="the tester's priority 0",
     )
     if took_iut is None or resign is None:
-        f.check(False, "", "the backup never took over after the master's priority 0")
+        f.timing(
+            False,
+            "",
+            "the backup never took over after the master's priority 0",
+            window=(sent, clock.now()),
+            tolerance=tol,
+            what="takeover after priority 0",
+        )
         return
     took = took_iut.time - resign.time
     f.frame("master's priority-0 advert", resign.number)
     f.frame("IUT's first advert", took_iut.number)
     f.measure("Skew_Time: theory / measured (s)", [round(skew, 4), round(took, 4)])
-    f.check(
+    f.timing(
         abs(took - skew) <= tol,
         f"took over {took:.4f}s after priority 0 (Skew_Time {skew:.4f}s)",
         f"took over {took:.4f}s after priority 0; Skew_Time is {skew:.4f}s ± {tol:.3f}",
+        window=(resign.time, took_iut.time),
+        tolerance=tol,
+        what="takeover after Skew_Time",
+        wire=True,
     )
 
 
@@ -752,15 +817,21 @@ def f03(b: Bench, f: Findings) -> None:
     if become_master(b, f, params) is None:
         return
     at_once = params.advert_int / 4
-    delays = mid_period_reply(b, f, "priority 0", lambda: b.frame(0), params)
+    delays, window = mid_period_reply(b, f, "priority 0", lambda: b.frame(0), params)
     if not delays:
         return
     f.measure("reply delays (s); at once ≤", [delays, at_once])
-    f.check(
+    # A stall within the tolerance keeps an at-once answer (~1 ms) under Adv/4 and the
+    # scheduled advert (Adv/2) over it; a longer one could move either across.
+    f.timing(
         max(delays) <= at_once and b.state() == "MASTER",
         f"answered at once ({max(delays) * 1000:.1f} ms at worst)",
         f"answered after {delays} s (state {b.state()}); at once is ≤ {at_once:.3f}s, "
         f"the regular advert comes at {params.advert_int / 2:.3f}s",
+        window=window,
+        tolerance=tolerance(params.advert_int),
+        what="answer at once to priority 0",
+        wire=True,
     )
 
 
@@ -778,18 +849,28 @@ def f04(b: Bench, f: Findings) -> None:
             if took is not None:
                 f.frame(f"{label}: IUT's first advert as master", took.number)
             f.measure(f"{label}: master after start (s)", round(master.at - started, 4))
+        # A stall can hold back the tester's adverts (a nopreempt IUT then takes over) or the
+        # IUT's timer (a preempting one takes over late).
+        span = (started, master.at if master is not None else started + 2 * window)
+        tol = tolerance(params.advert_int)
         if nopreempt:
-            f.check(
+            f.timing(
                 master is None,
                 f"nopreempt: stayed backup for {2 * window:.3f}s",
                 f"nopreempt: took over after {master.at - started if master else 0:.3f}s",
+                window=span,
+                tolerance=tol,
+                what="nopreempt: stayed backup",
             )
         else:
-            f.check(
+            f.timing(
                 master is not None and master.at - started <= window,
                 f"preempt: took over {master.at - started if master else 0:.3f}s after "
                 f"start (≤ Master_Down_Interval {window:.3f}s)",
                 f"preempt: did not take over from a lower-priority master within {2 * window:.3f}s",
+                window=span,
+                tolerance=tol,
+                what="preempt: takeover",
             )
         b.stop_iut()
 
@@ -830,10 +911,13 @@ def f05(b: Bench, f: Findings) -> None:
             start = theirs[0].time if theirs else began
             took = backup.at - start if backup else 0.0
             f.measure(f"{label}: yielded after (s)", round(took, 4))
-            f.check(
+            f.timing(
                 backup is not None,
                 f"{label}: yielded to {src} ({took * 1000:.1f} ms after its first advert)",
                 f"{label}: stayed master although {src} > {mine}",
+                window=(start, backup.at if backup else began + window),
+                tolerance=tolerance(params.advert_int),
+                what=f"{label}: yield",
             )
         else:
             f.check(
@@ -852,26 +936,34 @@ def f06(b: Bench, f: Findings) -> None:
     if become_master(b, f, params) is None:
         return
     at_once = params.advert_int / 4
-    delays = mid_period_reply(b, f, "priority 50", lambda: b.frame(50), params)
+    delays, window = mid_period_reply(b, f, "priority 50", lambda: b.frame(50), params)
     if not delays:
         return
     answered = [d <= at_once for d in delays]
     f.measure("delays to next advert (s); at once ≤", [delays, at_once])
     stayed = b.state() == "MASTER"
+    timed = {
+        "window": window,
+        "tolerance": tolerance(params.advert_int),
+        "what": "next advert after a lower priority",
+        "wire": True,
+    }
     if b.iut.rfc9568:
-        f.check(
+        f.timing(
             all(answered) and stayed,
             "RFC 9568: answered each losing advert at once",
             f"RFC 9568 mode: next adverts after {delays}s (at once is ≤ {at_once:.3f}s)",
+            **timed,
         )
     else:
-        f.check(
+        f.timing(
             not any(answered) and stayed,
             f"RFC 5798: discarded (next advert on schedule, {min(delays) * 1000:.0f} ms after)",
             f"RFC 5798: answered the losing advert at once ({delays}s; RFC 5798 §6.4.3 "
             "discards it; RFC 9568 behaviour)"
             if stayed
             else "left the master state",
+            **timed,
         )
 
 
@@ -943,8 +1035,13 @@ def a02(b: Bench, f: Findings) -> None:
     ask = "ARP" if b.family == 4 else "NS"
     with b.advertise(lambda: b.frame(TESTER_PRIO)) as adv:
         started = b.start_iut(params)
-        if b.wait_master(mdi(params) + tolerance(params.advert_int), since=started):
-            f.na("control failed: the IUT became master under valid adverts")
+        control = b.wait_master(mdi(params) + tolerance(params.advert_int), since=started)
+        if control:
+            f.control(
+                "control failed: the IUT became master under valid adverts",
+                window=(started, control.at),
+                tolerance=tolerance(params.advert_int),
+            )
             return
         asked = b.send(b.solicit(b.vip))
         reply = b.wait_seen(

@@ -41,7 +41,12 @@ _console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 _progress = Console(stderr=True, highlight=False)
 
 #: How a cell shows each outcome.
-CELL = {"pass": "pass", "fail": "[bold red]FAIL[/]", "n/a": "[dim]n/a[/]"}
+CELL = {
+    "pass": "pass",
+    "fail": "[bold red]FAIL[/]",
+    "n/a": "[dim]n/a[/]",
+    "inconclusive": "[yellow]inconclusive[/]",
+}
 
 
 def add_conformance_command(sub: Any) -> None:
@@ -181,16 +186,22 @@ def _worker_start(runner: int) -> None:
 
 
 def summary(verdicts: Sequence[Verdict], column: str) -> str:
-    """One line: counts per outcome, and the MUST rows that fail."""
+    """One line: counts per outcome (inconclusive ones when there are any), and the MUST
+    rows that fail."""
     mine = [v for v in verdicts if v.iut == column]
-    counts = {o: sum(v.outcome == o for v in mine) for o in ("pass", "fail", "n/a")}
+    outcomes = ("pass", "fail", "n/a", "inconclusive")
+    counts = {o: sum(v.outcome == o for v in mine) for o in outcomes}
     must = [v.row for v in mine if v.outcome == "fail" and ROWS[v.row].level == "MUST"]
     should = [v.row for v in mine if v.outcome == "fail" and ROWS[v.row].level == "SHOULD"]
     took = sum(v.seconds for v in mine)
     text = (
-        f"{column}: {counts['pass']} pass, {counts['fail']} fail, {counts['n/a']} n/a "
-        f"of {len(mine)} rows in {took:.0f}s"
+        f"{column}: {counts['pass']} pass, {counts['fail']} fail, {counts['n/a']} n/a"
+        + (f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else "")
+        + f" of {len(mine)} rows in {took:.0f}s"
     )
+    worst = max((v.stalls.get("worst_ms", 0.0) for v in mine), default=0.0)
+    if counts["inconclusive"]:
+        text += f" (host stalls up to {worst:.0f} ms spoiled their timing)"
     if must:
         text += f"; MUST rows failed: {', '.join(must)}"
     if should:

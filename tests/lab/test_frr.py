@@ -49,6 +49,7 @@ from lab.routers.spec import (
 )
 from lab.scenario import parse_scenario
 from lab.wait import wait_until
+from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "frr-multicast.yaml"
@@ -417,6 +418,7 @@ def test_frr_graceful_stop_sends_priority_zero(frr_lab: tuple[Lab, Routers, Capt
         f"{(took_over.at - zero.time) * 1000:.1f} ms after the priority-0 advert "
         f"(Skew_Time {skew * 1000:.1f} ms)"
     )
+    unless_stalled(zero.time, took_over.at, TOLERANCE, "FRR stop: MASTER after priority 0")
     assert abs((took_over.at - zero.time) - skew) <= TOLERANCE
     assert first.state() == "STOPPED"
     assert [e.state for e in first.events][-1] == "STOP"
@@ -483,6 +485,7 @@ def test_frr_kill_leaves_the_vip_up(frr_lab: tuple[Lab, Routers, Capture]) -> No
         what="ha_second's first advert as master",
     )
     last = max(a.time for a in adverts(capture) if a.sender == "ha_first")
+    unless_stalled(last, took_over.at, TOLERANCE + ADVERT, "FRR crash: MASTER after last advert")
     assert abs((took_over.at - last) - mdi) <= TOLERANCE + ADVERT
     assert not [a for a in adverts(capture, since=killed_at + 0.01) if a.priority == 0]
     # No shutdown: the crashed master's macvlan is still up with the VIP and the VMAC.
@@ -638,6 +641,7 @@ def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
     stopped_at = first.stop()
     took_over = routers["ha_second"].wait_state("MASTER", timeout=1, since=stopped_at)
     print(f"\nFRR IPv6 graceful stop: ha_second MASTER {(took_over.at - stopped_at) * 1000:.1f} ms")
+    unless_stalled(stopped_at, took_over.at, TOLERANCE, "FRR IPv6 stop: MASTER")
     assert abs((took_over.at - stopped_at) - skew_time(100, ADVERT)) <= TOLERANCE
 
 
@@ -671,6 +675,7 @@ def test_frr_vrrpv2(make_lab: MakeLab, tmp_path: Path) -> None:
     took_over = routers["ha_second"].wait_state("MASTER", timeout=2, since=stopped_at)
     detection = took_over.at - stopped_at
     print(f"\nFRR VRRPv2 graceful stop: ha_second MASTER {detection * 1000:.1f} ms (RFC 609.4)")
+    unless_stalled(stopped_at, took_over.at, TOLERANCE, "FRR VRRPv2 stop: MASTER")
     assert abs(detection - skew_time(100, 1.0, 2)) <= TOLERANCE
 
 
@@ -722,5 +727,6 @@ def test_mixed_pair_elects_and_fails_over(
         f"{after_zero * 1000:.1f} ms after the priority-0 advert "
         f"(Skew_Time {skew_time(100, ADVERT) * 1000:.1f} ms)"
     )
+    unless_stalled(zero.time, took_over.at, TOLERANCE, "mixed stop: MASTER after priority 0")
     assert abs(after_zero - skew_time(100, ADVERT)) <= TOLERANCE
     assert ping(lab.node("observer"))

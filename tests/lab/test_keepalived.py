@@ -42,6 +42,7 @@ from lab.routers.spec import (
 )
 from lab.scenario import load_scenario
 from lab.wait import wait_until
+from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "seed.yaml"
@@ -297,6 +298,7 @@ def test_seed_graceful_stop_moves_the_vip(seed_lab: tuple[Lab, Routers]) -> None
         f"\nseed graceful stop: ha_second MASTER after {detection * 1000:.1f} ms "
         f"(Skew_Time {skew * 1000:.1f} ms)"
     )
+    unless_stalled(stopped_at, took_over.at, TOLERANCE, "seed stop: MASTER")
     assert abs(detection - skew) <= TOLERANCE
     assert first.state() == "STOPPED"
     assert [e.state for e in first.events][-1] == "STOP"

@@ -42,6 +42,7 @@ def _judges_time(path: Path) -> bool:
 )
 def test_scenario_holds(path, impl: str) -> None:
     report = ScenarioRun(load_scenario(path), impl=impl).execute()
+    report.raise_if_inconclusive()  # a host stall spoiled a timed expectation: run again
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == [], f"{path.stem} with {impl}"
 

@@ -1,4 +1,9 @@
-"""The seed scenario end to end: the blog post's story, measured (issue 4, scenarios 1, 4, 5)."""
+"""The seed scenario end to end: the blog post's story, measured (issue 4, scenarios 1, 4, 5).
+
+The run is shared by the module's tests; a timing assertion first asks the run's stall witness
+about the window it measured. A run a host stall spoiled raises Inconclusive, and the test's
+re-run gets a fresh run (:class:`SeedRuns`).
+"""
 
 from __future__ import annotations
 
@@ -11,28 +16,76 @@ from lab.measure import router_timers
 from lab.metrics import skew_time
 from lab.runner import RunReport, ScenarioRun
 from lab.scenario import DEFAULT_SCENARIO, load_scenario
+from lab.stalls import Inconclusive, inconclusive_from_dict
 
 pytestmark = pytest.mark.lab
 
 
+class SeedRuns:
+    """The seed run the module's tests share, made again once a test found it spoiled."""
+
+    def __init__(self, impl: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.impl = impl
+        self.tmp = tmp_path_factory
+        self.current: tuple[ScenarioRun, RunReport] | None = None
+
+    def get(self) -> tuple[ScenarioRun, RunReport]:
+        """The current run; a new one when there is none or a stall spoiled the last."""
+        if self.current is None:
+            run = ScenarioRun(
+                load_scenario(DEFAULT_SCENARIO), impl=self.impl, pcap_dir=self.tmp.mktemp("pcap")
+            )
+            self.current = run, run.execute()
+        return self.current
+
+    def unless_stalled(self, start: float, end: float, tolerance: float, what: str) -> None:
+        """Raise Inconclusive (and drop the run) when a host stall longer than ``tolerance``
+        overlapped [start, end] of the current run."""
+        assert self.current is not None
+        try:
+            self.current[0].witness.check(start, end, tolerance, what)
+        except Inconclusive:
+            self.current = None
+            raise
+
+    def unless_spoiled(self) -> None:
+        """Raise the Inconclusive of the current run's first inconclusive step (and drop the
+        run), if a step was."""
+        assert self.current is not None
+        try:
+            self.current[1].raise_if_inconclusive()
+        except Inconclusive:
+            self.current = None
+            raise
+
+
 @pytest.fixture(scope="module")
-def seed_run(impl: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[ScenarioRun, RunReport]:
-    """The seed scenario, run once per implementation. Module scope; depends on ``impl``."""
-    run = ScenarioRun(
-        load_scenario(DEFAULT_SCENARIO), impl=impl, pcap_dir=tmp_path_factory.mktemp("pcap")
-    )
-    return run, run.execute()
+def seed_runs(impl: str, tmp_path_factory: pytest.TempPathFactory) -> SeedRuns:
+    """The seed scenario's runs per implementation. Module scope; depends on ``impl``."""
+    return SeedRuns(impl, tmp_path_factory)
+
+
+@pytest.fixture
+def seed_run(seed_runs: SeedRuns) -> tuple[ScenarioRun, RunReport]:
+    """The seed scenario, run once per implementation (again after a stall spoiled it).
+    Function scope; depends on ``seed_runs``."""
+    return seed_runs.get()
 
 
 @pytest.mark.timing
-def test_every_step_of_the_story_holds(seed_run: tuple[ScenarioRun, RunReport]) -> None:
+def test_every_step_of_the_story_holds(
+    seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
+) -> None:
     _, report = seed_run
+    seed_runs.unless_spoiled()
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == []
 
 
 @pytest.mark.timing
-def test_graceful_stop_fails_over_after_skew_time(seed_run: tuple[ScenarioRun, RunReport]) -> None:
+def test_graceful_stop_fails_over_after_skew_time(
+    seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
+) -> None:
     run, report = seed_run
     (failover,) = report.failovers
     backup = router_timers(run.routers["ha_second"])
@@ -41,6 +94,10 @@ def test_graceful_stop_fails_over_after_skew_time(seed_run: tuple[ScenarioRun, R
     # The backup's timer runs in whole milliseconds of its own loop; the capture stamps the
     # advert when it crosses the fabric. A twentieth of the advert interval bounds both.
     tolerance_ms = backup.advert_int * 1000 / 20
+    assert failover.first_advert_after is not None, failover
+    seed_runs.unless_stalled(
+        failover.at, failover.first_advert_after, tolerance_ms / 1000, "seed: detection"
+    )
     assert failover.detection_ms == pytest.approx(skew_ms, abs=tolerance_ms)
     assert failover.detection_source == "capture"
     # Clients wait for the new master's first advert and its first answer; never less.
@@ -72,7 +129,9 @@ def test_tshark_sees_the_adverts_the_metrics_used(seed_run: tuple[ScenarioRun, R
 
 
 @pytest.mark.timing
-def test_capture_and_probes_agree_on_the_outage(seed_run: tuple[ScenarioRun, RunReport]) -> None:
+def test_capture_and_probes_agree_on_the_outage(
+    seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
+) -> None:
     """Issue 4, point 5: the gap in served packets on the wire matches the probes' outage."""
     run, report = seed_run
     (failover,) = report.failovers
@@ -83,11 +142,15 @@ def test_capture_and_probes_agree_on_the_outage(seed_run: tuple[ScenarioRun, Run
     # The failover's gap is the longest; a loaded machine may add short ones around it.
     before, after = max(gaps, key=lambda gap: gap[1].time - gap[0].time)
     wire_ms = (after.time - before.time) * 1000
+    seed_runs.unless_stalled(before.time, after.time, 2 * interval, "seed: outage, wire vs probes")
     assert failover.outage_ms == pytest.approx(wire_ms, abs=2 * interval * 1000)
 
 
-def test_json_report_keeps_the_contract(seed_run: tuple[ScenarioRun, RunReport]) -> None:
+def test_json_report_keeps_the_contract(
+    seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
+) -> None:
     _, report = seed_run
+    seed_runs.unless_spoiled()  # "ok" is False for an inconclusive step too
     data = report.as_json()
     assert {"scenario", "impl", "ok", "steps", "failovers"} <= set(data)
     assert data["ok"] is True and data["scenario"] == "seed"
@@ -118,6 +181,10 @@ def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
+    if res.returncode == 1 and out.exists():  # a host stall spoiled a step: run again
+        for step in json.loads(out.read_text())["steps"]:
+            if step.get("outcome") == "inconclusive":
+                raise inconclusive_from_dict(step)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "every expectation held" in res.stdout
     assert json.loads(out.read_text())["failovers"][0]["new_master"] == "ha_second"

@@ -1,0 +1,409 @@
+"""The stall witness: the host's scheduling stalls during a measurement, on the lab clock.
+
+A timing verdict says how late something happened. On a shared machine the whole host, one
+vCPU (hypervisor steal) or the measuring process itself is sometimes not scheduled for tens of
+milliseconds, and a verdict measured across such a stall says nothing about the implementation.
+:class:`StallWitness` records those stalls while a measurement runs, and :meth:`judge` tells
+whether a verdict's window overlapped one longer than its tolerance: such a verdict is
+**inconclusive** (:class:`Inconclusive`), never a pass or a fail.
+
+Two kinds of probe, both "wake every :data:`PERIOD`, record the overshoot":
+
+* **host probes** (``lab/stall_probe.py``), one child process per CPU the runner may use,
+  pinned to it at the highest priority allowed (SCHED_FIFO 1, else nice -20): they see
+  host-wide and per-vCPU stalls, which delay the IUT's daemons;
+* **the self probe**, a daemon thread of the measuring process: it sees that process stopped
+  or starved (the process that stamps notify lines and sends the tester's adverts).
+
+Every stamp is on :func:`lab.clock.now` (CLOCK_REALTIME), the clock of every other lab stamp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lab import clock
+
+#: How often every probe wakes (seconds).
+PERIOD = 0.001
+#: The overshoot above which a host probe reports a stall. A pinned probe at SCHED_FIFO wakes
+#: within ~0.1 ms here; 2 ms is far above that noise and a tenth of the smallest tolerance.
+HOST_FLOOR = 0.002
+#: The self probe's floor. It is a Python thread: another thread of the measuring process may
+#: hold the GIL for up to the switch interval (5 ms) before it is handed over, so overshoots up
+#: to that are the interpreter, not a stall; above it, the floor of the host probes.
+SELF_FLOOR = 0.005 + HOST_FLOOR
+#: How long :meth:`StallWitness.judge` waits for a probe to say it reported everything; a probe
+#: that does not answer within it is itself stalled, and counts as such.
+SYNC_TIMEOUT = 2.0
+_PROBE = Path(__file__).with_name("stall_probe.py")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stall:
+    """An interval in which a probe was due to run and did not (lab-clock seconds)."""
+
+    start: float
+    end: float
+    source: str
+    """Which probe saw it: ``cpu0``, ``cpu1``, ... (host) or ``self`` (the measuring process)."""
+
+    @property
+    def seconds(self) -> float:
+        """How long it lasted."""
+        return self.end - self.start
+
+    def describe(self, since: float | None = None) -> str:
+        """``60.2 ms stall (self) at 05:31:02.123 UTC``, with its offset from ``since``."""
+        stamp = time.strftime("%H:%M:%S", time.gmtime(self.start))
+        text = f"{self.seconds * 1000:.1f} ms stall ({self.source}) at {stamp}"
+        text += f".{int(self.start * 1000) % 1000:03d} UTC"
+        if since is not None:
+            text += f", {(self.start - since) * 1000:+.0f} ms into the window"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "start": round(self.start, 6),
+            "end": round(self.end, 6),
+            "ms": round(self.seconds * 1000, 2),
+            "source": self.source,
+        }
+
+
+def parse_line(line: str) -> Stall | None:
+    """A host probe's ``stall START END CPU`` line as a :class:`Stall`; None for other lines.
+
+    Raises ValueError on a malformed stall line (a probe that prints garbage is a bug).
+    """
+    parts = line.split()
+    if not parts or parts[0] != "stall":
+        return None
+    if len(parts) != 4:
+        raise ValueError(f"malformed stall line {line!r}")
+    start, end = float(parts[1]), float(parts[2])
+    if end < start:
+        raise ValueError(f"stall line {line!r} ends before it starts")
+    return Stall(start, end, f"cpu{int(parts[3])}")
+
+
+def overlapping(stalls: Iterable[Stall], start: float, end: float) -> list[Stall]:
+    """The stalls that overlap the closed window [start, end], in time order."""
+    return sorted((s for s in stalls if s.start <= end and s.end >= start), key=lambda s: s.start)
+
+
+def judge(stalls: Iterable[Stall], start: float, end: float, tolerance: float) -> Stall | None:
+    """The rule: the largest stall overlapping [start, end] that is longer than ``tolerance``.
+
+    A stall no longer than the tolerance cannot have moved a measured time by more than the
+    tolerance allows, so the verdict stands; a longer one could have, either way, and the
+    verdict is inconclusive. None when the verdict stands.
+    """
+    worse = [s for s in overlapping(stalls, start, end) if s.seconds > tolerance]
+    return max(worse, key=lambda s: s.seconds) if worse else None
+
+
+class Inconclusive(Exception):
+    """A timing verdict whose window overlapped a stall longer than its tolerance."""
+
+    def __init__(
+        self, what: str, stall: Stall, window: tuple[float, float], tolerance: float
+    ) -> None:
+        self.what = what
+        self.stall = stall
+        self.window = window
+        self.tolerance = tolerance
+        span = (window[1] - window[0]) * 1000
+        super().__init__(
+            f"{what}: inconclusive: a {stall.describe(window[0])} overlapped the measured "
+            f"window ({span:.0f} ms), longer than the tolerance {tolerance * 1000:.0f} ms"
+        )
+
+
+def inconclusive_as_dict(exc: Inconclusive) -> dict[str, Any]:
+    """An :class:`Inconclusive` for JSON: the stall, the window and the tolerance."""
+    return {
+        "stall": exc.stall.as_dict(),
+        "what": exc.what,
+        "window": [round(exc.window[0], 6), round(exc.window[1], 6)],
+        "tolerance_ms": round(exc.tolerance * 1000, 2),
+    }
+
+
+def inconclusive_from_dict(data: dict[str, Any]) -> Inconclusive:
+    """The :class:`Inconclusive` that :func:`inconclusive_as_dict` wrote."""
+    s = data["stall"]
+    return Inconclusive(
+        data["what"],
+        Stall(s["start"], s["end"], s["source"]),
+        (data["window"][0], data["window"][1]),
+        data["tolerance_ms"] / 1000,
+    )
+
+
+def column(stalls: Sequence[Stall]) -> str:
+    """The benchmarks' "stalls > 2 ms / worst" cell: ``3 / 21.4 ms``."""
+    worst = max((s.seconds for s in stalls), default=0.0)
+    return f"{len(stalls)} / {worst * 1000:.1f} ms"
+
+
+def summarise(stalls: Sequence[Stall]) -> dict[str, Any]:
+    """Count, worst and total of ``stalls``, for reports."""
+    return {
+        "count": len(stalls),
+        "worst_ms": round(max((s.seconds for s in stalls), default=0.0) * 1000, 2),
+        "total_ms": round(sum(s.seconds for s in stalls) * 1000, 2),
+    }
+
+
+class _HostProbe:
+    """One ``stall_probe.py`` child and the thread that reads its reports."""
+
+    def __init__(self, cpu: int, witness: StallWitness) -> None:
+        from lab import linux
+
+        self.cpu = cpu
+        self.priority = "unknown"
+        self.synced = 0.0
+        self._witness = witness
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", str(_PROBE), *map(str, (cpu, PERIOD, HOST_FLOOR, os.getpid()))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=linux.set_parent_death_signal,
+        )
+        self._reader = threading.Thread(target=self._read, name=f"stalls-cpu{cpu}", daemon=True)
+
+    def wait_ready(self) -> None:
+        """Wait for the probe's ``ready`` line, then read its reports on a thread."""
+        from lab.sandbox import read_ready
+
+        self.priority = read_ready(self.proc, 10.0, f"the stall probe on cpu {self.cpu}").split()[1]
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace")
+            if line.startswith("synced"):
+                with self._cond:
+                    self.synced = float(line.split()[1])
+                    self._cond.notify_all()
+                continue
+            stall = parse_line(line)
+            if stall is not None:
+                self._witness.add(stall)
+        with self._cond:
+            self.synced = float("inf")
+            self._cond.notify_all()
+
+    def ask(self) -> None:
+        """Ask the probe to report everything up to now."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(b"s\n")
+            self.proc.stdin.flush()
+
+    def wait_synced(self, until: float, deadline: float) -> bool:
+        """Wait for the probe to have reported up to ``until``; False if it did not in time."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self.synced >= until, timeout=max(0.0, deadline - time.monotonic())
+            )
+
+    def close(self) -> None:
+        from lab.sandbox import end_by_stdin
+
+        end_by_stdin(self.proc, timeout=5)
+        if self._reader.is_alive():
+            self._reader.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _enter_lab_privileges() -> None:
+    """Rootless, enter the lab's user namespace before the witness starts threads: the kernel
+    allows that only while the process is single-threaded, and the lab this witness watches
+    will need it. Where that cannot be done the witness runs all the same."""
+    if os.geteuid() == 0:
+        return
+    from lab.errors import LabError
+    from lab.sandbox import ensure_privileges
+
+    with contextlib.suppress(LabError):
+        ensure_privileges()
+
+
+class StallWitness:
+    """Records scheduling stalls while a measurement runs. Use as a context manager.
+
+    ``host=False`` runs only the self probe (no child processes), for callers that cannot
+    start any.
+    """
+
+    def __init__(self, *, host: bool = True, cpus: Iterable[int] | None = None) -> None:
+        self._host = host
+        self._cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
+        self._stalls: list[Stall] = []
+        self._lock = threading.Lock()
+        self._probes: list[_HostProbe] = []
+        self._stop = threading.Event()
+        self._self: threading.Thread | None = None
+        self._tick = 0.0
+        self._tick_cond = threading.Condition()
+        self.started: float | None = None
+        self.ended: float | None = None
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def start(self) -> StallWitness:
+        """Start the probes; returns self."""
+        _enter_lab_privileges()
+        try:
+            if self._host:
+                # Started side by side, then awaited: each costs an interpreter's start-up.
+                for cpu in self._cpus:
+                    self._probes.append(_HostProbe(cpu, self))
+                for probe in self._probes:
+                    probe.wait_ready()
+            self._self = threading.Thread(target=self._self_probe, name="stalls-self", daemon=True)
+            self._self.start()
+        except BaseException:
+            self.close()
+            raise
+        self.started = clock.now()
+        return self
+
+    def close(self) -> None:
+        """Stop every probe and collect its last reports; safe twice."""
+        self._stop.set()
+        if self._self is not None:
+            self._self.join(timeout=5)
+            self._self = None
+        probes, self._probes = self._probes, []
+        for probe in probes:
+            probe.close()
+        self._closed_probes = probes
+        if self.started is not None and self.ended is None:
+            self.ended = clock.now()
+
+    def __enter__(self) -> StallWitness:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the self probe ------------------------------------------------------------------
+
+    def _self_probe(self) -> None:
+        while True:
+            due_mono = time.monotonic() + PERIOD
+            due = clock.now() + PERIOD
+            if self._stop.wait(PERIOD):
+                return
+            late = time.monotonic() - due_mono
+            if late > SELF_FLOOR:
+                self.add(Stall(due, due + late, "self"))
+            with self._tick_cond:
+                self._tick = due + late
+                self._tick_cond.notify_all()
+
+    def add(self, stall: Stall) -> None:
+        """Record a stall: the probes call this, and so may anything else that saw one."""
+        with self._lock:
+            self._stalls.append(stall)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def sync(self, until: float | None = None) -> None:
+        """Make sure every probe has reported its stalls up to ``until`` (default: now).
+
+        A probe that has not answered within :data:`SYNC_TIMEOUT` is stalled itself: that
+        stall, from when it was asked until now, is recorded under its name.
+        """
+        until = min(until if until is not None else clock.now(), clock.now())
+        asked = clock.now()
+        deadline = time.monotonic() + SYNC_TIMEOUT
+        for probe in self._probes:
+            probe.ask()
+        for probe in self._probes:
+            if not probe.wait_synced(until, deadline):
+                self.add(Stall(asked, clock.now(), f"cpu{probe.cpu} (no answer)"))
+        if self._self is not None:
+            with self._tick_cond:
+                answered = self._tick_cond.wait_for(
+                    lambda: self._tick >= until, timeout=max(0.0, deadline - time.monotonic())
+                )
+            if not answered:
+                self.add(Stall(asked, clock.now(), "self (no answer)"))
+
+    def stalls(self, since: float | None = None, until: float | None = None) -> list[Stall]:
+        """The stalls recorded so far that overlap [since, until] (default: all), in order."""
+        with self._lock:
+            recorded = list(self._stalls)
+        return overlapping(
+            recorded,
+            since if since is not None else float("-inf"),
+            until if until is not None else float("inf"),
+        )
+
+    def judge(
+        self, start: float, end: float, tolerance: float, *, host_only: bool = False
+    ) -> Stall | None:
+        """The largest stall overlapping [start, end] longer than ``tolerance``, or None
+        (see :func:`judge`); the probes are first made to report up to ``end``.
+
+        ``host_only``: judge by the host probes alone, for a time measured between two kernel
+        stamps (captured frames) with nothing of the measuring process in between: that
+        process being starved on its own cannot move it.
+        """
+        if self._probes or self._self is not None:
+            self.sync(end)
+        stalls = self.stalls()
+        if host_only:
+            stalls = [s for s in stalls if s.source.startswith("cpu")]
+        return judge(stalls, start, end, tolerance)
+
+    def check(self, start: float, end: float, tolerance: float, what: str) -> None:
+        """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``."""
+        stall = self.judge(start, end, tolerance)
+        if stall is not None:
+            raise Inconclusive(what, stall, (start, end), tolerance)
+
+    @property
+    def priorities(self) -> dict[str, str]:
+        """The priority each host probe obtained (``fifo1``, ``nice-20``, ``none``)."""
+        probes = self._probes or getattr(self, "_closed_probes", [])
+        return {f"cpu{p.cpu}": p.priority for p in probes}
+
+    def summary(self) -> dict[str, Any]:
+        """Count, worst and total of the stalls so far, and how the probes ran, for JSON."""
+        return {
+            **summarise(self.stalls()),
+            "priority": self.priorities,
+            "floor_ms": {"host": HOST_FLOOR * 1000, "self": SELF_FLOOR * 1000},
+        }
+
+    def describe(self) -> str:
+        """One line for a report: ``3 stalls > 2 ms, worst 21.4 ms``."""
+        s = summarise(self.stalls())
+        return f"{s['count']} stalls > {HOST_FLOOR * 1000:g} ms, worst {s['worst_ms']:.1f} ms"

@@ -1,0 +1,235 @@
+"""The stall witness: its judgement rule, the probe's line format, and real stalls seen.
+
+The frozen-probe tests stop plain processes (no namespaces, no root): SIGSTOP for longer than
+the tolerance is the fault, and its duration is timed on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lab import clock
+from lab.conformance.verdict import STALL_KEY, Findings, combine
+from lab.stalls import (
+    HOST_FLOOR,
+    SELF_FLOOR,
+    Inconclusive,
+    Stall,
+    StallWitness,
+    judge,
+    overlapping,
+    parse_line,
+)
+
+TOL = 0.020
+#: How long a test freezes a probe: three tolerances, well clear of it either way.
+FREEZE = 0.060
+
+
+def test_judge_takes_the_largest_overlapping_stall_longer_than_the_tolerance() -> None:
+    stalls = [
+        Stall(10.0, 10.030, "cpu0"),  # overlaps, 30 ms
+        Stall(10.5, 10.550, "self"),  # overlaps, 50 ms: the largest
+        Stall(11.5, 11.600, "cpu1"),  # 100 ms but after the window
+    ]
+    assert judge(stalls, 10.0, 11.0, TOL) == stalls[1]
+
+
+def test_judge_lets_a_verdict_stand_below_or_at_the_tolerance() -> None:
+    stalls = [Stall(10.0, 10.015, "cpu0"), Stall(10.2, 10.2195, "self")]
+    assert judge(stalls, 10.0, 11.0, TOL) is None
+
+
+def test_judge_counts_a_stall_that_straddles_either_edge() -> None:
+    before = Stall(9.97, 10.01, "cpu0")
+    after = Stall(10.99, 11.05, "cpu1")
+    assert judge([before], 10.0, 11.0, TOL) == before
+    assert judge([after], 10.0, 11.0, TOL) == after
+    assert judge([Stall(9.0, 9.9, "self")], 10.0, 11.0, TOL) is None
+
+
+def test_overlapping_orders_by_start() -> None:
+    a, b = Stall(2.0, 2.1, "self"), Stall(1.0, 1.1, "cpu0")
+    assert overlapping([a, b], 0.0, 3.0) == [b, a]
+
+
+def test_parse_line() -> None:
+    assert parse_line("stall 100.5 100.56 1\n") == Stall(100.5, 100.56, "cpu1")
+    assert parse_line("synced 100.0") is None
+    assert parse_line("ready fifo1 0") is None
+    with pytest.raises(ValueError, match="malformed"):
+        parse_line("stall 100.5 1")
+    with pytest.raises(ValueError, match="ends before"):
+        parse_line("stall 100.5 100.4 0")
+
+
+def test_inconclusive_names_the_stall_and_the_tolerance() -> None:
+    stall = Stall(1_000_000.100, 1_000_000.160, "cpu1")
+    exc = Inconclusive("T01 takeover", stall, (1_000_000.0, 1_000_000.4), TOL)
+    text = str(exc)
+    assert "T01 takeover: inconclusive" in text
+    assert "60.0 ms stall (cpu1)" in text and "+100 ms into the window" in text
+    assert "tolerance 20 ms" in text and "(400 ms)" in text
+
+
+def test_floors_sit_below_the_tolerance() -> None:
+    # Every stall that can spoil a 20 ms verdict is recorded by either kind of probe.
+    assert HOST_FLOOR < SELF_FLOOR < TOL
+
+
+def test_a_stopped_host_probe_reports_the_stall() -> None:
+    with StallWitness() as witness:
+        assert set(witness.priorities.values()) <= {"fifo1", "nice-20", "none"}
+        probe = witness._probes[0]
+        began = clock.now()
+        os.kill(probe.proc.pid, signal.SIGSTOP)
+        time.sleep(FREEZE)  # the fault itself: a freeze of known length
+        os.kill(probe.proc.pid, signal.SIGCONT)
+        ended = clock.now()
+        stall = witness.judge(began, ended, TOL)
+        with pytest.raises(Inconclusive, match=r"frozen probe: inconclusive: a \d+\.\d ms stall"):
+            witness.check(began, ended, TOL, "frozen probe")
+        # The same stall does not spoil a window that ended before it.
+        assert witness.judge(began - 1.0, began - 0.5, TOL) is None
+    assert stall is not None, f"no stall > {TOL}s seen; recorded {witness.stalls()}"
+    assert stall.source == f"cpu{probe.cpu}"
+    assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
+    assert witness.summary()["worst_ms"] >= round(stall.seconds * 1000, 2)
+
+
+def test_a_stopped_measuring_process_is_seen_by_its_self_probe() -> None:
+    # A child runs a witness with only the self probe (so no other probe can be what saw it),
+    # is frozen, then prints what its own thread recorded.
+    program = textwrap.dedent(
+        """
+        import json, sys
+        from lab.stalls import StallWitness
+        with StallWitness(host=False) as w:
+            print("ready", flush=True)
+            sys.stdin.readline()
+            w.sync()
+            print(json.dumps([s.as_dict() for s in w.stalls()]), flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        began = clock.now()
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(FREEZE)
+        os.kill(proc.pid, signal.SIGCONT)
+        ended = clock.now()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        seen = [
+            Stall(d["start"], d["end"], d["source"]) for d in json.loads(proc.stdout.readline())
+        ]
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(timeout=10)
+    stall = judge(seen, began, ended, TOL)
+    assert stall is not None, f"the self probe recorded {seen}"
+    assert stall.source == "self" and stall.seconds >= FREEZE - 0.005, stall
+
+
+# --- how conformance findings use the witness ----------------------------------------------
+
+
+def _witness_with(*stalls: Stall) -> StallWitness:
+    witness = StallWitness(host=False)  # not started: it holds only what it is given
+    for stall in stalls:
+        witness.add(stall)
+    return witness
+
+
+def test_a_timing_case_across_a_stall_is_inconclusive_not_pass_or_fail() -> None:
+    for ok in (True, False):
+        f = Findings(6, _witness_with(Stall(100.1, 100.16, "self")))
+        judged = f.timing(ok, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01")
+        assert judged is None and not f.passes and not f.failures
+        assert f.outcome == "inconclusive", (ok, f.passes, f.failures)
+        verdict = f.verdict("T01", "bundled")
+        assert verdict.outcome == "inconclusive" and verdict.families == {"IPv6": "inconclusive"}
+        assert "IPv6: T01: inconclusive: a 60.0 ms stall (self)" in verdict.reason
+        assert verdict.evidence[f"IPv6: T01: {STALL_KEY}"].startswith("60.0 ms stall (self)")
+        assert verdict.stalls["spoiled"][0]["ms"] == 60.0
+        with pytest.raises(Inconclusive, match=r"T01 bundled IPv6: T01: inconclusive: a 60\.0 ms"):
+            verdict.raise_if_inconclusive()
+
+
+def test_a_timing_case_beside_a_stall_is_judged() -> None:
+    witness = _witness_with(Stall(100.1, 100.115, "cpu0"), Stall(101.0, 101.1, "cpu1"))
+    f = Findings(4, witness)
+    f.timing(False, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01")
+    assert f.outcome == "fail" and f.failures == ["late"]
+
+
+def test_a_real_fail_in_one_family_still_fails_the_row() -> None:
+    witness = _witness_with(Stall(100.1, 100.2, "cpu1"))
+    v4, v6 = Findings(4, witness), Findings(6, witness)
+    v4.check(False, "", "TTL 254 accepted")
+    v6.timing(True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01")
+    verdict = combine("P02", "frr", [v4, v6])
+    assert verdict.outcome == "fail"
+    assert verdict.families == {"IPv4": "fail", "IPv6": "inconclusive"}
+    assert "TTL 254 accepted" in verdict.reason and "inconclusive: IPv6: T01" in verdict.reason
+    passed = Findings(4, witness)
+    passed.check(True, "fine", "")
+    assert combine("P02", "frr", [passed, v6]).outcome == "inconclusive"
+
+
+def test_a_failed_control_is_n_a_unless_a_stall_may_be_why() -> None:
+    quiet, noisy = Findings(4, _witness_with()), Findings(4, _witness_with(Stall(1, 2, "self")))
+    quiet.control("control failed", window=(0.5, 1.5), tolerance=TOL)
+    noisy.control("control failed", window=(0.5, 1.5), tolerance=TOL)
+    assert quiet.outcome == "n/a" and noisy.outcome == "inconclusive"
+
+
+def test_the_conformance_summary_counts_inconclusive_cells() -> None:
+    from lab.conformance.cli import summary
+    from lab.conformance.verdict import Verdict
+
+    verdicts = [
+        Verdict("T01", "k", "inconclusive", "", seconds=2.0, stalls={"worst_ms": 61.2}),
+        Verdict("P01", "k", "pass", "", seconds=1.0),
+    ]
+    assert summary(verdicts, "k") == (
+        "k: 1 pass, 0 fail, 0 n/a, 1 inconclusive of 2 rows in 3s "
+        "(host stalls up to 61 ms spoiled their timing)"
+    )
+
+
+def test_a_wire_timed_case_is_judged_by_host_stalls_only() -> None:
+    # Between two captured frames, the measuring process being starved on its own moves
+    # nothing; a host stall (which holds back the IUT) does.
+    own = Findings(4, _witness_with(Stall(100.1, 100.2, "self")))
+    own.timing(True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", wire=True)
+    assert own.outcome == "pass"
+    host = Findings(4, _witness_with(Stall(100.1, 100.2, "cpu1")))
+    host.timing(
+        True, "on time", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", wire=True
+    )
+    assert host.outcome == "inconclusive"
+
+
+def test_a_bound_is_judged_by_the_margin_to_its_nearer_edge() -> None:
+    from lab.runner import _margin_ms
+    from lab.steps import Bound
+
+    assert _margin_ms(303.4, Bound(min=240.9, max=380.9)) == pytest.approx(62.5)
+    assert _margin_ms(614.0, Bound(max=2000)) == pytest.approx(1386.0)
+    assert _margin_ms(400.0, Bound(max=380.9)) == pytest.approx(19.1)  # outside: how far
