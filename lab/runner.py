@@ -618,7 +618,7 @@ class ScenarioRun:
             "failovers": [
                 _window_stalls(w, f.at, nxt.at if nxt else end)
                 for f, nxt in zip(
-                    self.report.failovers, [*self.report.failovers[1:], None], strict=True
+                    self.report.failovers, [*self.report.failovers[1:], None], strict=False
                 )
             ],
         }

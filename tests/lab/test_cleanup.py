@@ -106,6 +106,16 @@ def test_sigint_leaves_nothing(host_state: HostState) -> None:
     assert_lab_gone(info, host_state)
 
 
+def test_sigint_taken_by_another_thread_leaves_nothing(host_state: HostState) -> None:
+    """The kernel may hand SIGINT to any thread of the runner. Here the main thread blocks it,
+    so one of the lab's threads must take it: a plain blocking read in the main thread then
+    never returned (the 30 s timeouts under ``-n 2``); the runner must still tear down."""
+    proc, info = start_runner("wait-other-thread")
+    proc.send_signal(signal.SIGINT)
+    assert wait_exit(proc, 30) != 0
+    assert_lab_gone(info, host_state)
+
+
 def test_sigkill_of_the_runner_leaves_nothing(host_state: HostState) -> None:
     """The runner gets no chance to clean up: the kernel must do it all."""
     proc, info = start_runner("wait")

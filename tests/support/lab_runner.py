@@ -1,6 +1,6 @@
 """A lab runner for the cleanup tests: build a lab, report it, then end the way argv[2] says.
 
-Usage: python -m tests.support.lab_runner SCENARIO {exit,exception,wait}
+Usage: python -m tests.support.lab_runner SCENARIO {exit,exception,wait,wait-other-thread}
 
 It prints one JSON line describing the lab (keeper pids, network namespace inodes, sandbox
 init pid), then either leaves the ``with`` block normally, raises inside it, or waits on stdin
@@ -11,10 +11,31 @@ from __future__ import annotations
 
 import faulthandler
 import json
+import os
+import select
 import signal
 import sys
 
 from lab import Lab
+
+
+def await_stdin_or_signal() -> None:
+    """Block until stdin has something (EOF included) or a signal comes.
+
+    A plain ``sys.stdin.read()`` can miss SIGINT for good: the kernel may hand a process's
+    signal to any of its threads (the lab runs reader threads), and then the main thread's
+    read is not interrupted, so Python never gets to raise KeyboardInterrupt. The wakeup fd is
+    written by the signal handler whichever thread took the signal, and wakes the select.
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    try:
+        select.select([sys.stdin, wake_r], [], [])
+    finally:
+        signal.set_wakeup_fd(-1)
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 def main() -> int:
@@ -36,8 +57,11 @@ def main() -> int:
         )
         if mode == "exception":
             raise RuntimeError("deliberate failure inside the lab")
-        if mode == "wait":
-            sys.stdin.read()  # blocks until the test closes stdin, signals or kills us
+        if mode == "wait-other-thread":
+            # Only the lab's own threads may take SIGINT now: the case that hung a plain read.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if mode.startswith("wait"):
+            await_stdin_or_signal()
     return 0
 
 
