@@ -52,7 +52,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks
 
 schema: setup
-	$(VENV)/bin/vrrp-lab schema -o docs/scenario.schema.json
+	$(VENV)/bin/vrrp-lab schema -o lab/scenario.schema.json
 
 bench: setup
 	$(VENV)/bin/python benchmarks/build_time.py

@@ -21,7 +21,13 @@ from rich.table import Table
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.registry import find_lab, running_labs
-from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
+from lab.scenario import (
+    SCENARIO_DIR,
+    bundled_scenarios,
+    json_schema_text,
+    load_scenario,
+    resolve_scenario,
+)
 from lab.sdn.cli import add_port_commands
 from lab.wait import wait_until
 
@@ -298,8 +304,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             description = scenario.description.split(". ")[0]
         except LabError as exc:
             description = f"[red]invalid: {exc}[/red]"
-        table.add_row(path.stem, str(path.relative_to(path.parent.parent)), description)
+        table.add_row(path.stem, path.name, description)
     console.print(table)
+    # The files live inside the installed package: say where, so they can be copied and edited.
+    console.print(f"in {SCENARIO_DIR}; run one with `vrrp-lab run NAME`", soft_wrap=True)
     return 0
 
 
