@@ -24,7 +24,6 @@ from lab.steps import Step
 from lab.topology import Topology
 
 
-
 def _package_path(name: str) -> Path:
     """A data file or directory shipped inside the ``lab`` package, as a real path.
 

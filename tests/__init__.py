@@ -1,1 +1,1 @@
-"""vrrp-lab's own test suite (a package, so modules in different directories may share a basename)."""
+"""vrrp-lab's test suite: a package, so modules in different directories may share a name."""
