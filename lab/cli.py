@@ -44,9 +44,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are looked up only when asked for (it runs programs)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from lab.versions import collect
+
+        width = max(len(name) for name in collect())
+        for name, version in collect().items():
+            sys.stdout.write(f"{name:<{width}}  {version}\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="vrrp-lab", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the versions of vrrp-lab, keepalived, FRR, the kernel and Python, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", help="run a scenario (default: the seed) and report")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from lab.metrics import Failover
 from lab.runner import RunReport, StepResult
+from lab.versions import versions_line
 
 
 def step_line(result: StepResult, started: float) -> str:
@@ -123,6 +124,7 @@ def print_report(report: RunReport, console: Console) -> None:
         f"\n{report.scenario} with {report.impl}: {verdict} "
         f"(lab built in {report.build_ms:.0f} ms, run {report.wall_seconds:.1f} s)"
     )
+    console.print(f"versions: {versions_line(report.versions)}", markup=False, soft_wrap=True)
     if report.pcap:
         console.print(f"capture: {report.pcap}")
     for plot in report.plots:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import clock, metrics
+from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
 from lab.scenario import Scenario
@@ -53,6 +53,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     split_brain: list[tuple[float, float]] = field(default_factory=list)
     """Intervals of the whole run in which two routers advertised one VRID."""
+    versions: dict[str, str] = field(default_factory=versions.collect)
+    """What the run was measured with (``lab.versions``): vrrp-lab, keepalived, FRR, kernel."""
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,7 @@ class RunReport:
             ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
+            "versions": dict(self.versions),
         }
 
 
