@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
+STRESS_SECONDS ?= 1200
 
 # What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
 # keepalived and frr (VRRP implementations under test), iputils-ping, tshark/tcpdump (reading
@@ -14,16 +15,16 @@ APT_PACKAGES := iproute2 nftables keepalived frr iputils-ping tshark tcpdump uti
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system run test lint schema bench clean
+.PHONY: help setup system run test lint schema bench wheel-check stress clean
 
-help:
-	@echo "make run    run the seed scenario and print its report"
-	@echo "make test   run lint and the whole test suite"
-	@echo "make bench  run the benchmarks (figures land in docs/)"
+# `make help` lists every target that has a `## ` comment on its line, so the list cannot drift.
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	    awk 'BEGIN {FS = ":.*## "} {printf "make %-12s %s\n", $$1, $$2}'
 
-setup: system $(STAMP)
+setup: system $(STAMP) ## install system packages and build .venv (pip install -e '.[dev]')
 
-system:
+system: ## install the Debian packages the lab drives (apt-get)
 	@scripts/install-system-packages.sh $(APT_PACKAGES)
 
 $(STAMP): pyproject.toml
@@ -32,10 +33,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-run: setup
+run: setup ## run the seed scenario and print its report (as root)
 	$(VENV)/bin/vrrp-lab run
 
-test: lint
+test: lint ## lint, then the whole suite: unit, conformance, lab tests, the wheel check
 	@# Unit tests are pure CPU work and run on both cores. A conformance bench mostly waits
 	@# on VRRP timers and takes its figures from kernel capture stamps, and a profile-matrix
 	@# cell judges reachability with second-long windows: two of them run side by side, as
@@ -46,16 +47,23 @@ test: lint
 	    $(PYTEST_ARGS)
 	$(VENV)/bin/python -m pytest --impl keepalived --impl bundled tests/lab tests/scenarios \
 	    --ignore tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
+	scripts/check-wheel.sh
 
-lint: setup
+lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks
 	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks
 
-schema: setup
-	$(VENV)/bin/vrrp-lab schema -o docs/scenario.schema.json
+schema: setup ## regenerate lab/scenario.schema.json from the scenario model
+	$(VENV)/bin/vrrp-lab schema -o lab/scenario.schema.json
 
-bench: setup
+bench: setup ## run the benchmarks (figures land in docs/)
 	$(VENV)/bin/python benchmarks/build_time.py
 
-clean:
+wheel-check: setup ## build the wheel, install it in a fresh venv, run it and the example from /
+	scripts/check-wheel.sh
+
+stress: ## keep one core busy for STRESS_SECONDS (default 1200): `make stress & make test`
+	scripts/stress.sh $(STRESS_SECONDS)
+
+clean: ## remove .venv, build output and caches
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -22,7 +22,13 @@ from rich.table import Table
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.registry import await_teardown, find_lab, running_labs
-from lab.scenario import bundled_scenarios, json_schema_text, load_scenario, resolve_scenario
+from lab.scenario import (
+    SCENARIO_DIR,
+    bundled_scenarios,
+    json_schema_text,
+    load_scenario,
+    resolve_scenario,
+)
 from lab.sdn.cli import add_port_commands
 
 # Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
@@ -38,9 +44,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are looked up only when asked for (it runs programs)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from lab.versions import collect
+
+        width = max(len(name) for name in collect())
+        for name, version in collect().items():
+            sys.stdout.write(f"{name:<{width}}  {version}\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="vrrp-lab", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the versions of vrrp-lab, keepalived, FRR, the kernel and Python, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", help="run a scenario (default: the seed) and report")
@@ -296,8 +322,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             description = scenario.description.split(". ")[0]
         except LabError as exc:
             description = f"[red]invalid: {exc}[/red]"
-        table.add_row(path.stem, str(path.relative_to(path.parent.parent)), description)
+        table.add_row(path.stem, path.name, description)
     console.print(table)
+    # The files live inside the installed package: say where, so they can be copied and edited.
+    console.print(f"in {SCENARIO_DIR}; run one with `vrrp-lab run NAME`", soft_wrap=True)
     return 0
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lab.metrics import Failover
 from lab.runner import RunReport, StepResult
+from lab.versions import versions_line
 
 
 def step_line(result: StepResult, started: float) -> str:
@@ -149,6 +150,7 @@ def print_report(report: RunReport, console: Console) -> None:
             f"worst {s['worst_ms']:.1f} ms",
             markup=False,
         )
+    console.print(f"versions: {versions_line(report.versions)}", markup=False, soft_wrap=True)
     if report.pcap:
         console.print(f"capture: {report.pcap}")
     for plot in report.plots:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import clock, metrics
+from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
 from lab.scenario import Scenario
@@ -71,6 +71,8 @@ class RunReport:
     """Where every probe went (a :class:`lab.accounting.Accounting`), None without probes."""
     stalls: dict[str, Any] = field(default_factory=dict)
     """The stall witness over the run: its summary, every stall, and per failover."""
+    versions: dict[str, str] = field(default_factory=versions.collect)
+    """What the run was measured with (``lab.versions``): vrrp-lab, keepalived, FRR, kernel."""
 
     @property
     def ok(self) -> bool:
@@ -112,6 +114,7 @@ class RunReport:
             ],
             "pcap": str(self.pcap) if self.pcap else None,
             "plots": [str(p) for p in self.plots],
+            "versions": dict(self.versions),
             "stalls": self.stalls,
             **self._accounting_json(),
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,25 @@ from lab.routers.spec import RouterSpec, check_router_specs
 from lab.steps import Step
 from lab.topology import Topology
 
-#: Where the bundled scenarios live, and the one ``vrrp-lab run`` uses by default.
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def _package_path(name: str) -> Path:
+    """A data file or directory shipped inside the ``lab`` package, as a real path.
+
+    Keepalived and the nodes read the bundled configs by path, so the package must be installed
+    unpacked (as pip installs a wheel, or ``pip install -e``); a zipped package has no such path.
+    """
+    found = resources.files("lab") / name
+    if not isinstance(found, Path):
+        raise ImportError(f"vrrp-lab must be installed unpacked: lab/{name} is not a file path")
+    return found
+
+
+#: Where the bundled scenarios live (inside the package, so a wheel carries them), and the one
+#: ``vrrp-lab run`` uses by default. A checkout also reaches them as ``scenarios/``, a symlink.
+SCENARIO_DIR = _package_path("scenarios")
 DEFAULT_SCENARIO = SCENARIO_DIR / "seed.yaml"
+#: The JSON Schema of scenario files as shipped; ``json_schema_text()`` generates it.
+SCHEMA_FILE = _package_path("scenario.schema.json")
 
 
 class Scenario(Topology):
@@ -115,12 +132,16 @@ def scenario_base_dir(scenario: Scenario) -> Path:
 
 
 def bundled_scenarios() -> list[Path]:
-    """The scenario files shipped in ``scenarios/``, sorted by name."""
+    """The scenario files shipped in the package's ``scenarios/``, sorted by name."""
     return sorted(SCENARIO_DIR.glob("*.yaml"))
 
 
 def resolve_scenario(name: str | Path | None) -> Path:
-    """Turn a CLI argument (a path, or the name of a bundled scenario) into a path."""
+    """Turn a CLI argument (a path, or the name of a bundled scenario) into a path.
+
+    A bare name (no suffix, no slash) that is not a file in the working directory is a bundled
+    scenario, found in the package wherever the command runs.
+    """
     if name is None:
         return DEFAULT_SCENARIO
     path = Path(name)

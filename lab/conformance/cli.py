@@ -36,6 +36,8 @@ from lab.conformance.rows import ROWS, parse_rows
 from lab.conformance.verdict import Verdict
 from lab.errors import UsageError
 from lab.routers import driver_class
+from lab.versions import collect as collect_versions
+from lab.versions import versions_line
 
 _console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 _progress = Console(stderr=True, highlight=False)
@@ -287,6 +289,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     for name in names:
         _console.print(summary(verdicts, name), markup=False)
     _console.print(f"captures in {pcap_dir}; {time.monotonic() - began:.0f}s in all", markup=False)
+    _console.print(f"versions: {versions_line(collect_versions())}", markup=False, soft_wrap=True)
     if args.json is not None:
         report = {
             "rows": {
@@ -301,6 +304,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             "implementations": names,
             "verdicts": [v.as_dict() for v in verdicts],
             "summary": {name: summary(verdicts, name) for name in names},
+            "versions": collect_versions(),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ScenarioError
-from lab.scenario import DEFAULT_SCENARIO, json_schema_text, load_scenario, parse_scenario
+from lab.scenario import (
+    DEFAULT_SCENARIO,
+    SCHEMA_FILE,
+    json_schema_text,
+    load_scenario,
+    parse_scenario,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 SEED_TEXT = DEFAULT_SCENARIO.read_text()
 
 
@@ -120,7 +125,7 @@ def test_missing_file_says_how_to_find_scenarios(tmp_path: Path) -> None:
 
 
 def test_committed_json_schema_is_current() -> None:
-    committed = REPO / "docs" / "scenario.schema.json"
+    committed = SCHEMA_FILE
     assert committed.read_text() == json_schema_text(), "run `make schema` and commit the result"
 
 
