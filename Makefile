@@ -36,22 +36,29 @@ $(STAMP): pyproject.toml
 run: setup ## run the seed scenario and print its report (as root)
 	$(VENV)/bin/vrrp-lab run
 
+LAB_TESTS := tests/lab tests/scenarios --ignore tests/scenarios/test_profile_matrix.py
+IMPLS := --impl keepalived --impl bundled
+STAGE := scripts/stage.sh
+
 test: lint ## lint, then the whole suite: unit, conformance, lab tests, the wheel check
-	@# Unit tests are pure CPU work and run on both cores. A conformance bench mostly waits
-	@# on VRRP timers and takes its figures from kernel capture stamps, and a profile-matrix
-	@# cell judges reachability with second-long windows: two of them run side by side, as
-	@# `vrrp-lab conformance` runs its cells. The other lab tests measure failovers against
-	@# the RFC's windows: one at a time, once per implementation that drives the scenarios.
-	$(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest -n 2 tests/conformance tests/scenarios/test_profile_matrix.py \
-	    $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest --impl keepalived --impl bundled tests/lab tests/scenarios \
-	    --ignore tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
-	scripts/check-wheel.sh
+	@# Unit tests are pure CPU work: both cores. A conformance bench mostly waits on VRRP
+	@# timers and takes its figures from kernel capture stamps, and a profile-matrix cell
+	@# judges reachability with second-long windows: two side by side, as `vrrp-lab
+	@# conformance` runs its cells. Lab tests that judge no time (builds, port security,
+	@# cleanup, the CLI) run on both cores; those marked `timing` judge a measured time against
+	@# the RFC's windows and run one at a time, once per implementation.
+	@$(STAGE) "unit (2 workers)" $(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
+	@$(STAGE) "conformance (2 workers)" $(VENV)/bin/python -m pytest -n 2 tests/conformance \
+	    tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
+	@$(STAGE) "lab, no timing (2 workers)" $(VENV)/bin/python -m pytest -n 2 $(IMPLS) \
+	    -m "not timing" $(LAB_TESTS) $(PYTEST_ARGS)
+	@$(STAGE) "lab, timing (serial)" $(VENV)/bin/python -m pytest $(IMPLS) -m timing \
+	    $(LAB_TESTS) $(PYTEST_ARGS)
+	@$(STAGE) "wheel check" scripts/check-wheel.sh
 
 lint: setup ## ruff check and ruff format --check
-	$(VENV)/bin/ruff check lab vrrp tests benchmarks
-	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks
+	$(VENV)/bin/ruff check lab vrrp tests benchmarks examples
+	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks examples
 
 schema: setup ## regenerate lab/scenario.schema.json from the scenario model
 	$(VENV)/bin/vrrp-lab schema -o lab/scenario.schema.json
