@@ -48,6 +48,8 @@ MAX_RERUNS = 2
 #: pytest-xdist's report serialisation, unlike a plain attribute).
 INCONCLUSIVE = "vrrp-lab inconclusive"
 _counts = {"inconclusive": 0, "rerun": 0}
+#: (test id, first line of why) of every inconclusive measurement, for the summary.
+_spoiled_tests: list[tuple[str, str]] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -173,19 +175,24 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count inconclusive measurements and re-runs (on the controller too, under xdist)."""
-    if _inconclusive(report) is not None:
+    why = _inconclusive(report)
+    if why is not None:
         _counts["inconclusive"] += 1
+        _spoiled_tests.append((report.nodeid, why.splitlines()[0]))
     if report.outcome == "rerun":
         _counts["rerun"] += 1
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line: how many measurements were inconclusive, and how many tests re-ran."""
+    """How many measurements were inconclusive and how many tests re-ran, then one line per
+    inconclusive measurement naming the test and the stall that spoiled it."""
     if _counts["inconclusive"] or _counts["rerun"]:
         terminalreporter.write_line(
             f"vrrp-lab: {_counts['inconclusive']} measurements inconclusive, "
             f"{_counts['rerun']} re-run"
         )
+        for nodeid, why in _spoiled_tests:
+            terminalreporter.write_line(f"  inconclusive {nodeid}: {why}")
 
 
 @pytest.fixture

@@ -55,3 +55,6 @@ def test_an_inconclusive_test_reruns_twice_then_fails_as_host_too_noisy(tmp_path
     assert "host too noisy: the measurement was inconclusive in all 3 runs" in out, out
     assert out.count("always spoiled: inconclusive: a ") >= 3, out
     assert "vrrp-lab: 4 measurements inconclusive, 3 re-run" in out, out
+    # ... and each one is named with its stall, so a noisy CI log says which test and when.
+    assert out.count("  inconclusive test_spoiled.py::test_always_spoiled: ") == 3, out
+    assert out.count("  inconclusive test_spoiled.py::test_spoiled_once: ") == 1, out
