@@ -18,6 +18,7 @@ from tests.support.hoststate import (
     HostState,
     NamespaceWatch,
     assert_namespaces_gone,
+    default_sigint,
 )
 
 pytestmark = pytest.mark.lab
@@ -103,7 +104,7 @@ def _start_two_cells(tmp_path: Path) -> tuple[subprocess.Popen[str], set[int], N
     runner = subprocess.Popen(
         [sys.executable, "-m", "lab", "conformance", "--impl", "bundled", "--rows", "T02,T03",
          "--jobs", "2", "--pcap", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )  # fmt: skip
     watch = NamespaceWatch(runner.pid).start()
     # A bench is five network namespaces (the fabric and four nodes): wait for two of them.

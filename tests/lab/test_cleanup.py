@@ -17,7 +17,12 @@ from lab import linux
 from lab.errors import WaitTimeout
 from lab.registry import running_labs
 from lab.wait import wait_until
-from tests.support.hoststate import HostState, NamespaceWatch, assert_namespaces_gone
+from tests.support.hoststate import (
+    HostState,
+    NamespaceWatch,
+    assert_namespaces_gone,
+    default_sigint,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -33,6 +38,7 @@ def start_runner(mode: str) -> tuple[subprocess.Popen[str], dict]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

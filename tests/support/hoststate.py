@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ class HostState:
             routes=_out(["ip", "route", "show", "table", "all"]),
             nft_ruleset=_out(["nft", "list", "ruleset"]),
         )
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a runner a test will Ctrl-C: SIGINT back to its default action.
+
+    A suite started as a background job of a non-interactive shell (a CI script's ``cmd &``)
+    inherits SIGINT ignored, and a Python started with it ignored never raises
+    KeyboardInterrupt: the test's Ctrl-C would then do nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def live_netns_inodes() -> set[int]:
