@@ -44,14 +44,18 @@ def run(cpu: int, period: float, floor: float, parent: int) -> int:
     out.write(f"ready {priority} {cpu}\n")
     out.flush()
     stdin = sys.stdin.fileno()
+    # Measured wake to wake, not from a fresh clock read before each sleep: a stall that hits
+    # while the loop body runs (between two sleeps) is then counted too.
+    last_mono, last_wall = time.monotonic(), time.time()
     while True:
-        due_mono = time.monotonic() + period
-        due = time.time() + period
         readable, _, _ = select.select([stdin], [], [], period)
-        late = time.monotonic() - due_mono
+        now_mono = time.monotonic()
+        late = now_mono - last_mono - period
         if late > floor:
+            due = last_wall + period
             out.write(f"stall {due:.6f} {due + late:.6f} {cpu}\n")
             out.flush()
+        last_mono, last_wall = now_mono, time.time()
         if os.getppid() != parent:  # orphaned before the death signal took effect
             return 0
         if readable:

@@ -315,17 +315,20 @@ class StallWitness:
     # -- the self probe ------------------------------------------------------------------
 
     def _self_probe(self) -> None:
+        # Wake to wake, as the host probes: a stall between two sleeps is counted too.
+        last_mono, last_wall = time.monotonic(), clock.now()
         while True:
-            due_mono = time.monotonic() + PERIOD
-            due = clock.now() + PERIOD
             if self._stop.wait(PERIOD):
                 return
-            late = time.monotonic() - due_mono
+            now_mono = time.monotonic()
+            late = now_mono - last_mono - PERIOD
+            due = last_wall + PERIOD
             if late > SELF_FLOOR:
                 self.add(Stall(due, due + late, "self"))
             with self._tick_cond:
-                self._tick = due + late
+                self._tick = due + max(late, 0.0)
                 self._tick_cond.notify_all()
+            last_mono, last_wall = now_mono, clock.now()
 
     def add(self, stall: Stall) -> None:
         """Record a stall: the probes call this, and so may anything else that saw one."""
