@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,17 +27,28 @@ def held_by(runner_pid: int) -> LabRecord | None:
     return next((r for r in running_labs() if r.runner_pid == runner_pid and r.holding), None)
 
 
-def test_up_exec_down() -> None:
+@contextlib.contextmanager
+def held_up(scenario: str = "short-timers") -> Iterator[tuple[subprocess.Popen[str], LabRecord]]:
+    """`vrrp-lab up SCENARIO` and the record of the lab it holds; the runner is killed on the
+    way out if the test left it running (resumed first, should the test have stopped it)."""
     up = subprocess.Popen(
-        [*CLI, "up", "short-timers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, "up", scenario], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         # Keyed on the runner, not on "a new held lab": another test (or user) may hold one too.
         record = wait_until(
-            lambda: held_by(up.pid),
-            timeout=60,
-            what="`vrrp-lab up` to register a held lab",
+            lambda: held_by(up.pid), timeout=60, what="`vrrp-lab up` to register a held lab"
         )
+        yield up, record
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGCONT)
+            up.kill()
+            up.wait()
+
+
+def test_up_exec_down() -> None:
+    with held_up() as (up, record):
         res = cli("exec", "--lab", record.id, "ha_first", "--", "hostname")
         assert (res.returncode, res.stdout.strip()) == (0, "ha-first"), res.stderr
         res = cli(
@@ -46,10 +60,6 @@ def test_up_exec_down() -> None:
         out, err = up.communicate(timeout=60)
         assert up.returncode == 0, err
         assert "is up" in out and "torn down" in out
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
     assert record.id not in {r.id for r in running_labs()}
 
 

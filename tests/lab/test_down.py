@@ -20,7 +20,7 @@ from lab import linux
 from lab.lab import TEARDOWN_BASE
 from lab.registry import running_labs
 from lab.wait import wait_until
-from tests.lab.test_cli import held_by
+from tests.lab.test_cli import held_up
 
 pytestmark = pytest.mark.lab
 
@@ -66,15 +66,7 @@ def test_down_says_what_it_waits_on_and_gives_up_at_the_bound() -> None:
     """A runner that cannot act on SIGTERM (here: stopped) is named with its state, and `down`
     gives up at the lab's teardown bound instead of a fixed 30 s; once the runner resumes, the
     lab goes as asked."""
-    up = subprocess.Popen(
-        [*CLI, "up", "short-timers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        record = wait_until(
-            lambda: held_by(up.pid),
-            timeout=60,
-            what="`vrrp-lab up` to register a held lab",
-        )
+    with held_up() as (up, record):
         assert record.teardown_bound == TEARDOWN_BASE  # `up` runs no router
         up.send_signal(signal.SIGSTOP)
         wait_until(
@@ -99,9 +91,4 @@ def test_down_says_what_it_waits_on_and_gives_up_at_the_bound() -> None:
         out, err = up.communicate(timeout=60)
         assert up.returncode == 0, err
         assert "torn down" in out
-    finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGCONT)
-            up.kill()
-            up.wait()
     assert record.id not in {r.id for r in running_labs()}
