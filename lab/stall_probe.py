@@ -1,11 +1,17 @@
 """The host stall probe: one per CPU, wakes every period, reports each late wake-up.
 
-Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD FLOOR``, in the
-runner's own namespaces (it sends no traffic, so it needs no lab node). It pins itself to CPU,
-takes the highest priority it is allowed (SCHED_FIFO 1, else nice -20, else none) and reports
-over its stdout, one ASCII record per line::
+Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD FLOOR PARENT
+[NICE]``, in the runner's own namespaces (it sends no traffic, so it needs no lab node).
 
-    ready <priority> <cpu>           pinned and prioritised
+* Without NICE it pins itself to CPU and takes the highest priority it is allowed (SCHED_FIFO 1,
+  else nice -20, else none): it is late only when that CPU ran nothing it could preempt.
+* With NICE (CPU is then -1) it stays an ordinary SCHED_OTHER task at that nice value, free to
+  run on any CPU: it waits for a CPU as the routers under test do, so it is late when they
+  could have been.
+
+It reports over its stdout, one ASCII record per line::
+
+    ready <priority> <cpu>           pinned and prioritised (cpu -1: not pinned)
     stall <start> <end> <cpu>        it woke <end> though due at <start> (lab clock, seconds)
     synced <time>                    answer to a line on stdin: every stall before <time> is out
 
@@ -16,6 +22,7 @@ witness between fork and exec). Standard library only, at module level and below
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -36,36 +43,71 @@ def prioritise() -> str:
         return "none"
 
 
-def run(cpu: int, period: float, floor: float, parent: int) -> int:
+def wall_offset() -> float:
+    """``time.time()`` minus ``time.monotonic()``: what the lab clock (``time.time()``) reads
+    at a monotonic instant. The tightest of three tries, as the process may be preempted
+    between two reads; the error is at most that try's gap."""
+    best_gap, best = float("inf"), 0.0
+    for _ in range(3):
+        before = time.monotonic()
+        wall = time.time()
+        after = time.monotonic()
+        if after - before < best_gap:
+            best_gap, best = after - before, wall - (before + after) / 2
+    return best
+
+
+def as_peer(nice: int) -> str:
+    """Stay SCHED_OTHER at ``nice``, as the routers run; say which nice was obtained."""
+    with contextlib.suppress(OSError):  # a lower nice needs privileges: keep the inherited
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return f"nice{os.getpriority(os.PRIO_PROCESS, 0):+d}"
+
+
+def run(cpu: int, period: float, floor: float, parent: int, nice: int | None = None) -> int:
     """Wake every ``period`` until stdin closes; report overshoots above ``floor``."""
-    os.sched_setaffinity(0, {cpu})
-    priority = prioritise()
+    if nice is None:
+        os.sched_setaffinity(0, {cpu})
+        priority = prioritise()
+    else:
+        priority = as_peer(nice)
+    # ``last`` is read before ``ready`` is written: from the moment the witness reads it, the
+    # probe is measuring (a probe frozen between the two would otherwise see nothing).
+    last = time.monotonic()
     out = sys.stdout
     out.write(f"ready {priority} {cpu}\n")
     out.flush()
     stdin = sys.stdin.fileno()
-    # Measured wake to wake, not from a fresh clock read before each sleep: a stall that hits
-    # while the loop body runs (between two sleeps) is then counted too.
-    last_mono, last_wall = time.monotonic(), time.time()
+    # Measured wake to wake on one clock, and ``last`` is the very reading that measured the
+    # lateness: time lost anywhere in the loop body, even between two clock reads, is counted
+    # in the next wake-up. (A second clock read per wake-up for the wall stamp let a
+    # preemption between the two reads go unseen.) Wall stamps are taken only when reporting.
     while True:
         readable, _, _ = select.select([stdin], [], [], period)
-        now_mono = time.monotonic()
-        late = now_mono - last_mono - period
+        now = time.monotonic()
+        late = now - last - period
+        last = now
         if late > floor:
-            due = last_wall + period
-            out.write(f"stall {due:.6f} {due + late:.6f} {cpu}\n")
+            offset = wall_offset()
+            out.write(f"stall {now - late + offset:.6f} {now + offset:.6f} {cpu}\n")
             out.flush()
-        last_mono, last_wall = now_mono, time.time()
         if os.getppid() != parent:  # orphaned before the death signal took effect
             return 0
         if readable:
             data = os.read(stdin, 4096)
             if not data:
                 return 0
-            # Stalls are written before the stdin is read, so every one before now is out.
-            out.write(f"synced {time.time():.6f}\n")
+            # Stalls are written before the stdin is read, so every one up to the wake-up just
+            # measured is out (not up to this write: a preemption since is the next one's).
+            out.write(f"synced {now + wall_offset():.6f}\n")
             out.flush()
 
 
 if __name__ == "__main__":
-    sys.exit(run(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+    cpu, period, floor, parent = (
+        int(sys.argv[1]),
+        float(sys.argv[2]),
+        float(sys.argv[3]),
+        int(sys.argv[4]),
+    )
+    sys.exit(run(cpu, period, floor, parent, int(sys.argv[5]) if len(sys.argv) > 5 else None))

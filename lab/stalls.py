@@ -7,11 +7,18 @@ milliseconds, and a verdict measured across such a stall says nothing about the 
 whether a verdict's window overlapped one longer than its tolerance: such a verdict is
 **inconclusive** (:class:`Inconclusive`), never a pass or a fail.
 
-Two kinds of probe, both "wake every :data:`PERIOD`, record the overshoot":
+Three kinds of probe, all "wake every :data:`PERIOD`, record the overshoot":
 
-* **host probes** (``lab/stall_probe.py``), one child process per CPU the runner may use,
+* **CPU probes** (``lab/stall_probe.py``), one child process per CPU the runner may use,
   pinned to it at the highest priority allowed (SCHED_FIFO 1, else nice -20): they see
-  host-wide and per-vCPU stalls, which delay the IUT's daemons;
+  host-wide and per-vCPU stalls (the hypervisor's steal, a kernel section that cannot be
+  preempted), which delay the IUT's daemons;
+* **the peer probe**, one more child, unpinned and SCHED_OTHER at the nice the routers run at:
+  it waits for a CPU as they do, so it sees the stalls the CPU probes cannot, a queue of
+  runnable work at that priority. A CPU probe preempts any ordinary task; a router does not.
+  (Seen in a CI rehearsal beside ``scripts/stress.sh``: one keepalived advert period 27 ms
+  late while the CPU probes saw nothing; a nice -10 probe under the same load measured waits
+  up to 25 ms that the CPU probes did not.)
 * **the self probe**, a daemon thread of the measuring process: it sees that process stopped
   or starved (the process that stamps notify lines and sends the tester's adverts).
 
@@ -168,18 +175,29 @@ def summarise(stalls: Sequence[Stall]) -> dict[str, Any]:
 
 
 class _HostProbe:
-    """One ``stall_probe.py`` child and the thread that reads its reports."""
+    """One ``stall_probe.py`` child and the thread that reads its reports.
 
-    def __init__(self, cpu: int, witness: StallWitness) -> None:
+    With ``nice`` None it is a CPU probe pinned to ``cpu``; with a nice value it is the peer
+    probe (``cpu`` is then -1) and its stalls are named ``nice-10`` and the like.
+    """
+
+    def __init__(self, cpu: int, witness: StallWitness, nice: int | None = None) -> None:
         from lab import linux
 
         self.cpu = cpu
+        self.label = f"cpu{cpu}" if nice is None else f"nice{nice:+d}"
         self.priority = "unknown"
         self.synced = 0.0
         self._witness = witness
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(_PROBE), *map(str, (cpu, PERIOD, HOST_FLOOR, os.getpid()))],
+            [
+                sys.executable,
+                "-I",
+                str(_PROBE),
+                *map(str, (cpu, PERIOD, HOST_FLOOR, os.getpid())),
+                *([] if nice is None else [str(nice)]),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -191,7 +209,7 @@ class _HostProbe:
         """Wait for the probe's ``ready`` line, then read its reports on a thread."""
         from lab.sandbox import read_ready
 
-        self.priority = read_ready(self.proc, 10.0, f"the stall probe on cpu {self.cpu}").split()[1]
+        self.priority = read_ready(self.proc, 10.0, f"the stall probe {self.label}").split()[1]
         self._reader.start()
 
     def _read(self) -> None:
@@ -205,7 +223,7 @@ class _HostProbe:
                 continue
             stall = parse_line(line)
             if stall is not None:
-                self._witness.add(stall)
+                self._witness.add(dataclasses.replace(stall, source=self.label))
         with self._cond:
             self.synced = float("inf")
             self._cond.notify_all()
@@ -252,12 +270,16 @@ class StallWitness:
     """Records scheduling stalls while a measurement runs. Use as a context manager.
 
     ``host=False`` runs only the self probe (no child processes), for callers that cannot
-    start any.
+    start any. ``peer_nice`` is the nice value the routers under test run at (default: this
+    process's own, which the routers inherit); the peer probe runs at it.
     """
 
-    def __init__(self, *, host: bool = True, cpus: Iterable[int] | None = None) -> None:
+    def __init__(
+        self, *, host: bool = True, cpus: Iterable[int] | None = None, peer_nice: int | None = None
+    ) -> None:
         self._host = host
         self._cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
+        self._peer_nice = peer_nice if peer_nice is not None else os.getpriority(os.PRIO_PROCESS, 0)
         self._stalls: list[Stall] = []
         self._lock = threading.Lock()
         self._probes: list[_HostProbe] = []
@@ -278,9 +300,14 @@ class StallWitness:
                 # Started side by side, then awaited: each costs an interpreter's start-up.
                 for cpu in self._cpus:
                     self._probes.append(_HostProbe(cpu, self))
+                self._probes.append(_HostProbe(-1, self, self._peer_nice))
                 for probe in self._probes:
                     probe.wait_ready()
-            self._self = threading.Thread(target=self._self_probe, name="stalls-self", daemon=True)
+            # Its first reading is taken here, not on the thread: the process frozen before the
+            # thread first runs is then seen too.
+            self._self = threading.Thread(
+                target=self._self_probe, args=(time.monotonic(),), name="stalls-self", daemon=True
+            )
             self._self.start()
         except BaseException:
             self.close()
@@ -314,21 +341,23 @@ class StallWitness:
 
     # -- the self probe ------------------------------------------------------------------
 
-    def _self_probe(self) -> None:
-        # Wake to wake, as the host probes: a stall between two sleeps is counted too.
-        last_mono, last_wall = time.monotonic(), clock.now()
+    def _self_probe(self, last: float) -> None:
+        # Wake to wake on one clock, as the host probes: time lost anywhere between two
+        # sleeps, even between two clock reads or waiting for the GIL, is counted.
+        from lab.stall_probe import wall_offset  # time.time(), which is clock.now()
+
         while True:
             if self._stop.wait(PERIOD):
                 return
-            now_mono = time.monotonic()
-            late = now_mono - last_mono - PERIOD
-            due = last_wall + PERIOD
+            now = time.monotonic()
+            late = now - last - PERIOD
+            last = now
+            offset = wall_offset()
             if late > SELF_FLOOR:
-                self.add(Stall(due, due + late, "self"))
+                self.add(Stall(now - late + offset, now + offset, "self"))
             with self._tick_cond:
-                self._tick = due + max(late, 0.0)
+                self._tick = now + offset
                 self._tick_cond.notify_all()
-            last_mono, last_wall = now_mono, clock.now()
 
     def add(self, stall: Stall) -> None:
         """Record a stall: the probes call this, and so may anything else that saw one."""
@@ -350,7 +379,7 @@ class StallWitness:
             probe.ask()
         for probe in self._probes:
             if not probe.wait_synced(until, deadline):
-                self.add(Stall(asked, clock.now(), f"cpu{probe.cpu} (no answer)"))
+                self.add(Stall(asked, clock.now(), f"{probe.label} (no answer)"))
         if self._self is not None:
             with self._tick_cond:
                 answered = self._tick_cond.wait_for(
@@ -375,15 +404,15 @@ class StallWitness:
         """The largest stall overlapping [start, end] longer than ``tolerance``, or None
         (see :func:`judge`); the probes are first made to report up to ``end``.
 
-        ``host_only``: judge by the host probes alone, for a time measured between two kernel
-        stamps (captured frames) with nothing of the measuring process in between: that
-        process being starved on its own cannot move it.
+        ``host_only``: judge by the host probes alone (CPU and peer), for a time measured
+        between two kernel stamps (captured frames) with nothing of the measuring process in
+        between: that process being starved on its own cannot move it.
         """
         if self._probes or self._self is not None:
             self.sync(end)
         stalls = self.stalls()
         if host_only:
-            stalls = [s for s in stalls if s.source.startswith("cpu")]
+            stalls = [s for s in stalls if not s.source.startswith("self")]
         return judge(stalls, start, end, tolerance)
 
     def check(self, start: float, end: float, tolerance: float, what: str) -> None:
@@ -394,9 +423,10 @@ class StallWitness:
 
     @property
     def priorities(self) -> dict[str, str]:
-        """The priority each host probe obtained (``fifo1``, ``nice-20``, ``none``)."""
+        """The priority each host probe obtained (``fifo1``, ``nice-20``, ``none``; the peer
+        probe's ``nice-10`` and the like)."""
         probes = self._probes or getattr(self, "_closed_probes", [])
-        return {f"cpu{p.cpu}": p.priority for p in probes}
+        return {p.label: p.priority for p in probes}
 
     def summary(self) -> dict[str, Any]:
         """Count, worst and total of the stalls so far, and how the probes ran, for JSON."""

@@ -309,7 +309,7 @@ class Bench:
         self._seen: list[Seen] = []
         self._frames_done = 0
         self._done_until = 0.0
-        self.witness = StallWitness()
+        self.witness = StallWitness(peer_nice=IUT_NICE)
         """The host's stalls over the bench's life: every timing case is judged against it."""
 
     def __enter__(self) -> Bench:

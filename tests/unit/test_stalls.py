@@ -87,7 +87,8 @@ def test_floors_sit_below_the_tolerance() -> None:
 
 def test_a_stopped_host_probe_reports_the_stall() -> None:
     with StallWitness() as witness:
-        assert set(witness.priorities.values()) <= {"fifo1", "nice-20", "none"}
+        cpu_probes = {k: v for k, v in witness.priorities.items() if k.startswith("cpu")}
+        assert cpu_probes and set(cpu_probes.values()) <= {"fifo1", "nice-20", "none"}
         probe = witness._probes[0]
         began = clock.now()
         os.kill(probe.proc.pid, signal.SIGSTOP)
@@ -103,6 +104,26 @@ def test_a_stopped_host_probe_reports_the_stall() -> None:
     assert stall.source == f"cpu{probe.cpu}"
     assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
     assert witness.summary()["worst_ms"] >= round(stall.seconds * 1000, 2)
+
+
+def test_the_peer_probe_runs_at_the_routers_nice_and_reports_its_own_stalls() -> None:
+    # The peer probe stands in for a router waiting for a CPU: unpinned, SCHED_OTHER, at the
+    # routers' nice. Frozen, it reports the stall under its own name, and a verdict measured
+    # between two kernel stamps (host_only) is judged by it too.
+    with StallWitness(peer_nice=5) as witness:
+        assert witness.priorities["nice+5"] == "nice+5", witness.priorities
+        peer = next(p for p in witness._probes if p.label == "nice+5")
+        assert os.sched_getaffinity(peer.proc.pid) == os.sched_getaffinity(0)
+        assert os.sched_getscheduler(peer.proc.pid) == os.SCHED_OTHER
+        began = clock.now()
+        os.kill(peer.proc.pid, signal.SIGSTOP)
+        time.sleep(FREEZE)  # the fault itself: a freeze of known length
+        os.kill(peer.proc.pid, signal.SIGCONT)
+        ended = clock.now()
+        stall = witness.judge(began, ended, TOL, host_only=True)
+    assert stall is not None, f"no stall > {TOL}s seen; recorded {witness.stalls()}"
+    assert stall.source == "nice+5", stall
+    assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
 
 
 def test_a_stopped_measuring_process_is_seen_by_its_self_probe() -> None:
