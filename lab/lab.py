@@ -19,8 +19,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError, UsageError
-from lab.fabric import Fabric, LabPort
+from lab.fabric import Fabric
 from lab.node import Node
+from lab.port import LabPort
 from lab.registry import LabRecord
 from lab.sandbox import Sandbox
 from lab.scenario import Scenario, load_scenario

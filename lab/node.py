@@ -10,6 +10,7 @@ keeper's namespaces before exec; netlink sockets are opened from the runner's ow
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shlex
 import socket
@@ -17,19 +18,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyroute2 import IPRoute
 
 from lab import linux
 from lab.errors import CommandFailed, LabError
+from lab.port import LabPort
 from lab.sandbox import Sandbox, read_ready
 from lab.topology import Instance
-
-if TYPE_CHECKING:
-    import ipaddress
-
-    from lab.fabric import LabPort
 
 # The keeper. `mount` failing is fatal (set -e): a node without a private /run would let two
 # keepalived daemons fight over one pid file. /sys is remounted so that tools reading

@@ -15,19 +15,18 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lab.errors import CommandFailed, EnvironmentMissing, LabError
+from lab.node import Namespace
+from lab.port import LabPort
 from lab.sdn.client import ControllerClient, Event
 from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, write_state
 from lab.sdn.profiles import Knobs
 from lab.sdn.ruleset import NFLOG_GROUP, TABLE, NetworkSpec, Pair, PortSpec, render_table
-from lab.topology import AllowedAddressPair
-
-if TYPE_CHECKING:
-    from lab.fabric import Fabric, LabPort
+from lab.topology import AllowedAddressPair, Topology
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +84,20 @@ def needs_nft(knobs: Knobs) -> bool:
 
 
 class FabricSdn:
-    """The SDN layer of one fabric. Reached as ``lab.fabric.sdn``."""
+    """The SDN layer of one fabric. Reached as ``lab.fabric.sdn``.
 
-    def __init__(self, fabric: Fabric) -> None:
-        self.fabric = fabric
+    Built from the fabric's namespace, the topology and the fabric's port table, which it reads
+    live: ports attached after it is built are the ones :meth:`apply` programs.
+    """
+
+    def __init__(
+        self, namespace: Namespace, topology: Topology, ports: Mapping[str, LabPort]
+    ) -> None:
+        self.namespace = namespace
+        """The fabric's namespace, where nft, the bridges and the controller run."""
+        self.topology = topology
+        self.ports = ports
+        """The fabric's ports by id."""
         self.controller: ControllerClient | None = None
         """The controller's client, when some network runs one."""
         self.networks: list[NetworkSpec] = []
@@ -96,24 +105,24 @@ class FabricSdn:
     @property
     def state_path(self) -> Path:
         """The pairs' state file, as the runner reaches it."""
-        return self.fabric.path(STATE_PATH)
+        return self.namespace.path(STATE_PATH)
 
     def table(self) -> str:
         """The nft table text as it was loaded at build."""
-        return render_table(self.networks, {p.id: pairs_of(p) for p in self.fabric.ports.values()})
+        return render_table(self.networks, {p.id: pairs_of(p) for p in self.ports.values()})
 
     # -- build --------------------------------------------------------------------------------
 
     def apply(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
         """Start the controller, load the table, program static FDBs, write the state."""
-        ports = list(self.fabric.ports.values())
+        ports = list(self.ports.values())
         self.networks = [
             NetworkSpec(
                 net.name,
                 net.sdn.resolve(),
                 tuple(port_spec(p) for p in ports if p.network.name == net.name),
             )
-            for net in self.fabric.topology.networks
+            for net in self.topology.networks
         ]
         if any(n.knobs.controller_needed for n in self.networks):
             # Started first: its interpreter boots while nft loads the table.
@@ -125,7 +134,7 @@ class FabricSdn:
                     "nft is not installed, and this scenario's SDN profile needs it; install "
                     "nftables (apt-get install nftables)"
                 )
-            self.fabric.run(["nft", "-f", "-"], input=self.table())
+            self.namespace.run(["nft", "-f", "-"], input=self.table())
         knobs = {n.name: n.knobs for n in self.networks}
         for port in ports:
             if knobs[port.network.name].fdb == "static":
@@ -151,10 +160,12 @@ class FabricSdn:
         # stays on for the MACs of allowed pairs: port security (prerouting) has vetted every
         # source the bridge can learn, so a VMAC is bound to whichever allowed port last sent
         # from it, as OVN binds a virtual port to the parent that sends the GARP.
-        self.fabric.run(
+        self.namespace.run(
             ["bridge", "link", "set", "dev", port.tap, "learning", "on", "flood", "off"]
         )
-        self.fabric.run(["bridge", "fdb", "replace", port.mac, "dev", port.tap, "master", "static"])
+        self.namespace.run(
+            ["bridge", "fdb", "replace", port.mac, "dev", port.tap, "master", "static"]
+        )
 
     def _start_controller(self) -> None:
         config = {
@@ -169,14 +180,14 @@ class FabricSdn:
                 if n.knobs.controller_needed
             },
         }
-        config_path = self.fabric.path(CONTROLLER_CONFIG)
+        config_path = self.namespace.path(CONTROLLER_CONFIG)
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(json.dumps(config, indent=1))
-        stderr_path = self.fabric.path(CONTROLLER_STDERR)
+        stderr_path = self.namespace.path(CONTROLLER_STDERR)
         with stderr_path.open("w") as stderr:
             # Run the module as a script, isolated and without site-packages: it needs only the
             # standard library, so it starts fast and never pulls in the lab package.
-            proc = self.fabric.popen(
+            proc = self.namespace.popen(
                 [
                     controller_interpreter(),
                     "-I",
@@ -194,7 +205,7 @@ class FabricSdn:
 
     def _fail_closed(self, why: str) -> None:
         """The controller died: drop every frame, so nothing carries on as plain L2."""
-        self.fabric.run(
+        self.namespace.run(
             [
                 "nft",
                 "insert",
@@ -221,7 +232,7 @@ class FabricSdn:
             self.controller.check()
 
     def _run(self, argv: list[str], stdin: str | None) -> None:
-        self.fabric.run(argv, input=stdin)
+        self.namespace.run(argv, input=stdin)
 
     def change(
         self,
