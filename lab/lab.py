@@ -16,18 +16,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.fabric import Fabric
 from lab.node import Node
 from lab.port import LabPort
 from lab.registry import LabRecord
+from lab.routers.group import Routers
 from lab.sandbox import Sandbox
 from lab.scenario import Scenario, load_scenario
-
-if TYPE_CHECKING:
-    from lab.routers.spec import Routers
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +54,7 @@ class Lab:
         }
         self.build_seconds: float | None = None
         self.record: LabRecord | None = None
+        self._routers = Routers()
         self._deferred: list[tuple[str, Callable[[], Any]]] = []
         self._started = False
         self._teardown_bound = TEARDOWN_BASE
@@ -173,9 +172,7 @@ class Lab:
     @property
     def routers(self) -> Routers:
         """The routers started or prepared in this lab, by node name (DESIGN §9)."""
-        from lab.routers.spec import routers_of
-
-        return routers_of(self)
+        return self._routers
 
     @property
     def running(self) -> bool:

@@ -35,6 +35,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.lab import Lab
+from lab.routers.spec import start_routers
 from lab.sandbox import check_environment
 from lab.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, parse_scenario
 from lab.stalls import Inconclusive, StallWitness
@@ -299,6 +300,4 @@ def routers(lab: Lab, impl: str) -> Iterator[Any]:
     Depends on ``lab`` and ``impl``. Yields a dict of routers by node name; each is stopped
     gracefully at teardown, before the lab goes.
     """
-    from lab.routers.spec import start_routers
-
     yield start_routers(lab, lab.scenario.routers, impl_override=impl)

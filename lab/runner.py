@@ -20,6 +20,7 @@ from typing import Any
 from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
+from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
 from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
 from lab.steps import Bound, Expect, Step
@@ -163,7 +164,6 @@ class ScenarioRun:
     def execute(self) -> RunReport:
         """Build the lab, play every step (a failed expectation does not stop the run), measure."""
         from lab import capture, neighbours, probe
-        from lab.routers.spec import prepare_routers
 
         began = time.perf_counter()
         self.report.started = clock.now()

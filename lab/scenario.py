@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from lab.errors import ScenarioError
-from lab.routers.spec import RouterSpec, check_router_specs
+from lab.routers.schema import RouterSpec, check_router_specs
 from lab.steps import Step
 from lab.topology import Topology
 

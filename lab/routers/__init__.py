@@ -3,7 +3,7 @@
 ``make_router("keepalived", node, config)`` builds a driver; ``driver_class(name)`` imports
 ``lab.routers.<name>`` on demand, so an implementation only needs its own module, registered
 with :func:`register_driver`. Scenario ``routers:`` entries are modelled by
-:class:`lab.routers.spec.RouterSpec` and started with :func:`lab.routers.spec.start_routers`.
+:class:`lab.routers.schema.RouterSpec` and started with :func:`lab.routers.spec.start_routers`.
 """
 
 from lab.routers.base import (

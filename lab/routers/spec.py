@@ -1,173 +1,46 @@
-"""The ``routers:`` section of a scenario, and starting the routers of a lab from it.
+"""Starting the routers of a lab from its scenario's ``routers:`` entries.
 
-Each entry puts one VRRP router in one node. Either the router's ``keepalived.conf`` is given
-verbatim::
-
-    routers:
-      - node: ha_first
-        config: seed/ha_first.conf        # relative to the scenario file, used byte for byte
-
-or it is rendered from parameters, with defaults taken from the topology::
-
-    routers:
-      - node: ha_first
-        priority: 200
-        advert_int: 0.1                   # sub-second needs version 3 (the default)
-        unicast: true                     # src = the node's IP, peers = the other routers' IPs
-        use_vmac: true
-        vmac_xmit_base: true
-                                          # vips default to the scenario's vips on the node's
-                                          # network, interface to the node's first (ens3)
-
-``impl`` pins an implementation for one router; without it the run's choice applies (``--impl``,
-else ``keepalived``).
+The entries are modelled by :class:`lab.routers.schema.RouterSpec`, and the started routers are
+held by the lab (:attr:`lab.lab.Lab.routers`, a :class:`~lab.routers.group.Routers`). This
+module sits above both the lab and the scenario: it fills in a router's defaults from the lab's
+topology, builds each driver and registers the routers' teardown. The schema's names stay
+importable from here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import weakref
-from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import ScenarioError, UsageError
+from lab.lab import Lab
 from lab.routers import DEFAULT_IMPL
 from lab.routers.base import Router, RouterParams, make_router
-from lab.topology import IPAddress
+from lab.routers.group import STOP_TIMEOUT, Routers
+from lab.routers.schema import RENDER_FIELDS, RouterSpec, check_router_specs
+from lab.scenario import Scenario, _first_error, load_scenario, scenario_base_dir
 
-if TYPE_CHECKING:
-    # Only for annotations: lab.scenario will import this module to model `routers:`.
-    from lab.lab import Lab
-    from lab.scenario import Scenario
-
-#: The fields that describe a rendered config; none of them may accompany ``config``.
-RENDER_FIELDS = (
-    "instance",
-    "interface",
-    "vrid",
-    "priority",
-    "advert_int",
-    "version",
-    "state",
-    "vips",
-    "unicast",
-    "unicast_src_ip",
-    "unicast_peers",
-    "use_vmac",
-    "vmac_xmit_base",
-    "nopreempt",
-)
+__all__ = [
+    "RENDER_FIELDS",
+    "STOP_TIMEOUT",
+    "RouterSpec",
+    "Routers",
+    "build_router",
+    "check_router_specs",
+    "load_scenario_with_routers",
+    "parse_router_specs",
+    "prepare_routers",
+    "router_of",
+    "router_params",
+    "routers_of",
+    "start_routers",
+]
 
 
-class RouterSpec(BaseModel):
-    """One router of a scenario: a node, an implementation, and a verbatim or rendered config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    node: str = Field(description="The instance the router runs in.")
-    impl: str | None = Field(
-        None, description="Implementation for this router only; default: the run's (keepalived)."
-    )
-    config: Path | None = Field(
-        None, description="A keepalived.conf used verbatim, relative to the scenario file."
-    )
-    instance: str | None = Field(None, description="vrrp_instance name; default vrrp_<vrid>.")
-    interface: str | None = Field(None, description="Default: the node's first interface.")
-    vrid: int = Field(1, ge=1, le=255, description="virtual_router_id.")
-    priority: int = Field(100, ge=1, le=255)
-    advert_int: float = Field(1.0, gt=0, description="Seconds; sub-second needs version 3.")
-    version: Literal[2, 3] = 3
-    state: Literal["MASTER", "BACKUP"] = "BACKUP"
-    vips: list[str] | None = Field(
-        None, description="Virtual IPs (IP or IP/prefix); default: the scenario's on this network."
-    )
-    unicast: bool = Field(False, description="Unicast adverts to the other routers of the lab.")
-    unicast_src_ip: IPAddress | None = Field(None, description="Default: the node's IP.")
-    unicast_peers: list[IPAddress] | None = Field(
-        None, description="Default (with unicast): the other routers' IPs on this network."
-    )
-    use_vmac: bool = False
-    vmac_xmit_base: bool = False
-    nopreempt: bool = False
-
-    @field_validator("vips")
-    @classmethod
-    def _vips(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        out = []
-        for vip in value:
-            try:
-                out.append(str(ipaddress.ip_interface(str(vip))).removesuffix("/32"))
-            except ValueError:
-                raise ValueError(f"{vip!r} is not an IP address (or IP/prefix)") from None
-        return out
-
-    @field_validator("advert_int")
-    @classmethod
-    def _advert_int(cls, value: float) -> float:
-        centis = Decimal(str(value)) * 100
-        if centis != centis.to_integral_value() or not 1 <= centis <= 4095:
-            raise ValueError(
-                f"{value:g} is not a whole number of centiseconds between 0.01 and 40.95"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> RouterSpec:
-        if self.config is not None:
-            rendered = [f for f in RENDER_FIELDS if f in self.model_fields_set]
-            if rendered:
-                raise ValueError(
-                    f"config: a verbatim config cannot be combined with {', '.join(rendered)}; "
-                    "drop config or those fields"
-                )
-            return self
-        if self.version == 2 and self.advert_int != int(self.advert_int):
-            raise ValueError(
-                f"advert_int: {self.advert_int:g}s needs version 3 (VRRPv2 counts whole seconds)"
-            )
-        if self.vmac_xmit_base and not self.use_vmac:
-            raise ValueError("vmac_xmit_base: needs use_vmac: true")
-        if self.nopreempt and self.state == "MASTER":
-            raise ValueError("nopreempt: keepalived ignores it with state MASTER; use BACKUP")
-        return self
-
-    @property
-    def rendered(self) -> bool:
-        """True when the config is rendered from parameters rather than given verbatim."""
-        return self.config is None
-
-    @property
-    def is_unicast(self) -> bool:
-        """True when the rendered router advertises by unicast (``unicast`` or explicit peers)."""
-        return self.unicast or bool(self.unicast_peers)
-
-
-# --- checking specs against a topology --------------------------------------------------------
-
-
-def check_router_specs(scenario: Scenario, specs: list[RouterSpec]) -> None:
-    """Raise ``ValueError("routers[i].field: ...")`` when ``specs`` do not fit ``scenario``.
-
-    Meant for the Scenario model's validator: the message carries its own dotted path.
-    """
-    nodes = {inst.name for inst in scenario.instances}
-    seen: set[str] = set()
-    for i, spec in enumerate(specs):
-        if spec.node not in nodes:
-            raise ValueError(
-                f"routers[{i}].node: unknown instance {spec.node!r} "
-                f"(expected one of: {', '.join(sorted(nodes))})"
-            )
-        if spec.node in seen:
-            raise ValueError(f"routers[{i}].node: {spec.node!r} already has a router")
-        seen.add(spec.node)
+# --- the routers: section of a document -------------------------------------------------------
 
 
 def parse_router_specs(
@@ -180,8 +53,6 @@ def parse_router_specs(
     try:
         return _RoutersDoc.model_validate({"routers": data or []}).routers
     except ValidationError as exc:
-        from lab.scenario import _first_error  # the scenario loader's line-aware formatter
-
         tree = yaml.compose(text) if text is not None else None
         raise _first_error(exc, source, tree) from None
 
@@ -192,81 +63,21 @@ class _RoutersDoc(BaseModel):
 
 
 def load_scenario_with_routers(path: str | Path) -> tuple[Scenario, list[RouterSpec]]:
-    """A scenario file and its ``routers:`` section, whether or not ``Scenario`` models it yet.
-
-    Until the Scenario model grows a ``routers`` field, the section is split off here and
-    validated with :class:`RouterSpec`; afterwards the model's own field is used.
-    """
-    from lab.scenario import Scenario, _display, load_scenario, parse_scenario
-
-    path = Path(path)
-    if "routers" in Scenario.model_fields:
-        scenario = load_scenario(path)
-        return scenario, list(getattr(scenario, "routers", []) or [])
-    source = _display(path)
-    try:
-        text = path.read_text()
-        data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(source, "", f"cannot read it: {exc}") from None
-    routers = data.pop("routers", []) if isinstance(data, dict) else []
-    specs = parse_router_specs(routers, source, text)
-    scenario = parse_scenario(yaml.safe_dump(data, sort_keys=False), source, base_dir=path.parent)
-    try:
-        check_router_specs(scenario, specs)
-    except ValueError as exc:
-        field, _, message = str(exc).partition(": ")
-        raise ScenarioError(source, field, message) from None
-    return scenario, specs
+    """A scenario file and its ``routers:`` section: ``load_scenario(path)`` and a copy of its
+    ``routers``, kept for the tests that load them this way."""
+    scenario = load_scenario(path)
+    return scenario, list(scenario.routers)
 
 
 # --- from specs to routers ------------------------------------------------------------------
 
 
-#: Seconds a router's graceful stop may take at lab teardown before it is SIGKILLed. Routers
-#: stop side by side, so a lab's teardown is allowed one such stop (:meth:`Lab.allow_teardown`).
-STOP_TIMEOUT = 10.0
-
-
-class Routers(dict[str, Router]):
-    """The started routers of a lab, by node name, with a few questions about them all."""
-
-    def masters(self, instance: str | None = None) -> list[str]:
-        """The nodes whose router reports MASTER (of ``instance`` when given)."""
-        return [name for name, r in self.items() if r.state(instance) == "MASTER"]
-
-    def states(self, instance: str | None = None) -> dict[str, str]:
-        """Every router's current state, by node."""
-        return {name: r.state(instance) for name, r in self.items()}
-
-    def stop_all(self, *, timeout: float = 10.0) -> None:
-        """Stop every running router gracefully, newest first."""
-        for router in reversed(list(self.values())):
-            router.close(timeout=timeout)
-
-    def close_together(self, *, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop every router gracefully at once: the teardown of a lab.
-
-        A graceful stop waits for the daemon to exit, and keepalived takes about a second to
-        remove its VMAC interface; stopping the routers side by side costs one such wait, not
-        one per router. Every router is stopped even if another's stop fails.
-        """
-        routers = list(self.values())
-        if not routers:
-            return
-        with ThreadPoolExecutor(max_workers=len(routers)) as pool:
-            futures = [pool.submit(router.close, timeout=timeout) for router in routers]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]  # type: ignore[misc]
-
-
-_LAB_ROUTERS: weakref.WeakKeyDictionary[Lab, Routers] = weakref.WeakKeyDictionary()
-
-
 def routers_of(lab: Lab) -> Routers:
-    """The routers started in ``lab`` so far (empty before :func:`start_routers`)."""
-    return _LAB_ROUTERS.setdefault(lab, Routers())
+    """The routers started in ``lab`` so far (empty before :func:`start_routers`).
+
+    The same object as ``lab.routers``, which holds them.
+    """
+    return lab.routers
 
 
 def router_of(lab: Lab, node: str | Router) -> Router:
@@ -331,8 +142,6 @@ def build_router(
     lab: Lab, spec: RouterSpec, specs: list[RouterSpec], impl_override: str | None = None
 ) -> Router:
     """The (not started) router of ``spec``: implementation chosen, config read or rendered."""
-    from lab.scenario import scenario_base_dir
-
     impl = spec.impl or impl_override or DEFAULT_IMPL
     node = lab.node(spec.node)
     if spec.config is not None:
