@@ -1,99 +1,49 @@
 """Turn what a run recorded (probes, capture, neighbour changes, router transitions) into
 :class:`lab.metrics.Failover` records: the glue between the recorders and the pure metrics.
+
+Everything here reads a :class:`lab.recording.Recording`, never the run itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from lab import metrics
+from lab import accounting, metrics, timeline
+from lab.recording import (
+    Recording,
+    RouterTimers,
+    adverts_seen,
+    garps_of,
+    router_timers,
+    sdn_answers_for,
+)
 from lab.steps import Step
 
-if TYPE_CHECKING:
-    from lab.accounting import Accounting
-    from lab.capture import Capture
-    from lab.routers.base import Router
-    from lab.runner import ScenarioRun
-
-
-@dataclass(frozen=True)
-class RouterTimers:
-    """What the RFC figures need from one router's config."""
-
-    priority: int
-    advert_int: float
-    vrid: int
-    use_vmac: bool
-
-
-def router_timers(router: Router) -> RouterTimers:
-    """Priority, advert interval, VRID and VMAC use of a router's first instance."""
-    from vrrp import config as kconfig
-
-    parsed = kconfig.parse(router.config_text, router.source)
-    inst = parsed.instances[0]
-    return RouterTimers(
-        inst.effective_priority, inst.advert_int, inst.virtual_router_id, bool(inst.use_vmac)
-    )
-
-
-def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
-    """The VRRP adverts of a capture (one per frame on the wire), as the metrics take them."""
-    from lab.capture import VrrpAdvert
-
-    if capture is None:
-        return []
-    return [
-        metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
-        for e in capture.events()
-        if isinstance(e, VrrpAdvert)
-    ]
-
-
-def garps_of(capture: Capture | None) -> list[tuple[float, str]]:
-    """(time, sending instance) of every gratuitous ARP in a capture."""
-    from lab.capture import ArpEvent
-
-    if capture is None:
-        return []
-    return [
-        (e.time, e.sender) for e in capture.events() if isinstance(e, ArpEvent) and e.kind == "garp"
-    ]
-
-
-def sdn_answers_for(run: ScenarioRun, ip: str | None) -> list[tuple[float, str]]:
-    """(time, MAC) of every ARP answer the SDN controller gave for ``ip`` (none without one)."""
-    sdn = getattr(run.lab.fabric, "sdn", None)
-    controller = getattr(sdn, "controller", None)
-    if controller is None or ip is None:
-        return []
-    return [
-        (e["t"], e["mac"])
-        for e in list(controller.events)
-        if e.get("event") == "answered" and e.get("ip") == ip
-    ]
+#: The recording's helpers stay importable from here, where the runner and tests found them.
+__all__ = [
+    "RouterTimers",
+    "account_run",
+    "adverts_seen",
+    "garps_of",
+    "measure_failovers",
+    "router_timers",
+    "run_events",
+    "sdn_answers_for",
+]
 
 
 def _vmac(vrid: int) -> str:
     return f"00:00:5e:00:01:{vrid:02x}"
 
 
-def measure_failovers(
-    run: ScenarioRun, faults: list[tuple[Step, float]], *, end: float
-) -> list[metrics.Failover]:
-    """Measure every fault of ``run``; each one's window ends where the next fault begins."""
-    probes = run.probe_records()
-    adverts = adverts_seen(run.capture)
-    garps_seen = garps_of(run.capture)
-    sdn_answers = sdn_answers_for(run, run.vip)
-    changes: list[metrics.NeighbourChange] = []
-    if run.neighbours is not None:
-        changes = [metrics.NeighbourChange(c.at, c.mac, c.state) for c in run.neighbours.changes()]
-    transitions = sorted(
-        (t for r in run.routers.values() for t in r.events.snapshot()), key=lambda t: t.at
-    )
-    timers = {name: router_timers(r) for name, r in run.routers.items()}
+def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failover]:
+    """Measure every fault of ``recording``; each one's window ends where the next fault begins."""
+    faults = recording.faults
+    probes = list(recording.probes)
+    adverts = list(recording.adverts)
+    garps_seen = recording.garps
+    sdn_answers = recording.sdn_answers
+    changes = [metrics.NeighbourChange(c.at, c.mac, c.state) for c in recording.neighbour_changes]
+    transitions = sorted(recording.transitions, key=lambda t: t.at)
+    timers = recording.timers
 
     out = []
     for i, (step, at) in enumerate(faults):
@@ -143,12 +93,12 @@ def measure_failovers(
                 f.detection_source = "notify"
             takeover = f.first_advert_after or (became[0].at if became else None)
             if takeover is not None:
-                port_macs = {p.mac for p in run.lab.node(f.new_master).ports}
+                port_macs = recording.port_macs[f.new_master]
                 good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
                 f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
             f.split_brain = metrics.split_brain_intervals(adverts, mine.advert_int, at, until)
-        if i < len(run.holders_at_window_end):
-            f.vip_holders_at_end = run.holders_at_window_end[i]
+        if i < len(recording.holders_at_window_end):
+            f.vip_holders_at_end = recording.holders_at_window_end[i]
         out.append(f)
     return out
 
@@ -177,48 +127,43 @@ def _master_before(transitions: list, at: float) -> str | None:
     return masters[0] if len(masters) == 1 else None
 
 
-def run_events(run: ScenarioRun) -> list:
+def run_events(recording: Recording) -> list:
     """The run's timeline for loss intervals: adverts and ARP from the capture, router
     transitions, the observer's neighbour changes, SDN answers and the steps themselves."""
-    from lab import timeline
-
     streams: list[list[timeline.TimelineEvent]] = []
-    if run.capture is not None:
-        streams.append(timeline.from_capture(run.capture.events()))
+    streams.append(timeline.from_capture(recording.capture_events))
     streams.append(
         [
             timeline.TimelineEvent(t.at, t.router, "transition", f"{t.instance} {t.state}")
-            for r in run.routers.values()
-            for t in r.events.snapshot()
+            for t in recording.transitions
         ]
     )
-    if run.neighbours is not None:
-        streams.append(timeline.from_neighbours(run.neighbours.changes(), run._observer() or ""))
-    sdn = getattr(run.lab.fabric, "sdn", None)
-    controller = getattr(sdn, "controller", None)
-    if controller is not None:
-        streams.append(timeline.from_sdn([dict(e) for e in list(controller.events)]))
+    streams.append(timeline.from_neighbours(recording.neighbour_changes, recording.observer))
+    streams.append(timeline.from_sdn(list(recording.sdn_events)))
     streams.append(
         [
             timeline.TimelineEvent(s.at, "step", "step", f"{s.name}: {s.detail}")
-            for s in run.report.steps
+            for s in recording.steps
         ]
     )
     streams.append(
         [
             timeline.TimelineEvent(at, "step", "fault", f"{step.title()} injected")
-            for step, at in run._faults
+            for step, at in recording.faults
         ]
     )
     return list(timeline.merge(*streams))
 
 
-def account_run(run: ScenarioRun, fault_began: list[float], *, end: float) -> Accounting:
-    """Account for every probe of ``run``: the failover windows come from its failovers."""
-    from lab import accounting
-
+def account_run(
+    recording: Recording,
+    failovers: list[metrics.Failover],
+    fault_began: list[float],
+    *,
+    end: float,
+) -> accounting.Accounting:
+    """Account for every probe of ``recording``: the failover windows come from ``failovers``."""
     windows = []
-    failovers = run.report.failovers
     for i, f in enumerate(failovers):
         began = fault_began[i] if i < len(fault_began) else f.at
         until = fault_began[i + 1] if i + 1 < len(fault_began) else end
@@ -226,10 +171,10 @@ def account_run(run: ScenarioRun, fault_began: list[float], *, end: float) -> Ac
         if restored is None and f.last_served_before is None:
             restored = f.at  # never served around this fault: nothing for it to explain
         windows.append(accounting.failover_window(f"failover {i + 1}", began, restored, until))
-    masters = [
-        t.at for r in run.routers.values() for t in r.events.snapshot() if t.state == "MASTER"
-    ]
-    probes = run.probes.results().items if run.probes is not None else []
+    masters = [t.at for t in recording.transitions if t.state == "MASTER"]
     return accounting.account(
-        probes, windows, run_events(run), first_master=min(masters) if masters else None
+        recording.probe_results,
+        windows,
+        run_events(recording),
+        first_master=min(masters) if masters else None,
     )

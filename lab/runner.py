@@ -20,6 +20,8 @@ from typing import Any
 from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
+from lab.measure import account_run, measure_failovers
+from lab.recording import Recording, StepStamp, adverts_seen, record, router_timers
 from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
 from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
@@ -338,8 +340,6 @@ class ScenarioRun:
         return self._expect_failover(expect)
 
     def _advert_ints(self) -> list[float]:
-        from lab.measure import router_timers
-
         return [router_timers(r).advert_int for r in self.routers.values()]
 
     def _steady_before_fault(self, step: Step) -> tuple[bool, str]:
@@ -388,8 +388,6 @@ class ScenarioRun:
 
     def split_brain(self) -> list[tuple[float, float]]:
         """Intervals of the run so far in which two routers advertised one VRID."""
-        from lab.measure import adverts_seen, router_timers
-
         if not self.routers:
             return []
         interval = max(router_timers(r).advert_int for r in self.routers.values())
@@ -568,15 +566,33 @@ class ScenarioRun:
         """The failovers so far, measured from what has been recorded up to now."""
         if self._failover_cache is not None and not self._live():
             return self._failover_cache
-        from lab.measure import measure_failovers
-
-        self._failover_cache = measure_failovers(self, self._faults, end=clock.now())
+        end = clock.now()
+        self._failover_cache = measure_failovers(self.recording(), end=end)
         return self._failover_cache
 
     @property
     def holders_at_window_end(self) -> list[list[str]]:
         """Per fault, the nodes holding the VIP when its failover window closed."""
         return self._holders_at_window_end
+
+    def recording(self) -> Recording:
+        """What the run's recorders hold right now, frozen for the measurements."""
+        controller = self.lab.fabric.sdn.controller
+        return record(
+            probes=self.probes,
+            capture=self.capture,
+            neighbours=self.neighbours,
+            controller=controller,
+            routers=self.routers,
+            port_macs={
+                name: frozenset(p.mac for p in self.lab.node(name).ports) for name in self.routers
+            },
+            vip=self.vip,
+            holders_at_window_end=self.holders_at_window_end,
+            faults=self._faults,
+            steps=(StepStamp(s.at, s.name, s.detail) for s in self.report.steps),
+            observer=self._observer(),
+        )
 
     def probe_records(self) -> list[metrics.Probe]:
         """Every probe of the run as the metrics see it (responder None when unanswered)."""
@@ -594,8 +610,6 @@ class ScenarioRun:
 
     def _finish(self) -> None:
         """Stop the probes and the capture, then measure every failover on the complete record."""
-        from lab.measure import measure_failovers
-
         if self._faults:
             self._holders_at_window_end.append(self.vip_holders())
         if self.probes is not None:
@@ -604,12 +618,12 @@ class ScenarioRun:
         with contextlib.suppress(Exception):
             self.capture.stop()
         self._failover_cache = None
-        self.report.failovers = measure_failovers(self, self._faults, end=end)
+        self.report.failovers = measure_failovers(self.recording(), end=end)
         self.report.split_brain = self.split_brain()
         if self.probes is not None:
-            from lab.measure import account_run
-
-            self.report.accounting = account_run(self, self._fault_began, end=end)
+            self.report.accounting = account_run(
+                self.recording(), self.report.failovers, self._fault_began, end=end
+            )
         self._record_stalls(end)
 
     def _record_stalls(self, end: float) -> None:

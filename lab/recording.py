@@ -1,0 +1,173 @@
+"""What a run recorded, frozen at one moment: the input of :mod:`lab.measure`.
+
+The recorders of a run (the prober, the capture, the observer's neighbour watch, the SDN
+controller, the routers' notify streams) keep growing while it plays. :func:`record` reads each
+of them once into a :class:`Recording`, so the measurements work on plain data and need neither
+the runner nor the lab: the runner hands them a fresh recording whenever it measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lab import metrics
+from lab.capture import ArpEvent, Capture, VrrpAdvert
+from lab.capture import Event as CaptureEvent
+from lab.neighbours import NeighbourChange, NeighbourWatch
+from lab.probe import ProbeResult, ProbeRun
+from lab.routers.base import Router, Transition
+from lab.sdn.client import ControllerClient
+from lab.sdn.client import Event as SdnEvent
+from lab.steps import Step
+
+
+@dataclass(frozen=True)
+class RouterTimers:
+    """What the RFC figures need from one router's config."""
+
+    priority: int
+    advert_int: float
+    vrid: int
+    use_vmac: bool
+
+
+def router_timers(router: Router) -> RouterTimers:
+    """Priority, advert interval, VRID and VMAC use of a router's first instance."""
+    from vrrp import config as kconfig
+
+    parsed = kconfig.parse(router.config_text, router.source)
+    inst = parsed.instances[0]
+    return RouterTimers(
+        inst.effective_priority, inst.advert_int, inst.virtual_router_id, bool(inst.use_vmac)
+    )
+
+
+def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
+    """The VRRP adverts of a capture (one per frame on the wire), as the metrics take them."""
+    if capture is None:
+        return []
+    return _adverts_in(capture.events())
+
+
+def _adverts_in(events: Iterable[CaptureEvent]) -> list[metrics.AdvertSeen]:
+    return [
+        metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
+        for e in events
+        if isinstance(e, VrrpAdvert)
+    ]
+
+
+def garps_of(capture: Capture | None) -> list[tuple[float, str]]:
+    """(time, sending instance) of every gratuitous ARP in a capture."""
+    if capture is None:
+        return []
+    return _garps_in(capture.events())
+
+
+def _garps_in(events: Iterable[CaptureEvent]) -> list[tuple[float, str]]:
+    return [(e.time, e.sender) for e in events if isinstance(e, ArpEvent) and e.kind == "garp"]
+
+
+def sdn_answers_for(events: Iterable[SdnEvent], ip: str | None) -> list[tuple[float, str]]:
+    """(time, MAC) of every ARP answer among the SDN controller's ``events`` for ``ip``."""
+    if ip is None:
+        return []
+    return [
+        (e["t"], e["mac"]) for e in events if e.get("event") == "answered" and e.get("ip") == ip
+    ]
+
+
+@dataclass(frozen=True)
+class StepStamp:
+    """One played step as the timeline shows it."""
+
+    at: float
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Everything the measurements read of a run, as it stood when :func:`record` was called."""
+
+    probes: Sequence[metrics.Probe]
+    """Every probe, as the metrics see it (responder None when unanswered)."""
+    probe_results: Sequence[ProbeResult]
+    """The prober's own results, for the accounting (empty without a prober)."""
+    capture_events: Sequence[CaptureEvent]
+    """The capture's adverts, ARP packets and probes (empty without a capture)."""
+    adverts: Sequence[metrics.AdvertSeen]
+    """The VRRP adverts of the capture."""
+    garps: Sequence[tuple[float, str]]
+    """(time, sending instance) of every gratuitous ARP of the capture."""
+    sdn_events: Sequence[SdnEvent]
+    """The SDN controller's events (empty without a controller)."""
+    sdn_answers: Sequence[tuple[float, str]]
+    """(time, MAC) of every ARP answer the controller gave for the VIP."""
+    neighbour_changes: Sequence[NeighbourChange]
+    """The observer's neighbour changes for the VIP (empty without a watch)."""
+    transitions: Sequence[Transition]
+    """Every router's transitions, router by router in the order of ``timers``."""
+    timers: Mapping[str, RouterTimers]
+    """Each router's RFC timers, by node."""
+    port_macs: Mapping[str, frozenset[str]]
+    """The MACs of each router node's ports."""
+    holders_at_window_end: Sequence[list[str]]
+    """Per fault but the last, the nodes holding the VIP when its failover window closed."""
+    faults: Sequence[tuple[Step, float]]
+    """Each fault step played, with when it was injected."""
+    steps: Sequence[StepStamp]
+    """Every step played so far."""
+    observer: str
+    """The observer node (empty when the run has none)."""
+
+
+def record(
+    *,
+    probes: ProbeRun | None,
+    capture: Capture | None,
+    neighbours: NeighbourWatch | None,
+    controller: ControllerClient | None,
+    routers: Mapping[str, Router],
+    port_macs: Mapping[str, frozenset[str]],
+    vip: str | None,
+    holders_at_window_end: Sequence[list[str]],
+    faults: Sequence[tuple[Step, float]],
+    steps: Iterable[StepStamp],
+    observer: str | None,
+) -> Recording:
+    """Read every recorder once into a :class:`Recording`."""
+    results = probes.results() if probes is not None else None
+    probe_records = (
+        [
+            metrics.Probe(
+                p.seq, p.sent, p.responder if p.received is not None else None, p.received
+            )
+            for p in results
+        ]
+        if results is not None
+        else []
+    )
+    capture_events = capture.events() if capture is not None else []
+    sdn_events: list[Any] = (
+        [dict(e) for e in list(controller.events)] if controller is not None else []
+    )
+    return Recording(
+        probes=probe_records,
+        probe_results=results.items if results is not None else [],
+        capture_events=capture_events,
+        adverts=_adverts_in(capture_events),
+        garps=_garps_in(capture_events),
+        sdn_events=sdn_events,
+        sdn_answers=sdn_answers_for(sdn_events, vip),
+        neighbour_changes=neighbours.changes() if neighbours is not None else [],
+        transitions=[t for r in routers.values() for t in r.events.snapshot()],
+        timers={name: router_timers(r) for name, r in routers.items()},
+        port_macs=port_macs,
+        holders_at_window_end=holders_at_window_end,
+        faults=list(faults),
+        steps=list(steps),
+        observer=observer or "",
+    )
