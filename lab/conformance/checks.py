@@ -49,6 +49,7 @@ from lab.conformance.verdict import Findings, Verdict, combine
 from lab.errors import UsageError
 from lab.routers import RouterParams
 from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode
+from vrrp.timers import Rfc, Timers, centiseconds
 
 Check = Callable[[Bench, Findings], None]
 CHECKS: dict[str, Check] = {}
@@ -113,11 +114,26 @@ def _first_line(exc: BaseException) -> str:
 # --- shared procedures --------------------------------------------------------------------
 
 
+def timers_of(params: RouterParams, adv: float | None = None) -> Timers:
+    """The RFC timers of the IUT as backup, timing a master by ``adv`` (default: its own
+    interval), with Skew_Time computed from that interval too."""
+    return Timers.of(params.version, params.priority, adv or params.advert_int)
+
+
 def mdi(params: RouterParams, adv: float | None = None) -> float:
     """Master_Down_Interval of the IUT as backup (with ``adv`` as Master_Adver_Interval)."""
-    from lab.routers import master_down_interval
+    return timers_of(params, adv).master_down_interval
 
-    return master_down_interval(params.priority, adv or params.advert_int, params.version)
+
+def adoption_window(params: RouterParams, master_int: float) -> tuple[float, float]:
+    """The Master_Down_Interval of a v3 IUT after it adopts ``master_int`` (§6.4.2): from RFC
+    5798's, whose Skew_Time keeps the IUT's own interval, to RFC 9568's, which recomputes it."""
+    own, adopted = centiseconds(params.advert_int), centiseconds(master_int)
+    low, high = (
+        Timers(rfc, params.priority, own).adopt(adopted).master_down_interval
+        for rfc in (Rfc.RFC5798, Rfc.RFC9568)
+    )
+    return min(low, high), max(low, high)
 
 
 def become_master(
@@ -637,8 +653,7 @@ def t02(b: Bench, f: Findings) -> None:
         took, window = taken
         # RFC 5798 recomputes Master_Down_Interval with the master's interval but leaves
         # Skew_Time as configured (§6.4.2); RFC 9568 recomputes Skew_Time too. Either adopts.
-        low = 3 * master_int + (256 - params.priority) * params.advert_int / 256
-        high = 3 * master_int + (256 - params.priority) * master_int / 256
+        low, high = adoption_window(params, master_int)
         own = mdi(params)
         tol = tolerance(master_int)
         f.measure(
