@@ -32,6 +32,16 @@ class UsageError(LabError):
     exit_code = 2
 
 
+class Unsupported(UsageError):
+    """A router driver cannot express a config it was given (FRR and unicast peers, say).
+    Exit code 2.
+
+    Only drivers raise it, and only for this: the conformance harness reads it as ``n/a`` (the
+    implementation cannot be asked the row's question), while any other exception, a
+    :class:`UsageError` of the harness's own included, is a harness ``error``.
+    """
+
+
 class EnvironmentMissing(LabError):
     """The machine lacks something the lab needs: privileges or a program. Exit code 3.
 
