@@ -1,4 +1,7 @@
-"""The lab's exceptions, each tied to one exit code of the ``vrrp-lab`` contract (DESIGN §9)."""
+"""The lab's exceptions, each tied to one exit code of the ``vrrp-lab`` contract.
+
+The contract: docs/architecture.md#contracts.
+"""
 
 from __future__ import annotations
 

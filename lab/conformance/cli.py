@@ -60,7 +60,10 @@ def add_conformance_command(sub: Any) -> None:
     """Register ``conformance`` on the ``vrrp-lab`` subparsers ``sub``."""
     p = sub.add_parser(
         "conformance",
-        help="check VRRP implementations against RFC 5798/9568 (DESIGN §8) and print the matrix",
+        help=(
+            "check VRRP implementations against RFC 5798/9568 "
+            "(docs/architecture.md#conformance) and print the matrix"
+        ),
     )
     p.add_argument(
         "--impl",
