@@ -1,4 +1,6 @@
-"""Failover metrics (DESIGN §7), computed from what the lab recorded, all on the lab clock.
+"""Failover metrics, computed from what the lab recorded, all on the lab clock.
+
+Their definitions: docs/architecture.md#metrics.
 
 Pure functions over plain records, so they are unit-tested without namespaces:
 
@@ -101,7 +103,8 @@ class Failover:
         return len(self.vip_holders_at_end) > 1
 
     def as_json(self) -> dict[str, object]:
-        """The DESIGN §9 failover record, plus the extra fields (kept under their own keys)."""
+        """The failover record of the JSON report (docs/architecture.md#contracts), plus the extra
+        fields (kept under their own keys)."""
         return {
             "fault": self.fault.replace("_", "-"),
             "node": self.node,

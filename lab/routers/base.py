@@ -1,7 +1,7 @@
 """The one router driver interface: a VRRP daemon run inside a lab node, and its events.
 
 Every implementation (``keepalived``, ``bundled``, later ``frr``) is driven the same way
-(DESIGN §5):
+(docs/architecture.md#routers):
 
 * it is given a ``keepalived.conf``, either verbatim (text) or rendered from
   :class:`RouterParams`;
