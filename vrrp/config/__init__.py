@@ -39,8 +39,9 @@ model drives a conformance lab and must not silently disagree with the daemon:
   which is recorded.  Note that keepalived 2.2.7 warns ``invalid number`` about
   a peer's ``dev`` (it reads the peer options as ``name value`` pairs) but runs.
 * A missing ``include`` file is an error (keepalived only logs it).
-* The ``{ }`` block of an unknown keyword is skipped as a whole (keepalived
-  would try to interpret its contents at the current level).
+* The ``{ }`` block of an unknown keyword is not interpreted (keepalived
+  would try to interpret its contents at the current level); it is kept, as the
+  unknown statement's ``block``, in ``Config.unused``.
 * Only the ``include`` form of the include directives is supported, and neither
   ``$DEFINITIONS``, ``@conditionals`` nor ``~SEQ``.
 

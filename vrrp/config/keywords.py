@@ -540,6 +540,12 @@ VRRP_INSTANCE = Table(
 """``vrrp_instance NAME { ... }``."""
 
 
+def _owner(args: list[str]) -> tuple[str, str | None]:
+    for word in args:
+        check_word("script_user", word, "a user or group name")
+    return args[0], args[1] if len(args) > 1 else None
+
+
 def _global_count(name: str, domain: IntRange, expected: str) -> Keyword:
     return Keyword(name, number(domain, expected), (name,), line(name))
 
@@ -647,12 +653,6 @@ GLOBAL_DEFS = Table(
     ),
 )
 """``global_defs { ... }`` (its VRRP part)."""
-
-
-def _owner(args: list[str]) -> tuple[str, str | None]:
-    for word in args:
-        check_word("script_user", word, "a user or group name")
-    return args[0], args[1] if len(args) > 1 else None
 
 
 TOP_LEVEL = Table(
