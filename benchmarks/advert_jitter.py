@@ -9,7 +9,7 @@ intervals (p50/p99/max), the |interval - advert_int| jitter percentiles, and the
 
     .venv/bin/python benchmarks/advert_jitter.py --impl bundled --vrids 255 --interval 0.1
 
-Benchmarks report; they are not asserted by tests (DESIGN §10).
+Benchmarks report; they are not asserted by tests (docs/architecture.md#waiting).
 """
 
 from __future__ import annotations

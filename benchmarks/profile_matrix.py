@@ -1,4 +1,6 @@
-"""DESIGN §4's profile table, measured: every SDN profile × every way of allowing the VIP.
+"""The SDN profile table, measured: every SDN profile × every way of allowing the VIP.
+
+The predictions are those of docs/architecture.md#profile-predictions.
 
     sudo .venv/bin/python benchmarks/profile_matrix.py [--impl keepalived] [--markdown]
 
@@ -61,7 +63,8 @@ def main() -> int:
     predicted = sum(r.as_predicted for cells in rows.values() for r in cells)
     expected = sum(r.as_expected for cells in rows.values() for r in cells)
     print(
-        f"\n{predicted}/{total} cells as DESIGN §4 predicts, {expected}/{total} as expected "
+        f"\n{predicted}/{total} cells as predicted (docs/architecture.md#profile-predictions), "
+        f"{expected}/{total} as expected "
         f"with the documented departures; {time.perf_counter() - began:.0f} s in all"
     )
     return 0 if expected == total else 1

@@ -1,7 +1,8 @@
 """The ``vrrp-lab`` command line (also ``python -m lab``).
 
-Exit codes (DESIGN §9): 0 every expectation held · 1 some expectation failed · 2 bad input or
-usage, one line, no traceback · 3 the environment lacks something, with how to get it.
+Exit codes (docs/architecture.md#contracts): 0 every expectation held · 1 some expectation
+failed · 2 bad input or usage, one line, no traceback · 3 the environment lacks something,
+with how to get it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The lab's exceptions, each tied to one exit code of the ``vrrp-lab`` contract (DESIGN §9)."""
+"""The lab's exceptions, each tied to one exit code of the ``vrrp-lab`` contract.
+
+The contract: docs/architecture.md#contracts.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +33,16 @@ class UsageError(LabError):
     """Bad command-line usage (unknown node, no running lab, ...). Exit code 2."""
 
     exit_code = 2
+
+
+class Unsupported(UsageError):
+    """A router driver cannot express a config it was given (FRR and unicast peers, say).
+    Exit code 2.
+
+    Only drivers raise it, and only for this: the conformance harness reads it as ``n/a`` (the
+    implementation cannot be asked the row's question), while any other exception, a
+    :class:`UsageError` of the harness's own included, is a harness ``error``.
+    """
 
 
 class EnvironmentMissing(LabError):

@@ -1,4 +1,4 @@
-"""The fault catalogue (DESIGN §6), as calls on a running lab.
+"""The fault catalogue (docs/architecture.md#faults), as calls on a running lab.
 
 =============== =========================================== ===================================
 fault           what it does                                models
@@ -427,7 +427,8 @@ def advert_loss_counters(lab: Lab) -> LossCounters:
     return LossCounters(seen, dropped)
 
 
-#: The catalogue by DESIGN §6 name, for scenario steps. Each takes the lab first.
+#: The catalogue by fault name (docs/architecture.md#faults), for scenario steps. Each takes
+#: the lab first.
 CATALOGUE: dict[str, Callable[..., float]] = {
     "stop": stop,
     "crash": crash,

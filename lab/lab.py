@@ -171,7 +171,8 @@ class Lab:
 
     @property
     def routers(self) -> Routers:
-        """The routers started or prepared in this lab, by node name (DESIGN §9)."""
+        """The routers started or prepared in this lab, by node name
+        (docs/architecture.md#contracts)."""
         return self._routers
 
     @property

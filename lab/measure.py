@@ -14,6 +14,7 @@ from lab.recording import (
     garps_of,
     router_timers,
     sdn_answers_for,
+    timers_of_config,
 )
 from lab.steps import Step
 
@@ -27,6 +28,7 @@ __all__ = [
     "router_timers",
     "run_events",
     "sdn_answers_for",
+    "timers_of_config",
 ]
 
 
@@ -81,9 +83,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             f.neighbour_change_after, f.neighbour_mac_after = moved[0].at, moved[0].mac
         if f.new_master in timers:
             mine = timers[f.new_master]
-            f.theory_ms = metrics.theory_seconds(fault, mine.priority, mine.advert_int) * 1000
-            if fault != "stop":
-                f.theory_min_ms = f.theory_ms - mine.advert_int * 1000
+            f.theory_ms, f.theory_min_ms = mine.theory(fault)
             advert = metrics.first_advert_from(adverts, f.new_master, at, mine.vrid)
             if advert is not None and advert.at < until:
                 f.first_advert_after = advert.at

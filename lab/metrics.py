@@ -1,4 +1,6 @@
-"""Failover metrics (DESIGN §7), computed from what the lab recorded, all on the lab clock.
+"""Failover metrics, computed from what the lab recorded, all on the lab clock.
+
+Their definitions: docs/architecture.md#metrics.
 
 Pure functions over plain records, so they are unit-tested without namespaces:
 
@@ -6,7 +8,8 @@ Pure functions over plain records, so they are unit-tested without namespaces:
 - **detection**: from the fault to the new master's first advert in the capture (or, without a
   capture, its MASTER notification);
 - **theory**: the RFC figure for that fault: Master_Down_Interval = 3·Adv + Skew for a crash,
-  host-down or freeze; Skew alone after a priority-0 advert (stop); Skew = (256 − prio)·Adv/256;
+  host-down or freeze; Skew alone after a priority-0 advert (stop). Skew = (256 − prio)·Adv/256
+  for VRRPv3 (RFC 5798), (256 − prio)/256 s for VRRPv2 (RFC 3768): :mod:`vrrp.timers`;
 - **stale ARP**: how long, after the new master took over, the observer's neighbour entry for
   the VIP still named a MAC the new master does not receive on;
 - **split brain**: intervals where two sources advertise the same VRID.
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from vrrp.timers import Timers
 
 #: Faults after which the backup waits for Master_Down_Interval; after `stop` it waits Skew.
 SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
@@ -98,7 +103,8 @@ class Failover:
         return len(self.vip_holders_at_end) > 1
 
     def as_json(self) -> dict[str, object]:
-        """The DESIGN §9 failover record, plus the extra fields (kept under their own keys)."""
+        """The failover record of the JSON report (docs/architecture.md#contracts), plus the extra
+        fields (kept under their own keys)."""
         return {
             "fault": self.fault.replace("_", "-"),
             "node": self.node,
@@ -123,15 +129,33 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def skew_time(priority: int, advert_int: float) -> float:
-    """RFC 5798 §6.1 Skew_Time, in seconds: ((256 − Priority) · Master_Adver_Interval) / 256."""
-    return (256 - priority) * advert_int / 256
+def skew_time(priority: int, advert_int: float, version: int = 3) -> float:
+    """§6.1 Skew_Time in seconds, of VRRP ``version`` (:mod:`vrrp.timers`): RFC 5798's
+    ((256 − Priority) · Master_Adver_Interval) / 256 for v3, RFC 3768's (256 − Priority) / 256
+    for v2."""
+    return Timers.of(version, priority, advert_int).skew_time
 
 
-def theory_seconds(fault: str, backup_priority: int, advert_int: float) -> float:
-    """The RFC's detection figure for ``fault``, for a backup of ``backup_priority``."""
-    skew = skew_time(backup_priority, advert_int)
-    return skew if fault == "stop" else 3 * advert_int + skew
+def theory_seconds(fault: str, backup_priority: int, advert_int: float, version: int = 3) -> float:
+    """The RFC's detection figure for ``fault``, for a VRRP ``version`` backup of
+    ``backup_priority``: Skew_Time after a stop (its priority-0 advert), else
+    Master_Down_Interval."""
+    return Timers.of(version, backup_priority, advert_int).detection(fault == "stop")
+
+
+def theory_window(
+    fault: str, backup_priority: int, advert_int: float, version: int = 3
+) -> tuple[float | None, float]:
+    """The RFC's detection window for ``fault`` in seconds, as (earliest, latest).
+
+    After a silent fault the master's last advert came up to one interval earlier, so the
+    window is [Master_Down_Interval − Adv, Master_Down_Interval]. After a stop there is one
+    figure, Skew_Time, and the earliest is None.
+    """
+    timers = Timers.of(version, backup_priority, advert_int)
+    if fault == "stop":
+        return None, timers.skew_time
+    return timers.silent_failure_window()
 
 
 def who_served(probes: Sequence[Probe], before: float) -> str | None:

@@ -537,8 +537,8 @@ class ProbeResult:
 class Outage:
     """A run of unanswered probes between two answered ones.
 
-    ``duration`` is the issue's definition (DESIGN §7): from the last reply before the gap to
-    the first reply after it, both as received. ``send_gap`` is the same span measured on the
+    ``duration`` is the outage of docs/architecture.md#metrics: from the last reply before the
+    gap to the first reply after it, both as received. ``send_gap`` is the same span measured on the
     two probes' send times.
     """
 

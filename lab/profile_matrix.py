@@ -1,4 +1,6 @@
-"""DESIGN §4's profile table, reproduced: every SDN profile × every way of allowing the VIP.
+"""The SDN profile table, reproduced: every SDN profile × every way of allowing the VIP.
+
+The predictions are those of docs/architecture.md#profile-predictions.
 
 Each cell is a short-timer scenario on the seed's addressing: two keepalived routers (priority
 200 and 100, advert 0.1 s, unicast so that elections work wherever unicast does), the port
@@ -49,7 +51,8 @@ COLUMNS = (
     ),
 )
 
-#: DESIGN §4's predictions, as outcome classes (the table's words are kept in docs).
+#: The predictions (docs/architecture.md#profile-predictions), as outcome classes (the table's
+#: words are kept in docs).
 PREDICTED: dict[tuple[str, str], str] = {
     **{("l2-plain", c.key): "works" for c in COLUMNS},
     ("neutron-ovs-hybrid", "no-pair"): "unreachable",
@@ -104,7 +107,9 @@ def cell_scenario(profile: str, column: Column, *, advert_int: float = 0.1) -> S
     seed: dict[str, Any] = yaml.safe_load(DEFAULT_SCENARIO.read_text())
     data = {key: copy.deepcopy(seed[key]) for key in ("networks", "instances", "vips")}
     data["name"] = f"matrix-{profile}-{column.key}"
-    data["description"] = f"{profile}, {column.title}: DESIGN §4 profile table cell"
+    data["description"] = (
+        f"{profile}, {column.title}: profile table cell, docs/architecture.md#profile-predictions"
+    )
     data["networks"][0]["sdn"] = {"profile": profile}
     routers = []
     for node, priority in (("ha_first", 200), ("ha_second", 100)):
@@ -146,7 +151,7 @@ class CellResult:
     column: Column
     outcome: str
     predicted: str
-    """DESIGN §4's prediction."""
+    """The prediction (docs/architecture.md#profile-predictions)."""
     expected: str
     """The prediction, or the documented departure from it (:data:`DEPARTURES`)."""
     outage_ms: float | None

@@ -31,17 +31,37 @@ class RouterTimers:
     advert_int: float
     vrid: int
     use_vmac: bool
+    version: int
+    """The VRRP version the instance runs (2: RFC 3768, 3: RFC 5798), as keepalived resolves
+    it: ``version``, else 3 for IPv6, else ``global_defs``' ``vrrp_version`` (default 2)."""
+
+    def theory(self, fault: str) -> tuple[float, float | None]:
+        """The RFC figure for ``fault`` with this router as the new master, in ms: (latest,
+        earliest), the earliest None after a stop (see :func:`lab.metrics.theory_window`)."""
+        low, high = metrics.theory_window(fault, self.priority, self.advert_int, self.version)
+        return high * 1000, None if low is None else low * 1000
+
+
+def timers_of_config(text: str, source: str = "<text>") -> RouterTimers:
+    """Priority, advert interval, VRID, VMAC use and VRRP version of the first instance of a
+    ``keepalived.conf`` ``text``."""
+    from vrrp import config as kconfig
+
+    parsed = kconfig.parse(text, source)
+    inst = parsed.instances[0]
+    return RouterTimers(
+        inst.effective_priority,
+        inst.advert_int,
+        inst.virtual_router_id,
+        bool(inst.use_vmac),
+        inst.effective_version(parsed.global_defs),
+    )
 
 
 def router_timers(router: Router) -> RouterTimers:
-    """Priority, advert interval, VRID and VMAC use of a router's first instance."""
-    from vrrp import config as kconfig
-
-    parsed = kconfig.parse(router.config_text, router.source)
-    inst = parsed.instances[0]
-    return RouterTimers(
-        inst.effective_priority, inst.advert_int, inst.virtual_router_id, bool(inst.use_vmac)
-    )
+    """Priority, advert interval, VRID, VMAC use and VRRP version of a router's first
+    instance."""
+    return timers_of_config(router.config_text, router.source)
 
 
 def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:

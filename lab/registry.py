@@ -57,15 +57,24 @@ class LabRecord:
     def save(self) -> None:
         """Write the record atomically."""
         directory = registry_dir()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = directory / f".{self.id}.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        for last_try in (False, True):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                tmp.write_text(json.dumps(asdict(self), indent=1))
+                break
+            except FileNotFoundError:  # another lab's remove() took the empty directory away
+                if last_try:
+                    raise
         tmp.replace(self.path())
 
     def remove(self) -> None:
-        """Delete the record."""
+        """Delete the record, and the registry directory with it once no record is left (so
+        that a lab leaves nothing behind); another lab's records keep it."""
         with contextlib.suppress(FileNotFoundError):
             self.path().unlink()
+        with contextlib.suppress(OSError):  # not empty: another lab is registered
+            registry_dir().rmdir()
 
     def nsenter_argv(self, node: str) -> list[str]:
         """``nsenter`` arguments that enter ``node``'s namespaces and the lab's PID namespace."""

@@ -1,4 +1,7 @@
-"""Reports of a run: a readable console report, the JSON report (DESIGN §9) and PNG timelines."""
+"""Reports of a run: a readable console report, the JSON report and PNG timelines.
+
+The JSON report's contract: docs/architecture.md#contracts.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +91,8 @@ def print_report(report: RunReport, console: Console) -> None:
                 f"worst {w['worst_ms']:.1f} ms[/dim]"
             )
     if report.failovers:
-        table = Table(title="failovers (DESIGN §7 metrics)", title_justify="left")
+        title = "failovers (metrics: docs/architecture.md#metrics)"
+        table = Table(title=title, title_justify="left")
         for column in (
             "fault",
             "old → new master",

@@ -89,7 +89,7 @@ class RunReport:
             raise spoiled
 
     def as_json(self) -> dict[str, Any]:
-        """The DESIGN §9 JSON report."""
+        """The JSON report (docs/architecture.md#contracts)."""
         return {
             "scenario": self.scenario,
             "impl": self.impl,

@@ -5,13 +5,13 @@ A step is a mapping with exactly one action key (plus an optional ``name``)::
     - start: [ha_first, ha_second]                 # start routers (or `all`)
     - expect: {master: ha_first, within: 5}        # poll until it holds, or fail the step
     - port-set: {port: ha_first, ip_address: 10.200.51.10}
-    - stop: ha_first                               # a fault (DESIGN §6); opens a failover
+    - stop: ha_first                               # a fault; opens a failover
     - observe: 2                                   # let the probes run for 2 s
     - expect: {steady: 0.3, within: 2}             # no probe lost for the last 0.3 s
     - expect: {failover: {outage_ms: {max: 3000}}}
 
-Durations are seconds. Keys are spelled as DESIGN §6 names the faults (``host-down``,
-``advert-loss``, ``link-flap``); ``_`` works too.
+Durations are seconds. Keys are spelled as docs/architecture.md#faults names the faults
+(``host-down``, ``advert-loss``, ``link-flap``); ``_`` works too.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Bound(_Model):
 
 
 class FailoverExpectation(_Model):
-    """Bounds on the most recent failover's metrics (DESIGN §7)."""
+    """Bounds on the most recent failover's metrics (docs/architecture.md#metrics)."""
 
     outage_ms: Bound | None = None
     detection_ms: Bound | None = None

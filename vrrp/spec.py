@@ -6,7 +6,9 @@ settings, the VMAC name and MAC, and the RFC 9568 switch. It is pure: no sockets
 interface lookups (the primary address is found at run time), so it is unit-tested alone.
 
 RFC 9568 mode is not a keepalived keyword, so :mod:`vrrp.config` reports it as unknown (a
-warning, which keepalived would also only log). It is read from those warnings here:
+warning, which keepalived would also only log) and keeps it on ``Config.unused`` with its
+scope, whatever file it came from (an ``include`` or text given as a string). It is read from
+those kept statements here:
 
 ``vrrp_rfc9568`` in ``global_defs``, optionally followed by ``behaviour`` or ``checksum``:
     every VRRPv3 instance follows RFC 9568. ``behaviour`` switches the state machine only (a
@@ -19,18 +21,18 @@ warning, which keepalived would also only log). It is read from those warnings h
 
 Two keepalived ``global_defs`` keywords the parser does not model are read the same way:
 ``vrrp_rt_priority N`` (SCHED_RR priority 1..99) and ``vrrp_priority N`` (nice -20..19).
+These keywords are read only in the scope named; elsewhere they stay unknown-keyword
+warnings.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-import shlex
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
-from pathlib import Path
 
-from vrrp.config import Config, NotifyScript, VrrpInstance
+from vrrp.config import Config, NotifyScript, Statement, VrrpInstance
 from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
 
 __all__ = [
@@ -219,103 +221,40 @@ def _argv(script: NotifyScript | None) -> tuple[str, ...] | None:
     return tuple(script.argv) if script is not None else None
 
 
-_KEYWORD_WARNING = re.compile(r"^(?:unknown|unsupported) keyword '([^']+)'")
+def _mode(statement: Statement) -> Rfc9568:
+    """The mode an ``[vrrp_]rfc9568 [WORD]`` statement asks for (all, unless the word says)."""
+    word = statement.args[0] if statement.args else ""
+    return _RFC9568_WORDS.get(word.lower(), Rfc9568.ALL)
 
 
-def _warned_keyword(message: str) -> str | None:
-    """The keyword a parser warning is about, when it is an unknown/unsupported keyword."""
-    match = _KEYWORD_WARNING.match(message)
-    return match.group(1) if match else None
-
-
-def _rfc9568_settings(config: Config) -> tuple[Rfc9568, dict[int, Rfc9568]]:
-    """The global RFC 9568 switch and per-line instance switches, read from the warnings.
-
-    Returns (global mode, {line of an instance-level keyword: mode}); the caller maps
-    instance-level lines to instances by position.
-    """
+def _rfc9568_modes(config: Config) -> tuple[Rfc9568, dict[str, Rfc9568]]:
+    """The ``global_defs`` RFC 9568 mode, and each instance's own, from the kept statements."""
     global_mode = Rfc9568.NONE
-    by_line: dict[tuple[str, int], Rfc9568] = {}
-    for warning in config.warnings:
-        for keyword in ("vrrp_rfc9568", "rfc9568"):
-            if _warned_keyword(warning.message) != keyword:
-                continue
-            mode = _read_mode(warning.filename, warning.line, keyword)
-            if keyword == "vrrp_rfc9568":
-                global_mode |= mode
-            else:
-                by_line[(warning.filename, warning.line)] = mode
-    return global_mode, {line: mode for (_, line), mode in by_line.items()}
+    for statement in config.statements("vrrp_rfc9568", "global_defs"):
+        global_mode |= _mode(statement)
+    by_instance: dict[str, Rfc9568] = {}
+    for statement in config.statements("rfc9568"):
+        name = statement.instance
+        if name is not None:
+            by_instance[name] = by_instance.get(name, Rfc9568.NONE) | _mode(statement)
+    return global_mode, by_instance
 
 
-def _read_mode(filename: str, line: int, keyword: str) -> Rfc9568:
-    try:
-        text = Path(filename).read_text().splitlines()[line - 1]
-    except (OSError, IndexError):
-        return Rfc9568.ALL
-    words = shlex.split(text.split("#", 1)[0].split("!", 1)[0])
-    try:
-        arg = words[words.index(keyword) + 1] if len(words) > words.index(keyword) + 1 else ""
-    except ValueError:
-        arg = ""
-    return _RFC9568_WORDS.get(arg.lower(), Rfc9568.ALL)
+_SIGNED = re.compile(r"-?[0-9]+")
 
 
-def _instance_lines(config: Config) -> dict[str, tuple[str, int, int]]:
-    """For each instance, (file, first line, last line) of its block, found by scanning text.
-
-    Only used to attach an instance-level ``rfc9568`` line to its instance; the scan follows
-    braces line by line, which is enough for the files this daemon reads.
-    """
-    spans: dict[str, tuple[str, int, int]] = {}
-    files = {w.filename for w in config.warnings}
-    for filename in files:
-        try:
-            lines = Path(filename).read_text().splitlines()
-        except OSError:
-            continue
-        depth = 0
-        current: tuple[str, int] | None = None
-        for number, raw in enumerate(lines, 1):
-            text = raw.split("#", 1)[0].split("!", 1)[0]
-            words = text.split()
-            if depth == 0 and len(words) >= 2 and words[0] == "vrrp_instance":
-                current = (words[1].rstrip("{"), number)
-            depth += text.count("{") - text.count("}")
-            if current is not None and depth == 0 and number >= current[1] and "}" in text:
-                spans[current[0]] = (filename, current[1], number)
-                current = None
-    return spans
-
-
-def _keyword_args(config: Config, keyword: str) -> list[list[str]]:
-    """The arguments of every use of ``keyword`` that :mod:`vrrp.config` left as unknown.
-
-    The parser keeps unknown keywords as warnings with file and line (keepalived does the
-    same: log and carry on), which is where the keepalived keywords it does not model are
-    read from here.
-    """
-    found = []
-    for warning in config.warnings:
-        if _warned_keyword(warning.message) != keyword:
-            continue
-        try:
-            text = Path(warning.filename).read_text().splitlines()[warning.line - 1]
-            words = shlex.split(text.split("#", 1)[0].split("!", 1)[0])
-        except (OSError, IndexError, ValueError):
-            continue
-        if keyword in words:
-            found.append(words[words.index(keyword) + 1 :])
-    return found
-
-
-def _int_setting(config: Config, keyword: str, low: int, high: int) -> int | None:
-    """The last valid ``keyword N`` of global_defs (a bad value is ignored, as a warning)."""
+def _int_setting(
+    config: Config, keyword: str, low: int, high: int
+) -> tuple[int | None, list[Statement]]:
+    """The last valid ``keyword N`` of global_defs (a bad value is ignored, as a warning),
+    and the statements read."""
     value = None
-    for args in _keyword_args(config, keyword):
-        if len(args) == 1 and args[0].lstrip("-").isdigit() and low <= int(args[0]) <= high:
+    statements = config.statements(keyword, "global_defs")
+    for statement in statements:
+        args = statement.args
+        if len(args) == 1 and _SIGNED.fullmatch(args[0]) and low <= int(args[0]) <= high:
             value = int(args[0])
-    return value
+    return value, statements
 
 
 def _garp(inst: VrrpInstance, config: Config) -> GarpSpec:
@@ -376,25 +315,30 @@ def build_instance(
 
 def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
     """Resolve a whole configuration; ``rfc9568`` is a command-line override for all."""
-    global_mode, instance_lines = _rfc9568_settings(config)
-    spans = _instance_lines(config) if instance_lines else {}
-    instances = []
-    for inst in config.instances:
-        mode = rfc9568 | global_mode
-        span = spans.get(inst.name)
-        if span is not None:
-            for line, line_mode in instance_lines.items():
-                if span[1] <= line <= span[2]:
-                    mode |= line_mode
-        instances.append(build_instance(inst, config, mode))
+    global_mode, by_instance = _rfc9568_modes(config)
+    instances = tuple(
+        build_instance(
+            inst, config, rfc9568 | global_mode | by_instance.get(inst.name, Rfc9568.NONE)
+        )
+        for inst in config.instances
+    )
     gd = config.global_defs
-    ours = {"vrrp_rfc9568", "rfc9568", "vrrp_rt_priority", "vrrp_priority"}
+    rt_priority, rt_statements = _int_setting(config, "vrrp_rt_priority", 1, 99)
+    nice, nice_statements = _int_setting(config, "vrrp_priority", -20, 19)
+    # The keywords read here are ours: the parser's "unknown keyword" about them is not news.
+    read = [
+        *config.statements("vrrp_rfc9568", "global_defs"),
+        *(s for s in config.statements("rfc9568") if s.instance is not None),
+        *rt_statements,
+        *nice_statements,
+    ]
+    consumed = {s.warning for s in read if s.warning is not None}
     return DaemonSpec(
-        instances=tuple(instances),
+        instances=instances,
         notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
         notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
         router_id=gd.router_id,
-        rt_priority=_int_setting(config, "vrrp_rt_priority", 1, 99),
-        nice=_int_setting(config, "vrrp_priority", -20, 19),
-        warnings=tuple(str(w) for w in config.warnings if _warned_keyword(w.message) not in ours),
+        rt_priority=rt_priority,
+        nice=nice,
+        warnings=tuple(str(w) for w in config.warnings if w not in consumed),
     )

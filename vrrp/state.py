@@ -15,12 +15,13 @@ Times are float seconds on whatever monotonic clock the driver uses; intervals i
 are centiseconds (the unit of the v3 Max Adver Int field), so parameters take centiseconds and
 the timer properties report seconds.
 
-Scope: this module implements the §6.4 transitions and the §6.1 timer arithmetic. Packet
-validation (§7.1: TTL, checksum, VRID, address lists) belongs to the receive path, except the two
-checks that need the machine's own state: RFC 3768 §7.1's interval match for v2, and ignoring our
-own looped-back adverts. RFC 5798 §7.1 also tells an address owner to discard every advert;
-RFC 9568 erratum 8298 lowered that to "SHOULD log", and this machine follows §6.4, which does
-process them (two misconfigured owners then settle by the §6.4.3 address tie-break).
+Scope: this module implements the §6.4 transitions; the §6.1 timer arithmetic, per RFC, is
+:mod:`vrrp.timers`. Packet validation (§7.1: TTL, checksum, VRID, address lists) belongs to
+the receive path, except the two checks that need the machine's own state: RFC 3768 §7.1's
+interval match for v2, and ignoring our own looped-back adverts. RFC 5798 §7.1 also tells an
+address owner to discard every advert; RFC 9568 erratum 8298 lowered that to "SHOULD log", and
+this machine follows §6.4, which does process them (two misconfigured owners then settle by the
+§6.4.3 address tie-break).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
+
+from vrrp import timers
 
 __all__ = [
     "OWNER_PRIORITY",
@@ -336,9 +339,14 @@ class StateMachine:
         return self._master_adver_interval_cs / 100
 
     @property
+    def rfc(self) -> timers.Rfc:
+        """The RFC whose timers this router follows (RFC 3768, RFC 5798 or RFC 9568)."""
+        return timers.Rfc.of(self._params.version, self._params.rfc9568)
+
+    @property
     def skew_time(self) -> float:
-        """Skew_Time in seconds: ((256 - Priority) * Master_Adver_Interval) / 256 for v3
-        (RFC 5798 §6.1), (256 - Priority) / 256 for v2 (RFC 3768 §6.1)."""
+        """Skew_Time in seconds (§6.1): scaled by Master_Adver_Interval for v3 (RFC 5798), not
+        for v2 (RFC 3768); see :func:`vrrp.timers.skew_time`."""
         return self._skew_time
 
     @property
@@ -347,7 +355,7 @@ class StateMachine:
 
         This is the RFC "theory" figure for detecting a silently dead Master.
         """
-        return 3 * self._master_adver_interval_cs / 100 + self._skew_time
+        return timers.master_down_interval(self._master_adver_interval_cs, self._skew_time)
 
     @property
     def adver_timer(self) -> float | None:
@@ -494,7 +502,7 @@ class StateMachine:
         if params.vrid != old.vrid or params.version != old.version:
             raise ValueError("vrid and version cannot change without a restart")
         self._params = params
-        if self._state is State.INITIALIZE or params.version == 2:
+        if self._state is State.INITIALIZE or not self.rfc.adopts_master_interval:
             # v2 never adopts, so its Master_Adver_Interval is always the configured one.
             self._master_adver_interval_cs = params.advert_interval_cs
         self._skew_time = self._compute_skew_time()
@@ -519,13 +527,7 @@ class StateMachine:
 
     def _compute_skew_time(self) -> float:
         """Skew_Time in seconds for the current priority and Master_Adver_Interval."""
-        headroom = 256 - self._params.priority
-        if self._params.version == 2:
-            # RFC 3768 §6.1: Skew_Time = (256 - Priority) / 256 seconds, whatever the interval.
-            return headroom / 256
-        # RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256, with the
-        # interval in centiseconds; divide once at the end to keep binary-exact cases exact.
-        return headroom * self._master_adver_interval_cs / 25600
+        return timers.skew_time(self.rfc, self._params.priority, self._master_adver_interval_cs)
 
     def _advert(self) -> SendAdvert:
         """An advert with our current priority and our own interval."""
@@ -577,9 +579,9 @@ class StateMachine:
                 # the preempt_delay hold, as keepalived does ("after seeing a lower priority
                 # master").
                 self._preempt_hold_until = None
-            if self._params.version == 3:
+            if self.rfc.adopts_master_interval:
                 self._master_adver_interval_cs = max_adver_int_cs
-                if self._params.rfc9568:
+                if self.rfc.recomputes_skew_on_adoption:
                     # RFC 9568 §6.4.2 adds "Recompute the Skew_Time" here; RFC 5798 (455)
                     # recomputes only Master_Down_Interval, keeping the old Skew_Time.
                     self._skew_time = self._compute_skew_time()
@@ -633,7 +635,7 @@ class StateMachine:
         # §6.4.3 (740)-(765): cancel Adver_Timer, adopt the interval, recompute Skew_Time and
         # Master_Down_Interval, set Master_Down_Timer, go Backup. RFC 3768 §6.4.3 only sets the
         # Master_Down_Timer: v2 has no interval to adopt.
-        if self._params.version == 3:
+        if self.rfc.adopts_master_interval:
             self._master_adver_interval_cs = max_adver_int_cs
         self._skew_time = self._compute_skew_time()
         self._state = State.BACKUP

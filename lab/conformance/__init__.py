@@ -1,4 +1,6 @@
-"""The VRRP conformance harness: DESIGN §8's rows, checked against any router driver.
+"""The VRRP conformance harness: the RFC rows, checked against any router driver.
+
+Its map: docs/architecture.md#conformance.
 
 ``run_row(iut("keepalived"), "P01", pcap_dir)`` builds a bench (a lab with the IUT, a tester and
 an observer, recorded to a pcap), runs the row's check and returns a :class:`Verdict`;

@@ -60,7 +60,8 @@ GROUP6_MAC = "33:33:00:00:00:12"
 GROUP4 = "224.0.0.18"
 GROUP4_MAC = "01:00:5e:00:00:12"
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-#: The advert interval of most rows: short (DESIGN §10), long enough to resolve Skew_Time.
+#: The advert interval of most rows: short (docs/architecture.md#waiting), long enough to
+#: resolve Skew_Time.
 ADV = 0.1
 #: The IUT's priority as a backup, and the tester's as a master that outranks it.
 IUT_PRIO = 100

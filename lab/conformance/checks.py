@@ -46,9 +46,9 @@ from lab.conformance.bench import (
 )
 from lab.conformance.rows import ROWS
 from lab.conformance.verdict import Findings, Verdict, combine
-from lab.errors import UsageError
 from lab.routers import RouterParams
 from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode
+from vrrp.timers import Rfc, Timers, centiseconds
 
 Check = Callable[[Bench, Findings], None]
 CHECKS: dict[str, Check] = {}
@@ -71,9 +71,12 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
     """Run the check of ``row`` against ``iut`` in a fresh bench, once per address family the
     row applies to; the verdict it reaches.
 
-    A family whose question cannot be posed (the driver cannot express the configuration, the
-    IUT does not start) is ``n/a`` with the error, never an exception: the matrix always
-    completes, and the other family still counts.
+    Nothing is raised (but Ctrl-C): the matrix always completes, and the other family still
+    counts. A family whose configuration the driver cannot express
+    (:class:`lab.errors.Unsupported`) is ``n/a`` with the driver's reason; any other exception,
+    of a check or of the bench's bring-up or teardown, is the harness's own and makes the verdict
+    ``error``, with its traceback in the evidence (:meth:`Findings.raised`,
+    :meth:`Verdict.broke`). A fail already found stands, and the error is told beside it.
     """
     began = time.monotonic()
     parts: list[Findings] = []
@@ -87,37 +90,42 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
                 try:
                     bench.use_family(family)
                     CHECKS[row](bench, findings)
-                except UsageError as exc:  # the driver cannot express the row's configuration
-                    findings.na(f"cannot be configured for this row: {_first_line(exc)}")
-                except Exception as exc:  # a broken run is reported, not raised
-                    findings.na(f"check could not run: {_first_line(exc)}")
+                except Exception as exc:  # reported in the verdict (n/a or error), not raised
+                    findings.raised(exc)
         verdict = combine(row, iut.name, parts)
         verdict.stalls.update(bench.witness.summary())
         verdict.stalls["stalls"] = [s.as_dict() for s in bench.witness.stalls()]
     except Exception as exc:  # the bench itself did not come up (or down)
         verdict = combine(row, iut.name, parts)
-        problem = f"bench could not run: {_first_line(exc)}"
-        if verdict.outcome == "fail":  # a finding already made stands; the error is told too
-            verdict.reason += f" [{problem}]"
-        else:
-            verdict.outcome, verdict.reason = "n/a", problem
+        verdict.broke(exc)
     verdict.pcap = pcap
     verdict.seconds = round(time.monotonic() - began, 2)
     return verdict
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__).splitlines()[0]
-
-
 # --- shared procedures --------------------------------------------------------------------
+
+
+def timers_of(params: RouterParams, adv: float | None = None) -> Timers:
+    """The RFC timers of the IUT as backup, timing a master by ``adv`` (default: its own
+    interval), with Skew_Time computed from that interval too."""
+    return Timers.of(params.version, params.priority, adv or params.advert_int)
 
 
 def mdi(params: RouterParams, adv: float | None = None) -> float:
     """Master_Down_Interval of the IUT as backup (with ``adv`` as Master_Adver_Interval)."""
-    from lab.routers import master_down_interval
+    return timers_of(params, adv).master_down_interval
 
-    return master_down_interval(params.priority, adv or params.advert_int, params.version)
+
+def adoption_window(params: RouterParams, master_int: float) -> tuple[float, float]:
+    """The Master_Down_Interval of a v3 IUT after it adopts ``master_int`` (§6.4.2): from RFC
+    5798's, whose Skew_Time keeps the IUT's own interval, to RFC 9568's, which recomputes it."""
+    own, adopted = centiseconds(params.advert_int), centiseconds(master_int)
+    low, high = (
+        Timers(rfc, params.priority, own).adopt(adopted).master_down_interval
+        for rfc in (Rfc.RFC5798, Rfc.RFC9568)
+    )
+    return min(low, high), max(low, high)
 
 
 def become_master(
@@ -637,8 +645,7 @@ def t02(b: Bench, f: Findings) -> None:
         took, window = taken
         # RFC 5798 recomputes Master_Down_Interval with the master's interval but leaves
         # Skew_Time as configured (§6.4.2); RFC 9568 recomputes Skew_Time too. Either adopts.
-        low = 3 * master_int + (256 - params.priority) * params.advert_int / 256
-        high = 3 * master_int + (256 - params.priority) * master_int / 256
+        low, high = adoption_window(params, master_int)
         own = mdi(params)
         tol = tolerance(master_int)
         f.measure(

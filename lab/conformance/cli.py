@@ -1,7 +1,9 @@
 """``vrrp-lab conformance``: run the rows against implementations and print the matrix.
 
 Exit codes: 0 when the matrix ran (a fail is a finding about an implementation, not an error
-of the run), 2 on bad input (an unknown row or implementation).
+of the run; an inconclusive cell is told, not an error), 1 when the harness itself broke in
+some cell (an ``error`` verdict, its traceback printed and in the JSON: the matrix is
+incomplete), 2 on bad input (an unknown row or implementation).
 
 Cells run side by side (``--jobs``), each in its own worker process and its own lab: a bench
 spends its time waiting on VRRP timers, not computing, and every figure it reports comes from
@@ -33,7 +35,7 @@ from lab import linux
 from lab.conformance.bench import Iut, iut, iut_names
 from lab.conformance.checks import run_row
 from lab.conformance.rows import ROWS, parse_rows
-from lab.conformance.verdict import Verdict
+from lab.conformance.verdict import OUTCOMES, Verdict
 from lab.errors import UsageError
 from lab.routers import driver_class
 from lab.versions import collect as collect_versions
@@ -48,14 +50,20 @@ CELL = {
     "fail": "[bold red]FAIL[/]",
     "n/a": "[dim]n/a[/]",
     "inconclusive": "[yellow]inconclusive[/]",
+    "error": "[bold magenta]ERROR[/]",
 }
+#: The exit code of a matrix in which the harness broke (some verdict is ``error``).
+EXIT_HARNESS_ERROR = 1
 
 
 def add_conformance_command(sub: Any) -> None:
     """Register ``conformance`` on the ``vrrp-lab`` subparsers ``sub``."""
     p = sub.add_parser(
         "conformance",
-        help="check VRRP implementations against RFC 5798/9568 (DESIGN §8) and print the matrix",
+        help=(
+            "check VRRP implementations against RFC 5798/9568 "
+            "(docs/architecture.md#conformance) and print the matrix"
+        ),
     )
     p.add_argument(
         "--impl",
@@ -188,22 +196,25 @@ def _worker_start(runner: int) -> None:
 
 
 def summary(verdicts: Sequence[Verdict], column: str) -> str:
-    """One line: counts per outcome (inconclusive ones when there are any), and the MUST
-    rows that fail."""
+    """One line: counts per outcome (inconclusive and error ones when there are any), the
+    MUST rows that fail, and the rows on which the harness broke."""
     mine = [v for v in verdicts if v.iut == column]
-    outcomes = ("pass", "fail", "n/a", "inconclusive")
-    counts = {o: sum(v.outcome == o for v in mine) for o in outcomes}
+    counts = {o: sum(v.outcome == o for v in mine) for o in OUTCOMES}
     must = [v.row for v in mine if v.outcome == "fail" and ROWS[v.row].level == "MUST"]
     should = [v.row for v in mine if v.outcome == "fail" and ROWS[v.row].level == "SHOULD"]
+    broken = [v.row for v in mine if v.outcome == "error"]
     took = sum(v.seconds for v in mine)
     text = (
         f"{column}: {counts['pass']} pass, {counts['fail']} fail, {counts['n/a']} n/a"
         + (f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else "")
+        + (f", {counts['error']} error" if counts["error"] else "")
         + f" of {len(mine)} rows in {took:.0f}s"
     )
     worst = max((v.stalls.get("worst_ms", 0.0) for v in mine), default=0.0)
     if counts["inconclusive"]:
         text += f" (host stalls up to {worst:.0f} ms spoiled their timing)"
+    if broken:
+        text += f"; the harness broke on: {', '.join(broken)}"
     if must:
         text += f"; MUST rows failed: {', '.join(must)}"
     if should:
@@ -286,6 +297,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             _console.print(
                 f"  {v.row} {v.iut}: {v.outcome}: {v.reason}", markup=False, soft_wrap=True
             )
+        if v.outcome == "error":
+            for key, text in v.tracebacks.items():
+                _console.print(f"    {key}:", markup=False)
+                _console.print(_indent(text, "      "), markup=False, soft_wrap=True)
     for name in names:
         _console.print(summary(verdicts, name), markup=False)
     _console.print(f"captures in {pcap_dir}; {time.monotonic() - began:.0f}s in all", markup=False)
@@ -308,4 +323,14 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return 0
+    return exit_code(verdicts)
+
+
+def exit_code(verdicts: Sequence[Verdict]) -> int:
+    """The command's exit code once the matrix ran: :data:`EXIT_HARNESS_ERROR` if the harness
+    broke in any cell, else 0 (fails, n/a and inconclusive cells are findings of the run)."""
+    return EXIT_HARNESS_ERROR if any(v.outcome == "error" for v in verdicts) else 0
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.rstrip("\n").splitlines())

@@ -1,4 +1,6 @@
-"""The conformance rows of DESIGN §8: stable ids, what each checks, where the RFC says so.
+"""The conformance rows: stable ids, what each checks, where the RFC says so.
+
+The harness as a whole: docs/architecture.md#conformance.
 
 A row is a question about one rule of RFC 5798 (VRRPv3) or RFC 9568 (its update). The ids are
 stable: reports, the expected-verdict table and ``docs/conformance.md`` all key on them.

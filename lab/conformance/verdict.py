@@ -1,21 +1,61 @@
-"""A row's outcome for one implementation: pass, fail, n/a or inconclusive, why, and the
-evidence.
+"""A row's outcome for one implementation: pass, fail, n/a, inconclusive or error, why, and
+the evidence.
+
+``n/a``: the question could not be posed, because the driver cannot express the row's
+configuration (:class:`lab.errors.Unsupported`) or a control case showed the bench cannot ask it.
 
 ``inconclusive``: a timing case's window overlapped a scheduling stall of the host longer than
 the case's tolerance (:mod:`lab.stalls`), so the measured time says nothing about the IUT.
+
+``error``: the harness itself broke (a check or the bench raised anything but the driver's
+:class:`~lab.errors.Unsupported`): nothing is known about the IUT, and the traceback is in the
+evidence (:data:`TRACEBACK_KEY`), so a broken check never reads as an implementation that cannot
+express the row.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from typing import TYPE_CHECKING, Any, Literal
+
+from lab.errors import Unsupported
 
 if TYPE_CHECKING:
     from lab.stalls import Stall, StallWitness
 
-Outcome = Literal["pass", "fail", "n/a", "inconclusive"]
+Outcome = Literal["pass", "fail", "n/a", "inconclusive", "error"]
+#: Every outcome, in the order reports count them.
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "n/a", "inconclusive", "error")
 #: The evidence key under which a case's stall is recorded (after the case's label).
 STALL_KEY = "stall that spoiled the timing"
+#: The evidence key under which a harness error's traceback is recorded (after the family's
+#: prefix, ``IPv6: traceback``, or ``bench: `` when the bench itself broke).
+TRACEBACK_KEY = "traceback"
+#: The evidence prefix of an error of the bench itself (bring-up or teardown), not of a family.
+BENCH_PREFIX = "bench: "
+
+
+class HarnessError(Exception):
+    """A verdict is ``error``: the harness broke (:meth:`Verdict.raise_if_error`). Its message
+    is the verdict and every traceback the verdict holds."""
+
+
+def classify(exc: BaseException) -> Literal["n/a", "error"]:
+    """What an exception out of a check or a bench means: ``n/a`` when the driver cannot
+    express the row's configuration (:class:`lab.errors.Unsupported`), else ``error`` (the
+    harness itself broke, a :class:`~lab.errors.UsageError` of its own included)."""
+    return "n/a" if isinstance(exc, Unsupported) else "error"
+
+
+def first_line(exc: BaseException) -> str:
+    """``exc`` in one line: its message's first line, or its class's name if it has none."""
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The whole traceback of ``exc``, as Python prints it."""
+    return "".join(traceback.format_exception(exc))
 
 
 @dataclasses.dataclass
@@ -46,6 +86,47 @@ class Verdict:
     def ok(self) -> bool:
         """True unless the implementation was found to break the rule."""
         return self.outcome != "fail"
+
+    @property
+    def tracebacks(self) -> dict[str, str]:
+        """The harness errors' tracebacks in the evidence, by key (``traceback``,
+        ``IPv6: traceback``, ``bench: traceback``): those of an ``error`` verdict, and those
+        told beside a fail."""
+        return {
+            key: value
+            for key, value in self.evidence.items()
+            if key.endswith(TRACEBACK_KEY) and isinstance(value, str)
+        }
+
+    def raise_if_error(self) -> None:
+        """Raise :class:`HarnessError`, with the tracebacks, when this verdict is ``error``: a
+        test must fail on a broken harness, never compare it with an expectation or skip it."""
+        if self.outcome != "error":
+            return
+        told = "".join(f"\n--- {key} ---\n{text}" for key, text in self.tracebacks.items())
+        raise HarnessError(f"{self}{told}")
+
+    def broke(self, exc: Exception, where: str = "bench could not run") -> None:
+        """Record that the bench itself (its bring-up or teardown) raised ``exc``.
+
+        The driver's :class:`~lab.errors.Unsupported` makes the verdict n/a; anything else is
+        an error, with the traceback in the evidence under ``bench: traceback``. A fail already
+        found stands either way, and the problem is told in its reason.
+        """
+        problem = f"{where}: {first_line(exc)}"
+        if classify(exc) == "n/a":
+            if self.outcome == "fail":
+                self.reason += f" [{problem}]"
+            else:
+                self.outcome, self.reason = "n/a", problem
+            return
+        self.evidence[BENCH_PREFIX + TRACEBACK_KEY] = format_traceback(exc)
+        if self.outcome == "fail":  # a finding already made stands; the error is told too
+            self.reason += f" [error: {problem}]"
+        elif self.outcome == "error":  # a check broke first: both are told
+            self.reason += f"; {problem}"
+        else:
+            self.outcome, self.reason = "error", problem
 
     def raise_if_inconclusive(self) -> None:
         """Raise :class:`lab.stalls.Inconclusive` when a stall spoiled any timing case of this
@@ -95,10 +176,21 @@ class Findings:
         self.unusable: str | None = None
         self.inconclusive: list[str] = []
         self.spoiled: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        """Harness errors, one line each (their tracebacks are in :attr:`evidence`)."""
 
     def na(self, reason: str) -> None:
         """The bench could not pose the question (e.g. its control case failed): n/a."""
         self.unusable = self.unusable or self.prefix + reason
+
+    def raised(self, exc: Exception) -> None:
+        """The check raised ``exc``: n/a if the driver cannot express the row's configuration
+        (:func:`classify`), else a harness error, with its traceback in the evidence."""
+        if classify(exc) == "n/a":
+            self.na(f"cannot be configured for this row: {first_line(exc)}")
+            return
+        self.errors.append(f"{self.prefix}check raised {type(exc).__name__}: {first_line(exc)}")
+        self.evidence[self.prefix + TRACEBACK_KEY] = format_traceback(exc)
 
     def check(self, ok: bool, passed: str, failed: str) -> bool:
         """Record one case: ``passed`` when ``ok``, else ``failed`` (a reason)."""
@@ -176,10 +268,13 @@ class Findings:
 
     @property
     def outcome(self) -> Outcome:
-        """This family's outcome: fail on any failure; inconclusive if a timing case was
-        spoiled by a stall; n/a if the question could not be posed; else pass."""
+        """This family's outcome: fail on any failure (a finding stands, whatever broke after
+        it); error if the harness broke; inconclusive if a timing case was spoiled by a stall;
+        n/a if the question could not be posed; else pass."""
         if self.failures:
             return "fail"
+        if self.errors:
+            return "error"
         if self.inconclusive:
             return "inconclusive"
         return "n/a" if self.unusable else "pass"
@@ -192,16 +287,23 @@ class Findings:
 def combine(row: str, iut: str, parts: list[Findings]) -> Verdict:
     """One verdict from the findings of each family a row was asked in.
 
-    Fail if any family broke the rule (a real fail stands whatever else was spoiled);
-    otherwise inconclusive if a stall spoiled any family's timing case (the stall is named);
-    pass if at least one family showed it held and the others could not be asked (their
-    reason stays in the verdict's reason); else n/a.
+    Fail if any family broke the rule (a real fail stands whatever else was spoiled or broke;
+    a harness error beside it is told in the reason); otherwise error if the harness broke in
+    any family (nothing else can be trusted of the row); otherwise inconclusive if a stall
+    spoiled any family's timing case (the stall is named); pass if at least one family showed
+    it held and the others could not be asked (their reason stays in the verdict's reason);
+    else n/a.
     """
     outcomes = [part.outcome for part in parts]
     notes = [note for part in parts for note in part.notes]
+    errors = [r for part in parts for r in part.errors]
     if "fail" in outcomes:
         outcome: Outcome = "fail"
         reasons = [r for part in parts for r in part.failures]
+        reasons += [f"error: {r}" for r in errors]
+    elif errors:
+        outcome = "error"
+        reasons = list(errors)
     elif "inconclusive" in outcomes:
         outcome = "inconclusive"
         reasons = [r for part in parts for r in part.inconclusive]
@@ -211,7 +313,7 @@ def combine(row: str, iut: str, parts: list[Findings]) -> Verdict:
     else:
         outcome = "n/a"
         reasons = []
-    if outcome == "fail":  # what a stall spoiled beside the fail is told too
+    if outcome in ("fail", "error"):  # what a stall spoiled beside them is told too
         reasons += [f"inconclusive: {r}" for part in parts for r in part.inconclusive]
     reasons += [
         f"n/a: {p.unusable}" if outcome != "n/a" else str(p.unusable)

@@ -1,7 +1,7 @@
 """The one router driver interface: a VRRP daemon run inside a lab node, and its events.
 
 Every implementation (``keepalived``, ``bundled``, later ``frr``) is driven the same way
-(DESIGN §5):
+(docs/architecture.md#routers):
 
 * it is given a ``keepalived.conf``, either verbatim (text) or rendered from
   :class:`RouterParams`;
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
+from vrrp.timers import Timers
 
 if TYPE_CHECKING:
     from lab.node import Node
@@ -208,15 +209,15 @@ class EventStream:
 
 
 def skew_time(priority: int, advert_int: float, version: int = 3) -> float:
-    """RFC Skew_Time in seconds: (256 − prio)·Adv/256 for v3 (RFC 5798), (256 − prio)/256 for v2."""
-    if version == 2:
-        return (256 - priority) / 256.0
-    return (256 - priority) * advert_int / 256.0
+    """RFC Skew_Time in seconds of a backup of ``priority`` (:mod:`vrrp.timers`): scaled by
+    the interval for v3 (RFC 5798 §6.1), not for v2 (RFC 3768 §6.1)."""
+    return Timers.of(version, priority, advert_int).skew_time
 
 
 def master_down_interval(priority: int, advert_int: float, version: int = 3) -> float:
-    """RFC Master_Down_Interval in seconds: 3·Adv + Skew_Time (of the backup's priority)."""
-    return 3 * advert_int + skew_time(priority, advert_int, version)
+    """RFC Master_Down_Interval in seconds, 3·Adv + Skew_Time, of a backup of ``priority``
+    (:mod:`vrrp.timers`)."""
+    return Timers.of(version, priority, advert_int).master_down_interval
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """The ``bundled`` driver: the repository's own VRRP daemon (``python -m vrrp``) in a node.
 
-It is driven exactly like keepalived (DESIGN §5): the same wrapper config naming the notify
-FIFO and including the router's ``keepalived.conf`` unchanged, the same keepalived-compatible
-flags (``-n -l -D -G --vrrp -f WRAPPER -p PIDFILE -r VRRP_PIDFILE``), the same signals
-(SIGTERM: priority-0 advert, VIPs and VMAC removed; SIGHUP: reload). It is one process, not
-keepalived's parent and child, so freeze, kill and stop act on that one process.
+It is driven exactly like keepalived (docs/architecture.md#routers): the same wrapper config
+naming the notify FIFO and including the router's ``keepalived.conf`` unchanged, the same
+keepalived-compatible flags (``-n -l -D -G --vrrp -f WRAPPER -p PIDFILE -r VRRP_PIDFILE``), the
+same signals (SIGTERM: priority-0 advert, VIPs and VMAC removed; SIGHUP: reload). It is one
+process, not keepalived's parent and child, so freeze, kill and stop act on that one process.
 
 The daemon is run with the runner's own interpreter, so it is the ``vrrp`` package of this
 checkout that runs. Its status socket lives next to the other router files in the node's

@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lab import clock
-from lab.errors import EnvironmentMissing, UsageError
+from lab.errors import EnvironmentMissing, Unsupported, UsageError
 from lab.routers.base import (
     RUN_DIR,
     Router,
@@ -120,7 +120,7 @@ OWNER_REFUSAL = (
 )
 
 
-class UnsupportedConfig(UsageError):
+class UnsupportedConfig(Unsupported):
     """The router's ``keepalived.conf`` asks for something FRR's vrrpd cannot do."""
 
 

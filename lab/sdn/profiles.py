@@ -157,8 +157,8 @@ _BASE: dict[str, Any] = {
     "bind_pairs": False,
 }
 
-#: The starting knob values of every profile (DESIGN §4), refined from the systems' docs and
-#: code: see docs/sdn-profiles.md for the source of each value.
+#: The starting knob values of every profile (docs/architecture.md#fabric-and-sdn), refined
+#: from the systems' docs and code: see docs/sdn-profiles.md for the source of each value.
 PROFILES: dict[str, Knobs] = {
     "l2-plain": Knobs(**_BASE),
     "neutron-ovs-hybrid": Knobs(

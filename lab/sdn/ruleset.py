@@ -3,7 +3,8 @@
 One table, ``bridge vrrp_lab``, filters every frame an instance sends. Port security sits at
 the bridge's **prerouting** hook, which runs in ``br_handle_frame`` before
 ``br_handle_frame_finish``, where the bridge learns the source MAC: a spoofed frame dropped
-there never teaches the bridge a spoofed MAC (a forward-hook drop would, DESIGN §4).
+there never teaches the bridge a spoofed MAC (a forward-hook drop would:
+docs/architecture.md#fabric-and-sdn).
 
 Layout::
 

@@ -36,6 +36,7 @@ def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
     """The check of the row ``flaw`` breaks reports fail against that stand-in."""
     row = BROKEN[flaw]
     verdict = run_row(liar_iut(flaw), row, tmp_path)
+    verdict.raise_if_error()  # the harness broke: fail with its traceback, never compare
     verdict.raise_if_inconclusive()  # a host stall spoiled a timing case: run again
     # In every family the row is asked in: each family's question can fail on its own.
     assert verdict.families == dict.fromkeys(_families(row), "fail"), (
@@ -54,6 +55,7 @@ def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
 def test_honest_standin_passes(row: str, tmp_path: Path) -> None:
     """The stand-in without a flaw passes the row: the bench itself is sound."""
     verdict = run_row(liar_iut("none"), row, tmp_path)
+    verdict.raise_if_error()  # the harness broke: fail with its traceback, never compare
     verdict.raise_if_inconclusive()  # a host stall spoiled a timing case: run again
     assert verdict.families == dict.fromkeys(_families(row), "pass"), (
         f"{verdict}; evidence {verdict.evidence}"

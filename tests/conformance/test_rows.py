@@ -30,6 +30,7 @@ def test_row_verdict(column: str, row: str, tmp_path: Path) -> None:
         pytest.skip(missing)
     want = expectation(column, row)
     verdict = run_row(target, row, tmp_path)
+    verdict.raise_if_error()  # the harness broke: fail with its traceback, never compare
     verdict.raise_if_inconclusive()  # a stall spoiled a timing case: re-run, never compared
     assert verdict.outcome == want.outcome, (
         f"{verdict}; expected {want.outcome} ({want.reason}); evidence {verdict.evidence}, "

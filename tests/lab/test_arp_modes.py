@@ -236,9 +236,10 @@ def test_a_dead_controller_fails_the_lab_loudly() -> None:
 def test_seed_story_with_keepalived(
     make_lab: Callable[..., Lab], use_vmac: bool, survives: bool
 ) -> None:
-    """DESIGN §4, `arp-caching` row, IP-only pairs: after a graceful failover the sticky cache
-    still answers with the old master's MAC. Without use_vmac that MAC is wrong and the VIP is
-    lost; with use_vmac it is the VMAC, which now lives on the new master, so the VIP works."""
+    """docs/architecture.md#profile-predictions, `arp-caching` row, IP-only pairs: after a
+    graceful failover the sticky cache still answers with the old master's MAC. Without use_vmac
+    that MAC is wrong and the VIP is lost; with use_vmac it is the VMAC, which now lives on the
+    new master, so the VIP works."""
     if shutil.which("keepalived") is None:
         pytest.skip("keepalived is not installed (apt-get install keepalived)")
     from lab.routers import RouterParams, make_router

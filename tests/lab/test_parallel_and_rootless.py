@@ -64,6 +64,8 @@ def test_lab_builds_and_pings_rootless() -> None:
     """A user without any privilege builds the seed lab in a user namespace of its own."""
     if os.geteuid() != 0:
         pytest.skip("this test drops from root to nobody; run the suite as root")
+    registry_dir = Path("/tmp/vrrp-lab-65534")
+    there_before = registry_dir.exists()  # another rootless lab of nobody's may be running
     res = subprocess.run(
         [sys.executable, "-c", ROOTLESS_SCRIPT, str(REPO), str(REPO / "scenarios" / "seed.yaml")],
         cwd="/",
@@ -83,5 +85,7 @@ def test_lab_builds_and_pings_rootless() -> None:
         "rootless": True,
         "ping": 0,
         "hostname": "ha-first",
-        "registry": "/tmp/vrrp-lab-65534",
+        "registry": str(registry_dir),
     }
+    if not there_before:
+        assert not registry_dir.exists(), f"the rootless lab left {registry_dir} behind"

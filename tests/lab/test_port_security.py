@@ -3,7 +3,8 @@
 A sender instance writes crafted frames onto its ``ens3`` (AF_PACKET, built with scapy); a
 receiver instance collects what arrives. Each frame carries a marker. After each batch a legit
 sentinel frame follows the same path, so "dropped" means "not arrived although every expected
-frame and the sentinel did". Each profile exercises one port-security mode of DESIGN §4.
+frame and the sentinel did". Each profile exercises one port-security mode of
+docs/architecture.md#fabric-and-sdn.
 """
 
 from __future__ import annotations
@@ -125,7 +126,10 @@ def cases(f: Frames, phase: int) -> dict[str, bytes]:
 
 
 def expected(mode: str, sha: bool, phase: int, name: str) -> bool:
-    """DESIGN §4: does ``mode`` let the frame ``name`` through in ``phase``?"""
+    """Does ``mode`` let the frame ``name`` through in ``phase``?
+
+    The modes: docs/architecture.md#fabric-and-sdn.
+    """
     if mode == "off":
         return True
     always = {"legit_ip", "arp_legit", "ip6_link_local", "cidr_in"}

@@ -1,4 +1,6 @@
-"""DESIGN §4's profile table, cell by cell, reproduced in the lab (issue 4, scenarios 2).
+"""The SDN profile table, cell by cell, reproduced in the lab (issue 4, scenarios 2).
+
+The predictions are those of docs/architecture.md#profile-predictions.
 
 Each cell runs a short-timer scenario (lab.profile_matrix) and compares the measured outcome
 with the table's prediction. `benchmarks/profile_matrix.py` prints the same table with figures.

@@ -1,4 +1,4 @@
-"""The failover metrics of DESIGN §7, on hand-made records (no namespaces)."""
+"""The failover metrics of docs/architecture.md#metrics, on hand-made records (no namespaces)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario steps: one action each, DESIGN §6 spellings, clear errors."""
+"""Scenario steps: one action each, the fault names of docs/architecture.md#faults, clear errors."""
 
 from __future__ import annotations
 

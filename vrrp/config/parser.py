@@ -1,0 +1,246 @@
+"""The walker: a statement tree plus the keyword tables give a validated :class:`Config`.
+
+Each block is read with its :class:`~.keywords.Table`: a known keyword's converter gives the
+value of its model fields, anything else becomes a :class:`~.model.Statement` on
+``Config.unused`` (with a warning, as keepalived logs and carries on).  Errors get the
+location of the statement they are about.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ConfigWarning
+from .keywords import GLOBAL_DEFS, TOP_LEVEL, VRRP_INSTANCE, Keyword, Table
+from .lexer import Node, lex, tree
+from .model import (
+    TOP,
+    Config,
+    GlobalDefs,
+    Statement,
+    VrrpInstance,
+    instance_problems,
+    same_vrid_problem,
+)
+from .values import check_word
+
+__all__ = ["load", "parse"]
+
+
+@dataclass
+class _Block:
+    """The values read from one block and the statement each came from."""
+
+    node: Node
+    name: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    where: dict[object, Node] = field(default_factory=dict)
+    """By field, and by (field, index) for list entries: to locate cross-field problems."""
+
+
+def _error(node: Node, message: str) -> ConfigError:
+    return ConfigError(message, node.filename, node.line)
+
+
+def _located(node: Node, build: Callable[..., Any], *args: Any) -> Any:
+    """Run ``build(*args)`` (a converter or model constructor); give its error this node's
+    location."""
+    try:
+        return build(*args)
+    except ConfigError as exc:
+        raise _error(node, exc.message) from None
+
+
+def _children(node: Node, what: str) -> list[Node]:
+    if node.children is None:
+        raise _error(node, f"{node.tokens[0]}: expected a '{{' block of {what}")
+    return node.children
+
+
+def _header(node: Node, count: int) -> list[str]:
+    """The words of a block's opening statement before its '{'."""
+    args = node.tokens[1:]
+    if len(args) != count:
+        what = "a name" if count else "nothing"
+        raise _error(
+            node,
+            f"{node.tokens[0]}: expected {what} before '{{', got {' '.join(args) or 'nothing'!r}",
+        )
+    return args
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.warnings: list[ConfigWarning] = []
+        self.unused: list[Statement] = []
+        self.instances: list[_Block] = []
+
+    def warn(self, node: Node, message: str) -> ConfigWarning:
+        warning = ConfigWarning(message, node.filename, node.line)
+        self.warnings.append(warning)
+        return warning
+
+    def keep(self, node: Node, scope: str, warning: ConfigWarning | None = None) -> Statement:
+        """Record a statement the parser does not use, with its block."""
+        statement = self.kept(node, scope, warning)
+        self.unused.append(statement)
+        return statement
+
+    @staticmethod
+    def kept(node: Node, scope: str, warning: ConfigWarning | None = None) -> Statement:
+        keyword, *args = node.tokens
+        block = None
+        if node.children is not None:
+            inner = keyword if scope == TOP else f"{scope}/{keyword}"
+            block = tuple(_Parser.kept(child, inner) for child in node.children)
+        return Statement(keyword, tuple(args), node.filename, node.line, scope, block, warning)
+
+    def unknown(self, node: Node, table: Table, scope: str) -> None:
+        keyword = node.tokens[0]
+        # The unknown keyword's block (if any) is not interpreted; see the package docstring.
+        if keyword in table.unsupported:
+            warning = self.warn(node, f"unsupported keyword '{keyword}' ignored")
+        else:
+            warning = self.warn(node, f"unknown keyword '{keyword}'")
+        self.keep(node, scope, warning)
+
+    # -- one block, by its table ------------------------------------------------------------
+
+    def walk(self, block: _Block, children: list[Node], table: Table, scope: str) -> None:
+        for node in children:
+            keyword = table.by_name.get(node.tokens[0])
+            if keyword is None:
+                self.unknown(node, table, scope)
+            elif keyword.table is not None:
+                inner = _Block(node)
+                sub = keyword.table
+                self.walk(inner, _children(node, sub.what), sub, f"{scope}/{keyword.name}")
+                build = sub.build
+                assert build is not None
+                value = _located(node, build, inner.values)
+                self.set(block, node, keyword, value, table.warn_repeats)
+            elif keyword.entries:
+                (name,) = keyword.fields
+                convert = keyword.convert
+                assert convert is not None
+                items = block.values.setdefault(name, [])
+                for child in _children(node, keyword.what):
+                    block.where[(name, len(items))] = child
+                    items.append(_located(child, convert, child))
+                block.where.setdefault(name, node)
+            else:
+                convert = keyword.convert
+                assert convert is not None
+                value = _located(node, convert, node)
+                if not keyword.fields:
+                    self.keep(node, scope)
+                else:
+                    self.set(block, node, keyword, value, table.warn_repeats)
+
+    def set(self, block: _Block, node: Node, keyword: Keyword, value: Any, warn: bool) -> None:
+        """Record a value; a repeated keyword is a warning (keepalived uses the last one,
+        except for notify scripts where it keeps the first)."""
+        key = keyword.fields[0]
+        if key in block.where:
+            prev = block.where[key]
+            if warn:
+                kept = "first" if keyword.keep_first else "last"
+                self.warn(
+                    node,
+                    f"{node.tokens[0]} repeated (also at {prev.filename}:{prev.line}); "
+                    f"using the {kept}",
+                )
+            if keyword.keep_first:
+                return
+        values = value if len(keyword.fields) > 1 else (value,)
+        for name, item in zip(keyword.fields, values, strict=True):
+            block.values[name] = item
+        block.where[key] = node
+
+    # -- the file ----------------------------------------------------------------------------
+
+    def run(self, nodes: list[Node]) -> Config:
+        settings = _Block(Node([], "", "", 0))
+        for node in nodes:
+            keyword = node.tokens[0]
+            if keyword == "global_defs":
+                _header(node, 0)
+                children = _children(node, GLOBAL_DEFS.what)
+                self.walk(settings, children, GLOBAL_DEFS, "global_defs")
+            elif keyword == "vrrp_instance":
+                self.instance(node)
+            else:
+                self.unknown(node, TOP_LEVEL, TOP)
+        gd = GlobalDefs(**settings.values)
+        instances = [self.finish(b, gd) for b in self.instances]
+        self.check_vrids(instances)
+        config = Config(global_defs=gd, instances=instances)
+        config.warnings = self.warnings
+        config.unused = self.unused
+        return config
+
+    def instance(self, node: Node) -> None:
+        (name,) = _header(node, 1)
+        _located(node, lambda: check_word("vrrp_instance", name, "an instance name"))
+        for other in self.instances:
+            if other.name == name:
+                raise _error(
+                    node,
+                    f"vrrp_instance: expected a unique name, got {name!r} "
+                    f"(already defined at {other.node.filename}:{other.node.line})",
+                )
+        block = _Block(node, name)
+        self.instances.append(block)
+        children = _children(node, VRRP_INSTANCE.what)
+        self.walk(block, children, VRRP_INSTANCE, f"vrrp_instance {name}")
+
+    def finish(self, b: _Block, gd: GlobalDefs) -> VrrpInstance:
+        for required in ("interface", "virtual_router_id"):
+            if required not in b.values:
+                raise _error(
+                    b.node,
+                    f"vrrp_instance {b.name}: missing '{required}' "
+                    f"(expected {required} in every vrrp_instance)",
+                )
+        kwargs = dict(b.values)
+        interface = kwargs.pop("interface")
+        vrid = kwargs.pop("virtual_router_id")
+        inst = _located(b.node, lambda: VrrpInstance(b.name, interface, vrid, **kwargs))
+        errors, warnings = instance_problems(inst, gd)
+        for problem in warnings:
+            self.warn(self.where(b, problem.key), f"vrrp_instance {b.name}: {problem.message}")
+        if errors:
+            raise _error(self.where(b, errors[0].key), errors[0].message)
+        return inst
+
+    @staticmethod
+    def where(b: _Block, key: object) -> Node:
+        node = b.where.get(key)
+        if node is None and isinstance(key, tuple):
+            node = b.where.get(key[0])
+        return node or b.node
+
+    def check_vrids(self, instances: list[VrrpInstance]) -> None:
+        for i, inst in enumerate(instances):
+            for other in instances[:i]:
+                problem = same_vrid_problem(other, inst)
+                if problem:
+                    raise _error(self.where(self.instances[i], "virtual_router_id"), problem)
+
+
+def parse(text: str, filename: str = "<string>") -> Config:
+    """Parse keepalived.conf ``text``; ``filename`` is used in messages and to resolve
+    relative ``include`` patterns (the current directory for ``"<string>"``).
+
+    Raises :class:`ConfigError` (``FILE:LINE: ...``) for invalid configurations.
+    Unknown keywords end up in ``Config.warnings``, and with every other statement the
+    parser does not model in ``Config.unused``.
+    """
+    return _Parser().run(tree(lex(text, filename)))
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and parse the keepalived.conf at ``path`` (see :func:`parse`)."""
+    return parse(Path(path).read_text(encoding="utf-8", errors="replace"), os.fspath(path))
