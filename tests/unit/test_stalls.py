@@ -85,6 +85,17 @@ def test_floors_sit_below_the_tolerance() -> None:
     assert HOST_FLOOR < SELF_FLOOR < TOL
 
 
+def frozen_stall(witness: StallWitness, source: str, began: float, ended: float) -> Stall:
+    """The stall ``source`` reported for a freeze from ``began`` to ``ended``: the one that
+    covers it (due by the time the probe was stopped, over no earlier than it was let go).
+    Other probes' stalls are not it: on a loaded host they may be longer."""
+    witness.sync(ended)
+    mine = [s for s in witness.stalls(began, ended) if s.source == source]
+    covering = [s for s in mine if s.start <= began + 0.005 and s.end >= ended - 0.005]
+    assert covering, f"no stall of {source} covers the freeze; recorded {witness.stalls()}"
+    return max(covering, key=lambda s: s.seconds)
+
+
 def test_a_stopped_host_probe_reports_the_stall() -> None:
     with StallWitness() as witness:
         cpu_probes = {k: v for k, v in witness.priorities.items() if k.startswith("cpu")}
@@ -95,14 +106,13 @@ def test_a_stopped_host_probe_reports_the_stall() -> None:
         time.sleep(FREEZE)  # the fault itself: a freeze of known length
         os.kill(probe.proc.pid, signal.SIGCONT)
         ended = clock.now()
-        stall = witness.judge(began, ended, TOL)
         with pytest.raises(Inconclusive, match=r"frozen probe: inconclusive: a \d+\.\d ms stall"):
             witness.check(began, ended, TOL, "frozen probe")
-        # The same stall does not spoil a window that ended before it.
-        assert witness.judge(began - 1.0, began - 0.5, TOL) is None
-    assert stall is not None, f"no stall > {TOL}s seen; recorded {witness.stalls()}"
-    assert stall.source == f"cpu{probe.cpu}"
+        stall = frozen_stall(witness, f"cpu{probe.cpu}", began, ended)
+    # The probe runs at the highest priority allowed: it is back the moment it is let go.
     assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
+    # The same stall does not spoil a window that ended before it.
+    assert judge([stall], began - 1.0, began - 0.5, TOL) is None
     assert witness.summary()["worst_ms"] >= round(stall.seconds * 1000, 2)
 
 
@@ -120,10 +130,11 @@ def test_the_peer_probe_runs_at_the_routers_nice_and_reports_its_own_stalls() ->
         time.sleep(FREEZE)  # the fault itself: a freeze of known length
         os.kill(peer.proc.pid, signal.SIGCONT)
         ended = clock.now()
-        stall = witness.judge(began, ended, TOL, host_only=True)
-    assert stall is not None, f"no stall > {TOL}s seen; recorded {witness.stalls()}"
-    assert stall.source == "nice+5", stall
-    assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
+        assert witness.judge(began, ended, TOL, host_only=True) is not None
+        stall = frozen_stall(witness, "nice+5", began, ended)
+    # No upper bound: at nice +5 on a busy host it may wait longer for a CPU once let go, and
+    # that wait is a stall too.
+    assert stall.seconds >= FREEZE - 0.005, stall
 
 
 def test_a_stopped_measuring_process_is_seen_by_its_self_probe() -> None:
