@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from lab import clock
+from lab.accounting import LATE
 from lab.runner import RunReport, ScenarioRun, StepResult
 from lab.scenario import load_scenario
+from lab.stalls import Inconclusive, judge
 from lab.wait import wait_until
 
 pytestmark = pytest.mark.lab
@@ -84,6 +86,20 @@ def test_planted_loss_before_the_fault_is_unexplained() -> None:
     assert acc is not None
     fault_at = report.failovers[0].at
     before_fault = [i for i in acc.unexplained if i.end < fault_at]
+    # Any other loss before the fault the lab did not make. Only a host stall may excuse one
+    # (a reply delayed past LATE by a starved prober or responder), and then the run says
+    # nothing either way: inconclusive, re-run. Without a stall it is a false loss: red.
+    elsewhere = [
+        i for i in before_fault if i.end < planted["add_lo"] or i.start > planted["del_hi"]
+    ]
+    for other in elsewhere:
+        window = (other.start - LATE, other.end + LATE)
+        stall = judge(run.witness.stalls(), *window, LATE / 5)
+        seen = other.as_json(report.started)
+        assert stall is not None, (
+            f"an unexplained loss the lab did not plant, no host stall: {seen}"
+        )
+        raise Inconclusive(f"an unplanted loss {seen['probes']} probes", stall, window, LATE / 5)
     assert len(before_fault) == 1, (
         f"awaited one unexplained loss before the fault at {fault_at}; "
         f"saw {[i.as_json(report.started) for i in acc.unexplained]}"
