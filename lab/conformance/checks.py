@@ -631,6 +631,7 @@ def t01(b: Bench, f: Findings) -> None:
         tolerance=tol,
         what="takeover after Master_Down_Interval",
         wire=True,
+        late_by=took - want - tol,
     )
 
 
@@ -814,6 +815,7 @@ def f02(b: Bench, f: Findings) -> None:
         tolerance=tol,
         what="takeover after Skew_Time",
         wire=True,
+        late_by=took - skew - tol,
     )
 
 
@@ -878,6 +880,7 @@ def f04(b: Bench, f: Findings) -> None:
                 window=span,
                 tolerance=tol,
                 what="preempt: takeover",
+                late_by=master.at - started - window if master is not None else None,
             )
         b.stop_iut()
 

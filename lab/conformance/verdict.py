@@ -207,6 +207,7 @@ class Findings:
         tolerance: float,
         what: str,
         wire: bool = False,
+        late_by: float | None = None,
     ) -> bool | None:
         """Record a timing case measured over ``window`` (lab-clock start and end): as
         :meth:`check`, unless the witness saw a stall in it longer than ``tolerance``; then the
@@ -215,7 +216,15 @@ class Findings:
         ``wire``: the time is between two captured frames and the tester sends nothing in
         between, so only host stalls (which hold back the IUT) can move it; the measuring
         process's own (its self probe) cannot.
+
+        ``late_by``: for a case that failed by being late, how far past its bound it measured.
+        A stall longer than that (not only longer than the tolerance) could have made it late:
+        the IUT's own latency and a stall just under the tolerance add up. Seen: a takeover
+        0.2 ms past Master_Down_Interval + tolerance beside a 19 ms stall. A stall cannot make
+        anything early, so an early fail stands against the tolerance alone.
         """
+        if not ok and late_by is not None and late_by > 0:
+            tolerance = min(tolerance, late_by)
         stall = self._stall(window, tolerance, host_only=wire)
         if stall is None:
             return self.check(ok, passed, failed)

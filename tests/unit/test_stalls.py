@@ -210,6 +210,32 @@ def test_a_timing_case_beside_a_stall_is_judged() -> None:
     assert f.outcome == "fail" and f.failures == ["late"]
 
 
+def test_a_case_late_by_less_than_a_stall_under_the_tolerance_is_inconclusive() -> None:
+    # A 15 ms stall is under the 20 ms tolerance, but a takeover 3 ms past its bound could be
+    # that stall plus the IUT's own latency: inconclusive. 30 ms past it, the stall cannot
+    # explain it, and a case early by any amount is never a stall's doing: both fail.
+    stall = Stall(100.1, 100.115, "cpu0")
+    late = Findings(4, _witness_with(stall))
+    assert (
+        late.timing(
+            False, "", "late", window=(100.0, 100.4), tolerance=TOL, what="T01", late_by=0.003
+        )
+        is None
+    )
+    assert late.outcome == "inconclusive" and "15.0 ms stall" in late.inconclusive[0]
+    for late_by in (0.030, -0.003, None):
+        judged = Findings(4, _witness_with(stall))
+        judged.timing(
+            False, "", "off", window=(100.0, 100.4), tolerance=TOL, what="T01", late_by=late_by
+        )
+        assert judged.outcome == "fail" and judged.failures == ["off"], late_by
+    passed = Findings(4, _witness_with(stall))
+    passed.timing(
+        True, "on time", "", window=(100.0, 100.4), tolerance=TOL, what="T01", late_by=0.0
+    )
+    assert passed.outcome == "pass"
+
+
 def test_a_real_fail_in_one_family_still_fails_the_row() -> None:
     witness = _witness_with(Stall(100.1, 100.2, "cpu1"))
     v4, v6 = Findings(4, witness), Findings(6, witness)
