@@ -40,7 +40,7 @@ from lab.errors import UsageError, WaitTimeout
 from lab.lab import Lab
 from lab.node import Node
 from lab.routers import Router, RouterParams, Transition, known_drivers, make_router
-from lab.routers.base import master_down_interval, skew_time
+from lab.routers.params import master_down_interval, skew_time
 from lab.scenario import Scenario
 from lab.sdn.ruleset import link_local
 from lab.stalls import StallWitness

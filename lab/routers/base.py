@@ -36,13 +36,12 @@ import subprocess
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
-from vrrp.timers import Timers
+from lab.routers.params import RouterParams
 
 if TYPE_CHECKING:
     from lab.node import Node
@@ -203,118 +202,6 @@ class EventStream:
         raise WaitTimeout(
             f"timed out after {timeout:g}s waiting for {what}; transitions seen: {seen}{extra}"
         )
-
-
-# --- rendered configurations ----------------------------------------------------------------
-
-
-def skew_time(priority: int, advert_int: float, version: int = 3) -> float:
-    """RFC Skew_Time in seconds of a backup of ``priority`` (:mod:`vrrp.timers`): scaled by
-    the interval for v3 (RFC 5798 §6.1), not for v2 (RFC 3768 §6.1)."""
-    return Timers.of(version, priority, advert_int).skew_time
-
-
-def master_down_interval(priority: int, advert_int: float, version: int = 3) -> float:
-    """RFC Master_Down_Interval in seconds, 3·Adv + Skew_Time, of a backup of ``priority``
-    (:mod:`vrrp.timers`)."""
-    return Timers.of(version, priority, advert_int).master_down_interval
-
-
-@dataclasses.dataclass(frozen=True)
-class RouterParams:
-    """The parameters a ``keepalived.conf`` is rendered from: one ``vrrp_instance``.
-
-    Field names follow keepalived's keywords. ``advert_int`` may be sub-second with version 3
-    (whole centiseconds, the v3 wire unit); version 2 needs whole seconds.
-    """
-
-    interface: str
-    priority: int
-    vrid: int = 1
-    vips: tuple[str, ...] = ()
-    advert_int: float = 1.0
-    version: int = 3
-    state: str = "BACKUP"
-    instance: str = "vrrp_1"
-    unicast_src_ip: str | None = None
-    unicast_peers: tuple[str, ...] = ()
-    use_vmac: bool = False
-    vmac_xmit_base: bool = False
-    nopreempt: bool = False
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ValueError(problems[0])
-
-    def problems(self) -> list[str]:
-        """What is wrong with these parameters, one line each (empty when they are valid)."""
-        out = []
-        if not 1 <= self.vrid <= 255:
-            out.append(f"vrid: {self.vrid} is outside 1..255")
-        if not 1 <= self.priority <= 255:
-            out.append(f"priority: {self.priority} is outside 1..255")
-        if self.version not in (2, 3):
-            out.append(f"version: {self.version} is neither 2 nor 3")
-        if self.state not in ("MASTER", "BACKUP"):
-            out.append(f"state: {self.state!r} is neither MASTER nor BACKUP")
-        centis = Decimal(str(self.advert_int)) * 100
-        if self.version == 2 and (self.advert_int != int(self.advert_int) or self.advert_int < 1):
-            out.append(
-                f"advert_int: {self.advert_int:g}s needs version 3 (VRRPv2 counts whole seconds)"
-            )
-        elif centis != centis.to_integral_value() or not 1 <= centis <= 4095:
-            out.append(
-                f"advert_int: {self.advert_int:g}s is not a whole number of centiseconds "
-                "between 0.01 and 40.95"
-            )
-        if self.vmac_xmit_base and not self.use_vmac:
-            out.append("vmac_xmit_base: needs use_vmac")
-        if self.nopreempt and self.state == "MASTER":
-            out.append("nopreempt: keepalived ignores it with state MASTER; use state BACKUP")
-        if not self.vips:
-            out.append("vips: a VRRP instance needs at least one virtual IP")
-        return out
-
-    @property
-    def skew_time(self) -> float:
-        """RFC Skew_Time of this router, in seconds."""
-        return skew_time(self.priority, self.advert_int, self.version)
-
-    @property
-    def master_down_interval(self) -> float:
-        """RFC Master_Down_Interval of this router when it is backup, in seconds."""
-        return master_down_interval(self.priority, self.advert_int, self.version)
-
-    def render(self) -> str:
-        """The ``keepalived.conf`` text for these parameters (keepalived 2.2.7 syntax)."""
-        lines = [
-            "# Rendered by vrrp-lab from the scenario's router parameters.",
-            f"vrrp_instance {self.instance} {{",
-            f"    interface {self.interface}",
-            f"    state {self.state}",
-            f"    virtual_router_id {self.vrid}",
-            f"    priority {self.priority}",
-            f"    advert_int {self.advert_int:g}",
-            f"    version {self.version}",
-        ]
-        if self.use_vmac:
-            lines.append("    use_vmac")
-        if self.vmac_xmit_base:
-            lines.append("    vmac_xmit_base")
-        if self.nopreempt:
-            lines.append("    nopreempt")
-        if self.unicast_src_ip:
-            lines.append(f"    unicast_src_ip {self.unicast_src_ip}")
-        if self.unicast_peers:
-            lines.append("    unicast_peer {")
-            lines.extend(f"        {peer}" for peer in self.unicast_peers)
-            lines.append("    }")
-        lines.append("    virtual_ipaddress {")
-        lines.extend(f"        {vip}" for vip in self.vips)
-        lines.append("    }")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -866,8 +753,9 @@ def _process_tree(root: int) -> list[int]:
 _DRIVERS: dict[str, type[Router]] = {}
 R = TypeVar("R", bound=type[Router])
 
-# Modules of this package that are not drivers.
-_NOT_DRIVERS = {"base", "spec"}
+# Modules of this package that are not drivers (tests/unit/test_router_params.py checks that
+# every other module registers the driver it is named after).
+_NOT_DRIVERS = {"base", "group", "params", "schema", "spec"}
 
 
 def register_driver(cls: R) -> R:
@@ -914,13 +802,10 @@ __all__: Sequence[str] = (
     "EventStream",
     "Router",
     "RouterError",
-    "RouterParams",
     "Transition",
     "driver_class",
     "known_drivers",
     "make_router",
-    "master_down_interval",
     "parse_notify_line",
     "register_driver",
-    "skew_time",
 )

@@ -78,10 +78,10 @@ from lab.routers.base import (
     RUN_DIR,
     Router,
     RouterError,
-    RouterParams,
     Transition,
     register_driver,
 )
+from lab.routers.params import RouterParams
 from lab.wait import wait_until
 from vrrp import config as kconf
 

@@ -29,13 +29,24 @@ it; starting routers from it is :mod:`lab.routers.spec`'s work.
 from __future__ import annotations
 
 import ipaddress
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lab.routers.params import RouterParams
 from lab.topology import IPAddress, Topology
+from vrrp.config.values import PRIORITY, VERSION, VRID, IntRange
+
+#: An address of each family standing in for a VIP or peer not known before bring-up
+#: (documentation ranges, RFC 5737 and RFC 3849).
+_STAND_IN = {4: "192.0.2.1", 6: "2001:db8::1"}
+
+
+def _range(domain: IntRange) -> dict[str, int]:
+    """A model range as JSON Schema bounds, for editors; only the model checks it."""
+    return {"minimum": domain.lo, "maximum": domain.hi}
+
 
 #: The fields that describe a rendered config; none of them may accompany ``config``.
 RENDER_FIELDS = (
@@ -70,10 +81,15 @@ class RouterSpec(BaseModel):
     )
     instance: str | None = Field(None, description="vrrp_instance name; default vrrp_<vrid>.")
     interface: str | None = Field(None, description="Default: the node's first interface.")
-    vrid: int = Field(1, ge=1, le=255, description="virtual_router_id.")
-    priority: int = Field(100, ge=1, le=255)
-    advert_int: float = Field(1.0, gt=0, description="Seconds; sub-second needs version 3.")
-    version: Literal[2, 3] = 3
+    # The ranges are shown in the JSON Schema for editors, and checked by the model alone.
+    vrid: int = Field(1, description="virtual_router_id.", json_schema_extra=_range(VRID))
+    priority: int = Field(100, json_schema_extra=_range(PRIORITY))
+    advert_int: float = Field(
+        1.0,
+        description="Seconds, in whole centiseconds; sub-second needs version 3.",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+    version: int = Field(3, json_schema_extra={"enum": [VERSION.lo, VERSION.hi]})
     state: Literal["MASTER", "BACKUP"] = "BACKUP"
     vips: list[str] | None = Field(
         None, description="Virtual IPs (IP or IP/prefix); default: the scenario's on this network."
@@ -100,16 +116,6 @@ class RouterSpec(BaseModel):
                 raise ValueError(f"{vip!r} is not an IP address (or IP/prefix)") from None
         return out
 
-    @field_validator("advert_int")
-    @classmethod
-    def _advert_int(cls, value: float) -> float:
-        centis = Decimal(str(value)) * 100
-        if centis != centis.to_integral_value() or not 1 <= centis <= 4095:
-            raise ValueError(
-                f"{value:g} is not a whole number of centiseconds between 0.01 and 40.95"
-            )
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> RouterSpec:
         if self.config is not None:
@@ -120,15 +126,37 @@ class RouterSpec(BaseModel):
                     "drop config or those fields"
                 )
             return self
-        if self.version == 2 and self.advert_int != int(self.advert_int):
-            raise ValueError(
-                f"advert_int: {self.advert_int:g}s needs version 3 (VRRPv2 counts whole seconds)"
-            )
-        if self.vmac_xmit_base and not self.use_vmac:
-            raise ValueError("vmac_xmit_base: needs use_vmac: true")
-        if self.nopreempt and self.state == "MASTER":
-            raise ValueError("nopreempt: keepalived ignores it with state MASTER; use BACKUP")
+        # Building the parameters is the check: the model raises its first problem.
+        self.stand_in_params()
         return self
+
+    def stand_in_params(self) -> RouterParams:
+        """This entry's :class:`RouterParams` with stand-ins for what the topology fills in
+        at bring-up (the interface, the VIPs, the unicast peers), so that the model can judge
+        the entry when the scenario is read (``ValueError``, ``field: problem``, if it is
+        invalid). :func:`lab.routers.spec.router_params` builds the real one, and the model
+        judges it again then (the VIPs' family, say)."""
+        given = [*(self.vips or ()), self.unicast_src_ip, *(self.unicast_peers or ())]
+        family = next((ipaddress.ip_interface(str(a)).version for a in given if a), 4)
+        stand_in = _STAND_IN[family]
+        peers = self.unicast_peers if self.unicast_peers is not None else []
+        if self.unicast and not peers:
+            peers = [stand_in]
+        return RouterParams(
+            interface=self.interface or "eth0",
+            priority=self.priority,
+            vrid=self.vrid,
+            vips=tuple(self.vips) if self.vips else (stand_in,),
+            advert_int=self.advert_int,
+            version=self.version,
+            state=self.state,
+            instance=self.instance or f"vrrp_{self.vrid}",
+            unicast_src_ip=str(self.unicast_src_ip) if self.unicast_src_ip else None,
+            unicast_peers=tuple(str(p) for p in peers),
+            use_vmac=self.use_vmac,
+            vmac_xmit_base=self.vmac_xmit_base,
+            nopreempt=self.nopreempt,
+        )
 
     @property
     def rendered(self) -> bool:

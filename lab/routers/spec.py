@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lab.errors import ScenarioError, UsageError
 from lab.lab import Lab
 from lab.routers import DEFAULT_IMPL
-from lab.routers.base import Router, RouterParams, make_router
+from lab.routers.base import Router, make_router
 from lab.routers.group import STOP_TIMEOUT, Routers
+from lab.routers.params import RouterParams
 from lab.routers.schema import RENDER_FIELDS, RouterSpec, check_router_specs
 from lab.scenario import Scenario, _first_error, load_scenario, scenario_base_dir
 
@@ -121,6 +122,19 @@ def router_params(lab: Lab, spec: RouterSpec, specs: list[RouterSpec]) -> Router
                 for other in specs
                 if other is not spec and (other.config is not None or other.vrid == spec.vrid)
             )
+    try:
+        return _params(spec, interface, vips, src, peers)
+    except ValueError as err:
+        # What only the topology's defaults reveal (an IPv6 VIP under version 2, say).
+        field, _, message = str(err).partition(": ")
+        raise ScenarioError(
+            lab.scenario.name, f"routers[{specs.index(spec)}].{field}", message
+        ) from None
+
+
+def _params(
+    spec: RouterSpec, interface: str, vips: tuple[str, ...], src: str | None, peers: tuple[str, ...]
+) -> RouterParams:
     return RouterParams(
         interface=interface,
         priority=spec.priority,

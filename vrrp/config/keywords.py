@@ -347,8 +347,11 @@ def joined(name: str) -> Show:
 
 
 def vip_line(vip: VirtualIP) -> str:
-    """One ``virtual_ipaddress`` entry."""
-    parts = [str(vip.address)]
+    """One ``virtual_ipaddress`` entry; a host address is written bare, as keepalived's own
+    configs (and the seed's) write it: keepalived reads a bare address as /32 or /128."""
+    address = vip.address
+    host = address.network.prefixlen == address.max_prefixlen
+    parts = [str(address.ip) if host else str(address)]
     for name in ("dev", "label", "scope", "brd"):
         value = getattr(vip, name)
         if value is not None:

@@ -447,6 +447,11 @@ class VrrpInstance:
             if script is not None:
                 check_type(keyword, script, NotifyScript).validate(keyword)
 
+    def cautions(self, global_defs: GlobalDefs | None = None) -> list[str]:
+        """What keepalived would accept in this instance but warn about, one message each."""
+        _, warnings = instance_problems(self, global_defs or GlobalDefs())
+        return [w.message for w in warnings]
+
     # -- derived values ---------------------------------------------------------
 
     @property
@@ -600,7 +605,7 @@ def instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[Problem]
         errors.append(
             Problem(
                 f"advert_int: expected whole seconds for VRRPv2, got {format_fixed(cs, 100)} "
-                "(set 'version 3' for sub-second intervals)",
+                "(a sub-second interval needs version 3)",
                 "advert_int",
             )
         )
@@ -646,7 +651,8 @@ def instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[Problem]
     if inst.vmac_xmit_base and inst.use_vmac is False:
         errors.append(
             Problem(
-                "vmac_xmit_base: expected use_vmac as well (it only applies to a VMAC)",
+                "vmac_xmit_base: expected use_vmac as well (it needs use_vmac: it only "
+                "applies to a VMAC)",
                 "vmac_xmit_base",
             )
         )

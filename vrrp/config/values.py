@@ -116,12 +116,15 @@ class Seconds:
     hi: int
     unit: str
     """The step as the messages write it, e.g. ``0.01``."""
+    step_name: str = ""
+    """The step's name, when it has one the user knows it by (``centiseconds``)."""
 
     @property
     def expected(self) -> str:
         """What the messages say is expected."""
         lo, hi = format_fixed(self.lo, self.scale), format_fixed(self.hi, self.scale)
-        return f"seconds {lo}..{hi} in steps of {self.unit}"
+        named = f" (whole {self.step_name})" if self.step_name else ""
+        return f"seconds {lo}..{hi} in steps of {self.unit}{named}"
 
     def ticks(self, keyword: str, value: object, shown: object = None) -> int:
         """``value`` (seconds) as an integer count of 1/scale seconds, range-checked.
@@ -183,7 +186,7 @@ GARP_REFRESH = IntRange(0, UINT_MAX)
 """``[vrrp_]garp_master_refresh``."""
 GARP_LOWER_PRIO_REPEAT = IntRange(0, INT_MAX)
 """``garp_lower_prio_repeat``."""
-ADVERT_INT = Seconds(100, 1, 255 * 100, "0.01")
+ADVERT_INT = Seconds(100, 1, 255 * 100, "0.01", "centiseconds")
 """``advert_int``: centiseconds, the VRRPv3 wire unit."""
 PREEMPT_DELAY = Seconds(10**6, 0, TIMER_MAX_SEC * 10**6, "0.000001")
 """``preempt_delay``."""

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lab import Lab
-from lab.routers.base import master_down_interval
+from lab.routers import master_down_interval
 from lab.routers.spec import Routers, start_routers
 from lab.scenario import Scenario, load_scenario
 from lab.wait import wait_until
