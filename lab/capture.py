@@ -589,7 +589,7 @@ def decode_frame(data: bytes) -> dict[str, Any] | None:
     Returns the event class under ``"class"`` and its frame-level fields, or None for any other
     frame. Pure: no capture metadata.
     """
-    from lab.probe import decode_payload  # stdlib-only module: cheap in the capture program
+    from lab.prober import decode_payload  # stdlib-only module: cheap in the capture program
 
     found = _ethertype_payload(data)
     if found is None:

@@ -17,7 +17,7 @@ It reports over its stdout, one ASCII record per line::
 
 It ends when its stdin reaches EOF, or when its parent dies (parent-death signal, set by the
 witness between fork and exec). Standard library only, at module level and below: importing the
-``lab`` package would cost every probe 0.6 s of CPU (see ``lab/probe.py``).
+``lab`` package would cost every probe 0.6 s of CPU (see ``lab/prober.py``).
 """
 
 from __future__ import annotations

@@ -34,14 +34,8 @@ from lab.capture import (
     transits,
 )
 from lab.neighbours import NeighbourChange, nud_name, parse_neighbour_messages
-from lab.probe import (
-    ProbeResult,
-    ProbeResults,
-    decode_payload,
-    encode_echo_request,
-    encode_reply,
-    encode_request,
-)
+from lab.probe import ProbeResult, ProbeResults
+from lab.prober import decode_payload, encode_echo_request, encode_reply, encode_request
 from lab.timeline import from_capture, from_neighbours, from_probes, from_sdn, merge
 
 A_MAC, B_MAC = "fa:16:3e:8d:dc:bb", "fa:16:3e:f3:a9:a3"
