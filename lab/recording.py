@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab import metrics
-from lab.capture import ArpEvent, Capture, VrrpAdvert
-from lab.capture import Event as CaptureEvent
+from lab.capture import Capture
+from lab.capture_events import ArpEvent, VrrpAdvert
+from lab.capture_events import Event as CaptureEvent
 from lab.neighbours import NeighbourChange, NeighbourWatch
 from lab.probe import ProbeResult, ProbeRun
 from lab.routers.base import Router, Transition

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lab.capture import Event as CaptureEvent
+    from lab.capture_events import Event as CaptureEvent
     from lab.neighbours import NeighbourChange
     from lab.probe import ProbeResults
 
@@ -215,7 +215,7 @@ def from_capture(
 ) -> list[TimelineEvent]:
     """VRRP adverts and ARP packets of a capture; with ``probes``, also ``probe-served`` events
     where the responder of the captured probe replies changes."""
-    from lab.capture import ArpEvent, ProbePacket, VrrpAdvert
+    from lab.capture_events import ArpEvent, ProbePacket, VrrpAdvert
 
     out: list[TimelineEvent] = []
     serving: str | None = None

@@ -34,7 +34,8 @@ from types import TracebackType
 from typing import Any
 
 from lab import clock
-from lab.capture import ArpEvent, Capture, VrrpAdvert, decode_frame, start_capture, transits
+from lab.capture import Capture, start_capture
+from lab.capture_events import ArpEvent, VrrpAdvert, decode_frame, transits
 from lab.conformance.rows import Family
 from lab.errors import UsageError, WaitTimeout
 from lab.lab import Lab

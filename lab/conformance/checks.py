@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from lab import clock
-from lab.capture import ArpEvent, VrrpAdvert
+from lab.capture_events import ArpEvent, VrrpAdvert
 from lab.conformance.bench import (
     ADV,
     HIGHER_IP,

@@ -17,18 +17,10 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vrrp import VRRP, VRRPv3
 
 from lab import Lab
-from lab.capture import (
-    ArpEvent,
-    ProbePacket,
-    VrrpAdvert,
-    events,
-    read_frames,
-    reply_gaps,
-    start_capture,
-    transits,
-    tshark,
-)
+from lab.capture import ArpEvent, ProbePacket, VrrpAdvert, events, start_capture
+from lab.capture_events import reply_gaps, transits, tshark
 from lab.clock import now
+from lab.pcapng import read_frames
 from lab.probe import responders, start_probes
 from lab.wait import wait_until
 from tests.lab.test_probe import PLAIN_SEED, VIP, emulate_failover, send_frame, send_garp

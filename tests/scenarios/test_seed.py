@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.capture import VrrpAdvert, events, reply_gaps, tshark
+from lab.capture import VrrpAdvert, events
+from lab.capture_events import reply_gaps, tshark
 from lab.measure import router_timers
 from lab.metrics import skew_time
 from lab.runner import RunReport, ScenarioRun

@@ -17,23 +17,18 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Raw
 
-from lab.capture import (
-    ArpEvent,
+from lab.capture_events import ArpEvent, ProbePacket, VrrpAdvert, decode_frame, events, transits
+from lab.neighbours import NeighbourChange, nud_name, parse_neighbour_messages
+from lab.pcapng import (
     Frame,
     Interface,
     PcapngReader,
-    ProbePacket,
-    VrrpAdvert,
-    decode_frame,
     epb_flags,
-    events,
     interface_block,
     packet_block,
     read_frames,
     section_header,
-    transits,
 )
-from lab.neighbours import NeighbourChange, nud_name, parse_neighbour_messages
 from lab.probe import ProbeResult, ProbeResults
 from lab.prober import decode_payload, encode_echo_request, encode_reply, encode_request
 from lab.timeline import from_capture, from_neighbours, from_probes, from_sdn, merge
