@@ -11,9 +11,9 @@ import pytest
 
 from lab.cli import main
 from lab.conformance import ROWS, iut
-from lab.conformance.checks import discard_timing
 from lab.conformance.cli import cell, run_matrix, summary
 from lab.conformance.expected import COLUMNS, DEPARTURES, PASS, expectation
+from lab.conformance.procedures import discard_timing
 from lab.conformance.verdict import Findings, Verdict, combine
 from lab.routers import Router, base
 

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from lab import measure, metrics
-from lab.conformance.checks import adoption_window, mdi
+from lab.conformance.procedures import adoption_window, mdi
 from lab.report import print_report
 from lab.routers import RouterParams, master_down_interval, skew_time
 from lab.runner import RunReport
