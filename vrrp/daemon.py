@@ -8,8 +8,8 @@ microseconds (epoll's is milliseconds), and the process asks the kernel for a 1 
 slack, so that a wake-up lands within tens of microseconds of its deadline. A Master's
 timer is fired "as of" the last point of its grid (deadline + k·interval) before now, so lateness
 (a wake-up, a busy moment) never accumulates into the advert period; instances sharing an interval
-are started on spread phases (:func:`spread_phases`) so that their adverts do not come in
-bursts. The target is 255 VRIDs at 100 ms with an interval jitter p99 of at most 1 ms.
+are started on spread phases (:func:`vrrp.instance.spread_phases`) so that their adverts do not
+come in bursts. The target is 255 VRIDs at 100 ms with an interval jitter p99 of at most 1 ms.
 
 What the daemon does with the machine's actions, in the order returned:
 
@@ -24,34 +24,39 @@ What the daemon does with the machine's actions, in the order returned:
 
 Signals: SIGTERM/SIGINT shut down (priority-0 advert from a Master, VIPs and VMACs removed,
 ``STOP`` notified, exit 0); SIGHUP reloads the configuration without a state flap.
+
+:class:`Daemon` owns the loop, the timer heap (machine timers and deferred GARP batches), the
+instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses live beside it:
+
+* :mod:`vrrp.instance` — the per-instance record, its machine's parameters, the start phases;
+* :mod:`vrrp.receive` — which instance a datagram is for, and counting the ones none takes;
+* :mod:`vrrp.transmit` — encoding and sending adverts, building and sending GARPs / NAs;
+* :mod:`vrrp.tracking` — ``track_interface``: when an instance is in FAULT, its priority;
+* :mod:`vrrp.notify` — the notify FIFO and scripts;
+* :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
+* :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import errno
 import gc
 import heapq
 import itertools
-import json
 import logging
 import os
 import select
 import signal
-import socket
-import stat
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
-from pathlib import Path
+from ipaddress import ip_interface
 from typing import Any
 
 from vrrp import config as config_mod
 from vrrp import spec as spec_mod
+from vrrp.control import DEFAULT_CONTROL, ControlServer, instance_status, lateness_ms, query_status
+from vrrp.instance import Instance, params_for, spread_phases
 from vrrp.netio import (
     AcceptMode,
     FrameSender,
@@ -60,46 +65,49 @@ from vrrp.netio import (
     Received,
     RxSocket,
     TxSocket,
-    garp_frame,
     pid_file_write,
-    unsolicited_na_frame,
 )
+from vrrp.notify import Notifier, notify_line
 from vrrp.packet import (
     VRRP_GROUP_V4,
     VRRP_GROUP_V6,
     VRRP_TTL,
-    Advert,
     AdvertError,
     Auth,
     Counters,
     IPAddress,
     decode,
-    encode,
 )
-from vrrp.spec import DaemonSpec, InstanceSpec, Rfc9568, VipSpec
+from vrrp.process import apply_scheduling, daemonize, set_timer_slack, setup_logging
+from vrrp.receive import candidates_for, count_stray
+from vrrp.spec import DaemonSpec, InstanceSpec, Rfc9568
 from vrrp.state import (
-    OWNER_PRIORITY,
     Action,
     AddVips,
     BecomeBackup,
     BecomeInitialize,
     BecomeMaster,
     DiscardAdvert,
-    Params,
     RemoveVips,
     SendAdvert,
     SendGratuitous,
     State,
     StateMachine,
 )
+from vrrp.tracking import is_faulted, tracked_priority
+from vrrp.transmit import garp_mac, send_advert, send_garps
 
+# With the names that moved to vrrp.control, .instance, .notify and .process: code that
+# imports them from here (the CLI, tests) keeps working.
 __all__ = [
     "DEFAULT_CONTROL",
     "DEFAULT_PIDFILE",
     "Daemon",
+    "daemonize",
     "notify_line",
     "params_for",
     "query_status",
+    "setup_logging",
     "spread_phases",
 ]
 
@@ -107,104 +115,10 @@ log = logging.getLogger("vrrp")
 
 DEFAULT_PIDFILE = "/run/vrrp/vrrp.pid"
 """Where the pid is written unless ``-p`` says otherwise (the node's private /run in the lab)."""
-DEFAULT_CONTROL = "/run/vrrp/vrrp.ctl"
-"""The unix socket ``python -m vrrp status`` reads (``--control`` changes it)."""
 
-_PR_SET_TIMERSLACK = 29
 _MAX_DRAIN = 256  # datagrams read per readable socket per loop turn
 #: Deferred GARP batches run only when the next timer is at least this far away (seconds).
 _GARP_SLACK = 0.0002  # one instance's batch takes ~50 µs; 255 spread VRIDs leave 390 µs
-
-
-def notify_line(name: str, state: str, priority: int) -> str:
-    """A ``vrrp_notify_fifo`` line, byte for byte as keepalived's ``notify_fifo`` writes it."""
-    return f'INSTANCE "{name}" {state} {priority}\n'
-
-
-def params_for(spec: InstanceSpec, primary_ip: IPAddress, priority: int | None = None) -> Params:
-    """The state machine's parameters for ``spec`` with the resolved primary address.
-
-    ``priority`` overrides the configured one (``track_interface`` weights).
-    """
-    return Params(
-        vrid=spec.vrid,
-        priority=spec.priority if priority is None else priority,
-        primary_ip=str(primary_ip),
-        vips=tuple(str(v.address.ip) for v in spec.vips),
-        advert_interval_cs=spec.advert_int_cs,
-        preempt=spec.preempt,
-        preempt_delay=spec.preempt_delay,
-        accept_mode=spec.accept,
-        version=spec.version,
-        rfc9568=Rfc9568.BEHAVIOUR in spec.rfc9568,
-    )
-
-
-def spread_phases(instances: tuple[InstanceSpec, ...]) -> list[tuple[InstanceSpec, float]]:
-    """Each instance with the start offset (seconds) that spreads its advert phase.
-
-    Instances with the same advert interval that start together would also time out, take over
-    and advertise together, forever: every period, one burst of N adverts, the last of which
-    leaves a burst-length late. Python needs ~25 µs per advert, so 255 VRIDs would make a 6 ms
-    burst, and preemption inside it would show as jitter. Starting the j-th of N such instances
-    j·interval/N later (as if it had been started that much later: it still hears adverts from
-    the first moment) puts every instance on its own phase of the period, so each timer wake-up
-    sends one advert. The offsets are below one advert interval; a lone instance gets none.
-    """
-    groups: dict[int, list[InstanceSpec]] = {}
-    for ispec in instances:
-        groups.setdefault(ispec.advert_int_cs, []).append(ispec)
-    offsets = {}
-    for interval_cs, members in groups.items():
-        for j, ispec in enumerate(members):
-            offsets[ispec.name] = j * interval_cs / 100 / len(members)
-    return [(ispec, offsets[ispec.name]) for ispec in instances]
-
-
-def _set_timer_slack(nanoseconds: int) -> None:
-    """Ask for precise wake-ups (default slack is 50 µs); harmless if refused."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0)
-
-
-@dataclass
-class _Instance:
-    """The run-time side of one instance: its machine, sockets and bookkeeping."""
-
-    spec: InstanceSpec
-    machine: StateMachine
-    primary_ip: IPAddress
-    rx: RxSocket
-    tx: TxSocket
-    counters: Counters = field(default_factory=Counters)
-    discards: dict[str, int] = field(default_factory=dict)
-    checksum_forms: dict[str, int] = field(default_factory=dict)
-    unicast_ttls: dict[int, int] = field(default_factory=dict)
-    adverts_sent: int = 0
-    send_errors: int = 0
-    garps_sent: int = 0
-    transitions: int = 0
-    since: float = field(default_factory=time.time)
-    last_master: str | None = None
-    timer_gen: int = 0
-    scheduled: float | None = None
-    garp_gen: int = 0
-    garp_second_batch: bool = False
-    created_vmac: bool = False
-    garp_mac: str | None = None
-    fault: bool = False
-    entering_fault: bool = False
-    retired_vips: tuple[VipSpec, ...] = ()
-    advert_cache: dict[tuple[int, int], list[tuple[bytes, IPAddress]]] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def destinations(self) -> tuple[IPAddress, ...]:
-        if self.spec.peers:
-            return self.spec.peers
-        return (VRRP_GROUP_V4 if self.spec.family == 4 else VRRP_GROUP_V6,)
 
 
 class Daemon:
@@ -224,7 +138,7 @@ class Daemon:
         self.control_path = control
         self.rfc9568 = rfc9568
         self.spec: DaemonSpec | None = None
-        self.instances: dict[str, _Instance] = {}
+        self.instances: dict[str, Instance] = {}
         self.rx_sockets: dict[tuple[str, int], RxSocket] = {}
         self.rx_counters: dict[tuple[str, int], Counters] = {}
         self.tx_sockets: dict[tuple[str, int], TxSocket] = {}
@@ -234,10 +148,8 @@ class Daemon:
         self.link_up: dict[str, bool] = {}
         self.frames: FrameSender | None = None
         self.accept_mode = AcceptMode()
-        self.fifo_fd: int | None = None
-        self.fifo_path: str | None = None
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.control: socket.socket | None = None
+        self.notifier = Notifier()
+        self.control: ControlServer | None = None
         self.started = time.time()
         self.reloads = 0
         self._heap: list[tuple[float, int, str, str, int]] = []
@@ -267,8 +179,8 @@ class Daemon:
         except (config_mod.ConfigError, OSError) as exc:
             log.error("%s", exc)
             return 1
-        _set_timer_slack(1000)
-        self._apply_scheduling(self.spec)
+        set_timer_slack(1000)
+        apply_scheduling(self.spec)
         self._install_signals()
         try:
             self.links = Links()
@@ -276,8 +188,9 @@ class Daemon:
             self.frames = FrameSender()
             for pidfile in self.pidfiles:
                 pid_file_write(pidfile)
-            self._open_fifo(self.spec.notify_fifo)
-            self._open_control()
+            self.notifier.open_fifo(self.spec.notify_fifo)
+            if self.control_path:
+                self.control = ControlServer(self.control_path)
             # Everything long-lived (modules, pyroute2, sockets) exists now: freezing it keeps
             # the cyclic GC from walking it on every collection, which would show up as timer
             # jitter. Done before the instances start: a full collection takes tens of ms, and
@@ -308,22 +221,6 @@ class Daemon:
         self._shutdown()
         return 0
 
-    @staticmethod
-    def _apply_scheduling(spec: DaemonSpec) -> None:
-        """keepalived's ``vrrp_priority`` (nice) and ``vrrp_rt_priority`` (SCHED_RR)."""
-        if spec.nice is not None:
-            try:
-                os.setpriority(os.PRIO_PROCESS, 0, spec.nice)
-            except OSError as exc:
-                log.warning("cannot set vrrp_priority %d: %s", spec.nice, exc)
-        if spec.rt_priority is not None:
-            try:
-                # Reset on fork: notify scripts must not inherit real-time scheduling.
-                policy = os.SCHED_RR | getattr(os, "SCHED_RESET_ON_FORK", 0)
-                os.sched_setscheduler(0, policy, os.sched_param(spec.rt_priority))
-            except OSError as exc:
-                log.warning("cannot set vrrp_rt_priority %d: %s", spec.rt_priority, exc)
-
     def _install_signals(self) -> None:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
@@ -333,41 +230,6 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: object) -> None:
         # Handlers only record the signal; the loop acts on it between two events.
         self._pending_signals.append(signum)
-
-    def _open_fifo(self, path: str | None) -> None:
-        if path == self.fifo_path:
-            return
-        if self.fifo_fd is not None:
-            os.close(self.fifo_fd)
-            self.fifo_fd = None
-        self.fifo_path = path
-        if path is None:
-            return
-        try:
-            if not os.path.exists(path):
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-                os.mkfifo(path, 0o600)
-            if not stat.S_ISFIFO(os.stat(path).st_mode):
-                log.error("vrrp_notify_fifo %s exists and is not a FIFO", path)
-                return
-            # O_RDWR, as keepalived: the open never blocks or fails for want of a reader,
-            # and a reader that comes and goes does not make our writes fail with EPIPE.
-            self.fifo_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            log.error("cannot open vrrp_notify_fifo %s: %s", path, exc)
-
-    def _open_control(self) -> None:
-        if not self.control_path:
-            return
-        path = self.control_path
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.bind(path)
-        sock.listen(8)
-        sock.setblocking(False)
-        self.control = sock
 
     # -- instances ----------------------------------------------------------------------------
 
@@ -405,7 +267,7 @@ class Daemon:
             )
         return found
 
-    def _start_instance(self, ispec: InstanceSpec, now: float, *, run: bool = True) -> _Instance:
+    def _start_instance(self, ispec: InstanceSpec, now: float, *, run: bool = True) -> Instance:
         """Set up an instance (VMAC, sockets, machine); with ``run``, start its machine too."""
         assert self.links is not None
         created = False
@@ -425,16 +287,16 @@ class Daemon:
         rx = self._rx(ispec.rx_interface, ispec.family)
         if not ispec.is_unicast:
             rx.join()
-        inst = _Instance(
+        inst = Instance(
             spec=ispec,
-            machine=StateMachine(params_for(ispec, primary, self._tracked_priority(ispec))),
+            machine=StateMachine(params_for(ispec, primary, tracked_priority(ispec, self._is_up))),
             primary_ip=primary,
             rx=rx,
             tx=self._tx(ispec.tx_interface, ispec.family),
             created_vmac=created,
         )
         # Looked up once: GARP batches of hundreds of instances must not cost netlink trips.
-        inst.garp_mac = self._garp_mac(inst)
+        inst.garp_mac = garp_mac(inst, self.links)
         self.instances[ispec.name] = inst
         log.info(
             "(%s) VRID %d on %s, priority %d, v%d%s, %s",
@@ -450,16 +312,16 @@ class Daemon:
             self._run_instance(inst, now)
         return inst
 
-    def _run_instance(self, inst: _Instance, now: float) -> None:
+    def _run_instance(self, inst: Instance, now: float) -> None:
         """The Startup event (or FAULT, when its interface is down)."""
-        if self._faulted(inst.spec):
+        if is_faulted(inst.spec, self._is_up):
             # keepalived starts an instance whose interface is down in FAULT, and says so.
             inst.fault = True
             self._announce(inst, "FAULT", "interface down at start")
         else:
             self._execute(inst, inst.machine.startup(now), now)
 
-    def _stop_instance(self, inst: _Instance, now: float) -> None:
+    def _stop_instance(self, inst: Instance, now: float) -> None:
         if inst.fault:
             self._announce(inst, "STOP", "shutdown")  # the machine is already down
         self._execute(inst, inst.machine.shutdown(now), now)
@@ -480,17 +342,18 @@ class Daemon:
 
     # -- actions ------------------------------------------------------------------------------
 
-    def _execute(self, inst: _Instance, actions: list[Action], now: float) -> None:
+    def _execute(self, inst: Instance, actions: list[Action], now: float) -> None:
         for action in actions:
             if isinstance(action, SendAdvert):
-                self._send_advert(inst, action.priority, action.adver_int_cs)
+                send_advert(inst, action.priority, action.adver_int_cs)
             elif isinstance(action, AddVips):
                 self._vips(inst, action.vips, add=True)
             elif isinstance(action, RemoveVips):
                 self._vips(inst, action.vips, add=False)
                 inst.garp_gen += 1  # no more GARPs for addresses we no longer hold
             elif isinstance(action, SendGratuitous):
-                self._send_garps(inst, action.vips, inst.spec.garp.repeat)
+                assert self.frames is not None
+                send_garps(self.frames, inst, action.vips, inst.spec.garp.repeat)
                 if inst.spec.garp.delay > 0:
                     inst.garp_second_batch = True
                     self._schedule_garp(inst, now + inst.spec.garp.delay)
@@ -504,54 +367,7 @@ class Daemon:
                 inst.discards[key] = inst.discards.get(key, 0) + 1
         self._schedule_machine(inst)
 
-    def _send_advert(self, inst: _Instance, priority: int, interval_cs: int) -> None:
-        key = (priority, interval_cs)
-        packets = inst.advert_cache.get(key)
-        if packets is None:
-            spec = inst.spec
-            addresses = tuple(v.address.ip for v in spec.vips)
-            if spec.version == 2:
-                auth = spec.auth
-                advert = Advert(
-                    vrid=spec.vrid,
-                    priority=priority,
-                    addresses=addresses,
-                    version=2,
-                    interval_cs=interval_cs,
-                    auth_type=auth.type if auth else 0,
-                    auth_data=auth.data.ljust(8, b"\0") if auth else bytes(8),
-                )
-            else:
-                advert = Advert(
-                    vrid=spec.vrid,
-                    priority=priority,
-                    addresses=addresses,
-                    version=3,
-                    interval_cs=interval_cs,
-                )
-            packets = [
-                (
-                    encode(advert, src=inst.primary_ip, dst=dst, checksum_form=spec.checksum_form),
-                    dst,
-                )
-                for dst in inst.destinations()
-            ]
-            inst.advert_cache[key] = packets
-        for payload, dst in packets:
-            if inst.tx.send(payload, inst.primary_ip, dst):
-                inst.adverts_sent += 1
-            else:
-                inst.send_errors += 1
-                if inst.send_errors == 1:  # once: a lost advert every period must not flood
-                    log.warning(
-                        "(%s) cannot send adverts from %s on %s to %s (see status)",
-                        inst.name,
-                        inst.primary_ip,
-                        inst.tx.ifname,
-                        dst,
-                    )
-
-    def _vips(self, inst: _Instance, vips: tuple[str, ...], *, add: bool) -> None:
+    def _vips(self, inst: Instance, vips: tuple[str, ...], *, add: bool) -> None:
         assert self.links is not None
         wanted = set(vips)
         # On a reload the spec is already the new one: a VIP being withdrawn is in the old.
@@ -563,32 +379,8 @@ class Daemon:
             else:
                 self.links.remove_address(vip.dev, vip.address)
 
-    def _garp_mac(self, inst: _Instance) -> str | None:
-        if inst.spec.garp_mac_is_vmac:
-            return inst.spec.vmac_address
-        assert self.links is not None
-        return self.links.mac(inst.spec.interface)
-
-    def _send_garps(self, inst: _Instance, vips: tuple[str, ...], repeat: int) -> None:
-        assert self.frames is not None
-        mac = inst.garp_mac
-        if mac is None:
-            return
-        frames = []
-        for vip in vips:
-            addr = ip_address(vip)
-            if isinstance(addr, IPv4Address):
-                frames.append(garp_frame(addr, mac))
-            elif isinstance(addr, IPv6Address):
-                frames.append(unsolicited_na_frame(addr, mac))
-        # GARPs leave from the base interface carrying the VMAC, as keepalived sends them.
-        for _ in range(repeat):
-            for frame in frames:
-                if self.frames.send(inst.spec.interface, frame):
-                    inst.garps_sent += 1
-
     def _transition(
-        self, inst: _Instance, action: BecomeMaster | BecomeBackup | BecomeInitialize
+        self, inst: Instance, action: BecomeMaster | BecomeBackup | BecomeInitialize
     ) -> None:
         state = action.state
         if state is State.INITIALIZE:
@@ -598,12 +390,12 @@ class Daemon:
         reason = "interface down" if inst.entering_fault else str(action.reason)
         self._announce(inst, word, reason)
 
-    def _announce(self, inst: _Instance, word: str, reason: str) -> None:
+    def _announce(self, inst: Instance, word: str, reason: str) -> None:
         inst.transitions += 1
         inst.since = time.time()
         log.info("(%s) Entering %s STATE (%s)", inst.name, word, reason)
         self._sync_accept_mode()
-        self._notify(inst, word)
+        self.notifier.notify(inst, word)
 
     def _sync_accept_mode(self) -> None:
         """Drop traffic to the VIPs of every Master that may not accept it (row A03)."""
@@ -615,42 +407,6 @@ class Daemon:
         ]
         self.accept_mode.update(blocked)
 
-    def _notify(self, inst: _Instance, word: str) -> None:
-        priority = inst.machine.priority  # keepalived reports the effective priority
-        if self.fifo_fd is not None:
-            try:
-                os.write(self.fifo_fd, notify_line(inst.name, word, priority).encode())
-            except OSError as exc:  # a full FIFO loses a line, as with keepalived
-                log.warning("notify fifo write failed: %s", exc)
-        script = {
-            "MASTER": inst.spec.notify_master,
-            "BACKUP": inst.spec.notify_backup,
-            "FAULT": inst.spec.notify_fault,
-            "STOP": inst.spec.notify_stop,
-        }.get(word)
-        if script:
-            self._spawn(list(script))
-        if inst.spec.notify:
-            self._spawn([*inst.spec.notify, "INSTANCE", inst.name, word, str(priority)])
-
-    def _spawn(self, argv: list[str]) -> None:
-        try:
-            child = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            log.warning("notify script %s failed to start: %s", argv[0], exc)
-            return
-        self.children.append(child)
-
-    def _reap(self) -> None:
-        self.children = [c for c in self.children if c.poll() is None]
-
     # -- interface tracking ------------------------------------------------------------------
 
     def _is_up(self, ifname: str) -> bool:
@@ -658,22 +414,6 @@ class Daemon:
             assert self.links is not None
             self.link_up[ifname] = self.links.is_up(ifname)
         return self.link_up[ifname]
-
-    def _faulted(self, spec: InstanceSpec) -> bool:
-        """FAULT while the interface, or a tracked interface without a weight, is down."""
-        if not self._is_up(spec.interface):
-            return True
-        return any(t.weight is None and not self._is_up(t.name) for t in spec.track_interfaces)
-
-    def _tracked_priority(self, spec: InstanceSpec) -> int:
-        """The configured priority plus the weights of tracked interfaces that apply now."""
-        if spec.priority == OWNER_PRIORITY:
-            return spec.priority  # the address owner's priority is not for tracking to change
-        priority = spec.priority
-        for track in spec.track_interfaces:
-            if track.weight is not None and self._is_up(track.name) == track.reverse:
-                priority += track.weight
-        return max(1, min(OWNER_PRIORITY - 1, priority))
 
     def _on_link_events(self, now: float) -> None:
         assert self.link_monitor is not None
@@ -690,9 +430,9 @@ class Daemon:
         for inst in list(self.instances.values()):
             self._reassess(inst, now)
 
-    def _reassess(self, inst: _Instance, now: float) -> None:
+    def _reassess(self, inst: Instance, now: float) -> None:
         """Apply the interfaces' state to one instance: FAULT in or out, or a new priority."""
-        faulted = self._faulted(inst.spec)
+        faulted = is_faulted(inst.spec, self._is_up)
         if faulted and not inst.fault:
             inst.fault = inst.entering_fault = True
             try:
@@ -704,7 +444,7 @@ class Daemon:
             if not any(isinstance(a, BecomeInitialize) for a in actions):
                 self._announce(inst, "FAULT", "interface down")
             return
-        priority = self._tracked_priority(inst.spec)
+        priority = tracked_priority(inst.spec, self._is_up)
         if priority != inst.machine.priority:
             self._execute(inst, inst.machine.set_priority(now, priority), now)
             inst.advert_cache.clear()
@@ -714,7 +454,7 @@ class Daemon:
 
     # -- timers -------------------------------------------------------------------------------
 
-    def _schedule_machine(self, inst: _Instance) -> None:
+    def _schedule_machine(self, inst: Instance) -> None:
         deadline = inst.machine.next_deadline()
         if deadline == inst.scheduled:
             return  # already in the heap: most received adverts leave the timer unchanged
@@ -723,7 +463,7 @@ class Daemon:
         if deadline is not None and inst.name in self.instances:
             heapq.heappush(self._heap, (deadline, next(self._seq), "m", inst.name, inst.timer_gen))
 
-    def _schedule_garp(self, inst: _Instance, when: float) -> None:
+    def _schedule_garp(self, inst: Instance, when: float) -> None:
         inst.garp_gen += 1
         heapq.heappush(self._heap, (when, next(self._seq), "g", inst.name, inst.garp_gen))
 
@@ -767,7 +507,8 @@ class Daemon:
                 continue
             garp = inst.spec.garp
             repeat = garp.repeat if inst.garp_second_batch else garp.refresh_repeat
-            self._send_garps(inst, inst.machine.params.vips, repeat)
+            assert self.frames is not None
+            send_garps(self.frames, inst, inst.machine.params.vips, repeat)
             inst.garp_second_batch = False
             if garp.refresh > 0:
                 self._schedule_garp(inst, time.monotonic() + garp.refresh)
@@ -810,24 +551,12 @@ class Daemon:
             except Exception:  # the network must never crash the daemon
                 log.exception("unexpected error handling a packet from %s", received.src)
 
-    def _candidates(self, key: tuple[str, int], received: Received) -> list[_Instance]:
-        if len(received.payload) < 2:
-            return []
-        vrid = received.payload[1]
-        out = []
-        for inst in self.instances.values():
-            spec = inst.spec
-            if spec.vrid != vrid or (spec.rx_interface, spec.family) != key:
-                continue
-            out.append(inst)
-        return out
-
     def _dispatch(
         self, key: tuple[str, int], received: Received, counters: Counters, now: float
     ) -> None:
-        candidates = self._candidates(key, received)
+        candidates = candidates_for(self.instances, key, received)
         multicast = received.dst in (VRRP_GROUP_V4, VRRP_GROUP_V6)
-        inst: _Instance | None = None
+        inst: Instance | None = None
         for cand in candidates:
             if cand.spec.is_unicast:
                 # U01: a unicast instance listens to its peers only, never to the group.
@@ -838,29 +567,7 @@ class Daemon:
                 inst = cand
                 break
         if inst is None:
-            # Validate anyway, so that malformed input is counted under its real reason; a
-            # well-formed advert for no instance of ours counts as a VRID mismatch.
-            vrids = {
-                c.spec.vrid
-                for c in self.instances.values()
-                if (c.spec.rx_interface, c.spec.family) == key and not candidates
-            }
-            try:
-                decode(
-                    received.payload,
-                    src=received.src,
-                    dst=received.dst,
-                    ttl=received.ttl,
-                    vrids=vrids if not candidates else None,
-                    counters=counters,
-                )
-            except AdvertError:
-                return
-            if candidates:
-                # Valid, for one of our VRIDs, but from a stranger or to the wrong address.
-                for cand in candidates:
-                    reason = "unknown-peer" if cand.spec.is_unicast else "unicast-to-multicast"
-                    cand.discards[reason] = cand.discards.get(reason, 0) + 1
+            count_stray(self.instances, key, received, counters, candidates)
             return
         spec = inst.spec
         ttl = received.ttl
@@ -905,87 +612,18 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The JSON-ready status: state and counters per instance, receive counters per socket."""
-        instances = {}
-        for inst in self.instances.values():
-            m = inst.machine
-            spec = inst.spec
-            instances[inst.name] = {
-                "state": "FAULT" if inst.fault else str(m.state),
-                "effective_priority": m.priority,
-                "vrid": spec.vrid,
-                "interface": spec.interface,
-                "family": spec.family,
-                "version": spec.version,
-                "rfc9568": [
-                    name
-                    for flag, name in (
-                        (Rfc9568.BEHAVIOUR, "behaviour"),
-                        (Rfc9568.CHECKSUM, "checksum"),
-                    )
-                    if flag in spec.rfc9568
-                ],
-                "priority": spec.priority,
-                "primary_ip": str(inst.primary_ip),
-                "unicast_peers": [str(p) for p in spec.peers],
-                "vips": [str(v.address) for v in spec.vips],
-                "vip_dev": sorted({v.dev for v in spec.vips}),
-                "vmac": spec.vmac_name,
-                "vmac_address": spec.vmac_address if spec.vmac_name else None,
-                "vmac_xmit_base": spec.vmac_xmit_base,
-                "advert_int": spec.advert_int_cs / 100,
-                "master_adver_interval": m.master_adver_interval,
-                "skew_time": m.skew_time,
-                "master_down_interval": m.master_down_interval,
-                "last_master": inst.last_master,
-                "since": inst.since,
-                "transitions": inst.transitions,
-                "adverts_sent": inst.adverts_sent,
-                "send_errors": inst.send_errors,
-                "garps_sent": inst.garps_sent,
-                "rx": inst.counters.as_dict(),
-                "discards": dict(inst.discards),
-                "checksum_forms_received": dict(inst.checksum_forms),
-                "checksum_form_sent": str(spec.checksum_form),
-                "unicast_ttl_not_255_accepted": {str(k): v for k, v in inst.unicast_ttls.items()},
-            }
-        late = sorted(self._lateness)
-
-        def pct(q: float) -> float | None:
-            return round(late[min(len(late) - 1, int(q * len(late)))] * 1000, 3) if late else None
-
         return {
             "pid": os.getpid(),
-            "timer_lateness_ms": {
-                "samples": len(late),
-                "p50": pct(0.5),
-                "p99": pct(0.99),
-                "max": pct(1.0),
-            },
+            "timer_lateness_ms": lateness_ms(self._lateness),
             "config": self.config_path,
             "started": self.started,
             "reloads": self.reloads,
-            "instances": instances,
+            "instances": {inst.name: instance_status(inst) for inst in self.instances.values()},
             "receive": {
                 f"{ifname}/ipv{family}": c.as_dict()
                 for (ifname, family), c in self.rx_counters.items()
             },
         }
-
-    def _serve_control(self) -> None:
-        assert self.control is not None
-        while True:
-            try:
-                conn, _ = self.control.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("control socket: %s", exc)
-                return
-            with conn:
-                # Connecting is the request: no read, so a slow client cannot stall the loop.
-                conn.settimeout(0.05)
-                with contextlib.suppress(OSError):
-                    conn.sendall(json.dumps(self.status(), indent=1).encode() + b"\n")
 
     # -- reload -------------------------------------------------------------------------------
 
@@ -1000,7 +638,7 @@ class Daemon:
         if self.links is not None:
             self.links.forget()
         now = time.monotonic()
-        self._open_fifo(new.notify_fifo)
+        self.notifier.open_fifo(new.notify_fifo)
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
@@ -1026,11 +664,11 @@ class Daemon:
             inst.retired_vips = tuple(v for v in inst.spec.vips if v not in ispec.vips)
             inst.spec = ispec
             inst.advert_cache.clear()
-            inst.garp_mac = self._garp_mac(inst)
+            inst.garp_mac = garp_mac(inst, self.links)
             inst.tx = self._tx(ispec.tx_interface, ispec.family)
             try:
                 actions = inst.machine.reconfigure(
-                    now, params_for(ispec, inst.primary_ip, self._tracked_priority(ispec))
+                    now, params_for(ispec, inst.primary_ip, tracked_priority(ispec, self._is_up))
                 )
             except ValueError as exc:
                 log.error("(%s) cannot apply the new configuration: %s", name, exc)
@@ -1055,7 +693,8 @@ class Daemon:
         sockets_seen: object = None
         fd_keys: dict[int, tuple[str, int]] = {}
         readers: list[int] = []
-        control_fd = self.control.fileno() if self.control is not None else -1
+        control = self.control
+        control_fd = control.fileno() if control is not None else -1
         links_fd = self.link_monitor.fileno() if self.link_monitor is not None else -1
         while not self._stopping:
             # The descriptor list only changes when sockets come or go (start, reload).
@@ -1080,8 +719,8 @@ class Daemon:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 512)
                     self._handle_signals()
-                elif fd == control_fd:
-                    self._serve_control()
+                elif fd == control_fd and control is not None:
+                    control.serve(self.status)
                 elif fd == links_fd:
                     self._on_link_events(monotonic())
                 elif fd in fd_keys:
@@ -1097,7 +736,7 @@ class Daemon:
                 log.info("received SIGHUP: reloading %s", self.config_path)
                 self.reload()
             elif sig == signal.SIGCHLD:
-                self._reap()
+                self.notifier.reap()
 
     # -- shutdown -----------------------------------------------------------------------------
 
@@ -1124,60 +763,9 @@ class Daemon:
         self.accept_mode.close()
         if self.control is not None:
             self.control.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self.control_path or "")
-        if self.fifo_fd is not None:
-            os.close(self.fifo_fd)
-            self.fifo_fd = None
+        self.notifier.close_fifo()
         for pidfile in self.pidfiles:
             with contextlib.suppress(OSError):
                 os.unlink(pidfile)
-        for child in self.children:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=2)
+        self.notifier.wait()
         log.info("stopped")
-
-
-def query_status(control: str = DEFAULT_CONTROL, timeout: float = 2.0) -> dict[str, Any]:
-    """Ask a running daemon for its status over its control socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(control)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    status: dict[str, Any] = json.loads(b"".join(chunks))
-    return status
-
-
-def daemonize() -> None:
-    """Detach from the terminal (the usual double fork), as keepalived does without ``-n``."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    os.chdir("/")
-
-
-def setup_logging(*, console: bool, detail: bool, syslog: bool = True, stream: Any = None) -> None:
-    """Log to stderr with ``-l``, else to syslog (``/dev/log``) when there is one and allowed."""
-    level = logging.DEBUG if detail else logging.INFO
-    root = logging.getLogger("vrrp")
-    root.setLevel(level)
-    handler: logging.Handler
-    if not console and not syslog:
-        handler = logging.NullHandler()
-    elif console or not Path("/dev/log").exists():
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s vrrp[%(process)d]: %(message)s"))
-    else:
-        from logging.handlers import SysLogHandler
-
-        handler = SysLogHandler(address="/dev/log")
-        handler.setFormatter(logging.Formatter("vrrp[%(process)d]: %(message)s"))
-    root.handlers[:] = [handler]

@@ -1,0 +1,141 @@
+"""The control socket: the daemon's side (:class:`ControlServer`, and the status JSON it
+serves, :func:`instance_status` and :func:`lateness_ms`) and the client's
+(:func:`query_status`, what ``python -m vrrp status`` calls).
+
+Connecting is the request: the daemon reads nothing (a slow client cannot stall its loop),
+writes its status as one JSON document and closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Collection
+from typing import Any
+
+from vrrp.instance import Instance
+from vrrp.spec import Rfc9568
+
+__all__ = ["DEFAULT_CONTROL", "ControlServer", "instance_status", "lateness_ms", "query_status"]
+
+log = logging.getLogger("vrrp")
+
+DEFAULT_CONTROL = "/run/vrrp/vrrp.ctl"
+"""The unix socket ``python -m vrrp status`` reads (``--control`` changes it)."""
+
+
+class ControlServer:
+    """The daemon's listening control socket at ``path`` (made, or replaced, on creation)."""
+
+    def __init__(self, path: str) -> None:
+        """Bind and listen, non-blocking, so that the loop can ``select()`` on it."""
+        self.path = path
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.bind(path)
+        sock.listen(8)
+        sock.setblocking(False)
+        self.sock = sock
+
+    def fileno(self) -> int:
+        """The listening socket's descriptor, readable when a client connects."""
+        return self.sock.fileno()
+
+    def serve(self, status: Callable[[], dict[str, Any]]) -> None:
+        """Answer every client waiting with ``status()`` as JSON."""
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("control socket: %s", exc)
+                return
+            with conn:
+                # Connecting is the request: no read, so a slow client cannot stall the loop.
+                conn.settimeout(0.05)
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps(status(), indent=1).encode() + b"\n")
+
+    def close(self) -> None:
+        """Close the socket and remove its file."""
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def instance_status(inst: Instance) -> dict[str, Any]:
+    """One instance's entry in the status: its state, timers, configuration and counters."""
+    m = inst.machine
+    spec = inst.spec
+    return {
+        "state": "FAULT" if inst.fault else str(m.state),
+        "effective_priority": m.priority,
+        "vrid": spec.vrid,
+        "interface": spec.interface,
+        "family": spec.family,
+        "version": spec.version,
+        "rfc9568": [
+            name
+            for flag, name in (
+                (Rfc9568.BEHAVIOUR, "behaviour"),
+                (Rfc9568.CHECKSUM, "checksum"),
+            )
+            if flag in spec.rfc9568
+        ],
+        "priority": spec.priority,
+        "primary_ip": str(inst.primary_ip),
+        "unicast_peers": [str(p) for p in spec.peers],
+        "vips": [str(v.address) for v in spec.vips],
+        "vip_dev": sorted({v.dev for v in spec.vips}),
+        "vmac": spec.vmac_name,
+        "vmac_address": spec.vmac_address if spec.vmac_name else None,
+        "vmac_xmit_base": spec.vmac_xmit_base,
+        "advert_int": spec.advert_int_cs / 100,
+        "master_adver_interval": m.master_adver_interval,
+        "skew_time": m.skew_time,
+        "master_down_interval": m.master_down_interval,
+        "last_master": inst.last_master,
+        "since": inst.since,
+        "transitions": inst.transitions,
+        "adverts_sent": inst.adverts_sent,
+        "send_errors": inst.send_errors,
+        "garps_sent": inst.garps_sent,
+        "rx": inst.counters.as_dict(),
+        "discards": dict(inst.discards),
+        "checksum_forms_received": dict(inst.checksum_forms),
+        "checksum_form_sent": str(spec.checksum_form),
+        "unicast_ttl_not_255_accepted": {str(k): v for k, v in inst.unicast_ttls.items()},
+    }
+
+
+def lateness_ms(samples: Collection[float]) -> dict[str, Any]:
+    """How late the timers fired (``samples`` in seconds): count, p50, p99 and max in ms."""
+    late = sorted(samples)
+
+    def pct(q: float) -> float | None:
+        return round(late[min(len(late) - 1, int(q * len(late)))] * 1000, 3) if late else None
+
+    return {
+        "samples": len(late),
+        "p50": pct(0.5),
+        "p99": pct(0.99),
+        "max": pct(1.0),
+    }
+
+
+def query_status(control: str = DEFAULT_CONTROL, timeout: float = 2.0) -> dict[str, Any]:
+    """Ask a running daemon for its status over its control socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(control)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    status: dict[str, Any] = json.loads(b"".join(chunks))
+    return status
