@@ -117,26 +117,6 @@ def enter_user_namespace() -> None:
         f.write(f"0 {gid} 1")
 
 
-def set_autogroup_nice(pid: int, nice: int) -> bool:
-    """Give the scheduler autogroup of ``pid``'s session the nice value ``nice``.
-
-    With autogroups on (``kernel.sched_autogroup_enabled``, Debian's default), each session is
-    one entity to the scheduler, weighted by its autogroup's nice: a process's own nice only
-    orders it among the processes of its session. The lab starts every process in a session
-    of its own (so a Ctrl-C reaches the runner first), which made a router's ``nice -10``
-    count for nothing against the rest of the machine: a conformance IUT at nice -10 was
-    seen waiting 46 ms for a CPU. Setting the autogroup's nice as well makes the nice mean
-    what it says. False where the kernel has no autogroups or refuses (a lower nice needs
-    CAP_SYS_NICE); the process then runs as before.
-    """
-    try:
-        with open(f"/proc/{pid}/autogroup", "w") as f:
-            f.write(str(nice))
-    except OSError:
-        return False
-    return True
-
-
 def process_state(pid: int) -> str | None:
     """The state letter of ``pid`` in ``/proc/PID/stat`` (R, S, D, T, Z, ...), or None."""
     try:

@@ -6,9 +6,8 @@ Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD
 * Without NICE it pins itself to CPU and takes the highest priority it is allowed (SCHED_FIFO 1,
   else nice -20, else none): it is late only when that CPU ran nothing it could preempt.
 * With NICE (CPU is then -1) it stays an ordinary SCHED_OTHER task at that nice value, free to
-  run on any CPU, in a session (and scheduler autogroup) of its own at that nice, as a router
-  is: it waits for a CPU as the routers under test do, so it is late when they could have
-  been.
+  run on any CPU: it waits for a CPU as the routers under test do, so it is late when they
+  could have been.
 
 It reports over its stdout, one ASCII record per line::
 
@@ -59,19 +58,7 @@ def wall_offset() -> float:
 
 
 def as_peer(nice: int) -> str:
-    """Stay SCHED_OTHER at ``nice``, placed as a router is; say which nice was obtained.
-
-    A router runs in a session of its own, and so in a scheduler autogroup of its own whose
-    nice the lab sets to the router's (``lab.linux.set_autogroup_nice``): the scheduler weighs
-    that group against every other session. Left in the runner's session, this probe would
-    share the runner's group and wait for a CPU quite differently (a router once waited
-    46 ms that it never saw).
-    """
-    with contextlib.suppress(OSError):  # already a session leader: stays in that session
-        os.setsid()
-    # No autogroups, or a lower nice is not allowed: the probe runs as before.
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as f:
-        f.write(str(nice))
+    """Stay SCHED_OTHER at ``nice``, as the routers run; say which nice was obtained."""
     with contextlib.suppress(OSError):  # a lower nice needs privileges: keep the inherited
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     return f"nice{os.getpriority(os.PRIO_PROCESS, 0):+d}"

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
-from lab import clock, linux
+from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
 from lab.routers.params import RouterParams
 
@@ -257,9 +257,7 @@ class Router(ABC):
         self.nice: int | None = None
         """The daemon's nice value (-20..19) from its next :meth:`start`; None inherits the
         runner's. keepalived's ``vrrp_priority`` does the same from inside; this works for
-        every implementation, and for all of a driver's processes. The daemon's session
-        autogroup gets it too (:func:`lab.linux.set_autogroup_nice`), or it would weigh as
-        nice 0 against every other session on the machine."""
+        every implementation, and for all of a driver's processes."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._fifo_fd: int | None = None
         self._wake_r: int | None = None
@@ -416,10 +414,6 @@ class Router(ABC):
             finally:
                 if not handed_over:
                     log_file.close()
-            if self.nice is not None:
-                # The daemon is its session's leader: its autogroup is its own (and its
-                # children's), so this weights exactly this router (lab.linux).
-                linux.set_autogroup_nice(self._proc.pid, self.nice)
             self._frozen = False
 
         first = self._await_first_report(began, timeout)

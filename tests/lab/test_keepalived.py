@@ -435,23 +435,9 @@ def test_nice_applies_to_every_process_of_the_daemon(short_lab: tuple[Lab, Route
         # It works as before: master again once it hears ha_second (preemption).
         first.wait_state("MASTER", timeout=params.master_down_interval + 1, since=restarted)
         seen = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in first.pids()}
-        # The daemon's session autogroup too, or its nice would weigh as 0 against the rest
-        # of the machine (lab.linux.set_autogroup_nice).
-        groups = {pid: autogroup(pid) for pid in first.pids()}
     finally:
         first.nice = None
     assert len(seen) >= 2 and set(seen.values()) == {-7}, seen
-    if os.path.exists("/proc/self/autogroup"):
-        assert set(groups.values()) == {-7}, groups
-
-
-def autogroup(pid: int) -> int | None:
-    """The nice of ``pid``'s scheduler autogroup (None where the kernel has none)."""
-    try:
-        with open(f"/proc/{pid}/autogroup") as f:
-            return int(f.read().split()[-1])
-    except OSError:
-        return None
 
 
 @pytest.mark.lab
