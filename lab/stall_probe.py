@@ -6,8 +6,8 @@ Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD
 * Without NICE it pins itself to CPU and takes the highest priority it is allowed (SCHED_FIFO 1,
   else nice -20, else none): it is late only when that CPU ran nothing it could preempt.
 * With NICE (CPU is then -1) it stays an ordinary SCHED_OTHER task at that nice value, free to
-  run on any CPU: it waits for a CPU as the routers under test do, so it is late when they
-  could have been.
+  run on any CPU, in a session of its own as every router is: it waits for a CPU as the
+  routers under test do, so it is late when they could have been.
 
 It reports over its stdout, one ASCII record per line::
 
@@ -58,7 +58,17 @@ def wall_offset() -> float:
 
 
 def as_peer(nice: int) -> str:
-    """Stay SCHED_OTHER at ``nice``, as the routers run; say which nice was obtained."""
+    """Stay SCHED_OTHER at ``nice`` in a session of its own, placed as a router is; say which
+    nice was obtained.
+
+    The lab starts every daemon in a session of its own, and with the kernel's scheduler
+    autogroups (on in Debian) each session is one entity to the scheduler, weighted by its
+    autogroup's nice (0), whatever its processes' own nice. A keepalived IUT at nice -10 was
+    seen (``/proc/PID/schedstat``) waiting 46 ms for a CPU while this probe, then in the
+    runner's session, waited for nothing: it must wait where the routers wait.
+    """
+    with contextlib.suppress(OSError):  # already a session leader: it stays in that session
+        os.setsid()
     with contextlib.suppress(OSError):  # a lower nice needs privileges: keep the inherited
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     return f"nice{os.getpriority(os.PRIO_PROCESS, 0):+d}"

@@ -125,6 +125,8 @@ def test_the_peer_probe_runs_at_the_routers_nice_and_reports_its_own_stalls() ->
         peer = next(p for p in witness._probes if p.label == "nice+5")
         assert os.sched_getaffinity(peer.proc.pid) == os.sched_getaffinity(0)
         assert os.sched_getscheduler(peer.proc.pid) == os.SCHED_OTHER
+        # Placed as a router is: a session (and so a scheduler autogroup) of its own.
+        assert os.getsid(peer.proc.pid) == peer.proc.pid != os.getsid(0)
         began = clock.now()
         os.kill(peer.proc.pid, signal.SIGSTOP)
         time.sleep(FREEZE)  # the fault itself: a freeze of known length
