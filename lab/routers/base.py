@@ -696,10 +696,12 @@ class Router(ABC):
                     os.close(fd)
         self._fifo_fd = self._wake_r = self._wake_w = None
 
-    # A signal's time is taken just before it is sent: the daemon it wakes may run at once and
-    # act (a priority-0 advert on SIGTERM) before the runner gets the CPU back, so a stamp
-    # taken after the kill() came 14 ms after the advert it caused, in a CI rehearsal beside a
-    # busy loop, and F02 found "no priority-0 advert on shutdown".
+    # A signal that wakes the daemon (SIGTERM, SIGHUP, SIGCONT) is stamped just before it is
+    # sent: the daemon may run at once and act (a priority-0 advert on SIGTERM) before the
+    # runner gets the CPU back, and a stamp taken after the kill() once came 14 ms after the
+    # advert it caused (F02: "no priority-0 advert on shutdown"). One that wakes nothing
+    # (SIGSTOP, SIGKILL) is stamped once sent: the daemon is silent from then on, and a stamp
+    # taken before would count any delay of the runner's in between as the backup's.
 
     def _signal_main(self, sig: int) -> float:
         at = clock.now()
@@ -713,7 +715,7 @@ class Router(ABC):
         for pid in reversed(pids) if children_first else pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        return at
+        return clock.now() if sig == signal.SIGSTOP else at
 
     def _kill_tree(self) -> float:
         """SIGKILL the daemon so that no process of it can shut down gracefully."""
@@ -725,10 +727,10 @@ class Router(ABC):
             # first. Then kill the children, deepest first, then the parent.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pids[0], signal.SIGSTOP)
-            at = clock.now()
             for pid in reversed(pids[1:]):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            at = clock.now()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pids[0], signal.SIGKILL)
         assert self._proc is not None
