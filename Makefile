@@ -61,11 +61,15 @@ lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks examples
 	$(VENV)/bin/ruff format --check lab vrrp tests benchmarks examples
 
-schema: setup ## regenerate lab/scenario.schema.json from the scenario model
+schema: setup ## regenerate lab/scenario.schema.json and lab/sweep.schema.json from the models
 	$(VENV)/bin/vrrp-lab schema -o lab/scenario.schema.json
+	$(VENV)/bin/vrrp-lab bench --schema > lab/sweep.schema.json
 
-bench: setup ## run the benchmarks (figures land in docs/)
+bench: setup ## run the benchmarks and the seed-conclusion sweep (figures land in docs/)
 	$(VENV)/bin/python benchmarks/build_time.py
+	@# --resume: an interrupted sweep goes on where it stopped; delete the directory for a
+	@# fresh one (a finished sweep only redraws its summary and plots).
+	$(VENV)/bin/vrrp-lab bench seed-conclusion --out docs/bench/seed-conclusion --jobs 2 --resume
 
 wheel-check: setup ## build the wheel, install it in a fresh venv, run it and the example from /
 	scripts/check-wheel.sh

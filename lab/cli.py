@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lab.conformance.cli import add_conformance_command
 
     add_conformance_command(sub)
+    from lab.sweep.cli import add_bench_command
+
+    add_bench_command(sub)
     return parser
 
 

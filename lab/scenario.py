@@ -118,7 +118,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, source, tree) from None
+        raise first_error(exc, source, tree) from None
     except ValueError as exc:  # raised by model validators that build their own paths
         raise ScenarioError(source, "", str(exc)) from None
     if base_dir is not None:
@@ -168,8 +168,10 @@ def json_schema_text() -> str:
 _PATH_IN_MESSAGE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*)(?:: )(.*)$", re.S)
 
 
-def _first_error(exc: ValidationError, source: str, tree: yaml.Node | None) -> ScenarioError:
-    """Turn pydantic's first error into one line with the YAML line of the offending field."""
+def first_error(exc: ValidationError, source: str, tree: yaml.Node | None) -> ScenarioError:
+    """Turn pydantic's first error into one line with the YAML line of the offending field
+    (``tree``, the composed YAML, finds the line; None leaves it out). Every file the lab reads
+    into a model (scenarios, sweeps) reports its errors through this."""
     err = exc.errors(include_url=False)[0]
     loc = [
         p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The package is whole: build the wheel, install it into a fresh virtualenv outside the checkout,
 # and use it from / as a user would (issue 10):
-#   - `vrrp-lab scenarios` lists every bundled scenario,
+#   - `vrrp-lab scenarios` lists every bundled scenario, and every bundled sweep loads,
 #   - `vrrp-lab run seed` exits 0,
 #   - examples/ci-project's tests pass against the installed package.
 #
@@ -38,11 +38,13 @@ echo "$wheel"
 
 step "the wheel carries every bundled scenario, config and the schema"
 listing=$("$python" -m zipfile -l "$wheel")
-for file in "$repo"/lab/scenarios/*.yaml "$repo"/lab/scenarios/*/*.conf "$repo"/lab/scenario.schema.json; do
+for file in "$repo"/lab/scenarios/*.yaml "$repo"/lab/scenarios/*/*.conf "$repo"/lab/scenario.schema.json \
+    "$repo"/lab/sweeps/*.yaml "$repo"/lab/sweep.schema.json; do
     rel=lab/${file#"$repo"/lab/}
     grep -q "^$rel " <<<"$listing" || fail "$rel is not in $wheel"
 done
-echo "ok: $(grep -c '^lab/scenario' <<<"$listing") scenario files (and the schema)"
+echo "ok: $(grep -c '^lab/scenario' <<<"$listing") scenario files (and the schema)," \
+    "$(grep -c '^lab/sweeps/' <<<"$listing") bundled sweeps (and their schema)"
 
 step "install it with its dependencies and pytest into a fresh virtualenv"
 "$python" -m venv "$work/venv"
@@ -65,6 +67,14 @@ echo "$listed"
 for file in "$repo"/lab/scenarios/*.yaml; do
     name=$(basename "$file" .yaml)
     grep -q "^│ $name " <<<"$listed" || fail "vrrp-lab scenarios does not list $name"
+done
+
+step "every bundled sweep reads from the installed package"
+for file in "$repo"/lab/sweeps/*.yaml; do
+    name=$(basename "$file" .yaml)
+    "$venv/python" -c 'import sys; from lab.sweep.spec import load_sweep, resolve_sweep
+s = load_sweep(resolve_sweep(sys.argv[1])); print(f"{s.name}: {len(s.cells)} cells")' "$name" ||
+        fail "the bundled sweep $name does not load from the wheel"
 done
 
 step "vrrp-lab run seed"

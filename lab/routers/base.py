@@ -228,6 +228,9 @@ class Router(ABC):
     """The executable the driver runs, checked for before starting."""
     install_hint: ClassVar[str] = ""
     """How to get :attr:`program` when it is missing."""
+    unicast: ClassVar[bool] = True
+    """Whether the daemon can send unicast adverts (``unicast_peer``); one that cannot is run
+    multicast where a sweep asks for unicast (``lab.sweep.spec``)."""
     events_from_output: ClassVar[bool] = False
     """True for a daemon with no notify FIFO that reports its states in its own output.
 

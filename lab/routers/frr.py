@@ -341,6 +341,7 @@ class FrrRouter(Router):
         "install Debian's frr package without starting its service (docs/frr.md)"
     )
     events_from_output: ClassVar[bool] = True
+    unicast: ClassVar[bool] = False  # vrrpd sends to 224.0.0.18 / ff02::12 only
 
     def __init__(
         self, node: Node, config: str | RouterParams, *, source: str | None = None

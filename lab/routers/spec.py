@@ -22,7 +22,7 @@ from lab.routers.base import Router, make_router
 from lab.routers.group import STOP_TIMEOUT, Routers
 from lab.routers.params import RouterParams
 from lab.routers.schema import RENDER_FIELDS, RouterSpec, check_router_specs
-from lab.scenario import Scenario, _first_error, load_scenario, scenario_base_dir
+from lab.scenario import Scenario, first_error, load_scenario, scenario_base_dir
 
 __all__ = [
     "RENDER_FIELDS",
@@ -55,7 +55,7 @@ def parse_router_specs(
         return _RoutersDoc.model_validate({"routers": data or []}).routers
     except ValidationError as exc:
         tree = yaml.compose(text) if text is not None else None
-        raise _first_error(exc, source, tree) from None
+        raise first_error(exc, source, tree) from None
 
 
 class _RoutersDoc(BaseModel):

@@ -13,6 +13,7 @@ from lab.capture import start_capture
 from lab.clock import now
 from lab.neighbours import neighbour, watch, watch_neighbours
 from lab.probe import responders, start_probes
+from lab.stalls import StallWitness
 from lab.timeline import from_capture, from_neighbours, from_probes, merge
 from lab.wait import wait_until
 from tests.lab.test_probe import PLAIN_SEED, VIP, emulate_failover
@@ -49,7 +50,13 @@ def test_timeline_shows_the_vip_moving_to_the_new_mac(lab: Lab) -> None:
     assert (changes[0].mac, changes[0].state) == (first.mac, "REACHABLE")
     assert [c.mac for c in watcher.mac_changes(VIP)] == [first.mac, second.mac]
     (outage,) = [o for o in results.outages() if o.start < garp_at < o.end]
-    assert garp_at <= moved.time < outage.end
+    # The service came back from the new MAC, which the entry had to hold first. That order is
+    # the kernel's; the two stamps are not: the watcher stamps a netlink event when it reads
+    # it, and a runnable watcher waiting for a CPU stamped the move 0.09 ms after the first
+    # answer arrived (seen beside scripts/stress.sh). So the order is asserted by cause (who
+    # answered), and only the GARP, which precedes the move in every clock, bounds its stamp.
+    assert garp_at <= moved.time
+    assert outage.first_after.responder == "ha_second"
     assert moved.state in ("STALE", "REACHABLE", "DELAY")
     assert learned.time < garp_at
     assert neighbour(observer, VIP) is not None
@@ -90,7 +97,9 @@ def test_a_watch_nobody_stops_ends_with_its_lab(make_lab: Callable[..., Lab]) ->
 
 
 @pytest.mark.timing
-def test_one_clock_orders_the_failover(lab: Lab, tmp_path: Path) -> None:
+def test_one_clock_orders_the_failover(
+    lab: Lab, tmp_path: Path, stall_witness: StallWitness
+) -> None:
     """Capture, neighbour table and probes merged on the lab clock tell the failover in causal
     order: the GARP on the wire, the observer's entry moving, then ha_second serving."""
     second = lab.node("ha_second")
@@ -115,7 +124,11 @@ def test_one_clock_orders_the_failover(lab: Lab, tmp_path: Path) -> None:
     print(timeline.select(start=garp.time - 0.005).render(t0=garp.time))
     assert garp_at <= garp.time < moved.time
     # The entry changes as the GARP arrives (tens of microseconds), before the next probe's
-    # reply; the follower's stamp is taken on arrival, so allow it 1 ms of lateness.
+    # reply; the follower's stamp is taken on arrival, so allow it 1 ms of lateness. A late
+    # stamp in a window where the host stalled is the host's: inconclusive, and re-run.
+    late = moved.time - garp.time >= 0.005 or moved.time >= served.time + 0.001
+    if late or served.time - garp.time >= 0.05:
+        stall_witness.check(garp.time, max(moved.time, served.time), 0.0, "the failover's stamps")
     assert moved.time - garp.time < 0.005
     assert moved.time < served.time + 0.001
     assert served.time - garp.time < 0.05
