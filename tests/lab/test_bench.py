@@ -143,12 +143,19 @@ def test_compare_flags_a_slower_backup_and_not_a_rerun(tmp_path: Path):
     assert "prio100→prio50" in moved.stdout and "detection" in moved.stdout
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_finished_trials_and_the_running_one(tmp_path: Path):
     sweep = subprocess.Popen(
         [*CLI, *QUICK, "--out", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a terminal starts it: an xdist worker ignores SIGINT, and a child that inherits
+        # an ignored SIGINT keeps ignoring it (Python installs no handler then).
+        preexec_fn=_default_sigint,
     )
     results = tmp_path / RESULTS
     try:
