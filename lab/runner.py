@@ -305,7 +305,7 @@ class ScenarioRun:
 
     def _expect(self, expect: Expect) -> tuple[bool, str]:
         kind = expect.kind
-        if kind in ("master", "backup", "masters"):
+        if kind in ("master", "backup", "masters", "is_master"):
             return self._expect_states(expect)
         if kind == "reachable":
             assert self.probes is not None, "reachable needs an observer and a VIP"
@@ -376,13 +376,24 @@ class ScenarioRun:
         return True, f"steady for {held * 1000:.0f} ms, {why}"
 
     def vip_holders(self) -> list[str]:
-        """The router nodes that have the VIP configured on an interface right now."""
+        """The router nodes that have the VIP on an interface with carrier right now.
+
+        An address on a link without carrier is held by nobody: no frame reaches it and none
+        leaves it. That is FRR's backup (its macvlan is protodown, which is carrier off) and
+        any router after a host-down (its port lost carrier). A crashed keepalived's VIP, on an
+        interface that is still up, is held: the kernel still answers for it."""
         if self.vip is None:
             return []
         holders = []
         for name in self.routers:
-            addrs = self.lab.node(name).ipr.get_addr()
-            if any(a.get_attr("IFA_ADDRESS") == self.vip for a in addrs):
+            ipr = self.lab.node(name).ipr
+            live = {
+                link["index"]
+                for link in ipr.get_links()
+                if link.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN")
+            }
+            addrs = ipr.get_addr()
+            if any(a.get_attr("IFA_ADDRESS") == self.vip and a["index"] in live for a in addrs):
                 holders.append(name)
         return holders
 
@@ -421,6 +432,8 @@ class ScenarioRun:
                 return masters == [expect.master]
             if expect.backup is not None:
                 return seen.get(expect.backup) == "BACKUP"
+            if expect.is_master is not None:
+                return seen.get(expect.is_master) == "MASTER"
             return masters == wanted
 
         seen = wait_until(

@@ -9,6 +9,17 @@ Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD
   run on any CPU, in a session of its own as every router is: it waits for a CPU as the
   routers under test do, so it is late when they could have been.
 
+Run as ``python -I stall_probe.py rtnl PERIOD FLOOR PARENT`` it is the **RTNL probe**: in a
+network namespace of its own (nothing else lives there, and nothing is sent), at the highest
+priority allowed, it makes one cheap netlink change every PERIOD (it adds, then removes, one
+address on its own loopback) and reports every change the kernel took longer than FLOOR to
+answer. Such a change waited for the kernel's RTNL lock, which every link, address and
+namespace change on the machine takes: another lab tearing its namespaces down holds it for
+tens of milliseconds, and a router that changes a link or an address (zebra lifting protodown,
+keepalived adding its VIP) waits as long. A lock held between two changes is seen up to one
+PERIOD short. Where it may not make a namespace it says ``ready unavailable -2`` and only
+answers syncs.
+
 It reports over its stdout, one ASCII record per line::
 
     ready <priority> <cpu>           pinned and prioritised (cpu -1: not pinned)
@@ -23,8 +34,11 @@ witness between fork and exec). Standard library only, at module level and below
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
+import socket
+import struct
 import sys
 import time
 
@@ -113,7 +127,73 @@ def run(cpu: int, period: float, floor: float, parent: int, nice: int | None = N
             out.flush()
 
 
+#: unshare(2)'s flag for a new network namespace.
+CLONE_NEWNET = 0x40000000
+#: The CPU field of the RTNL probe's lines: it is no CPU's.
+RTNL_CPU = -2
+_RTM_NEWADDR, _RTM_DELADDR = 20, 21
+_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_EXCL, _NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+#: The address toggled on the probe's own loopback (ifindex 1 in a new namespace).
+_PROBE_ADDRESS = socket.inet_aton("127.0.0.2")
+
+
+def private_netns() -> bool:
+    """Move this process into a new, empty network namespace; False where it may not."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.unshare(CLONE_NEWNET) == 0
+
+
+def address_change(add: bool, seq: int) -> bytes:
+    """The RTM_NEWADDR (``add``) or RTM_DELADDR message for the probe address on ``lo``."""
+    attrs = b"".join(
+        struct.pack("=HH", 8, kind) + _PROBE_ADDRESS for kind in (_IFA_LOCAL, _IFA_ADDRESS)
+    )
+    body = struct.pack("=BBBBI", socket.AF_INET, 32, 0, 0, 1) + attrs
+    kind = _RTM_NEWADDR if add else _RTM_DELADDR
+    flags = _NLM_F_REQUEST | _NLM_F_ACK | (_NLM_F_CREATE | _NLM_F_EXCL if add else 0)
+    return struct.pack("=LHHLL", 16 + len(body), kind, flags, seq, 0) + body
+
+
+def run_rtnl(period: float, floor: float, parent: int) -> int:
+    """Make one netlink change every ``period`` until stdin closes; report those the kernel
+    took longer than ``floor`` to answer, from the moment each was sent."""
+    usable = private_netns()
+    priority = prioritise() if usable else "unavailable"
+    nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    out = sys.stdout
+    out.write(f"ready {priority} {RTNL_CPU}\n")
+    out.flush()
+    stdin = sys.stdin.fileno()
+    add, seq = True, 0
+    while True:
+        readable, _, _ = select.select([stdin], [], [], period)
+        if usable:
+            seq += 1
+            sent = time.monotonic()
+            nl.send(address_change(add, seq))
+            nl.recv(4096)  # the ack, or an error (EEXIST after a lost answer: flip anyway)
+            answered = time.monotonic()
+            add = not add
+            if answered - sent > floor:
+                offset = wall_offset()
+                out.write(f"stall {sent + offset:.6f} {answered + offset:.6f} {RTNL_CPU}\n")
+                out.flush()
+        else:
+            answered = time.monotonic()
+        if os.getppid() != parent:
+            return 0
+        if readable:
+            data = os.read(stdin, 4096)
+            if not data:
+                return 0
+            out.write(f"synced {answered + wall_offset():.6f}\n")
+            out.flush()
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "rtnl":
+        sys.exit(run_rtnl(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
     cpu, period, floor, parent = (
         int(sys.argv[1]),
         float(sys.argv[2]),

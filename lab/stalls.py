@@ -19,6 +19,13 @@ Three kinds of probe, all "wake every :data:`PERIOD`, record the overshoot":
   (Seen in a CI rehearsal beside ``scripts/stress.sh``: one keepalived advert period 27 ms
   late while the CPU probes saw nothing; a nice -10 probe under the same load measured waits
   up to 25 ms that the CPU probes did not.)
+* **the RTNL probe**, one more child, in a network namespace of its own: every
+  :data:`RTNL_PERIOD` it makes one netlink change there and times the kernel's answer. A late
+  answer waited for the kernel's RTNL lock, which no CPU probe can see: the CPUs are free while
+  another lab's namespace teardown holds it, yet a router that changes a link or an address
+  waits. (Seen in a rehearsal beside other labs: FRR's first advert period 86 ms where 100 was
+  configured, zebra's protodown change having waited; the CPU probes saw nothing. Measured
+  there: the lock held up to 36 ms, 62 times over 5 ms in a minute.)
 * **the self probe**, a daemon thread of the measuring process: it sees that process stopped
   or starved (the process that stamps notify lines and sends the tester's adverts).
 
@@ -46,6 +53,10 @@ PERIOD = 0.001
 #: The overshoot above which a host probe reports a stall. A pinned probe at SCHED_FIFO wakes
 #: within ~0.1 ms here; 2 ms is far above that noise and a tenth of the smallest tolerance.
 HOST_FLOOR = 0.002
+#: How often the RTNL probe makes its netlink change: each takes the lock for microseconds,
+#: so 500 a second cost the machine's other users nothing measurable, and a hold between two
+#: changes is seen at most this much short.
+RTNL_PERIOD = 0.002
 #: The self probe's floor. It is a Python thread: another thread of the measuring process may
 #: hold the GIL for up to the switch interval (5 ms) before it is handed over, so overshoots up
 #: to that are the interpreter, not a stall; above it, the floor of the host probes.
@@ -63,7 +74,8 @@ class Stall:
     start: float
     end: float
     source: str
-    """Which probe saw it: ``cpu0``, ``cpu1``, ... (host) or ``self`` (the measuring process)."""
+    """Which probe saw it: ``cpu0``, ``cpu1``, ... and ``nice-10`` (host), ``rtnl`` (the
+    kernel's RTNL lock) or ``self`` (the measuring process)."""
 
     @property
     def seconds(self) -> float:
@@ -178,26 +190,28 @@ class _HostProbe:
     """One ``stall_probe.py`` child and the thread that reads its reports.
 
     With ``nice`` None it is a CPU probe pinned to ``cpu``; with a nice value it is the peer
-    probe (``cpu`` is then -1) and its stalls are named ``nice-10`` and the like.
+    probe (``cpu`` is then -1) and its stalls are named ``nice-10`` and the like. With
+    ``rtnl`` it is the RTNL probe, and its stalls are named ``rtnl``.
     """
 
-    def __init__(self, cpu: int, witness: StallWitness, nice: int | None = None) -> None:
+    def __init__(
+        self, cpu: int, witness: StallWitness, nice: int | None = None, *, rtnl: bool = False
+    ) -> None:
         from lab import linux
 
         self.cpu = cpu
-        self.label = f"cpu{cpu}" if nice is None else f"nice{nice:+d}"
+        if rtnl:
+            self.label = "rtnl"
+            args = ["rtnl", RTNL_PERIOD, HOST_FLOOR, os.getpid()]
+        else:
+            self.label = f"cpu{cpu}" if nice is None else f"nice{nice:+d}"
+            args = [cpu, PERIOD, HOST_FLOOR, os.getpid(), *([] if nice is None else [nice])]
         self.priority = "unknown"
         self.synced = 0.0
         self._witness = witness
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                str(_PROBE),
-                *map(str, (cpu, PERIOD, HOST_FLOOR, os.getpid())),
-                *([] if nice is None else [str(nice)]),
-            ],
+            [sys.executable, "-I", str(_PROBE), *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -301,6 +315,7 @@ class StallWitness:
                 for cpu in self._cpus:
                     self._probes.append(_HostProbe(cpu, self))
                 self._probes.append(_HostProbe(-1, self, self._peer_nice))
+                self._probes.append(_HostProbe(-2, self, rtnl=True))
                 for probe in self._probes:
                     probe.wait_ready()
             # Its first reading is taken here, not on the thread: the process frozen before the
@@ -424,9 +439,16 @@ class StallWitness:
     @property
     def priorities(self) -> dict[str, str]:
         """The priority each host probe obtained (``fifo1``, ``nice-20``, ``none``; the peer
-        probe's ``nice-10`` and the like)."""
+        probe's ``nice-10`` and the like; ``unavailable`` for an RTNL probe that may not make
+        a namespace, and so sees nothing)."""
         probes = self._probes or getattr(self, "_closed_probes", [])
         return {p.label: p.priority for p in probes}
+
+    @property
+    def probe_pids(self) -> dict[str, int]:
+        """The process id of each host probe, by label (for a test to inspect where one runs)."""
+        probes = self._probes or getattr(self, "_closed_probes", [])
+        return {p.label: p.proc.pid for p in probes}
 
     def summary(self) -> dict[str, Any]:
         """Count, worst and total of the stalls so far, and how the probes ran, for JSON."""

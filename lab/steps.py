@@ -76,6 +76,11 @@ class Expect(_Model):
     master: str | None = Field(None, description="This node's router is MASTER, the others not.")
     backup: str | None = Field(None, description="This node's router is BACKUP.")
     masters: list[str] | None = Field(None, description="Exactly these routers are MASTER.")
+    is_master: str | None = Field(
+        None,
+        description="This node's router is MASTER, whatever the others say (after a host-down "
+        "the old master's daemon may still say MASTER behind its dead link, or FAULT).",
+    )
     reachable: IPAddress | None = Field(None, description="The observer's probes get answers.")
     unreachable: IPAddress | None = Field(
         None, description="No probe to it is answered during `during` seconds."
@@ -116,6 +121,7 @@ _EXPECT_KEYS = (
     "master",
     "backup",
     "masters",
+    "is_master",
     "reachable",
     "unreachable",
     "served_by",

@@ -403,6 +403,12 @@ def _takeover(cell: Cell, master: str, backup: str, over: float) -> dict[str, An
         return {"masters": sorted([master, backup]), "within": over}
     if cell.fault == "crash":
         return {"master": backup, "within": over}
+    if cell.fault == "host-down":
+        # Behind its dead link the old master's daemon may still say MASTER (FRR) or FAULT
+        # (keepalived); and with FRR the backup may answer before it takes over (its protodown
+        # macvlan still receives the VMAC's frames, flooded once the bridge forgets the dead
+        # port). So the backup's own state tells, and its first advert is then on record.
+        return {"is_master": backup, "within": over}
     return {"served_by": backup, "within": over}
 
 

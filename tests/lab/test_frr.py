@@ -380,7 +380,23 @@ def test_frr_adverts_on_the_wire(frr_lab: tuple[Lab, Routers, Capture]) -> None:
     assert forms == {"pseudo-header"}, forms
     gaps = [b.time - a.time for a, b in itertools.pairwise(sent)]
     print(f"\nFRR advert period: min {min(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms")
-    assert all(0.09 <= g <= 0.13 for g in gaps), gaps
+    # The band: a tenth of the interval early (FRR's timer is in centiseconds), three tenths
+    # late. Stamped by the kernel's capture, so a stall of the host, or of the kernel's RTNL
+    # lock that FRR's first period waits on (zebra lifts protodown), longer than the early
+    # margin can move a gap out of it. Only a gap out of band is judged, and only over the
+    # time that could have moved it: from the advert before it (a late advert shortens the
+    # gap after it) to its end. A stall elsewhere in the window, such as another lab's
+    # teardown beside this one, explains nothing here and leaves the verdict standing.
+    early, late = ADVERT / 10, 3 * ADVERT / 10
+    starts = [sent[0].time - ADVERT, *(a.time for a in sent)]
+    out_of_band = [
+        (starts[i], b.time, g)
+        for i, (g, b) in enumerate(zip(gaps, sent[1:], strict=True))
+        if not ADVERT - early <= g <= ADVERT + late
+    ]
+    for since, until, gap in out_of_band:
+        unless_stalled(since, until, early, f"FRR's advert period ({gap * 1000:.1f} ms)")
+    assert not out_of_band, gaps
     # Becoming master: one gratuitous ARP for the VIP from the VMAC.
     garps = [
         e
@@ -581,11 +597,25 @@ def test_frr_refuses_the_unicast_scenario(make_lab: MakeLab) -> None:
     lab = make_lab(scenario)
     with pytest.raises(UnsupportedConfig, match="FRR vrrpd is multicast only"):
         start_routers(lab, specs, "frr")
-    # Nothing was started in the node.
-    assert lab.node("ha_first").run(["pgrep", "-c", "zebra|vrrpd"], check=False).stdout.strip() in (
-        "",
-        "0",
-    )
+    # Nothing was started in the node. Counted in the node's own network namespace: the
+    # node's /proc shows every process on the machine, another lab's zebra included.
+    node = lab.node("ha_first")
+    assert not frr_daemons_in(node.netns_inode)
+
+
+def frr_daemons_in(netns_inode: int) -> list[str]:
+    """The zebra and vrrpd processes living in the network namespace ``netns_inode``."""
+    found = []
+    for ns in Path("/proc").glob("[0-9]*/ns/net"):
+        try:
+            if ns.stat().st_ino != netns_inode:
+                continue
+            comm = (ns.parent.parent / "comm").read_text().strip()
+        except OSError:
+            continue  # it ended while we looked
+        if comm in ("zebra", "vrrpd"):
+            found.append(f"{comm} ({ns.parent.parent.name})")
+    return found
 
 
 def variant_lab(

@@ -81,6 +81,27 @@ def test_a_stop_is_judged_against_skew_time():
     assert bound.max == pytest.approx((skew + 0.02) * 1000)
 
 
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("stop", "served_by"),
+        ("crash", "master"),
+        ("host-down", "is_master"),
+        ("freeze", "masters"),
+        ("partition", "masters"),
+    ],
+)
+def test_the_takeover_is_told_by_what_the_fault_leaves_readable(fault: str, kind: str):
+    # After a host-down the old master's daemon may still say MASTER (FRR) and the backup may
+    # answer before it takes over: only the backup's own state tells. After a crash only one
+    # daemon is left to say MASTER; a frozen or partitioned master still says so.
+    sweep = parse_sweep(sweep_text(f"fault: [{fault}]\n"))
+    takeover = cell_scenario(sweep, sweep.cells[0]).steps[-2].expect
+    assert takeover.kind == kind
+    if kind in ("served_by", "master", "is_master"):
+        assert getattr(takeover, kind) == sweep.backup
+
+
 def test_advert_loss_is_a_step_before_the_fault():
     sweep = parse_sweep(sweep_text("load: [advert-loss 5%]\n"))
     steps = cell_scenario(sweep, sweep.cells[0]).steps
