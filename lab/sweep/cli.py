@@ -5,11 +5,13 @@
     vrrp-lab bench seed-conclusion --out runs/seed --jobs 2
     vrrp-lab bench --scenario short-timers --impl bundled,keepalived --advert-int 0.05,0.1 \\
         --fault stop,host-down --trials 3 --out runs/quick
+    vrrp-lab bench seed-conclusion --out runs/seed --cluster tcp://10.0.0.5:8786
     vrrp-lab bench compare runs/before runs/after
 
 Exit codes: 0 every cell's median detection agrees with the RFC (inconclusive cells are told,
 not failed), 1 some cell disagrees or errored (``compare``: some median moved), 2 bad input,
-130 interrupted (what finished is kept: ``--resume`` completes it).
+3 the machine or cluster lacks something (dask, a scheduler, root workers), 130 interrupted
+(what finished is kept: ``--resume`` completes it).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ _AXIS_FLAGS = {
 
 def add_bench_command(sub: Any) -> None:
     """Register ``bench`` on the ``vrrp-lab`` subparsers ``sub``."""
-    from lab.conformance.cli import default_jobs
+    from lab.conformance.cli import default_jobs  # for the help text
 
     p = sub.add_parser(
         "bench",
@@ -65,9 +67,15 @@ def add_bench_command(sub: Any) -> None:
         "--jobs",
         "-j",
         type=_positive_int,
-        default=default_jobs(),
         metavar="N",
-        help=f"trials run side by side, each in its own lab (default {default_jobs()})",
+        help=f"trials run side by side, each in its own lab (default {default_jobs()}; "
+        "with --cluster, one per worker thread)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the trials on the dask.distributed scheduler at ADDRESS "
+        "(tcp://HOST:8786; root workers with vrrp-lab installed; needs vrrp-lab[cluster])",
     )
     p.add_argument("--trials", type=_positive_int, metavar="N", help="trials per cell")
     p.add_argument("--resume", action="store_true", help="run only the trials DIR lacks")
@@ -117,7 +125,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.out is None:
         raise UsageError("bench needs --out DIR: where results.jsonl, the summary and plots go")
     sweep = build_sweep(args)
-    return run_sweep(sweep, args.out, jobs=args.jobs, resume=args.resume, plots=not args.no_plots)
+    if args.cluster is None:
+        from lab.conformance.cli import default_jobs
+
+        jobs = args.jobs or default_jobs()
+        return run_sweep(sweep, args.out, jobs=jobs, resume=args.resume, plots=not args.no_plots)
+    from lab import versions
+    from lab.sweep.cluster import ClusterLauncher
+
+    _progress.print(f"connecting to the dask scheduler at {escape(args.cluster)}")
+    launcher = ClusterLauncher(args.cluster, local_versions=versions.collect())
+    try:
+        for warning in launcher.warnings:
+            _progress.print(f"[yellow]warning:[/] {escape(warning)}")
+        return run_sweep(
+            sweep,
+            args.out,
+            jobs=args.jobs or launcher.slots,
+            resume=args.resume,
+            plots=not args.no_plots,
+            launcher=launcher,
+            where=f"on {launcher.slots} worker thread(s) at {args.cluster}",
+        )
+    finally:
+        launcher.close()
 
 
 def build_sweep(args: argparse.Namespace) -> Any:
@@ -182,20 +213,30 @@ def _axis_values(args: argparse.Namespace, axis: str) -> list[Any] | None:
     return out
 
 
-def run_sweep(sweep: Any, out: Path, *, jobs: int, resume: bool, plots: bool) -> int:
-    """Run ``sweep``'s missing trials into ``out``, then write its summary and plots."""
+def run_sweep(
+    sweep: Any,
+    out: Path,
+    *,
+    jobs: int,
+    resume: bool,
+    plots: bool,
+    launcher: Any = None,
+    where: str = "here",
+) -> int:
+    """Run ``sweep``'s missing trials into ``out`` (on this host, or with ``launcher``'s
+    cluster), then write its summary and plots."""
     from lab.sweep.executor import Executor, Interrupted
     from lab.sweep.results import Results
 
     with Results(out, sweep.header(), resume=resume) as results:
-        executor = Executor(sweep, results, jobs=jobs)
+        executor = Executor(sweep, results, jobs=jobs, launcher=launcher)
         todo = executor.todo()
         total = len(sweep.trials())
         _progress.print(
             f"sweep [bold]{escape(sweep.name)}[/]: {len(sweep.cells)} cells × "
             f"{sweep.spec.trials} trials = {total}"
             + (f", {total - len(todo)} already recorded" if total != len(todo) else "")
-            + f"; {jobs} at a time; results in {results.path}"
+            + f"; {jobs} at a time {escape(where)}; results in {results.path}"
         )
         columns = (
             TextColumn("{task.description}"),

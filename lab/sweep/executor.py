@@ -2,8 +2,11 @@
 
 Each trial is a ``python -m lab.sweep.trial`` child (see :mod:`lab.sweep.trial`), started in a
 session of its own (a Ctrl-C at the terminal reaches this process only) with a parent-death
-signal (it dies with this process, and its lab with it). One thread per job waits on its child;
-the main thread alone appends to ``results.jsonl``, as each trial ends.
+signal (it dies with the thread that started it, and its lab with it). One thread per job hands
+its trial to a *launcher* and waits: :class:`LocalLauncher` starts the child here,
+:class:`lab.sweep.cluster.ClusterLauncher` has a dask worker on another host start the same
+child (:func:`run_trial_process`, one loop for both). The main thread alone appends to
+``results.jsonl``, as each trial ends, wherever it ran.
 
 Ctrl-C stops starting trials and lets the running ones finish and be recorded (they are a few
 seconds each); a second Ctrl-C abandons them: they are sent SIGTERM, tear their labs down, and
@@ -12,9 +15,7 @@ are not recorded, so ``--resume`` runs them again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Protocol
 
 from lab import clock
 from lab.sweep.record import Cell, TrialRecord
@@ -33,6 +35,94 @@ from lab.sweep.trial import request
 #: and tearing down its lab, starting the daemons and the capture (a few seconds here; a slow
 #: or loaded machine gets ten times that).
 TRIAL_SLACK = 60.0
+#: How often a waiting trial checks whether it was abandoned (a second Ctrl-C): the longest a
+#: trial's lab outlives the user's second Ctrl-C, on top of its own teardown.
+ABANDON_CHECK = 0.2
+
+
+@dataclass(frozen=True)
+class TrialProcess:
+    """How one ``python -m lab.sweep.trial`` child ended, on this host or a cluster worker."""
+
+    returncode: int
+    out: str
+    err: str
+    timed_out: float | None = None
+    """The deadline (s) the child overran and was stopped at, if it did."""
+    abandoned: bool = False
+    """It was stopped by a second Ctrl-C: not a result, not recorded."""
+
+
+def run_trial_process(
+    request_text: str, timeout: float, abandoned: Callable[[], bool]
+) -> TrialProcess:
+    """Run one trial child to its end, feeding it ``request_text``; stop it (SIGTERM, then
+    SIGKILL) when it overruns ``timeout`` or once ``abandoned()`` turns true. The same code runs
+    in the executor's threads and on a cluster's workers."""
+    from lab import linux
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lab.sweep.trial"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=linux.set_parent_death_signal,
+    )
+    deadline = time.monotonic() + timeout
+    feed: str | None = request_text
+    while True:
+        try:
+            out, err = child.communicate(feed, timeout=ABANDON_CHECK)
+        except subprocess.TimeoutExpired:
+            feed = None  # communicate() wrote it already; a retry must not write it again
+            stopped = abandoned()
+            if not stopped and time.monotonic() < deadline:
+                continue
+            out, err = _stop(child)
+            if stopped:
+                return TrialProcess(child.returncode, out, err, abandoned=True)
+            return TrialProcess(child.returncode, out, err, timed_out=timeout)
+        return TrialProcess(child.returncode, out, err)
+
+
+def _stop(child: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM (the trial tears its lab down), then SIGKILL if it takes longer than 30 s."""
+    child.terminate()
+    try:
+        return child.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.communicate()
+
+
+class Launcher(Protocol):
+    """Where trials run: :meth:`run` one to its end (it is called from many threads at once),
+    :meth:`abandon` every running one."""
+
+    def run(self, request_text: str, timeout: float) -> TrialProcess:
+        """Run one trial and say how its process ended."""
+        ...
+
+    def abandon(self) -> None:
+        """Stop every running trial, unrecorded (a second Ctrl-C)."""
+        ...
+
+
+class LocalLauncher:
+    """Trials as children of this process."""
+
+    def __init__(self) -> None:
+        self._abandon = threading.Event()
+
+    def run(self, request_text: str, timeout: float) -> TrialProcess:
+        """One trial child here."""
+        return run_trial_process(request_text, timeout, self._abandon.is_set)
+
+    def abandon(self) -> None:
+        """Every running child gets SIGTERM within :data:`ABANDON_CHECK`."""
+        self._abandon.set()
 
 
 @dataclass
@@ -73,18 +163,21 @@ class Executor:
         results: Results,
         *,
         jobs: int = 1,
+        launcher: Launcher | None = None,
         on_record: Callable[[TrialRecord, Progress], None] | None = None,
         on_interrupt: Callable[[int], None] | None = None,
     ) -> None:
         self.sweep = sweep
         self.results = results
         self.jobs = max(1, jobs)
+        self.launcher: Launcher = launcher or LocalLauncher()
         self.on_record = on_record or (lambda record, progress: None)
         self.on_interrupt = on_interrupt or (lambda running: None)
-        self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
-        self._abandon = threading.Event()
+        self._running = 0
+        self._abandoning = False
         self._abandoned = 0
+        """Trials running when the second Ctrl-C abandoned them."""
 
     def todo(self) -> list[tuple[Cell, int]]:
         """The trials not yet in the results file, in run order."""
@@ -133,58 +226,47 @@ class Executor:
         return progress
 
     def _abandon_running(self) -> None:
-        self._abandon.set()
         with self._lock:
-            children = list(self._children)
-        for child in children:
-            with contextlib.suppress(OSError):
-                child.send_signal(signal.SIGTERM)
-        self._abandoned = len(children)
+            self._abandoning = True
+            self._abandoned = self._running
+        self.launcher.abandon()
 
     def _run_child(self, cell: Cell, trial: int) -> TrialRecord | None:
-        """One trial in a child process; its record, an error record if the child broke, or
-        None if it was abandoned."""
-        from lab import linux
-
-        if self._abandon.is_set():
-            return None
+        """One trial in a child process, here or on a worker; its record, an error record if
+        the child broke, or None if it was abandoned."""
+        with self._lock:
+            if self._abandoning:
+                return None
+            self._running += 1
         started, began = clock.now(), time.monotonic()
         up, over = self.sweep.deadlines(cell)
         timeout = 4 * (up + over) + TRIAL_SLACK
-        child = subprocess.Popen(
-            [sys.executable, "-m", "lab.sweep.trial"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            preexec_fn=linux.set_parent_death_signal,
-        )
-        with self._lock:
-            self._children.add(child)
         try:
-            try:
-                out, err = child.communicate(request(self.sweep, cell, trial), timeout=timeout)
-            except subprocess.TimeoutExpired:
-                child.terminate()
-                try:
-                    out, err = child.communicate(timeout=30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    out, err = child.communicate()
-                return _error(cell, trial, started, began, f"timed out after {timeout:.0f}s")
+            ended = self.launcher.run(request(self.sweep, cell, trial), timeout)
+        except Exception as exc:  # a lost worker, a broken link: this trial's error only
+            return _error(cell, trial, started, began, f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
-                self._children.discard(child)
-        if self._abandon.is_set() and child.returncode != 0:
-            return None
-        lines = [line for line in out.splitlines() if line.startswith('{"type": "trial"')]
-        if child.returncode == 0 and lines:
-            return TrialRecord.from_json(json.loads(lines[-1]))
-        tail = " | ".join(err.strip().splitlines()[-3:]) or "no output"
-        return _error(
-            cell, trial, started, began, f"the trial process exited {child.returncode}: {tail}"
-        )
+                self._running -= 1
+        return record_of(ended, cell, trial, started, began)
+
+
+def record_of(
+    ended: TrialProcess, cell: Cell, trial: int, started: float, began: float
+) -> TrialRecord | None:
+    """The record a trial child left on its stdout; an error record naming why there is none;
+    None when it was abandoned (not a result: ``--resume`` runs it again)."""
+    if ended.abandoned:
+        return None
+    if ended.timed_out is not None:
+        return _error(cell, trial, started, began, f"timed out after {ended.timed_out:.0f}s")
+    lines = [line for line in ended.out.splitlines() if line.startswith('{"type": "trial"')]
+    if ended.returncode == 0 and lines:
+        return TrialRecord.from_json(json.loads(lines[-1]))
+    tail = " | ".join(ended.err.strip().splitlines()[-3:]) or "no output"
+    return _error(
+        cell, trial, started, began, f"the trial process exited {ended.returncode}: {tail}"
+    )
 
 
 def _error(cell: Cell, trial: int, started: float, began: float, why: str) -> TrialRecord:

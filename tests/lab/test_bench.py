@@ -52,9 +52,10 @@ def judged(out: Path, measured: int = 1) -> dict:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The quick sweep, run once for the module. Module scope; no dependencies."""
+    """The quick sweep, run once for the module, two trials at a time (the kill and Ctrl-C
+    tests keep QUICK's one). Module scope; no dependencies."""
     out = tmp_path_factory.mktemp("quick")
-    return out, bench(*QUICK, "--out", str(out))
+    return out, bench(*QUICK, "--jobs", "2", "--out", str(out))
 
 
 @pytest.mark.timing
@@ -127,23 +128,77 @@ def test_a_sweep_killed_halfway_resumes_without_repeating_or_losing_a_trial(tmp_
 #: One cell, the five trials `bench compare` needs to judge it (`lab.sweep.compare`).
 ONE_CELL = [
     "--scenario", "short-timers", "--impl", "bundled", "--advert-int", "0.05",
-    "--fault", "stop", "--trials", "5", "--jobs", "2",
+    "--fault", "stop", "--trials", "5",
 ]  # fmt: skip
+LOCAL_CLUSTER = Path(__file__).with_name("local_cluster.py")
+
+
+def bench_on_local_cluster(*args: str) -> subprocess.CompletedProcess[str]:
+    """`vrrp-lab bench ARGS` on a local dask cluster of two worker processes, all of it in a
+    network namespace of its own (`local_cluster.py`)."""
+    return subprocess.run(
+        ["unshare", "--net", sys.executable, str(LOCAL_CLUSTER), *args],
+        capture_output=True,
+        text=True,
+        timeout=SWEEP_TIMEOUT,
+        check=False,
+    )
 
 
 @pytest.mark.timing
-def test_compare_flags_a_slower_backup_and_not_a_rerun(tmp_path: Path):
+def test_compare_flags_a_slower_backup_and_not_a_rerun_made_on_a_cluster(tmp_path: Path):
+    """The one-cell sweep three times: with `--jobs 2`, again on a local dask cluster of two
+    worker processes (the re-run), and with a slower backup (priority 50 instead of 100:
+    Skew_Time 0.80 of an interval instead of 0.61). In one test, so that a re-run after a host
+    stall runs all three again."""
+    pytest.importorskip("distributed", reason="bench --cluster needs vrrp-lab[cluster]")
     first, rerun, slower = tmp_path / "first", tmp_path / "rerun", tmp_path / "slower"
-    for out, extra in ((first, []), (rerun, []), (slower, ["--priority", "50"])):
-        # Priority 50 instead of 100: Skew_Time 0.80 of an interval instead of 0.61.
-        assert bench(*ONE_CELL, *extra, "--out", str(out)).returncode in (0, 1)
-        judged(out, measured=MIN_TRIALS)
+    done = bench(*ONE_CELL, "--jobs", "2", "--out", str(first))
+    assert done.returncode in (0, 1), done.stderr
+    on_cluster = bench_on_local_cluster(*ONE_CELL, "--out", str(rerun))
+    assert on_cluster.returncode in (0, 1), f"{on_cluster.stdout}\n{on_cluster.stderr}"
+    done = bench(*ONE_CELL, "--jobs", "2", "--priority", "50", "--out", str(slower))
+    assert done.returncode in (0, 1), done.stderr
+    here, there, _ = (judged(out, measured=MIN_TRIALS) for out in (first, rerun, slower))
+
+    # Where the trials ran moves no median...
     same = bench("compare", str(first), str(rerun))
     assert same.returncode == 0, same.stdout
     assert "no median moved" in same.stdout
     moved = bench("compare", str(first), str(slower))
     assert moved.returncode == 1, moved.stdout
     assert "prio100→prio50" in moved.stdout and "detection" in moved.stdout
+
+    # ...and changes neither the schema nor the verdicts: the cluster's records are the same.
+    said = " ".join(on_cluster.stderr.split())  # the console wraps its lines
+    assert "2 at a time on 2 worker thread(s) at tcp://127.0.0.1:" in said, said
+    assert here.keys() == there.keys()
+    assert [(c.keys(), c["verdict"]) for c in here["cells"]] == [
+        (c.keys(), c["verdict"]) for c in there["cells"]
+    ]
+    (_, mine), (_, theirs) = read(first / RESULTS), read(rerun / RESULTS)
+    errors = [r.error for r in theirs if r.outcome == "error"]
+    assert len(theirs) == 5 and not errors, errors
+    assert all(r.versions == mine[0].versions for r in theirs)
+
+    def line_keys(out: Path) -> set[tuple[str, ...]]:
+        lines = (out / RESULTS).read_text().splitlines()
+        return {tuple(sorted(json.loads(line))) for line in lines}
+
+    assert line_keys(first) == line_keys(rerun)
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line_and_exit_3(tmp_path: Path):
+    pytest.importorskip("distributed", reason="bench --cluster needs vrrp-lab[cluster]")
+    # Port 9 (discard) in a namespace of its own, where nothing listens: refused at once.
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *CLI,
+         *ONE_CELL, "--out", str(tmp_path / "out"), "--cluster", "tcp://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=SWEEP_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "no dask scheduler answered" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def _default_sigint() -> None:
