@@ -254,6 +254,8 @@ class ScenarioRun:
             names = list(self.routers) if step.start == "all" else list(step.start or [])
             for name in names:
                 self._router(name).start()
+            # The run-queue probe reads the waits of every router running now.
+            self.witness.watch(r.pid for r in self.routers.values() if r.running)
             return True, "started " + ", ".join(f"{n} ({self.routers[n].impl})" for n in names)
         if action == "expect":
             assert step.expect is not None

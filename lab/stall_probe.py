@@ -20,10 +20,22 @@ keepalived adding its VIP) waits as long. A lock held between two changes is see
 PERIOD short. Where it may not make a namespace it says ``ready unavailable -2`` and only
 answers syncs.
 
+Run as ``python -I stall_probe.py runqueue PERIOD FLOOR PARENT`` it is the **run-queue
+probe**: at the highest priority allowed, every PERIOD it reads the scheduler's own account of
+how long each thread of the watched processes waited for a CPU (the second field of
+``/proc/PID/task/TID/schedstat``, the run delay), and reports every wait longer than FLOOR that
+ended since its last reading. The watched processes, and all their descendants, are named on its
+stdin by a line ``watch PID...`` (the routers under test, replaced whenever they restart). The
+other probes stand in for the routers; this one reads what the routers themselves waited. The
+kernel adds a wait to the counter when the thread gets its CPU, so a wait is seen once it ends,
+at most one PERIOD late, and however late this probe itself ran.
+
 It reports over its stdout, one ASCII record per line::
 
     ready <priority> <cpu>           pinned and prioritised (cpu -1: not pinned)
-    stall <start> <end> <cpu>        it woke <end> though due at <start> (lab clock, seconds)
+    stall <start> <end> <cpu>        it woke <end> though due at <start> (lab clock, seconds);
+                                     for the run-queue probe, a watched thread waited from
+                                     <start> to <end> for a CPU
     synced <time>                    answer to a line on stdin: every stall before <time> is out
 
 It ends when its stdin reaches EOF, or when its parent dies (parent-death signal, set by the
@@ -191,9 +203,113 @@ def run_rtnl(period: float, floor: float, parent: int) -> int:
             out.flush()
 
 
+#: The CPU field of the run-queue probe's lines: it is no CPU's.
+RUNQUEUE_CPU = -3
+#: How often the run-queue probe looks for new descendants and threads of the watched
+#: processes (a keepalived forks its VRRP child after start): listing them costs more than
+#: reading their counters, and a new thread's first wait is counted from its first reading.
+RESCAN = 0.05
+
+
+def descendants(roots: list[int]) -> list[int]:
+    """``roots`` and every descendant still alive, parents first."""
+    out, i = list(roots), 0
+    while i < len(out):
+        pid = out[i]
+        i += 1
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def threads(pids: list[int]) -> list[str]:
+    """The schedstat path of every thread of ``pids``."""
+    paths = []
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        paths.extend(f"/proc/{pid}/task/{tid}/schedstat" for tid in tids)
+    return paths
+
+
+def run_delay(path: str) -> int | None:
+    """A thread's total wait for a CPU so far (ns), or None once it is gone."""
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def new_waits(before: dict[str, int], now: dict[str, int], floor_ns: int) -> list[int]:
+    """The waits (ns) longer than ``floor_ns`` that the counters grew by between two readings
+    of the same threads; a thread seen for the first time has no wait yet."""
+    return [
+        grown
+        for path, delay in now.items()
+        if path in before and (grown := delay - before[path]) > floor_ns
+    ]
+
+
+def run_runqueue(period: float, floor: float, parent: int) -> int:
+    """Read the watched threads' run delays every ``period`` until stdin closes; report each
+    wait above ``floor`` as the stretch of lab time it ended at."""
+    priority = prioritise()
+    out = sys.stdout
+    out.write(f"ready {priority} {RUNQUEUE_CPU}\n")
+    out.flush()
+    stdin = sys.stdin.fileno()
+    floor_ns = int(floor * 1e9)
+    roots: list[int] = []
+    paths: list[str] = []
+    delays: dict[str, int] = {}
+    rescanned = float("-inf")
+    pending = b""
+    while True:
+        readable, _, _ = select.select([stdin], [], [], period)
+        now = time.monotonic()
+        if now - rescanned >= RESCAN:
+            paths, rescanned = threads(descendants(roots)), now
+        readings = {p: d for p in paths if (d := run_delay(p)) is not None}
+        waits = new_waits(delays, readings, floor_ns)
+        delays = readings
+        if waits:
+            offset = wall_offset()
+            for wait in waits:
+                out.write(f"stall {now - wait / 1e9 + offset:.6f} {now + offset:.6f} "
+                          f"{RUNQUEUE_CPU}\n")  # fmt: skip
+            out.flush()
+        if os.getppid() != parent:
+            return 0
+        if not readable:
+            continue
+        data = os.read(stdin, 4096)
+        if not data:
+            return 0
+        *lines, pending = (pending + data).split(b"\n")
+        asked = False
+        for line in lines:
+            words = line.split()
+            if words[:1] == [b"watch"]:
+                roots = [int(w) for w in words[1:]]
+                rescanned = float("-inf")
+            elif words:
+                asked = True
+        if asked:
+            out.write(f"synced {now + wall_offset():.6f}\n")
+            out.flush()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "rtnl":
         sys.exit(run_rtnl(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+    if sys.argv[1] == "runqueue":
+        sys.exit(run_runqueue(float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
     cpu, period, floor, parent = (
         int(sys.argv[1]),
         float(sys.argv[2]),

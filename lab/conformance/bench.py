@@ -455,7 +455,9 @@ class Bench:
             self.router.set_config(text)
         router = self.router
         self.launched = clock.now()
-        return router.start()
+        first = router.start()
+        self.witness.watch([router.pid])
+        return first
 
     def stop_iut(self) -> float | None:
         """Stop the IUT gracefully if it runs; the lab-clock time of the signal."""

@@ -130,6 +130,7 @@ def f03(b: Bench, f: Findings) -> None:
         tolerance=tolerance(params.advert_int),
         what="answer at once to priority 0",
         wire=True,
+        rtnl_until=window[0],  # a steady master answers with an advert, and changes nothing
     )
 
 
@@ -246,6 +247,7 @@ def f06(b: Bench, f: Findings) -> None:
         "tolerance": tolerance(params.advert_int),
         "what": "next advert after a lower priority",
         "wire": True,
+        "rtnl_until": window[0],  # a steady master answers with an advert, and changes nothing
     }
     if b.iut.rfc9568:
         f.timing(

@@ -155,4 +155,7 @@ def t03(b: Bench, f: Findings) -> None:
         tolerance=tol,
         what="advert periods",
         wire=True,
+        # The takeover's link and address changes (VIPs, FRR's protodown) are done by the
+        # second advert; after it the master only sends.
+        rtnl_until=sample[1].time,
     )

@@ -293,3 +293,28 @@ def test_a_bound_is_judged_by_the_margin_to_its_nearer_edge() -> None:
     assert _margin_ms(303.4, Bound(min=240.9, max=380.9)) == pytest.approx(62.5)
     assert _margin_ms(614.0, Bound(max=2000)) == pytest.approx(1386.0)
     assert _margin_ms(400.0, Bound(max=380.9)) == pytest.approx(19.1)  # outside: how far
+
+
+def test_the_run_queue_probe_reports_the_waits_that_grew_past_its_floor():
+    from lab.stall_probe import new_waits
+
+    before = {"/a": 1_000_000, "/b": 5_000_000}
+    now = {"/a": 44_000_000, "/b": 6_000_000, "/c": 90_000_000}
+    # /a waited 43 ms since the last reading, /b 1 ms (under the floor), /c is new: nothing yet.
+    assert new_waits(before, now, 2_000_000) == [43_000_000]
+    assert new_waits(now, now, 2_000_000) == []
+
+
+def test_an_rtnl_stall_after_the_last_netlink_change_cannot_spoil_a_window():
+    from lab.stalls import Stall, StallWitness
+
+    witness = StallWitness(host=False)
+    witness.add(Stall(10.5, 10.54, "rtnl"))
+    witness.add(Stall(12.0, 12.01, "cpu0"))
+    assert witness.judge(10.0, 13.0, 0.02) == Stall(10.5, 10.54, "rtnl")
+    # The IUT's last link or address change was at 10.2: the lock held later moved nothing.
+    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.2) is None
+    # One held before it still counts.
+    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.6) == Stall(10.5, 10.54, "rtnl")
+    witness.add(Stall(11.0, 11.05, "nice-10"))
+    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.2) == Stall(11.0, 11.05, "nice-10")
