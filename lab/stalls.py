@@ -448,7 +448,7 @@ class StallWitness:
         tolerance: float,
         *,
         host_only: bool = False,
-        rtnl_until: float | None = None,
+        rtnl_within: tuple[float, float] | None = None,
     ) -> Stall | None:
         """The largest stall overlapping [start, end] longer than ``tolerance``, or None
         (see :func:`judge`); the probes are first made to report up to ``end``.
@@ -457,17 +457,22 @@ class StallWitness:
         measured between two kernel stamps (captured frames) with nothing of the measuring
         process in between: that process being starved on its own cannot move it.
 
-        ``rtnl_until``: the IUT changes no link or address after this instant of the window (a
-        master that only sends adverts), so an RTNL stall that begins later cannot move it.
+        ``rtnl_within``: the stretch of the window in which the IUT changes links or
+        addresses (a takeover adds its VIPs at the end; a steady master changes nothing). The
+        RTNL lock delays the IUT only there, so an RTNL stall that does not overlap it cannot
+        move the measurement.
         """
         if self._probes or self._self is not None:
             self.sync(end)
         stalls = self.stalls()
         if host_only:
             stalls = [s for s in stalls if not s.source.startswith("self")]
-        if rtnl_until is not None:
+        if rtnl_within is not None:
+            low, high = rtnl_within
             stalls = [
-                s for s in stalls if not (s.source.startswith("rtnl") and s.start > rtnl_until)
+                s
+                for s in stalls
+                if not s.source.startswith("rtnl") or (s.end >= low and s.start <= high)
             ]
         return judge(stalls, start, end, tolerance)
 

@@ -105,6 +105,7 @@ def f02(b: Bench, f: Findings) -> None:
         what="takeover after Skew_Time",
         wire=True,
         late_by=took - skew - tol,
+        rtnl_within=f.takeover_netlink((resign.time, took_iut.time), tol),
     )
 
 
@@ -130,7 +131,8 @@ def f03(b: Bench, f: Findings) -> None:
         tolerance=tolerance(params.advert_int),
         what="answer at once to priority 0",
         wire=True,
-        rtnl_until=window[0],  # a steady master answers with an advert, and changes nothing
+        # A steady master answers with an advert and changes no link or address.
+        rtnl_within=(window[0], window[0]),
     )
 
 
@@ -160,6 +162,8 @@ def f04(b: Bench, f: Findings) -> None:
                 window=span,
                 tolerance=tol,
                 what="nopreempt: stayed backup",
+                # The lock can delay the IUT, never make it take over.
+                rtnl_within=(span[0], span[0]),
             )
         else:
             f.timing(
@@ -247,7 +251,8 @@ def f06(b: Bench, f: Findings) -> None:
         "tolerance": tolerance(params.advert_int),
         "what": "next advert after a lower priority",
         "wire": True,
-        "rtnl_until": window[0],  # a steady master answers with an advert, and changes nothing
+        # A steady master answers with an advert and changes no link or address.
+        "rtnl_within": (window[0], window[0]),
     }
     if b.iut.rfc9568:
         f.timing(

@@ -155,6 +155,8 @@ def discard_case(
             window=(switched, switched + 2 * down + tol),
             tolerance=tol,
             what=f"{label}: discard window",
+            # An IUT still held by the RTNL lock from taking over at the end held it there.
+            rtnl_within=f.takeover_netlink((switched, switched + 2 * down + tol), tol),
         )
         return
     reply = b.wait_iut_advert(master.at - 0.1, 1.0, lambda a: a.priority == params.priority)
@@ -201,6 +203,7 @@ def discard_case(
         window=(last_good, decided),
         tolerance=tol,
         what=f"{label}: takeover after the last valid advert",
+        rtnl_within=f.takeover_netlink((last_good, decided), tol),
     )
 
 

@@ -153,3 +153,20 @@ def test_killed_runner_takes_its_workers_and_labs_along(tmp_path: Path) -> None:
     runner.kill()
     runner.communicate(timeout=10)
     _assert_all_gone(workers, watch, host)
+    # A SIGKILLed worker could not remove its labs' registry records: the registry drops such
+    # stale records at its next read (`vrrp-lab list`, `down`), and leaves none behind.
+    from lab.registry import registry_dir, running_labs
+
+    def records_of_workers() -> list[Path]:
+        found = []
+        for path in registry_dir().glob("*.json"):
+            try:
+                runner_pid = json.loads(path.read_text())["runner_pid"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if runner_pid in workers:
+                found.append(path)
+        return found
+
+    assert all(r.runner_pid not in workers for r in running_labs())
+    assert records_of_workers() == []

@@ -305,16 +305,33 @@ def test_the_run_queue_probe_reports_the_waits_that_grew_past_its_floor():
     assert new_waits(now, now, 2_000_000) == []
 
 
-def test_an_rtnl_stall_after_the_last_netlink_change_cannot_spoil_a_window():
+def test_an_rtnl_stall_outside_the_iuts_netlink_changes_cannot_spoil_a_window():
     from lab.stalls import Stall, StallWitness
 
     witness = StallWitness(host=False)
     witness.add(Stall(10.5, 10.54, "rtnl"))
     witness.add(Stall(12.0, 12.01, "cpu0"))
     assert witness.judge(10.0, 13.0, 0.02) == Stall(10.5, 10.54, "rtnl")
-    # The IUT's last link or address change was at 10.2: the lock held later moved nothing.
-    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.2) is None
+    # The IUT changed links or addresses only until 10.2: the lock held later moved nothing.
+    assert witness.judge(10.0, 13.0, 0.02, rtnl_within=(10.0, 10.2)) is None
     # One held before it still counts.
-    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.6) == Stall(10.5, 10.54, "rtnl")
+    assert witness.judge(10.0, 13.0, 0.02, rtnl_within=(10.0, 10.6)) == Stall(10.5, 10.54, "rtnl")
     witness.add(Stall(11.0, 11.05, "nice-10"))
-    assert witness.judge(10.0, 13.0, 0.02, rtnl_until=10.2) == Stall(11.0, 11.05, "nice-10")
+    other = witness.judge(10.0, 13.0, 0.02, rtnl_within=(10.0, 10.2))
+    assert other == Stall(11.0, 11.05, "nice-10")
+
+
+def test_a_takeovers_netlink_changes_are_at_its_end():
+    from lab.conformance.verdict import Findings
+    from lab.stalls import Stall, StallWitness
+
+    witness = StallWitness(host=False)
+    window, tol = (20.0, 20.36), 0.02
+    where = Findings.takeover_netlink(window, tol)
+    assert where == (20.34, 20.36)
+    # Held 100 ms into the window, while a backup waits on its timer: it moved nothing.
+    witness.add(Stall(20.1, 20.13, "rtnl"))
+    assert witness.judge(*window, tol, rtnl_within=where) is None
+    # Held until the takeover: the VIP's address change waited for it.
+    witness.add(Stall(20.31, 20.355, "rtnl"))
+    assert witness.judge(*window, tol, rtnl_within=where) == Stall(20.31, 20.355, "rtnl")
