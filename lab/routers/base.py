@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
 from lab.routers.params import RouterParams
+from lab.stall_probe import descendants
 
 if TYPE_CHECKING:
     from lab.node import Node
@@ -747,17 +748,9 @@ class Router(ABC):
 
 def _process_tree(root: int) -> list[int]:
     """``root`` and its descendants, breadth first (parents before children)."""
-    out = [root]
-    i = 0
-    while i < len(out):
-        pid = out[i]
-        i += 1
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                out.extend(int(p) for p in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return out
+    # The stall witness's run-queue probe walks the same tree; it lives in the probe's
+    # standard-library-only module, so the probe need not import the lab package.
+    return descendants([root])
 
 
 # --- registry ---------------------------------------------------------------------------------
