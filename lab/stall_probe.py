@@ -1,13 +1,15 @@
 """The host stall probe: one per CPU, wakes every period, reports each late wake-up.
 
 Run by :class:`lab.stalls.StallWitness` as ``python -I stall_probe.py CPU PERIOD FLOOR PARENT
-[NICE]``, in the runner's own namespaces (it sends no traffic, so it needs no lab node).
+[PEER]``, in the runner's own namespaces (it sends no traffic, so it needs no lab node).
 
-* Without NICE it pins itself to CPU and takes the highest priority it is allowed (SCHED_FIFO 1,
-  else nice -20, else none): it is late only when that CPU ran nothing it could preempt.
-* With NICE (CPU is then -1) it stays an ordinary SCHED_OTHER task at that nice value, free to
-  run on any CPU, in a session of its own as every router is: it waits for a CPU as the
-  routers under test do, so it is late when they could have been.
+* Without PEER it pins itself to CPU and takes the highest priority it is allowed (SCHED_FIFO
+  2, one above the routers under test, else nice -20, else none): it is late only when that CPU
+  ran nothing it could preempt.
+* With PEER (CPU is then -1), ``nice:N`` or ``fifo:N``, it is scheduled as the routers under
+  test are (SCHED_OTHER at nice N, or SCHED_FIFO at N), free to run on any CPU, in a session of
+  its own as every router is: it waits for a CPU as they do, so it is late when they could
+  have been.
 
 Run as ``python -I stall_probe.py rtnl PERIOD FLOOR PARENT`` it is the **RTNL probe**: in a
 network namespace of its own (nothing else lives there, and nothing is sent), at the highest
@@ -54,12 +56,18 @@ import struct
 import sys
 import time
 
+#: The host probes' SCHED_FIFO priority: one above the routers under test, which run at
+#: SCHED_FIFO 1 in a conformance bench (lab.conformance.bench.iut_scheduling). A probe at the
+#: routers' own priority would wait for a busy router to yield and report the router's own
+#: work as a host stall; one above it preempts the router, and is late only when the host is.
+PROBE_FIFO = 2
+
 
 def prioritise() -> str:
     """Take the highest scheduling priority allowed; say which one was obtained."""
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        return "fifo1"
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PROBE_FIFO))
+        return f"fifo{PROBE_FIFO}"
     except OSError:
         pass
     try:
@@ -83,9 +91,9 @@ def wall_offset() -> float:
     return best
 
 
-def as_peer(nice: int) -> str:
-    """Stay SCHED_OTHER at ``nice`` in a session of its own, placed as a router is; say which
-    nice was obtained.
+def as_peer(peer: str) -> str:
+    """Be scheduled as ``peer`` says (``nice:N`` or ``fifo:N``) in a session of its own, placed
+    as a router is; say what was obtained (``nice-10``, ``fifo1``).
 
     The lab starts every daemon in a session of its own, and with the kernel's scheduler
     autogroups (on in Debian) each session is one entity to the scheduler, weighted by its
@@ -95,18 +103,24 @@ def as_peer(nice: int) -> str:
     """
     with contextlib.suppress(OSError):  # already a session leader: it stays in that session
         os.setsid()
+    policy, value = peer.split(":")
+    if policy == "fifo":
+        with contextlib.suppress(OSError):  # refused rootless: stays SCHED_OTHER, and says so
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(value)))
+            return f"fifo{int(value)}"
+        return f"nice{os.getpriority(os.PRIO_PROCESS, 0):+d}"
     with contextlib.suppress(OSError):  # a lower nice needs privileges: keep the inherited
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        os.setpriority(os.PRIO_PROCESS, 0, int(value))
     return f"nice{os.getpriority(os.PRIO_PROCESS, 0):+d}"
 
 
-def run(cpu: int, period: float, floor: float, parent: int, nice: int | None = None) -> int:
+def run(cpu: int, period: float, floor: float, parent: int, peer: str | None = None) -> int:
     """Wake every ``period`` until stdin closes; report overshoots above ``floor``."""
-    if nice is None:
+    if peer is None:
         os.sched_setaffinity(0, {cpu})
         priority = prioritise()
     else:
-        priority = as_peer(nice)
+        priority = as_peer(peer)
     # ``last`` is read before ``ready`` is written: from the moment the witness reads it, the
     # probe is measuring (a probe frozen between the two would otherwise see nothing).
     last = time.monotonic()
@@ -316,4 +330,4 @@ if __name__ == "__main__":
         float(sys.argv[3]),
         int(sys.argv[4]),
     )
-    sys.exit(run(cpu, period, floor, parent, int(sys.argv[5]) if len(sys.argv) > 5 else None))
+    sys.exit(run(cpu, period, floor, parent, sys.argv[5] if len(sys.argv) > 5 else None))

@@ -10,12 +10,14 @@ whether a verdict's window overlapped one longer than its tolerance: such a verd
 Five kinds of probe, each reporting the stretches of lab time it saw lost:
 
 * **CPU probes** (``lab/stall_probe.py``), one child process per CPU the runner may use,
-  pinned to it at the highest priority allowed (SCHED_FIFO 1, else nice -20): they see
+  pinned to it at the highest priority allowed (SCHED_FIFO 2, one above realtime
+  routers, else nice -20): they see
   host-wide and per-vCPU stalls (the hypervisor's steal, a kernel section that cannot be
   preempted), which delay the IUT's daemons;
-* **the peer probe**, one more child, unpinned and SCHED_OTHER at the nice the routers run at:
-  it waits for a CPU as they do, so it sees the stalls the CPU probes cannot, a queue of
-  runnable work at that priority. A CPU probe preempts any ordinary task; a router does not.
+* **the peer probe**, one more child, unpinned and scheduled as the routers run
+  (:class:`lab.linux.Scheduling`: SCHED_OTHER at their nice, or SCHED_FIFO): it waits for a
+  CPU as they do, so it sees the stalls the CPU probes cannot, a queue of runnable work at that
+  priority. A CPU probe preempts any ordinary task; a router at a nice value does not.
   (Seen in a CI rehearsal beside ``scripts/stress.sh``: one keepalived advert period 27 ms
   late while the CPU probes saw nothing; a nice -10 probe under the same load measured waits
   up to 25 ms that the CPU probes did not.)
@@ -45,17 +47,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from lab import clock
+from lab.linux import Scheduling
 
 #: How often every probe wakes (seconds).
 PERIOD = 0.001
@@ -146,21 +150,145 @@ def judge(stalls: Iterable[Stall], start: float, end: float, tolerance: float) -
     return max(worse, key=lambda s: s.seconds) if worse else None
 
 
+def held_back(
+    stalls: Iterable[Stall],
+    at: float,
+    since: float,
+    *,
+    gap: float = HOST_FLOOR,
+    lag: float = 0.0,
+) -> float:
+    """How late ``stalls`` can have made an event that happened at ``at`` and was due no
+    earlier than ``since`` (0 when none can have).
+
+    A stall delays an event only if it was still on when the event fell due: once it ends,
+    whatever was held back runs. So only the unbroken run of stalls that reaches ``at`` counts,
+    from where it began: stalls chained by gaps shorter than ``gap`` (the probes' floor: a
+    shorter stall between two is not reported), the last ending within ``gap`` of ``at``. A
+    stall that ended earlier held back something else. ``lag`` is how long after the event a
+    stall's report may end, and how much earlier than reported it may have begun (the
+    run-queue probe reads its counters every :data:`RUNQUEUE_PERIOD`).
+    """
+    reach = at
+    for s in sorted(stalls, key=lambda s: s.end, reverse=True):
+        if s.start > at + lag:
+            continue  # wholly after the event
+        if s.end < reach - gap:
+            break  # ends before the run reaching the event: so does every stall after it
+        reach = min(reach, s.start - (lag if s.source == "runqueue" else 0.0))
+    return max(0.0, min(at - reach, at - since))
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodJudgement:
+    """:func:`judge_periods`' answer: an outcome and the period or mean that decided it."""
+
+    outcome: str
+    """``pass``, ``fail`` or ``inconclusive``."""
+    reason: str
+    """What decided it, for the verdict's text."""
+    stretch: tuple[float, float] | None = None
+    """Where the deciding stalls were, for an inconclusive one (lab-clock seconds)."""
+
+
+def judge_periods(
+    times: Sequence[float],
+    interval: float,
+    tolerance: float,
+    drift: float,
+    held: Callable[[float, float], float],
+) -> PeriodJudgement:
+    """Judge events meant to come every ``interval`` (each period within ``tolerance``, their
+    mean within ``drift``) when stalls may have made any of them late.
+
+    ``held(since, at)`` is how late stalls can have made an event at ``at`` that was due no
+    earlier than ``since`` (:func:`held_back`). Event k may then have been
+    late by up to D_k, so the true length of the period from event k to k+1 lies in
+    [gap - D_k+1, gap + D_k] (a late event k shortens the gap only for a sender on a fixed
+    schedule; one that re-arms after each send is shifted instead, which the interval covers
+    too), and the true mean in [(span - ΣD_k) / n, (span + D_0) / n] (a re-arming sender
+    carries every delay into the rest). A period or mean is out of bounds when its whole
+    interval is, within them when its whole interval is; otherwise the stalls could account
+    for the difference and it says nothing. The judgement fails on any period or mean out of
+    bounds (a stall cannot explain it), passes when every one is within them, and is
+    inconclusive otherwise, citing the stretch that could not be judged.
+
+    A stall no longer than the tolerance can thus still spoil a period measured just outside
+    it (a 19.9 ms wait for a CPU and the sender's own 0.5 ms), and one longer than the
+    tolerance spoils nothing it could not have moved across a bound.
+    """
+    if len(times) < 2:
+        raise ValueError("judge_periods needs two events at least")
+    delays = [held(times[0] - interval, times[0])]
+    delays += [held(a, b) for a, b in itertools.pairwise(times)]
+    low, high = interval - tolerance, interval + tolerance
+    unsure: PeriodJudgement | None = None
+    for k, (a, b) in enumerate(itertools.pairwise(times)):
+        gap = b - a
+        shortest, longest = gap - delays[k + 1], gap + delays[k]
+        where = f"period {k + 1} ({gap * 1000:.2f} ms, {(a - times[0]) * 1000:.0f} ms in)"
+        if shortest > high or longest < low:
+            return PeriodJudgement(
+                "fail",
+                f"{where} is outside {interval * 1000:g} ± {tolerance * 1000:g} ms "
+                f"by more than any stall around it could explain "
+                f"({max(delays[k], delays[k + 1]) * 1000:.1f} ms)",
+            )
+        if unsure is None and not (low <= shortest and longest <= high):
+            unsure = PeriodJudgement(
+                "inconclusive",
+                f"{where}: stalls of {delays[k] * 1000:.1f} ms before it and "
+                f"{delays[k + 1] * 1000:.1f} ms before its end could move it across "
+                f"{interval * 1000:g} ± {tolerance * 1000:g} ms",
+                (times[k - 1] if k else a - interval, b),
+            )
+    n = len(times) - 1
+    span = times[-1] - times[0]
+    mean_low, mean_high = (span - sum(delays[1:])) / n, (span + delays[0]) / n
+    mean = span / n
+    if mean_low > interval + drift or mean_high < interval - drift:
+        return PeriodJudgement(
+            "fail",
+            f"mean period {mean * 1000:.2f} ms is outside {interval * 1000:g} ± "
+            f"{drift * 1000:g} ms by more than the stalls could explain",
+        )
+    if unsure is None and not (interval - drift <= mean_low and mean_high <= interval + drift):
+        unsure = PeriodJudgement(
+            "inconclusive",
+            f"mean period {mean * 1000:.2f} ms: stalls of {sum(delays) * 1000:.1f} ms in all "
+            f"could move it across {interval * 1000:g} ± {drift * 1000:g} ms",
+            (times[0] - interval, times[-1]),
+        )
+    return unsure or PeriodJudgement("pass", f"{n} periods within bounds")
+
+
 class Inconclusive(Exception):
-    """A timing verdict whose window overlapped a stall longer than its tolerance."""
+    """A timing verdict that stalls spoiled: by default, its window overlapped a stall longer
+    than its tolerance; ``because`` says otherwise when a finer rule decided it
+    (:func:`judge_periods`), ``stall`` then being the longest of those that did."""
 
     def __init__(
-        self, what: str, stall: Stall, window: tuple[float, float], tolerance: float
+        self,
+        what: str,
+        stall: Stall,
+        window: tuple[float, float],
+        tolerance: float,
+        because: str | None = None,
     ) -> None:
         self.what = what
         self.stall = stall
         self.window = window
         self.tolerance = tolerance
+        self.because = because
         span = (window[1] - window[0]) * 1000
-        super().__init__(
-            f"{what}: inconclusive: a {stall.describe(window[0])} overlapped the measured "
-            f"window ({span:.0f} ms), longer than the tolerance {tolerance * 1000:.0f} ms"
-        )
+        if because is None:
+            text = (
+                f"a {stall.describe(window[0])} overlapped the measured window ({span:.0f} ms), "
+                f"longer than the tolerance {tolerance * 1000:.0f} ms"
+            )
+        else:
+            text = f"{because} (the longest, a {stall.describe(window[0])})"
+        super().__init__(f"{what}: inconclusive: {text}")
 
 
 def inconclusive_as_dict(exc: Inconclusive) -> dict[str, Any]:
@@ -170,6 +298,7 @@ def inconclusive_as_dict(exc: Inconclusive) -> dict[str, Any]:
         "what": exc.what,
         "window": [round(exc.window[0], 6), round(exc.window[1], 6)],
         "tolerance_ms": round(exc.tolerance * 1000, 2),
+        **({} if exc.because is None else {"because": exc.because}),
     }
 
 
@@ -181,6 +310,7 @@ def inconclusive_from_dict(data: dict[str, Any]) -> Inconclusive:
         Stall(s["start"], s["end"], s["source"]),
         (data["window"][0], data["window"][1]),
         data["tolerance_ms"] / 1000,
+        data.get("because"),
     )
 
 
@@ -202,14 +332,19 @@ def summarise(stalls: Sequence[Stall]) -> dict[str, Any]:
 class _HostProbe:
     """One ``stall_probe.py`` child and the thread that reads its reports.
 
-    With ``nice`` None it is a CPU probe pinned to ``cpu``; with a nice value it is the peer
-    probe (``cpu`` is then -1) and its stalls are named ``nice-10`` and the like. ``mode``
-    ``rtnl`` is the RTNL probe, its stalls named ``rtnl``; ``runqueue`` the run-queue probe,
-    its stalls named ``runqueue``.
+    With ``peer`` None it is a CPU probe pinned to ``cpu``; with a scheduling it is the peer
+    probe (``cpu`` is then -1) and its stalls are named ``nice-10``, ``fifo1`` and the like.
+    ``mode`` ``rtnl`` is the RTNL probe, its stalls named ``rtnl``; ``runqueue`` the run-queue
+    probe, its stalls named ``runqueue``.
     """
 
     def __init__(
-        self, cpu: int, witness: StallWitness, nice: int | None = None, *, mode: str = "wake"
+        self,
+        cpu: int,
+        witness: StallWitness,
+        peer: Scheduling | None = None,
+        *,
+        mode: str = "wake",
     ) -> None:
         from lab import linux
 
@@ -219,8 +354,9 @@ class _HostProbe:
             period = RTNL_PERIOD if mode == "rtnl" else RUNQUEUE_PERIOD
             args = [mode, period, HOST_FLOOR, os.getpid()]
         else:
-            self.label = f"cpu{cpu}" if nice is None else f"nice{nice:+d}"
-            args = [cpu, PERIOD, HOST_FLOOR, os.getpid(), *([] if nice is None else [nice])]
+            self.label = f"cpu{cpu}" if peer is None else peer.label
+            policy = [] if peer is None else [_peer_argument(peer)]
+            args = [cpu, PERIOD, HOST_FLOOR, os.getpid(), *policy]
         self.priority = "unknown"
         self.synced = 0.0
         self._witness = witness
@@ -286,6 +422,13 @@ class _HostProbe:
                 stream.close()
 
 
+def _peer_argument(peer: Scheduling) -> str:
+    """The probe's PEER argument for ``peer``: ``fifo:N`` or ``nice:N``."""
+    if peer.fifo is not None:
+        return f"fifo:{peer.fifo}"
+    return f"nice:{peer.nice if peer.nice is not None else os.getpriority(os.PRIO_PROCESS, 0)}"
+
+
 def _enter_lab_privileges() -> None:
     """Rootless, enter the lab's user namespace before the witness starts threads: the kernel
     allows that only while the process is single-threaded, and the lab this witness watches
@@ -303,16 +446,24 @@ class StallWitness:
     """Records scheduling stalls while a measurement runs. Use as a context manager.
 
     ``host=False`` runs only the self probe (no child processes), for callers that cannot
-    start any. ``peer_nice`` is the nice value the routers under test run at (default: this
-    process's own, which the routers inherit); the peer probe runs at it.
+    start any. ``peer`` is how the routers under test are scheduled (default: at this process's
+    own nice, which the routers inherit); the peer probe runs so.
     """
 
     def __init__(
-        self, *, host: bool = True, cpus: Iterable[int] | None = None, peer_nice: int | None = None
+        self,
+        *,
+        host: bool = True,
+        cpus: Iterable[int] | None = None,
+        peer: Scheduling | None = None,
     ) -> None:
         self._host = host
         self._cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
-        self._peer_nice = peer_nice if peer_nice is not None else os.getpriority(os.PRIO_PROCESS, 0)
+        self._peer = (
+            peer
+            if peer is not None and peer != Scheduling()
+            else Scheduling(nice=os.getpriority(os.PRIO_PROCESS, 0))
+        )
         self._stalls: list[Stall] = []
         self._lock = threading.Lock()
         self._probes: list[_HostProbe] = []
@@ -333,7 +484,7 @@ class StallWitness:
                 # Started side by side, then awaited: each costs an interpreter's start-up.
                 for cpu in self._cpus:
                     self._probes.append(_HostProbe(cpu, self))
-                self._probes.append(_HostProbe(-1, self, self._peer_nice))
+                self._probes.append(_HostProbe(-1, self, self._peer))
                 self._probes.append(_HostProbe(-2, self, mode="rtnl"))
                 self._probes.append(_HostProbe(-3, self, mode="runqueue"))
                 for probe in self._probes:
@@ -462,8 +613,18 @@ class StallWitness:
         RTNL lock delays the IUT only there, so an RTNL stall that does not overlap it cannot
         move the measurement.
         """
+        return judge(self.relevant(end, host_only, rtnl_within), start, end, tolerance)
+
+    def relevant(
+        self,
+        until: float,
+        host_only: bool = False,
+        rtnl_within: tuple[float, float] | None = None,
+    ) -> list[Stall]:
+        """The stalls that can have moved a measurement made up to ``until``, the probes first
+        made to report up to it; ``host_only`` and ``rtnl_within`` as for :meth:`judge`."""
         if self._probes or self._self is not None:
-            self.sync(end)
+            self.sync(until)
         stalls = self.stalls()
         if host_only:
             stalls = [s for s in stalls if not s.source.startswith("self")]
@@ -474,7 +635,7 @@ class StallWitness:
                 for s in stalls
                 if not s.source.startswith("rtnl") or (s.end >= low and s.start <= high)
             ]
-        return judge(stalls, start, end, tolerance)
+        return stalls
 
     def check(self, start: float, end: float, tolerance: float, what: str) -> None:
         """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``."""
@@ -484,7 +645,7 @@ class StallWitness:
 
     @property
     def priorities(self) -> dict[str, str]:
-        """The priority each host probe obtained (``fifo1``, ``nice-20``, ``none``; the peer
+        """The priority each host probe obtained (``fifo2``, ``nice-20``, ``none``; the peer
         probe's ``nice-10`` and the like; ``unavailable`` for an RTNL probe that may not make
         a namespace, and so sees nothing)."""
         probes = self._probes or getattr(self, "_closed_probes", [])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from lab.errors import Unsupported
@@ -143,6 +144,7 @@ class Verdict:
             stall,
             (first["window"][0], first["window"][1]),
             first["tolerance_ms"] / 1000,
+            first.get("because"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -272,16 +274,70 @@ class Findings:
             window[0], window[1], tolerance, host_only=host_only, rtnl_within=rtnl_within
         )
 
-    def _spoil(self, what: str, stall: Stall, window: tuple[float, float], tol: float) -> None:
+    def periods(
+        self,
+        times: Sequence[float],
+        interval: float,
+        tolerance: float,
+        drift: float,
+        *,
+        what: str,
+        passed: str,
+        failed: str,
+        rtnl_within: tuple[float, float] | None = None,
+    ) -> bool | None:
+        """Record a case of events on the wire meant every ``interval`` (lab-clock ``times``,
+        captured frames): each period within ``tolerance``, their mean within ``drift``.
+
+        The host probes' stalls are weighed period by period (:func:`lab.stalls.judge_periods`):
+        a period out of bounds by more than the stalls before it could have made it fails, one
+        that stalls could have moved across a bound (either way) is inconclusive, with the
+        longest of those stalls as evidence. ``passed`` and ``failed`` are the case's texts; the
+        judgement's own reason is added to a fail.
+        """
+        from lab.stalls import RUNQUEUE_PERIOD, held_back, judge_periods, overlapping
+
+        # The run-queue probe reports a wait up to one of its periods after it ended.
+        lag = RUNQUEUE_PERIOD
+        stalls = (
+            []
+            if self.witness is None
+            else self.witness.relevant(times[-1] + lag, host_only=True, rtnl_within=rtnl_within)
+        )
+        judged = judge_periods(
+            times,
+            interval,
+            tolerance,
+            drift,
+            lambda since, at: held_back(stalls, at, since, lag=lag),
+        )
+        if judged.outcome != "inconclusive":
+            return self.check(judged.outcome == "pass", passed, f"{failed}: {judged.reason}")
+        assert judged.stretch is not None
+        near = overlapping(stalls, judged.stretch[0], judged.stretch[1] + lag)
+        longest = max(near, key=lambda s: s.seconds)
+        self._spoil(what, longest, (times[0], times[-1]), tolerance, judged.reason)
+        return None
+
+    def _spoil(
+        self,
+        what: str,
+        stall: Stall,
+        window: tuple[float, float],
+        tol: float,
+        because: str | None = None,
+    ) -> None:
         from lab.stalls import Inconclusive
 
-        self.inconclusive.append(self.prefix + str(Inconclusive(what, stall, window, tol)))
+        spoiled = Inconclusive(what, stall, window, tol, because)
+        self.inconclusive.append(self.prefix + str(spoiled))
         self.spoiled.append(
             {
                 "case": self.prefix + what,
                 **stall.as_dict(),
                 "tolerance_ms": round(tol * 1000, 1),
                 "window": [round(window[0], 6), round(window[1], 6)],
+                **({} if because is None else {"because": because}),
             }
         )
         self.evidence[f"{self.prefix}{what}: {STALL_KEY}"] = stall.describe(window[0])

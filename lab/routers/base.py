@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
+from lab.linux import Scheduling
 from lab.routers.params import RouterParams
 from lab.stall_probe import descendants
 
@@ -258,10 +259,10 @@ class Router(ABC):
         self.config_text = config.render() if isinstance(config, RouterParams) else config
         self.source = source or ("<rendered>" if self.params is not None else "<text>")
         self.events = EventStream(self.name)
-        self.nice: int | None = None
-        """The daemon's nice value (-20..19) from its next :meth:`start`; None inherits the
-        runner's. keepalived's ``vrrp_priority`` does the same from inside; this works for
-        every implementation, and for all of a driver's processes."""
+        self.scheduling = Scheduling()
+        """How the daemon is scheduled from its next :meth:`start` (default: as the runner).
+        keepalived's ``vrrp_priority`` and ``vrrp_rt_priority`` do the same from inside; this
+        works for every implementation, and for all of a driver's processes."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._fifo_fd: int | None = None
         self._wake_r: int | None = None
@@ -282,9 +283,8 @@ class Router(ABC):
         """
 
     def launch(self, argv: list[str]) -> list[str]:
-        """``argv`` as the runner starts it: under ``nice`` when :attr:`nice` is set (``nice``
-        execs the daemon, so its pid is the daemon's)."""
-        return argv if self.nice is None else ["nice", "-n", str(self.nice), *argv]
+        """``argv`` as the runner starts it, under :attr:`scheduling`."""
+        return self.scheduling.wrap(argv)
 
     def parse_output_line(self, line: str, at: float) -> Transition | None:
         """One line of the daemon's output, read at lab-clock ``at``, as a transition or None.
@@ -375,7 +375,12 @@ class Router(ABC):
         """The main process and all its descendants (runner's pids), parents first."""
         if not self.running:
             return []
-        return _process_tree(self.pid)
+        return process_tree(self.pid)
+
+    def daemon_pids(self) -> list[int]:
+        """Every process of the implementation: :meth:`pids`, and the helper daemons a driver
+        starts beside the main one (FRR's zebra)."""
+        return self.pids()
 
     def start(self, *, timeout: float = 10.0) -> float:
         """Write the configs, start the daemon, and wait until it reports its first state.
@@ -427,6 +432,7 @@ class Router(ABC):
                 f"{self.impl} on {self.name} exited {self._proc.returncode} before reporting a "
                 f"state; {self._failure_detail()}"
             )
+        self.scheduling.raise_realtime(self.daemon_pids())
         return first.at
 
     def _await_first_report(self, since: float, timeout: float) -> Transition | None:
@@ -746,7 +752,7 @@ class Router(ABC):
         return f"<{type(self).__name__} {self.name} {self.state()}>"
 
 
-def _process_tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
     """``root`` and its descendants, breadth first (parents before children)."""
     # The stall witness's run-queue probe walks the same tree; it lives in the probe's
     # standard-library-only module, so the probe need not import the lab package.

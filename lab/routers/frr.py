@@ -79,6 +79,7 @@ from lab.routers.base import (
     Router,
     RouterError,
     Transition,
+    process_tree,
     register_driver,
 )
 from lab.routers.params import RouterParams
@@ -436,6 +437,12 @@ class FrrRouter(Router):
                 raise
             self._running_plan = self.plan
             return at
+
+    def daemon_pids(self) -> list[int]:
+        """vrrpd's processes and zebra's."""
+        zebra = self._zebra
+        helper = [] if zebra is None or zebra.poll() is not None else process_tree(zebra.pid)
+        return self.pids() + helper
 
     def stop(self, *, timeout: float = 10.0) -> float:
         """SIGTERM vrrpd (priority-0 advert from a master), then stop zebra."""

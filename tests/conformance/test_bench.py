@@ -10,13 +10,15 @@ import pytest
 from lab.conformance import iut
 from lab.conformance.bench import IUT_NICE, Bench
 from lab.conformance.cli import not_runnable
+from lab.linux import Scheduling, realtime_allowed
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize("column", ["keepalived", "bundled"])
+@pytest.mark.parametrize("column", ["keepalived", "bundled", "frr"])
 def test_the_iut_runs_ahead_of_the_harness(column: str, tmp_path: Path) -> None:
-    """Every process of the IUT runs at IUT_NICE, so the harness's own work (the tester,
-    tshark, a second cell) does not hold back the timers a row measures."""
+    """Every process of the IUT runs at SCHED_FIFO 1 (at IUT_NICE where realtime is refused),
+    so the harness's own work (the tester, tshark, a second cell) does not hold back the timers
+    a row measures; the witness's peer probe runs as the IUT does."""
     target = iut(column)
     missing = not_runnable(target)
     if missing:
@@ -25,5 +27,15 @@ def test_the_iut_runs_ahead_of_the_harness(column: str, tmp_path: Path) -> None:
         bench.use_family(4)
         bench.start_iut(bench.params())
         assert bench.router is not None
-        seen = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in bench.router.pids()}
-    assert seen and set(seen.values()) == {IUT_NICE}, seen
+        pids = bench.router.daemon_pids()
+        policies = {pid: os.sched_getscheduler(pid) for pid in pids}
+        nices = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in pids}
+        peer = bench.witness.priorities
+    assert pids
+    if realtime_allowed():
+        assert bench.scheduling == Scheduling(fifo=1)
+        assert set(policies.values()) == {os.SCHED_FIFO}, policies
+        assert peer.get("fifo1") == "fifo1", peer
+    else:
+        assert bench.scheduling == Scheduling(nice=IUT_NICE)
+        assert set(nices.values()) == {IUT_NICE}, nices

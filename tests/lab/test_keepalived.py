@@ -20,6 +20,7 @@ import pytest
 from lab import clock
 from lab.errors import ScenarioError, UsageError, WaitTimeout
 from lab.lab import Lab
+from lab.linux import Scheduling
 from lab.node import Node
 from lab.routers import (
     Router,
@@ -423,20 +424,20 @@ def test_restart_after_stop(short_lab: tuple[Lab, Routers]) -> None:
 
 @pytest.mark.lab
 def test_nice_applies_to_every_process_of_the_daemon(short_lab: tuple[Lab, Routers]) -> None:
-    """A router started with ``nice`` runs its parent and its VRRP child at that value."""
+    """A router started at a nice value runs its parent and its VRRP child at it."""
     _, routers = short_lab
     first = routers["ha_first"]
     params = first.params
     assert params is not None
     first.stop()
-    first.nice = -7
+    first.scheduling = Scheduling(nice=-7)
     try:
         restarted = first.start()
         # It works as before: master again once it hears ha_second (preemption).
         first.wait_state("MASTER", timeout=params.master_down_interval + 1, since=restarted)
         seen = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in first.pids()}
     finally:
-        first.nice = None
+        first.scheduling = Scheduling()
     assert len(seen) >= 2 and set(seen.values()) == {-7}, seen
 
 

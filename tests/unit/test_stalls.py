@@ -18,6 +18,7 @@ import pytest
 
 from lab import clock
 from lab.conformance.verdict import STALL_KEY, Findings, combine
+from lab.linux import Scheduling, realtime_allowed
 from lab.stalls import (
     HOST_FLOOR,
     SELF_FLOOR,
@@ -64,7 +65,7 @@ def test_overlapping_orders_by_start() -> None:
 def test_parse_line() -> None:
     assert parse_line("stall 100.5 100.56 1\n") == Stall(100.5, 100.56, "cpu1")
     assert parse_line("synced 100.0") is None
-    assert parse_line("ready fifo1 0") is None
+    assert parse_line("ready fifo2 0") is None
     with pytest.raises(ValueError, match="malformed"):
         parse_line("stall 100.5 1")
     with pytest.raises(ValueError, match="ends before"):
@@ -99,7 +100,7 @@ def frozen_stall(witness: StallWitness, source: str, began: float, ended: float)
 def test_a_stopped_host_probe_reports_the_stall() -> None:
     with StallWitness() as witness:
         cpu_probes = {k: v for k, v in witness.priorities.items() if k.startswith("cpu")}
-        assert cpu_probes and set(cpu_probes.values()) <= {"fifo1", "nice-20", "none"}
+        assert cpu_probes and set(cpu_probes.values()) <= {"fifo2", "nice-20", "none"}
         probe = witness._probes[0]
         began = clock.now()
         os.kill(probe.proc.pid, signal.SIGSTOP)
@@ -120,7 +121,7 @@ def test_the_peer_probe_runs_at_the_routers_nice_and_reports_its_own_stalls() ->
     # The peer probe stands in for a router waiting for a CPU: unpinned, SCHED_OTHER, at the
     # routers' nice. Frozen, it reports the stall under its own name, and a verdict measured
     # between two kernel stamps (host_only) is judged by it too.
-    with StallWitness(peer_nice=5) as witness:
+    with StallWitness(peer=Scheduling(nice=5)) as witness:
         assert witness.priorities["nice+5"] == "nice+5", witness.priorities
         peer = next(p for p in witness._probes if p.label == "nice+5")
         assert os.sched_getaffinity(peer.proc.pid) == os.sched_getaffinity(0)
@@ -137,6 +138,21 @@ def test_the_peer_probe_runs_at_the_routers_nice_and_reports_its_own_stalls() ->
     # No upper bound: at nice +5 on a busy host it may wait longer for a CPU once let go, and
     # that wait is a stall too.
     assert stall.seconds >= FREEZE - 0.005, stall
+
+
+def test_the_peer_probe_runs_realtime_beside_realtime_routers() -> None:
+    # Routers at SCHED_FIFO (the conformance IUT, where allowed) wait only behind other
+    # realtime work: the peer probe then runs so, unpinned, in a session of its own. Where
+    # realtime is refused (rootless) it stays SCHED_OTHER and its priority says so.
+    with StallWitness(peer=Scheduling(fifo=1)) as witness:
+        peer = next(p for p in witness._probes if p.cpu == -1)
+        if realtime_allowed():
+            assert peer.label == "fifo1" and witness.priorities["fifo1"] == "fifo1"
+            assert os.sched_getscheduler(peer.proc.pid) == os.SCHED_FIFO
+        else:
+            assert witness.priorities[peer.label].startswith("nice"), witness.priorities
+        assert os.sched_getaffinity(peer.proc.pid) == os.sched_getaffinity(0)
+        assert os.getsid(peer.proc.pid) == peer.proc.pid != os.getsid(0)
 
 
 def test_a_stopped_measuring_process_is_seen_by_its_self_probe() -> None:
