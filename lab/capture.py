@@ -27,6 +27,7 @@ from lab import pcapng
 from lab.capture_events import (
     FOLD_WINDOW,
     ArpEvent,
+    BfdControl,
     CaptureEvent,
     Event,
     ProbePacket,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArpEvent",
+    "BfdControl",
     "Capture",
     "CaptureEvent",
     "Event",

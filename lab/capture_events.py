@@ -20,8 +20,9 @@ Duplicates, and how they are marked rather than avoided
 
 Events
     :func:`events` yields :class:`VrrpAdvert` (v2 and v3, IPv4 and IPv6, decoded here, with the
-    checksum form), :class:`ArpEvent` (GARP, request, reply, probe) and :class:`ProbePacket`
-    (the probes of :mod:`lab.probe`, UDP and ICMP, with seq, direction and responder).
+    checksum form), :class:`ArpEvent` (GARP, request, reply, probe), :class:`ProbePacket`
+    (the probes of :mod:`lab.probe`, UDP and ICMP, with seq, direction and responder) and
+    :class:`BfdControl` (BFD Control packets, with why a receiver would drop one).
 
 The frames come from :mod:`lab.pcapng`; :mod:`lab.capture` records them and re-exports the
 events and their classes.
@@ -282,7 +283,45 @@ class ProbePacket(CaptureEvent):
     dst_ip: str
 
 
-Event = VrrpAdvert | ArpEvent | ProbePacket
+@dataclass(frozen=True, kw_only=True)
+class BfdControl(CaptureEvent):
+    """A BFD Control packet (RFC 5880 §4.1) on UDP 3784 (single hop, RFC 5881) or 4784
+    (multihop, RFC 5883), IPv4 or IPv6.
+
+    The fields are read as they are on the wire, whatever their values; ``discard`` says why a
+    receiver would drop it (:class:`vrrp.bfd.packet.Discard`, the TTL check included), or None.
+    Intervals are in seconds.
+    """
+
+    src_ip: str
+    dst_ip: str
+    src_port: int
+    dst_port: int
+    ttl: int
+    """IPv4 TTL or IPv6 hop limit (RFC 5881 §5: 255, GTSM)."""
+    version: int
+    diag: int
+    state: str
+    """``AdminDown``, ``Down``, ``Init`` or ``Up``."""
+    poll: bool
+    final: bool
+    demand: bool
+    auth: bool
+    detect_mult: int
+    length: int
+    my_discriminator: int
+    your_discriminator: int
+    desired_min_tx: float
+    required_min_rx: float
+    required_min_echo_rx: float
+    discard: str | None
+
+
+#: The UDP ports of BFD Control packets: single hop (RFC 5881) and multihop (RFC 5883).
+BFD_PORTS = (3784, 4784)
+_BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+
+Event = VrrpAdvert | ArpEvent | ProbePacket | BfdControl
 
 
 def decode_frame(data: bytes) -> dict[str, Any] | None:
@@ -329,6 +368,9 @@ def decode_frame(data: bytes) -> dict[str, Any] | None:
     if l3.proto == 112:
         return _decode_vrrp(l3, macs, ip)
     if l3.proto == 17 and len(l3.payload) >= 8:
+        bfd = _decode_bfd(l3, macs, ip)
+        if bfd is not None:
+            return bfd
         probe = decode_payload(l3.payload[8:])
         if probe is None:
             return None
@@ -403,6 +445,45 @@ def _decode_vrrp(l3: _L3, macs: dict[str, str], ip: dict[str, str]) -> dict[str,
     }
 
 
+def _decode_bfd(l3: _L3, macs: dict[str, str], ip: dict[str, str]) -> dict[str, Any] | None:
+    sport, dport = struct.unpack_from("!HH", l3.payload)
+    body = l3.payload[8:]
+    if dport not in BFD_PORTS or len(body) < 24:
+        return None
+    from vrrp.bfd.packet import BfdError, decode
+
+    flags = body[1]
+    my_disc, your_disc, tx, rx, echo = struct.unpack_from("!IIIII", body, 4)
+    try:
+        decode(body, ttl=l3.ttl)
+        discard = None
+    except BfdError as exc:
+        discard = str(exc.reason)
+    return {
+        "class": BfdControl,
+        **macs,
+        **ip,
+        "src_port": sport,
+        "dst_port": dport,
+        "ttl": l3.ttl,
+        "version": body[0] >> 5,
+        "diag": body[0] & 0x1F,
+        "state": _BFD_STATES[flags >> 6],
+        "poll": bool(flags & 0x20),
+        "final": bool(flags & 0x10),
+        "demand": bool(flags & 0x02),
+        "auth": bool(flags & 0x04),
+        "detect_mult": body[2],
+        "length": body[3],
+        "my_discriminator": my_disc,
+        "your_discriminator": your_disc,
+        "desired_min_tx": tx / 1e6,
+        "required_min_rx": rx / 1e6,
+        "required_min_echo_rx": echo / 1e6,
+        "discard": discard,
+    }
+
+
 def _is_echo_reply(fields: dict[str, Any]) -> bool:
     return (
         fields["class"] is ProbePacket
@@ -417,7 +498,8 @@ def events(
     dedupe: bool = True,
     window: float = FOLD_WINDOW,
 ) -> list[Event]:
-    """The VRRP adverts, ARP packets and probes of a capture, in time order.
+    """The VRRP adverts, ARP packets, probes and BFD Control packets of a capture, in time
+    order.
 
     ``source`` is a capture file or frames. With ``dedupe`` (the default) there is one event per
     frame (per :class:`Transit`); without, one per captured copy, with its ``tap`` and
@@ -526,6 +608,16 @@ def describe(ev: Event) -> str:
         )
     elif isinstance(ev, ArpEvent):
         what = f"ARP {ev.kind} sha={ev.sha} spa={ev.spa} tha={ev.tha} tpa={ev.tpa}"
+    elif isinstance(ev, BfdControl):
+        flags = "".join(f for f, on in (("P", ev.poll), ("F", ev.final)) if on)
+        what = (
+            f"BFD {ev.state} diag={ev.diag} {ev.src_ip}:{ev.src_port}->{ev.dst_ip}:{ev.dst_port} "
+            f"ttl={ev.ttl} mult={ev.detect_mult} my={ev.my_discriminator:#010x} "
+            f"your={ev.your_discriminator:#010x} tx={ev.desired_min_tx * 1000:g}ms "
+            f"rx={ev.required_min_rx * 1000:g}ms"
+            + (f" {flags}" if flags else "")
+            + (f" discard={ev.discard}" if ev.discard else "")
+        )
     else:
         what = f"probe {ev.proto} {ev.direction_kind} seq={ev.seq} {ev.src_ip}->{ev.dst_ip}" + (
             f" responder={ev.responder}" if ev.responder else ""

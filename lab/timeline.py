@@ -213,12 +213,14 @@ _ARP_KINDS = {
 def from_capture(
     events: Iterable[CaptureEvent], source: str = "capture", *, probes: bool = False
 ) -> list[TimelineEvent]:
-    """VRRP adverts and ARP packets of a capture; with ``probes``, also ``probe-served`` events
-    where the responder of the captured probe replies changes."""
-    from lab.capture_events import ArpEvent, ProbePacket, VrrpAdvert
+    """VRRP adverts, ARP packets and BFD state changes (``bfd``: the first packet of a sender
+    to a peer that carries a new session state) of a capture; with ``probes``, also
+    ``probe-served`` events where the responder of the captured probe replies changes."""
+    from lab.capture_events import ArpEvent, BfdControl, ProbePacket, VrrpAdvert
 
     out: list[TimelineEvent] = []
     serving: str | None = None
+    bfd_state: dict[tuple[str, str], str] = {}
     for ev in events:
         where = f"{ev.sender}" + (" (injected)" if ev.injected else "")
         if isinstance(ev, VrrpAdvert):
@@ -232,6 +234,17 @@ def from_capture(
             if ev.kind == "request":
                 detail = f"who-has {ev.tpa} tell {ev.spa} ({ev.sha}) from {where}"
             out.append(TimelineEvent(ev.time, source, _ARP_KINDS[ev.kind], detail, vars(ev)))
+        elif isinstance(ev, BfdControl):
+            # One packet every few ms while a session runs: only a change of state is news.
+            flow = (ev.src_ip, ev.dst_ip)
+            if bfd_state.get(flow) != ev.state:
+                was = bfd_state.get(flow, "nothing")
+                bfd_state[flow] = ev.state
+                detail = (
+                    f"BFD {ev.src_ip} -> {ev.dst_ip} says {ev.state} (was {was}, diag {ev.diag})"
+                    f" from {where}"
+                )
+                out.append(TimelineEvent(ev.time, source, "bfd", detail, vars(ev)))
         elif (
             probes
             and isinstance(ev, ProbePacket)
