@@ -240,10 +240,11 @@ def mid_period_reply(
     frame: Callable[[], bytes],
     params: RouterParams,
     tries: int = 3,
-) -> tuple[list[float], tuple[float, float]]:
+) -> tuple[list[float], tuple[float, float], list[tuple[float, float]]]:
     """Inject ``frame`` at mid-period of the IUT's adverts ``tries`` times; the delays from
-    each injection to the IUT's next advert (a conformant "at once" reply is << Adv/2), and
-    the window they span on the lab clock (first injection to last reply).
+    each injection to the IUT's next advert (a conformant "at once" reply is << Adv/2), the
+    window they span on the lab clock (first injection to last reply), and each injection's
+    and reply's wire times.
 
     An injection counts only if it reached the wire at least Adv/4 + tolerance/2 before the
     IUT's next scheduled advert: one that the tester's own scheduling delayed towards the end
@@ -251,6 +252,7 @@ def mid_period_reply(
     placed again (at most :data:`PLACEMENTS` times), and the slack of each is evidence.
     """
     delays: list[float] = []
+    pairs: list[tuple[float, float]] = []
     adv = params.advert_int
     enough = adv / 4 + tolerance(adv) / 2
     slacks: list[float] = []
@@ -294,7 +296,7 @@ def mid_period_reply(
             )
             if reply is None or injected is None:
                 f.na(f"{label}: no advert from the IUT after injection {i + 1}")
-                return delays, window
+                return delays, window, pairs
             before = [a for a in b.adverts(until=injected.time) if a.number < injected.number]
             slack = before[-1].time + period - injected.time if before else period / 2
             slacks.append(round(slack, 4))
@@ -309,13 +311,14 @@ def mid_period_reply(
                 window=(began, clock.now()),
                 tolerance=tolerance(adv),
             )
-            return delays, window
+            return delays, window, pairs
         delays.append(round(reply.time - injected.time, 4))
+        pairs.append((injected.time, reply.time))
         window = (injected.time if not delays[:-1] else window[0], reply.time)
         f.frame(f"{label} {i + 1}: injected", injected.number)
         f.frame(f"{label} {i + 1}: IUT's next advert", reply.number)
     f.measure(f"{label}: slack before the next scheduled advert (s)", slacks)
-    return delays, window
+    return delays, window, pairs
 
 
 #: How often an injection that landed too late in the IUT's period is placed again.

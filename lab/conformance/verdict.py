@@ -319,6 +319,60 @@ class Findings:
         self._spoil(what, longest, (times[0], times[-1]), tolerance, judged.reason)
         return None
 
+    def replies(
+        self,
+        pairs: Sequence[tuple[float, float]],
+        bound: float,
+        *,
+        prompt: bool,
+        what: str,
+        passed: str,
+        failed: str,
+        rtnl_within: tuple[float, float] | None = None,
+    ) -> bool | None:
+        """Record a case of reactions on the wire: each ``(cause, reaction)`` pair of lab-clock
+        times (captured frames), the reaction due within ``bound`` of its cause (``prompt``)
+        or not before it (``prompt=False``: the IUT must not react).
+
+        A stall delays a reaction only if it was still on when the reaction went out
+        (:func:`lab.stalls.held_back`), so a reaction measured ``delay`` after its cause took
+        between ``delay - held`` and ``delay``. A pair whose whole range is on the wrong side
+        of ``bound`` fails, one whose range straddles it is inconclusive (the longest stall
+        reaching it is the evidence), and the case passes when every pair's range is on the
+        right side.
+        """
+        from lab.stalls import RUNQUEUE_PERIOD, held_back, overlapping
+
+        lag = RUNQUEUE_PERIOD
+        last = max(reaction for _, reaction in pairs)
+        stalls = (
+            []
+            if self.witness is None
+            else self.witness.relevant(last + lag, host_only=True, rtnl_within=rtnl_within)
+        )
+        unsure: tuple[float, float, float] | None = None
+        for cause, reaction in pairs:
+            delay = reaction - cause
+            held = held_back(stalls, reaction, cause, lag=lag)
+            ok_measured = delay <= bound if prompt else delay > bound
+            ok_true = delay - held <= bound if prompt else delay - held > bound
+            if not ok_measured and not ok_true:
+                return self.check(False, passed, failed)
+            if ok_measured != ok_true and unsure is None:
+                unsure = (cause, reaction, held)
+        if unsure is None:
+            return self.check(True, passed, failed)
+        cause, reaction, held = unsure
+        near = overlapping(stalls, reaction - held - lag, reaction + lag)
+        longest = max(near, key=lambda s: s.seconds)
+        because = (
+            f"a reply {(reaction - cause) * 1000:.1f} ms after its cause, with stalls of "
+            f"{held * 1000:.1f} ms still on when it went out, could be on either side of "
+            f"{bound * 1000:g} ms"
+        )
+        self._spoil(what, longest, (cause, reaction), bound, because)
+        return None
+
     def _spoil(
         self,
         what: str,

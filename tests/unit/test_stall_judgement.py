@@ -160,3 +160,40 @@ def test_a_self_stall_does_not_weigh_on_times_taken_from_the_wire() -> None:
     witness.add(Stall(late[12] - 0.030, late[12], "self"))  # the measuring process, not the IUT
     findings = Findings(4, witness)
     assert findings.periods(late, ADV, TOL, DRIFT, what="p", passed="ok", failed="bad") is False
+
+
+# -- reactions: a reply due at once (F03, RFC 9568's F06) or not at once (RFC 5798's F06) ----
+
+
+def judged_replies(pairs: list[tuple[float, float]], stalls: list[Stall], prompt: bool) -> str:
+    witness = StallWitness(host=False)
+    for stall in stalls:
+        witness.add(stall)
+    findings = Findings(4, witness)
+    findings.replies(pairs, 0.025, prompt=prompt, what="reply", passed="ok", failed="bad")
+    return combine("F06", "x", [findings]).outcome
+
+
+def test_prompt_replies_pass_and_a_late_one_fails() -> None:
+    pairs = [(T0, T0 + 0.001), (T0 + 1, T0 + 1.002)]
+    assert judged_replies(pairs, [], prompt=True) == "pass"
+    late = [*pairs, (T0 + 2, T0 + 2.043)]  # the 43 ms answer a CI run once saw
+    assert judged_replies(late, [], prompt=True) == "fail"
+
+
+def test_a_late_reply_a_stall_was_still_holding_is_inconclusive() -> None:
+    late = [(T0, T0 + 0.001), (T0 + 2, T0 + 2.043)]
+    held = Stall(T0 + 2.005, T0 + 2.042, "cpu1")  # 37 ms, on until just before the reply
+    assert judged_replies(late, [held], prompt=True) == "inconclusive"
+    # The same stall, over before the reply went out, held back nothing: the fail stands.
+    over = Stall(T0 + 2.001, T0 + 2.020, "cpu1")
+    assert judged_replies(late, [over], prompt=True) == "fail"
+
+
+def test_a_reply_that_must_not_come_at_once() -> None:
+    on_schedule = [(T0, T0 + 0.050), (T0 + 1, T0 + 1.049)]
+    assert judged_replies(on_schedule, [], prompt=False) == "pass"
+    assert judged_replies([(T0, T0 + 0.002)], [], prompt=False) == "fail"
+    # A stall still on at the scheduled advert could have hidden an answer at once.
+    hiding = Stall(T0 + 0.010, T0 + 0.049, "runqueue")
+    assert judged_replies(on_schedule, [hiding], prompt=False) == "inconclusive"
