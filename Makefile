@@ -42,18 +42,18 @@ STAGE := scripts/stage.sh
 
 test: lint ## lint, then the whole suite: unit, conformance, lab tests, the wheel check
 	@# Unit tests are pure CPU work: both cores. Conformance benches and lab tests that judge
-	@# no time (builds, port security, cleanup, the CLI) mostly wait on VRRP timers and the
-	@# kernel: three run side by side (measured: 37 % and 49 % of the two cores busy). A bench
-	@# takes its figures from kernel capture stamps with the IUT at nice -10, and the stall
-	@# witness makes any verdict a host stall spoiled inconclusive (re-run), never red. Tests
-	@# marked `timing` judge the routers' own timers at nice 0: one at a time, once per
-	@# implementation.
+	@# no time, or times at 1 s adverts (builds, port security, cleanup, the CLI, the seed's
+	@# slow scenarios) mostly wait on VRRP timers and the kernel: three run side by side
+	@# (measured: 37 % and 49 % of the two cores busy). A bench takes its figures from kernel
+	@# capture stamps with the IUT at SCHED_FIFO 1, and the stall witness makes any verdict a
+	@# host stall spoiled inconclusive (re-run), never red. Tests marked `timing` judge the
+	@# routers' own sub-second timers at nice 0: one at a time, once per implementation.
 	@$(STAGE) "unit (2 workers)" $(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
 	@$(STAGE) "conformance (3 workers)" $(VENV)/bin/python -m pytest -n 3 tests/conformance \
 	    tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
-	@$(STAGE) "lab, no timing (3 workers)" $(VENV)/bin/python -m pytest -n 3 $(IMPLS) \
+	@$(STAGE) "lab, coarse times (3 workers)" $(VENV)/bin/python -m pytest -n 3 $(IMPLS) \
 	    -m "not timing" $(LAB_TESTS) $(PYTEST_ARGS)
-	@$(STAGE) "lab, timing (serial)" $(VENV)/bin/python -m pytest $(IMPLS) -m timing \
+	@$(STAGE) "lab, fine timing (serial)" $(VENV)/bin/python -m pytest $(IMPLS) -m timing \
 	    $(LAB_TESTS) $(PYTEST_ARGS)
 	@$(STAGE) "wheel check" scripts/check-wheel.sh
 

@@ -3,8 +3,12 @@
 Markers:
     ``@pytest.mark.lab`` — the test builds namespaces. Where the kernel or the user refuses
     them, the test is skipped with the reason (not root and no user namespaces, ...).
-    ``@pytest.mark.timing`` — the test judges a measured time against the RFC's windows: run
-    it alone (``-m "lab and timing"`` serially, ``-m "lab and not timing"`` on several cores).
+    ``@pytest.mark.timing`` — the test judges a measured time against the RFC's windows at a
+    tolerance other labs' load could cross (sub-second timers): run it alone (``-m "lab and
+    timing"`` serially, ``-m "lab and not timing"`` on several cores). A test judging coarser
+    times (1 s adverts: tolerances of 100 ms and more) is not marked: three labs on two cores
+    make each other wait tens of milliseconds, and the stall witness still makes a longer
+    stall inconclusive.
 
 Fixtures (each docstring states its scope and what it depends on):
     ``lab_scenario`` → ``lab`` / ``module_lab``, and the factory ``make_lab``;
@@ -84,7 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "lab: the test builds network namespaces (skipped where they are refused)"
     )
     config.addinivalue_line(
-        "markers", "timing: the test judges a measured time against the RFC's windows; run it alone"
+        "markers",
+        "timing: the test judges a measured time at a tolerance other labs' load could cross "
+        "(sub-second timers); run it alone",
     )
 
 

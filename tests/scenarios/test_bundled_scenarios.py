@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.recording import timers_of_config
 from lab.runner import ScenarioRun
 from lab.scenario import bundled_scenarios, load_scenario
 
@@ -22,15 +23,36 @@ pytestmark = pytest.mark.lab
 WITH_STEPS = [p for p in bundled_scenarios() if p.stem != "seed" and load_scenario(p).steps]
 
 
+#: The advert interval from which a scenario's failover times are judged coarsely enough to
+#: run beside other labs: its tolerances are Adv/5 (200 ms at 1 s) or RFC windows a second
+#: wide, while the waits three labs on two cores impose are tens of milliseconds (a longer
+#: stall still makes the step inconclusive, never red). Faster timers run alone (``timing``).
+COARSE_ADVERT = 1.0
+
+
+def _advert_interval(path: Path) -> float:
+    """The shortest advert interval among a scenario's routers (rendered or verbatim)."""
+    intervals = []
+    for router in load_scenario(path).routers:
+        if router.config is None:
+            intervals.append(router.advert_int)
+        else:
+            conf = router.config if router.config.is_absolute() else path.parent / router.config
+            intervals.append(timers_of_config(conf.read_text(), str(conf)).advert_int)
+    return min(intervals, default=COARSE_ADVERT)
+
+
 def _judges_time(path: Path) -> bool:
     """Whether a scenario's steps judge a measured failover time (detection, outage, stale
-    ARP) against a window: such a run is marked ``timing`` and runs alone."""
+    ARP) against a window at a tolerance other labs' load could cross: such a run is marked
+    ``timing`` and runs alone."""
     steps = yaml.safe_load(path.read_text()).get("steps") or []
-    return any(
+    judged = any(
         key.endswith(("_ms", "_ms_max", "_ms_min"))
         for step in steps
         for key in ((step.get("expect") or {}).get("failover") or {})
     )
+    return judged and _advert_interval(path) < COARSE_ADVERT
 
 
 @pytest.mark.parametrize(
