@@ -49,7 +49,7 @@ test: lint ## lint, then the whole suite: unit, conformance, lab tests, the whee
 	@# host stall spoiled inconclusive (re-run), never red. Tests marked `timing` judge the
 	@# routers' own sub-second timers at nice 0: one at a time, once per implementation.
 	@$(STAGE) "unit (2 workers)" $(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
-	@$(STAGE) "conformance (3 workers)" $(VENV)/bin/python -m pytest -n 3 tests/conformance \
+	@$(STAGE) "conformance (4 workers)" $(VENV)/bin/python -m pytest -n 4 tests/conformance \
 	    tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
 	@$(STAGE) "lab, coarse times (3 workers)" $(VENV)/bin/python -m pytest -n 3 $(IMPLS) \
 	    -m "not timing" $(LAB_TESTS) $(PYTEST_ARGS)
