@@ -227,6 +227,22 @@ class Scheduling:
         return "inherited"
 
 
+def own_session() -> bool:
+    """Put this process in a session of its own, and so in a scheduler autogroup of its own;
+    True when it now leads one.
+
+    For a process that measures: with autogroups (on in Debian) every session weighs as one
+    nice-0 task, and every daemon, recorder and probe of a lab is a session of its own. Left
+    in the session that started them, a test run's measuring processes (pytest-xdist workers,
+    the conformance CLI's workers) would share one session's weight among them all, against
+    each lab process's own, and fall behind while they stamp events and send the tester's
+    frames. A process that already leads a process group cannot start a session: it stays.
+    """
+    with contextlib.suppress(OSError):
+        os.setsid()
+    return os.getsid(0) == os.getpid()
+
+
 @functools.cache
 def realtime_allowed() -> bool:
     """True when this process may start programs at SCHED_FIFO (root in the initial user

@@ -83,7 +83,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``lab`` and ``timing`` markers."""
+    """Register the ``lab`` and ``timing`` markers; a pytest-xdist worker takes a session of
+    its own (:func:`lab.linux.own_session`: the workers measure, and in the session of the
+    run that started them they would share one scheduler autogroup among them all). It still
+    ends with the run: xdist's workers leave when their channel to the controller closes."""
+    if hasattr(config, "workerinput"):
+        from lab.linux import own_session
+
+        own_session()
     config.addinivalue_line(
         "markers", "lab: the test builds network namespaces (skipped where they are refused)"
     )

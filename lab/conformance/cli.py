@@ -188,11 +188,13 @@ def _run_in_workers(
 
 def _worker_start(runner: int) -> None:
     """Each worker's first act: die with the runner, and leave Ctrl-C to it (the runner
-    drops the queued cells and lets the running ones end cleanly)."""
+    drops the queued cells and lets the running ones end cleanly); then weigh, as a
+    measuring process, as much as each lab process it measures (:func:`lab.linux.own_session`)."""
     linux.set_parent_death_signal()
     if os.getppid() != runner:  # the runner died before the line above took effect
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    linux.own_session()
 
 
 def summary(verdicts: Sequence[Verdict], column: str) -> str:

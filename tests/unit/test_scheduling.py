@@ -61,3 +61,18 @@ def test_raise_realtime_reaches_every_thread_of_every_process() -> None:
 def test_nothing_is_raised_without_a_realtime_priority() -> None:
     Scheduling(nice=5).raise_realtime([os.getpid()])
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_own_session_gives_a_process_its_own_autogroup() -> None:
+    program = "import os; from lab.linux import own_session; print(own_session(), os.getsid(0))"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True
+    )
+    led, sid = done.stdout.split()
+    assert led == "True" and int(sid) != os.getsid(0)
+
+
+def test_an_xdist_worker_measures_from_a_session_of_its_own() -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("not run by a pytest-xdist worker (make test runs this under -n 2)")
+    assert os.getsid(0) == os.getpid()
