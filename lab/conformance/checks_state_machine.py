@@ -174,6 +174,8 @@ def f04(b: Bench, f: Findings) -> None:
                 tolerance=tol,
                 what="preempt: takeover",
                 late_by=master.at - started - window if master is not None else None,
+                # The preempting IUT adds its VIPs as it takes over, at the window's end.
+                rtnl_within=f.takeover_netlink(span, tol),
             )
         b.stop_iut()
 
@@ -221,6 +223,11 @@ def f05(b: Bench, f: Findings) -> None:
                 window=(start, backup.at if backup else began + window),
                 tolerance=tolerance(params.advert_int),
                 what=f"{label}: yield",
+                # A yielding master removes its VIPs as it goes, at the window's end.
+                rtnl_within=f.takeover_netlink(
+                    (start, backup.at if backup else began + window),
+                    tolerance(params.advert_int),
+                ),
             )
         else:
             f.check(
