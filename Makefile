@@ -43,10 +43,10 @@ STAGE := scripts/stage.sh
 test: lint ## lint, then the whole suite: unit, conformance, lab tests, the wheel check
 	@# Unit tests are pure CPU work: both cores. Conformance benches and lab tests that judge
 	@# no time, or times at 1 s adverts (builds, port security, cleanup, the CLI, the seed's
-	@# slow scenarios) mostly wait on VRRP timers and the kernel: three run side by side
-	@# (measured: 37 % and 49 % of the two cores busy). A bench takes its figures from kernel
-	@# capture stamps with the IUT at SCHED_FIFO 1, and the stall witness makes any verdict a
-	@# host stall spoiled inconclusive (re-run), never red. Tests marked `timing` judge the
+	@# slow scenarios) mostly wait on VRRP timers and the kernel: four benches run side by side
+	@# (302-359 s where three took 365-430 s), three lab tests. A bench takes its figures from
+	@# kernel capture stamps with the IUT at SCHED_FIFO 1, and the stall witness makes any
+	@# verdict a host stall spoiled inconclusive (re-run), never red. Tests marked `timing` judge the
 	@# routers' own sub-second timers at nice 0: one at a time, once per implementation.
 	@$(STAGE) "unit (2 workers)" $(VENV)/bin/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
 	@$(STAGE) "conformance (4 workers)" $(VENV)/bin/python -m pytest -n 4 tests/conformance \
