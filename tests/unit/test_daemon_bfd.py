@@ -446,3 +446,20 @@ def test_bfd_takeover_needs_the_session_to_the_current_master(tmp_path: Path) ->
     _advert_from_master(daemon)
     daemon._on_bfd([daemon.bfd.event("peer", False, notify=False)], time.monotonic())
     assert inst.machine.state is State.BACKUP
+
+
+def test_a_master_leaving_for_fault_sends_priority_0_and_drops_its_vips(tmp_path: Path) -> None:
+    from vrrp.packet import decode as decode_advert
+
+    daemon = _daemon(tmp_path, "peer")
+    inst = daemon.instances["VI_1"]
+    now = time.monotonic()
+    daemon._on_bfd([daemon.bfd.event("peer", True)], now)
+    daemon._execute(inst, inst.machine.master_down(now), now)  # master, whatever the reason
+    assert inst.machine.state is State.MASTER
+    assert ("ens3", "10.200.51.10/24") in daemon.links.addresses
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.fault
+    payload, src, dst = daemon.fake_tx.sent[-1]
+    assert decode_advert(payload, src=src, dst=dst, ttl=255).priority == 0
+    assert ("ens3", "10.200.51.10/24") not in daemon.links.addresses
