@@ -83,7 +83,8 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             f.neighbour_change_after, f.neighbour_mac_after = moved[0].at, moved[0].mac
         if f.new_master in timers:
             mine = timers[f.new_master]
-            f.theory_ms, f.theory_min_ms = mine.theory(fault)
+            if fault not in metrics.NO_RFC_FIGURE:
+                f.theory_ms, f.theory_min_ms = mine.theory(fault)
             advert = metrics.first_advert_from(adverts, f.new_master, at, mine.vrid)
             if advert is not None and advert.at < until:
                 f.first_advert_after = advert.at
@@ -97,6 +98,14 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
                 good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
                 f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
             f.split_brain = metrics.split_brain_intervals(adverts, mine.advert_int, at, until)
+        f.bfd = metrics.bfd_detection(
+            recording.bfd_changes,
+            recording.bfd_packets,
+            at,
+            until,
+            node=node,
+            new_master=f.new_master,
+        )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
         out.append(f)
@@ -128,8 +137,9 @@ def _master_before(transitions: list, at: float) -> str | None:
 
 
 def run_events(recording: Recording) -> list:
-    """The run's timeline for loss intervals: adverts and ARP from the capture, router
-    transitions, the observer's neighbour changes, SDN answers and the steps themselves."""
+    """The run's timeline for loss intervals: adverts, ARP and BFD state changes from the
+    capture, router transitions and BFD events, the observer's neighbour changes, SDN answers
+    and the steps themselves."""
     streams: list[list[timeline.TimelineEvent]] = []
     streams.append(timeline.from_capture(recording.capture_events))
     streams.append(
@@ -138,6 +148,7 @@ def run_events(recording: Recording) -> list:
             for t in recording.transitions
         ]
     )
+    streams.append(timeline.from_bfd(recording.bfd_events))
     streams.append(timeline.from_neighbours(recording.neighbour_changes, recording.observer))
     streams.append(timeline.from_sdn(list(recording.sdn_events)))
     streams.append(
