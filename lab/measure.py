@@ -105,6 +105,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             until,
             node=node,
             new_master=f.new_master,
+            configured=recording.bfd_detect_times,
         )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]

@@ -60,6 +60,34 @@ def timers_of_config(text: str, source: str = "<text>") -> RouterTimers:
     )
 
 
+def bfd_detect_times(configs: Mapping[str, str]) -> dict[tuple[str, str], float]:
+    """The configured detection time (s) of each router's BFD sessions, by (router, session):
+    the peer's multiplier × max(the router's min_rx, the peer's min_tx) (RFC 5880 §6.8.4).
+
+    ``configs`` maps router nodes to their ``keepalived.conf`` texts. The peer's session is the
+    ``bfd_instance`` of another router whose neighbour is this session's source (or whose
+    source is this session's neighbour); a session without one is left out.
+    """
+    from vrrp import config as kconfig
+
+    parsed = {name: kconfig.parse(text).bfd_instances for name, text in configs.items()}
+    out: dict[tuple[str, str], float] = {}
+    for router, sessions in parsed.items():
+        for mine in sessions:
+            theirs = [
+                b
+                for other, bfds in parsed.items()
+                if other != router
+                for b in bfds
+                if (mine.source_ip is not None and b.neighbor_ip == mine.source_ip)
+                or (b.source_ip is not None and b.source_ip == mine.neighbor_ip)
+            ]
+            if theirs:
+                peer = theirs[0]
+                out[router, mine.name] = peer.multiplier * max(mine.min_rx, peer.min_tx)
+    return out
+
+
 def router_timers(router: Router) -> RouterTimers:
     """Priority, advert interval, VRID, VMAC use and VRRP version of a router's first
     instance."""
@@ -166,6 +194,8 @@ class Recording:
     """The BFD session state changes among ``bfd_events``, as the metrics take them."""
     bfd_packets: Sequence[metrics.BfdPacket]
     """The BFD Control packets of the capture, as the metrics take them."""
+    bfd_detect_times: Mapping[tuple[str, str], float]
+    """The configured detection time (s) of each (router, BFD session)."""
     timers: Mapping[str, RouterTimers]
     """Each router's RFC timers, by node."""
     port_macs: Mapping[str, frozenset[str]]
@@ -224,6 +254,7 @@ def record(
         bfd_events=bfd_events,
         bfd_changes=_bfd_changes_in(bfd_events),
         bfd_packets=_bfd_packets_in(capture_events),
+        bfd_detect_times=bfd_detect_times({n: r.config_text for n, r in routers.items()}),
         timers={name: router_timers(r) for name, r in routers.items()},
         port_macs=port_macs,
         holders_at_window_end=holders_at_window_end,
