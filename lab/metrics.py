@@ -225,12 +225,22 @@ def first_advert_from(
 
 
 def split_brain_intervals(
-    adverts: Sequence[AdvertSeen], advert_int: float, start: float, end: float
+    adverts: Sequence[AdvertSeen],
+    advert_int: float,
+    start: float,
+    end: float,
+    *,
+    stopped: Mapping[str, Sequence[float]] | None = None,
 ) -> list[tuple[float, float]]:
     """Intervals in [start, end] where two sources advertised one VRID with priority > 0.
 
     A source counts as advertising from each of its adverts until 1.5 advert intervals later:
     long enough to bridge the gap between its adverts, short enough not to merge a handover.
+    ``stopped`` gives, by node, when a source is known to have stopped advertising before
+    that: its router left MASTER, or a fault silenced it (a host that died sends nothing more).
+    An advert's hold ends there; a later advert of the same source starts a new run. Without
+    it, a takeover sooner than 1.5 intervals after the old master's last advert (BFD's) would
+    count as two advertisers.
     """
     hold = 1.5 * advert_int
     spans: dict[tuple[int, str], list[tuple[float, float]]] = {}
@@ -245,10 +255,13 @@ def split_brain_intervals(
             if runs and runs[-1][1] > a.at:
                 runs[-1] = (runs[-1][0], a.at)
             continue
+        # This advert's hold ends early where its node is known to have stopped since.
+        ends = (stopped or {}).get(a.node or "", ())
+        reach = min([a.at + hold, *(t for t in ends if a.at <= t < a.at + hold)])
         if runs and a.at <= runs[-1][1]:
-            runs[-1] = (runs[-1][0], a.at + hold)
+            runs[-1] = (runs[-1][0], max(runs[-1][1], reach))
         else:
-            runs.append((a.at, a.at + hold))
+            runs.append((a.at, reach))
     out: list[tuple[float, float]] = []
     keys = list(spans)
     for i, ka in enumerate(keys):

@@ -281,6 +281,14 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
         ax.scatter(late, [-2] * len(late), s=2, color="purple", label="answered late")
         ax.set_yticks(range(-2, len(nodes)), ["answered late", "lost", *nodes])
         _shade_loss(ax, report, f.at, lo, hi)
+        if f.bfd is not None and f.bfd.last_packet_from_peer is not None:
+            # The survivor's BFD detection, from the last packet it heard to its session Down.
+            ax.axvspan(
+                (f.bfd.last_packet_from_peer - f.at) * 1000,
+                (f.bfd.down_at - f.at) * 1000,
+                color="tab:blue",
+                alpha=0.08,
+            )
         for n, (t, text) in enumerate(failover_timeline(f)):
             ax.axvline(t, color="grey", linewidth=0.6)
             # y in axes coordinates, staggered, so labels of close events do not overlap.

@@ -20,7 +20,7 @@ from typing import Any
 from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
-from lab.measure import account_run, measure_failovers
+from lab.measure import account_run, advertising_ends, measure_failovers
 from lab.recording import Recording, StepStamp, adverts_seen, record, router_timers
 from lab.routers.events import BfdEvent
 from lab.routers.spec import prepare_routers
@@ -443,8 +443,13 @@ class ScenarioRun:
         if not self.routers:
             return []
         interval = max(router_timers(r).advert_int for r in self.routers.values())
+        transitions = [t for r in self.routers.values() for t in r.events.snapshot()]
         return metrics.split_brain_intervals(
-            adverts_seen(self.capture), interval, self.report.started, clock.now()
+            adverts_seen(self.capture),
+            interval,
+            self.report.started,
+            clock.now(),
+            stopped=advertising_ends(transitions, self._faults),
         )
 
     def _expect_split_brain(self, expect: Expect) -> tuple[bool, str]:
@@ -631,7 +636,9 @@ class ScenarioRun:
                     f"detection {d and round(d, 1)} not within BFD detection time "
                     f"{limit and round(limit, 1)} + {margin:g} ms"
                 )
-            shown.append(f"detection={d and round(d, 1)} BFD detection time={limit}")
+            shown.append(
+                f"detection={d and round(d, 1)} BFD detection time={limit and round(limit, 1)}"
+            )
         detail = ", ".join(shown) or "measured"
         if not untimed:
             self._judge_stalls(failover, timed, detail)

@@ -8,6 +8,7 @@ each); the bundled daemon prints the same messages after ``vrrp[PID]:``.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from lab.capture_events import BfdControl
 from lab.errors import ScenarioError
 from lab.measure import measure_failovers, run_events
 from lab.recording import StepStamp, record
-from lab.report import failover_timeline, print_report
+from lab.report import failover_timeline, plot_failovers, print_report
 from lab.routers.events import BfdEvent, BfdStream, parse_bfd_line
 from lab.runner import RunReport, StepResult
 from lab.scenario import parse_scenario
@@ -267,6 +268,36 @@ def test_a_packet_the_fabric_dropped_was_not_heard() -> None:
     assert found is not None and found.last_packet_from_peer == pytest.approx(4.95)
 
 
+def test_a_takeover_sooner_than_the_advert_hold_is_no_split_brain() -> None:
+    """A BFD takeover comes well within 1.5 advert intervals of the dead master's last advert:
+    the master's host died at the fault, so it advertised no more from there."""
+    from lab.measure import advertising_ends
+    from lab.routers.events import Transition
+
+    adverts = [metrics.AdvertSeen(t, "m1", "10.0.0.1", 1, 200, "ha_first") for t in (3.0, 4.0)]
+    adverts += [metrics.AdvertSeen(t, "m2", "10.0.0.2", 1, 100, "ha_second") for t in (4.2, 5.2)]
+    assert metrics.split_brain_intervals(adverts, 1.0, 0.0, 6.0) == [(4.2, 5.5)]
+    ends = advertising_ends([], [(HOST_DOWN, 4.05)])
+    assert ends == {"ha_first": [4.05]}
+    assert metrics.split_brain_intervals(adverts, 1.0, 0.0, 6.0, stopped=ends) == []
+    # A master that stepped down (it heard a better one) stopped advertising when it said so.
+    steps_down = [
+        Transition(1.0, "ha_first", "VI_1", "MASTER", 200),
+        Transition(4.1, "ha_first", "VI_1", "BACKUP", 200),
+        Transition(0.5, "ha_second", "VI_1", "BACKUP", 100),
+    ]
+    assert advertising_ends(steps_down, []) == {"ha_first": [4.1]}
+    assert (
+        metrics.split_brain_intervals(
+            adverts, 1.0, 0.0, 6.0, stopped=advertising_ends(steps_down, [])
+        )
+        == []
+    )
+    # Where both still advertise, the split brain stands.
+    late = [*adverts, metrics.AdvertSeen(4.9, "m1", "10.0.0.1", 1, 200, "ha_first")]
+    assert metrics.split_brain_intervals(late, 1.0, 0.0, 6.0, stopped=ends) == [(4.9, 6.0)]
+
+
 # --- the report -----------------------------------------------------------------------------
 
 
@@ -290,6 +321,14 @@ def test_the_report_shows_the_bfd_component() -> None:
         "diag": 1,
         "remote_diag": 0,
     }
+
+
+def test_the_failover_plot_draws_the_bfd_component(tmp_path: Path) -> None:
+    rec = host_down_recording()
+    (f,) = measure_failovers(rec, end=10.0)
+    report = RunReport("seed-bfd", "bundled", failovers=[f], started=0.0)
+    (plot,) = plot_failovers(report, list(rec.probes), tmp_path)  # no accounting: no run plot
+    assert plot.name == "seed-bfd-failover1.png" and plot.stat().st_size > 0
 
 
 def test_without_bfd_the_report_has_no_bfd_column() -> None:
