@@ -150,3 +150,26 @@ def test_unweighted_track_bfd_faults_both_ends(make_lab: MakeLab, impl: str) -> 
     faults.bfd_restore(lab, "ha_first", "ha_second")
     # Out of FAULT as BACKUP, then the election as at start: ha_first wins again.
     routers["ha_first"].wait_state("MASTER", timeout=up_deadline(routers), since=at)
+
+
+@pytest.mark.timing
+def test_bfd_takeover_follows_the_bfd_detection(make_lab: MakeLab, impl: str) -> None:
+    """The bundled daemon's opt-in ``bfd_takeover`` (``bfd: {takeover: true}``): the backup's
+    session to the master going Down ends its Master_Down_Timer, so it takes over one BFD
+    detection time after the master's host died, not Master_Down_Interval (361 ms here)."""
+    if impl != "bundled":
+        pytest.skip(f"{impl} has no bfd_takeover (docs/seed.md: keepalived ignores the keyword)")
+    lab, routers = bfd_lab(make_lab, impl, track="unweighted", takeover=True)
+    second = routers["ha_second"]
+    at = faults.host_down(lab, "ha_first")
+    down = session_down(second, "ha_first", timeout=DETECT + 1.0, since=at)
+    master = second.wait_state("MASTER", timeout=DETECT + 1.0, since=at)
+    took = master.at - at
+    print(f"\nbundled: ha_second MASTER {took * 1000:.1f} ms after the host died")
+    unless_stalled(at, master.at, TOLERANCE, "takeover on the BFD detection")
+    assert down.at <= master.at, "MASTER before the session went Down"
+    low, high = DETECT - BFD["min_tx"], DETECT
+    assert low - TOLERANCE <= took <= high + TOLERANCE, (
+        f"MASTER {took * 1000:.1f} ms after the fault, outside "
+        f"[{low * 1000:.0f}, {high * 1000:.0f}] ms ± {TOLERANCE * 1000:.0f} ms"
+    )
