@@ -10,11 +10,14 @@ fault           what it does                                models
 ``partition``   the fabric drops A↔B                        split brain
 ``advert-loss`` nft ``numgen random`` drop of protocol 112  a lossy fabric (no netem here)
 ``link-flap``   the tap goes down, then up                  a flapping NIC
+``bfd-loss``    the fabric drops BFD (UDP 3784/3785) A↔B    a BFD false positive: BFD lost,
+                (``bfd-restore``: lets it through again)    VRRP intact
 =============== =========================================== ===================================
 
 Every fault returns the lab-clock time at which it took effect (the signal was sent, the link
 change or the nft transaction was acknowledged), and is logged in :func:`history`. Where an undo
-makes sense it is a paired call (``host_up``, ``thaw``, ``heal``, ``clear_advert_loss``) and it
+makes sense it is a paired call (``host_up``, ``thaw``, ``heal``, ``clear_advert_loss``,
+``bfd_restore``) and it
 is registered with ``lab.defer``, so a test that ends mid-fault still tears down in order: a
 frozen daemon is thawed before its graceful stop, a downed port comes back before it.
 
@@ -51,6 +54,10 @@ if TYPE_CHECKING:
 NFT_TABLE = "lab_faults"
 #: IP protocol number of VRRP.
 VRRP_PROTO = 112
+#: The UDP destination ports ``bfd-loss`` drops: single-hop BFD Control and Echo (RFC 5881 §4).
+BFD_PORTS = (3784, 3785)
+#: ``bfd-loss`` between every pair of instances (the key of :attr:`_FaultState.bfd_loss`).
+EVERY_PAIR = ("*", "*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +81,8 @@ class _FaultState:
     partitions: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     advert_loss: dict[str, float] = dataclasses.field(default_factory=dict)
     """Loss percentage by source node (``*`` for every source)."""
+    bfd_loss: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    """Pairs of nodes between which BFD is dropped (:data:`EVERY_PAIR`: between all)."""
     table_loaded: bool = False
     last_commit_span: float = 0.0
     """How long after the ruleset was handed over nft had certainly committed it (s)."""
@@ -252,6 +261,8 @@ def _ruleset(lab: Lab, state: _FaultState) -> str:
             # Drawn in hundredths of a percent; a total loss needs no random draw.
             draw = "" if percent >= 100 else f"numgen random mod 10000 < {round(percent * 100)} "
             rules.append(f"{match}{proto} {VRRP_PROTO} counter {draw}counter drop {tag}")
+    for a, b in sorted(state.bfd_loss):
+        rules += _bfd_rules(lab, a, b)
     body = "\n".join(f"        {rule}" for rule in rules)
     return (
         f"table bridge {NFT_TABLE}\n"
@@ -264,6 +275,22 @@ def _ruleset(lab: Lab, state: _FaultState) -> str:
         "    }\n"
         "}\n"
     )
+
+
+def _bfd_rules(lab: Lab, a: str, b: str) -> list[str]:
+    """The rules that drop BFD between ``a`` and ``b`` (both ways), or everywhere."""
+    ports = "{ " + ", ".join(str(p) for p in BFD_PORTS) + " }"
+    tag = f'comment "bfd-loss {a}<->{b}"'
+    if (a, b) == EVERY_PAIR:
+        paths = [""]
+    else:
+        taps_a, taps_b = _nft_set(_taps(lab, a)), _nft_set(_taps(lab, b))
+        paths = [f"iifname {taps_a} oifname {taps_b} ", f"iifname {taps_b} oifname {taps_a} "]
+    return [
+        f"{path}{proto} udp udp dport {ports} counter drop {tag}"
+        for path in paths
+        for proto in ("ether type ip ip protocol", "ether type ip6 ip6 nexthdr")
+    ]
 
 
 def _nft_set(names: Sequence[str]) -> str:
@@ -332,6 +359,7 @@ def _drop_table(lab: Lab, state: _FaultState) -> None:
     with state.lock:
         state.partitions.clear()
         state.advert_loss.clear()
+        state.bfd_loss.clear()
         if state.table_loaded:
             lab.fabric.run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
             state.table_loaded = False
@@ -401,6 +429,49 @@ def clear_advert_loss(lab: Lab) -> float:
     return _record(lab, "advert-loss", "*", at, f"cleared; {_span(state)}")
 
 
+def _bfd_pair(lab: Lab, a: str | None, b: str | None) -> tuple[str, str]:
+    """The key of a ``bfd-loss`` between ``a`` and ``b``: every pair when neither (or ``all``)
+    is given."""
+    if a in (None, "all") and b is None:
+        return EVERY_PAIR
+    if a is None or b is None:
+        raise UsageError("bfd-loss takes two nodes, or none (`all`) for every pair")
+    if a == b:
+        raise UsageError(f"cannot drop BFD between {a} and itself")
+    lab.node(a), lab.node(b)  # unknown names fail here, with the list of nodes
+    return (min(a, b), max(a, b))
+
+
+def bfd_loss(lab: Lab, a: str | None = None, b: str | None = None) -> float:
+    """``bfd-loss``: the fabric drops BFD (UDP to 3784 and 3785, IPv4 and IPv6) between nodes
+    ``a`` and ``b``, both ways, or between every pair when neither is given; VRRP and every
+    other packet still pass.
+
+    A BFD false positive: each end's session times out while VRRP still hears the master.
+    Undone by :func:`bfd_restore` (also at teardown, with the rest of the table).
+    """
+    key = _bfd_pair(lab, a, b)
+    state = _state(lab)
+    with state.lock:
+        state.bfd_loss.add(key)
+        at = _load(lab, state)
+    return _record(lab, "bfd-loss", "<->".join(key), at, _span(state))
+
+
+def bfd_restore(lab: Lab, a: str | None = None, b: str | None = None) -> float:
+    """Undo :func:`bfd_loss` between ``a`` and ``b`` (every ``bfd-loss`` when neither is
+    given)."""
+    state = _state(lab)
+    with state.lock:
+        if a in (None, "all") and b is None:
+            state.bfd_loss.clear()
+        else:
+            state.bfd_loss.discard(_bfd_pair(lab, a, b))
+        at = _load(lab, state)
+    target = "all" if a in (None, "all") else f"{a}<->{b}"
+    return _record(lab, "bfd-restore", target, at, _span(state))
+
+
 @dataclasses.dataclass(frozen=True)
 class LossCounters:
     """What the advert-loss rules have seen and dropped since they were loaded."""
@@ -440,6 +511,8 @@ CATALOGUE: dict[str, Callable[..., float]] = {
     "heal": heal,
     "advert-loss": advert_loss,
     "link-flap": link_flap,
+    "bfd-loss": bfd_loss,
+    "bfd-restore": bfd_restore,
 }
 
 

@@ -6,6 +6,8 @@ Everything here reads a :class:`lab.recording.Recording`, never the run itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lab import accounting, metrics, timeline
 from lab.recording import (
     Recording,
@@ -16,12 +18,14 @@ from lab.recording import (
     sdn_answers_for,
     timers_of_config,
 )
+from lab.routers.base import Transition
 from lab.steps import Step
 
 #: The recording's helpers stay importable from here, where the runner and tests found them.
 __all__ = [
     "RouterTimers",
     "account_run",
+    "advertising_ends",
     "adverts_seen",
     "garps_of",
     "measure_failovers",
@@ -46,6 +50,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
     changes = [metrics.NeighbourChange(c.at, c.mac, c.state) for c in recording.neighbour_changes]
     transitions = sorted(recording.transitions, key=lambda t: t.at)
     timers = recording.timers
+    stopped = advertising_ends(transitions, faults)
 
     out = []
     for i, (step, at) in enumerate(faults):
@@ -83,7 +88,8 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             f.neighbour_change_after, f.neighbour_mac_after = moved[0].at, moved[0].mac
         if f.new_master in timers:
             mine = timers[f.new_master]
-            f.theory_ms, f.theory_min_ms = mine.theory(fault)
+            if fault not in metrics.NO_RFC_FIGURE:
+                f.theory_ms, f.theory_min_ms = mine.theory(fault)
             advert = metrics.first_advert_from(adverts, f.new_master, at, mine.vrid)
             if advert is not None and advert.at < until:
                 f.first_advert_after = advert.at
@@ -96,10 +102,46 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
                 port_macs = recording.port_macs[f.new_master]
                 good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
                 f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
-            f.split_brain = metrics.split_brain_intervals(adverts, mine.advert_int, at, until)
+            f.split_brain = metrics.split_brain_intervals(
+                adverts, mine.advert_int, at, until, stopped=stopped
+            )
+        f.bfd = metrics.bfd_detection(
+            recording.bfd_changes,
+            recording.bfd_packets,
+            at,
+            until,
+            node=node,
+            new_master=f.new_master,
+            configured=recording.bfd_detect_times,
+        )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
         out.append(f)
+    return out
+
+
+#: Faults after which the node sends nothing more (its port is down, its daemon dead or
+#: stopped); a partitioned master still advertises, into the partition.
+SILENCING_FAULTS = ("crash", "host_down", "freeze", "link_flap")
+
+
+def advertising_ends(
+    transitions: Sequence[Transition], faults: Sequence[tuple[Step, float]]
+) -> dict[str, list[float]]:
+    """By node, when it is known to have stopped advertising: each time its router reported
+    leaving MASTER, and each fault that silenced it (for
+    :func:`lab.metrics.split_brain_intervals`)."""
+    out: dict[str, list[float]] = {}
+    was_master: dict[str, bool] = {}
+    for t in sorted(transitions, key=lambda t: t.at):
+        if t.kind != "INSTANCE" or not t.is_state:
+            continue
+        if was_master.get(t.router) and t.state != "MASTER":
+            out.setdefault(t.router, []).append(t.at)
+        was_master[t.router] = t.state == "MASTER"
+    for step, at in faults:
+        if step.action in SILENCING_FAULTS:
+            out.setdefault(_target(step), []).append(at)
     return out
 
 
@@ -128,8 +170,9 @@ def _master_before(transitions: list, at: float) -> str | None:
 
 
 def run_events(recording: Recording) -> list:
-    """The run's timeline for loss intervals: adverts and ARP from the capture, router
-    transitions, the observer's neighbour changes, SDN answers and the steps themselves."""
+    """The run's timeline for loss intervals: adverts, ARP and BFD state changes from the
+    capture, router transitions and BFD events, the observer's neighbour changes, SDN answers
+    and the steps themselves."""
     streams: list[list[timeline.TimelineEvent]] = []
     streams.append(timeline.from_capture(recording.capture_events))
     streams.append(
@@ -138,6 +181,7 @@ def run_events(recording: Recording) -> list:
             for t in recording.transitions
         ]
     )
+    streams.append(timeline.from_bfd(recording.bfd_events))
     streams.append(timeline.from_neighbours(recording.neighbour_changes, recording.observer))
     streams.append(timeline.from_sdn(list(recording.sdn_events)))
     streams.append(

@@ -12,18 +12,24 @@ Pure functions over plain records, so they are unit-tested without namespaces:
   for VRRPv3 (RFC 5798), (256 − prio)/256 s for VRRPv2 (RFC 3768): :mod:`vrrp.timers`;
 - **stale ARP**: how long, after the new master took over, the observer's neighbour entry for
   the VIP still named a MAC the new master does not receive on;
-- **split brain**: intervals where two sources advertise the same VRID.
+- **split brain**: intervals where two sources advertise the same VRID;
+- **BFD detection** (:func:`bfd_detection`): from the fault to a surviving router's BFD session
+  going Down, as its daemon logged it, beside what the capture shows of the same session: the
+  dead side's last packet and the survivor's first Down packet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vrrp.timers import Timers
 
 #: Faults after which the backup waits for Master_Down_Interval; after `stop` it waits Skew.
 SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
+#: Faults after which VRRP has nothing to detect, so the RFC gives no figure: BFD is lost while
+#: every advert still arrives (what a backup does then is the implementation's BFD policy).
+NO_RFC_FIGURE = ("bfd_loss",)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class Failover:
     vip_holders_at_end: list[str] = field(default_factory=list)
     """The nodes that held the VIP when the failover's window closed: two is a split brain
     even when one of them no longer advertises (a crashed daemon leaves its VIP and VMAC)."""
+    bfd: BfdDetection | None = None
+    """The BFD component, when a router's BFD session went Down in the window."""
 
     @property
     def duplicated_vip(self) -> bool:
@@ -122,6 +130,7 @@ class Failover:
                 for a, b in self.split_brain
             ],
             "vip_holders_at_end": self.vip_holders_at_end,
+            "bfd": self.bfd.as_json(self.at) if self.bfd is not None else None,
         }
 
 
@@ -216,12 +225,22 @@ def first_advert_from(
 
 
 def split_brain_intervals(
-    adverts: Sequence[AdvertSeen], advert_int: float, start: float, end: float
+    adverts: Sequence[AdvertSeen],
+    advert_int: float,
+    start: float,
+    end: float,
+    *,
+    stopped: Mapping[str, Sequence[float]] | None = None,
 ) -> list[tuple[float, float]]:
     """Intervals in [start, end] where two sources advertised one VRID with priority > 0.
 
     A source counts as advertising from each of its adverts until 1.5 advert intervals later:
     long enough to bridge the gap between its adverts, short enough not to merge a handover.
+    ``stopped`` gives, by node, when a source is known to have stopped advertising before
+    that: its router left MASTER, or a fault silenced it (a host that died sends nothing more).
+    An advert's hold ends there; a later advert of the same source starts a new run. Without
+    it, a takeover sooner than 1.5 intervals after the old master's last advert (BFD's) would
+    count as two advertisers.
     """
     hold = 1.5 * advert_int
     spans: dict[tuple[int, str], list[tuple[float, float]]] = {}
@@ -236,10 +255,13 @@ def split_brain_intervals(
             if runs and runs[-1][1] > a.at:
                 runs[-1] = (runs[-1][0], a.at)
             continue
+        # This advert's hold ends early where its node is known to have stopped since.
+        ends = (stopped or {}).get(a.node or "", ())
+        reach = min([a.at + hold, *(t for t in ends if a.at <= t < a.at + hold)])
         if runs and a.at <= runs[-1][1]:
-            runs[-1] = (runs[-1][0], a.at + hold)
+            runs[-1] = (runs[-1][0], max(runs[-1][1], reach))
         else:
-            runs.append((a.at, a.at + hold))
+            runs.append((a.at, reach))
     out: list[tuple[float, float]] = []
     keys = list(spans)
     for i, ka in enumerate(keys):
@@ -291,3 +313,154 @@ def stale_arp_seconds(
     if mac is not None and mac not in good_macs:
         total += end - since
     return total
+
+
+# --- BFD ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BfdChange:
+    """A BFD session's state change, as a router's daemon logged it."""
+
+    at: float
+    router: str
+    session: str
+    state: str
+    """``Up``, ``Down``, ``Init`` or ``AdminDown``."""
+    diag: int | None = None
+    """The local diagnostic of a change to Down (1: Control Detection Time Expired)."""
+
+
+@dataclass(frozen=True)
+class BfdPacket:
+    """A BFD Control packet in the capture, with what the detection time is made of."""
+
+    at: float
+    sender: str
+    """The instance whose port sent it."""
+    src_ip: str
+    dst_ip: str
+    state: str
+    diag: int
+    detect_mult: int
+    desired_min_tx: float
+    """Seconds."""
+    required_min_rx: float
+    """Seconds."""
+    receivers: tuple[str, ...] = ()
+    """The instances the fabric delivered it to (none when a fault dropped it)."""
+
+
+#: RFC 5880 §4.1 diagnostic 1: the session went Down because its detection timer expired.
+DIAG_EXPIRED = 1
+
+
+@dataclass
+class BfdDetection:
+    """The BFD component of one failover: a surviving router's session to the failed side went
+    Down. Times are lab-clock seconds, figures ms."""
+
+    router: str
+    """The router whose session went Down (the new master's when it has one)."""
+    session: str
+    """Its ``bfd_instance`` name."""
+    down_at: float
+    """When its daemon logged the session Down."""
+    detection_ms: float
+    """From the fault to ``down_at``."""
+    diag: int | None = None
+    """The diagnostic of the Down (1: Control Detection Time Expired)."""
+    peer: str | None = None
+    """The node at the other end of the session, as the capture names it."""
+    detect_time_ms: float | None = None
+    """The detection time the survivor ran with, from the last packets before the Down:
+    the peer's Detect Mult × max(the survivor's Required Min RX, the peer's Desired Min TX)
+    (RFC 5880 §6.8.4)."""
+    configured_detect_time_ms: float | None = None
+    """The same product from the two routers' ``bfd_instance`` configs."""
+    last_packet_from_peer: float | None = None
+    """The peer's last BFD packet to the survivor before the Down (often before the fault)."""
+    first_down_packet: float | None = None
+    """The survivor's first Down packet with diag 1 after the fault."""
+
+    @property
+    def silence_ms(self) -> float | None:
+        """On the wire: from the peer's last packet to the survivor's first Down packet."""
+        if self.last_packet_from_peer is None or self.first_down_packet is None:
+            return None
+        return (self.first_down_packet - self.last_packet_from_peer) * 1000
+
+    def as_json(self, fault_at: float) -> dict[str, object]:
+        """The ``failovers[i].bfd`` record of the JSON report; times are ms after the fault."""
+
+        def rel(t: float | None) -> float | None:
+            return None if t is None else _round((t - fault_at) * 1000)
+
+        return {
+            "router": self.router,
+            "session": self.session,
+            "peer": self.peer,
+            "detection_ms": _round(self.detection_ms),
+            "diag": self.diag,
+            "detect_time_ms": _round(self.detect_time_ms),
+            "configured_detect_time_ms": _round(self.configured_detect_time_ms),
+            "last_packet_from_peer_ms": rel(self.last_packet_from_peer),
+            "first_down_packet_ms": rel(self.first_down_packet),
+            "silence_ms": _round(self.silence_ms),
+        }
+
+
+def bfd_detection(
+    changes: Sequence[BfdChange],
+    packets: Sequence[BfdPacket],
+    at: float,
+    until: float,
+    *,
+    node: str = "",
+    new_master: str | None = None,
+    configured: Mapping[tuple[str, str], float] | None = None,
+) -> BfdDetection | None:
+    """The BFD component of the failover of a fault at ``at`` on ``node``, in [at, until).
+
+    The session Down that counts is the new master's (its own detection is what could have
+    hastened the takeover), else a router's other than ``node``, else the first. The wire
+    figures follow that router's packets: its first Down packet with diag 1 after the fault,
+    and the last packet it was delivered from that packet's destination before it (a packet a
+    fault dropped in the fabric is in the capture, but was never heard). ``configured``
+    gives the configured detection time (seconds) by (router, session). None when no session
+    went Down in the window.
+    """
+    downs = [c for c in changes if at <= c.at < until and c.state in ("Down", "AdminDown")]
+    if not downs:
+        return None
+    down = min(downs, key=lambda c: (c.router != new_master, c.router == node, c.at))
+    found = BfdDetection(down.router, down.session, down.at, (down.at - at) * 1000, diag=down.diag)
+    if configured and (down.router, down.session) in configured:
+        found.configured_detect_time_ms = configured[down.router, down.session] * 1000
+    mine = sorted((p for p in packets if p.sender == down.router), key=lambda p: p.at)
+    first_down = next(
+        (p for p in mine if at <= p.at < until and p.state == "Down" and p.diag == DIAG_EXPIRED),
+        None,
+    )
+    if first_down is None:
+        return found
+    found.first_down_packet = first_down.at
+    peer_ip, my_ip = first_down.dst_ip, first_down.src_ip
+    heard = [
+        p
+        for p in packets
+        if p.src_ip == peer_ip
+        and p.dst_ip == my_ip
+        and p.at < first_down.at
+        and down.router in p.receivers
+    ]
+    if not heard:
+        return found
+    last = max(heard, key=lambda p: p.at)
+    found.peer, found.last_packet_from_peer = last.sender, last.at
+    said = [p for p in mine if p.dst_ip == peer_ip and p.at <= last.at]
+    if said:
+        # RFC 5880 §6.8.4: the remote's Detect Mult times the agreed receive interval.
+        agreed = max(said[-1].required_min_rx, last.desired_min_tx)
+        found.detect_time_ms = last.detect_mult * agreed * 1000
+    return found

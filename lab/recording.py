@@ -1,9 +1,10 @@
 """What a run recorded, frozen at one moment: the input of :mod:`lab.measure`.
 
 The recorders of a run (the prober, the capture, the observer's neighbour watch, the SDN
-controller, the routers' notify streams) keep growing while it plays. :func:`record` reads each
-of them once into a :class:`Recording`, so the measurements work on plain data and need neither
-the runner nor the lab: the runner hands them a fresh recording whenever it measures.
+controller, the routers' notify streams and BFD events) keep growing while it plays.
+:func:`record` reads each of them once into a :class:`Recording`, so the measurements work on
+plain data and need neither the runner nor the lab: the runner hands them a fresh recording
+whenever it measures.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from lab import metrics
 from lab.capture import Capture
-from lab.capture_events import ArpEvent, VrrpAdvert
+from lab.capture_events import ArpEvent, BfdControl, VrrpAdvert
 from lab.capture_events import Event as CaptureEvent
 from lab.neighbours import NeighbourChange, NeighbourWatch
 from lab.probe import ProbeResult, ProbeRun
-from lab.routers.base import Router, Transition
+from lab.routers.base import BfdEvent, Router, Transition
 from lab.sdn.client import ControllerClient
 from lab.sdn.client import Event as SdnEvent
 from lab.steps import Step
@@ -59,6 +60,34 @@ def timers_of_config(text: str, source: str = "<text>") -> RouterTimers:
     )
 
 
+def bfd_detect_times(configs: Mapping[str, str]) -> dict[tuple[str, str], float]:
+    """The configured detection time (s) of each router's BFD sessions, by (router, session):
+    the peer's multiplier × max(the router's min_rx, the peer's min_tx) (RFC 5880 §6.8.4).
+
+    ``configs`` maps router nodes to their ``keepalived.conf`` texts. The peer's session is the
+    ``bfd_instance`` of another router whose neighbour is this session's source (or whose
+    source is this session's neighbour); a session without one is left out.
+    """
+    from vrrp import config as kconfig
+
+    parsed = {name: kconfig.parse(text).bfd_instances for name, text in configs.items()}
+    out: dict[tuple[str, str], float] = {}
+    for router, sessions in parsed.items():
+        for mine in sessions:
+            theirs = [
+                b
+                for other, bfds in parsed.items()
+                if other != router
+                for b in bfds
+                if (mine.source_ip is not None and b.neighbor_ip == mine.source_ip)
+                or (b.source_ip is not None and b.source_ip == mine.neighbor_ip)
+            ]
+            if theirs:
+                peer = theirs[0]
+                out[router, mine.name] = peer.multiplier * max(mine.min_rx, peer.min_tx)
+    return out
+
+
 def router_timers(router: Router) -> RouterTimers:
     """Priority, advert interval, VRID, VMAC use and VRRP version of a router's first
     instance."""
@@ -77,6 +106,34 @@ def _adverts_in(events: Iterable[CaptureEvent]) -> list[metrics.AdvertSeen]:
         metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
         for e in events
         if isinstance(e, VrrpAdvert)
+    ]
+
+
+def _bfd_packets_in(events: Iterable[CaptureEvent]) -> list[metrics.BfdPacket]:
+    return [
+        metrics.BfdPacket(
+            e.time,
+            e.sender,
+            e.src_ip,
+            e.dst_ip,
+            e.state,
+            e.diag,
+            e.detect_mult,
+            e.desired_min_tx,
+            e.required_min_rx,
+            e.receivers,
+        )
+        for e in events
+        if isinstance(e, BfdControl)
+    ]
+
+
+def _bfd_changes_in(events: Iterable[BfdEvent]) -> list[metrics.BfdChange]:
+    """The session state changes among a daemon's BFD events (its BFD process's lines)."""
+    return [
+        metrics.BfdChange(e.at, e.router, e.session, e.state, e.diag)
+        for e in events
+        if e.kind == "session"
     ]
 
 
@@ -131,6 +188,14 @@ class Recording:
     """The observer's neighbour changes for the VIP (empty without a watch)."""
     transitions: Sequence[Transition]
     """Every router's transitions, router by router in the order of ``timers``."""
+    bfd_events: Sequence[BfdEvent]
+    """Every router's BFD events (from its log), router by router in the order of ``timers``."""
+    bfd_changes: Sequence[metrics.BfdChange]
+    """The BFD session state changes among ``bfd_events``, as the metrics take them."""
+    bfd_packets: Sequence[metrics.BfdPacket]
+    """The BFD Control packets of the capture, as the metrics take them."""
+    bfd_detect_times: Mapping[tuple[str, str], float]
+    """The configured detection time (s) of each (router, BFD session)."""
     timers: Mapping[str, RouterTimers]
     """Each router's RFC timers, by node."""
     port_macs: Mapping[str, frozenset[str]]
@@ -172,6 +237,7 @@ def record(
         else []
     )
     capture_events = capture.events() if capture is not None else []
+    bfd_events = [e for r in routers.values() for e in r.bfd_events.snapshot()]
     sdn_events: list[Any] = (
         [dict(e) for e in list(controller.events)] if controller is not None else []
     )
@@ -185,6 +251,10 @@ def record(
         sdn_answers=sdn_answers_for(sdn_events, vip),
         neighbour_changes=neighbours.changes() if neighbours is not None else [],
         transitions=[t for r in routers.values() for t in r.events.snapshot()],
+        bfd_events=bfd_events,
+        bfd_changes=_bfd_changes_in(bfd_events),
+        bfd_packets=_bfd_packets_in(capture_events),
+        bfd_detect_times=bfd_detect_times({n: r.config_text for n, r in routers.items()}),
         timers={name: router_timers(r) for name, r in routers.items()},
         port_macs=port_macs,
         holders_at_window_end=holders_at_window_end,

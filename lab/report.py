@@ -6,6 +6,7 @@ The JSON report's contract: docs/architecture.md#contracts.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from lab.versions import versions_line
 
 def step_line(result: StepResult, started: float) -> str:
     """One progress line for a finished step."""
-    mark = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]"}.get(
+    mark = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "skipped": "[dim]–[/dim]"}.get(
         result.outcome, "[yellow]?[/yellow] inconclusive:"
     )
     done = (result.at + result.took - started) * 1000
@@ -51,6 +52,7 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
             f"observer's neighbour entry for the VIP: {f.neighbour_mac_after}",
         ),
         (rel(f.first_served_after), f"first probe served after the outage (by {f.new_master})"),
+        *_bfd_events(f, rel),
     ]
     if f.duplicated_vip:
         events.append(
@@ -68,6 +70,31 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
             )
         )
     return sorted(((t, text) for t, text in events if t is not None), key=lambda e: e[0])
+
+
+def _bfd_events(
+    f: Failover, rel: Callable[[float | None], float | None]
+) -> list[tuple[float | None, str]]:
+    """The BFD component's events: the peer's last packet, the survivor's Down (daemon and
+    wire)."""
+    b = f.bfd
+    if b is None:
+        return []
+    detect = "" if b.detect_time_ms is None else f", detection time {b.detect_time_ms:.0f} ms"
+    diag = "" if b.diag is None else f" (diag {b.diag})"
+    return [
+        (rel(b.last_packet_from_peer), f"last BFD packet {b.router} heard from {b.peer}"),
+        (rel(b.down_at), f"{b.router}'s BFD session {b.session} Down{diag}{detect}"),
+        (rel(b.first_down_packet), f"{b.router}'s first BFD Down packet (diag 1) on the wire"),
+    ]
+
+
+def _bfd_cell(f: Failover) -> str:
+    b = f.bfd
+    if b is None:
+        return "—"
+    detect = b.configured_detect_time_ms or b.detect_time_ms
+    return _fmt(b.detection_ms) + ("" if detect is None else f" (of {detect:.0f})")
 
 
 def _split_brain_cell(f: Failover) -> str:
@@ -93,25 +120,24 @@ def print_report(report: RunReport, console: Console) -> None:
     if report.failovers:
         title = "failovers (metrics: docs/architecture.md#metrics)"
         table = Table(title=title, title_justify="left")
-        for column in (
-            "fault",
-            "old → new master",
-            "outage",
-            "detection",
-            "RFC theory",
-            "lost probes",
-            "stale ARP",
-            "split brain",
-        ):
+        # The BFD column only where a router ran BFD: most scenarios have none.
+        bfd = any(f.bfd is not None for f in report.failovers)
+        columns = ["fault", "old → new master", "outage", "detection"]
+        columns += ["BFD detection"] if bfd else []
+        columns += ["RFC theory", "lost probes", "stale ARP", "split brain"]
+        for column in columns:
             table.add_column(column)
         for f in report.failovers:
-            table.add_row(
+            cells = [
                 f"{f.fault.replace('_', '-')} {f.node}",
                 f"{f.old_master} → {f.new_master}",
                 _fmt(f.outage_ms)
                 if f.outage_ms is not None or f.last_served_before is None
                 else "not restored",
                 _fmt(f.detection_ms) + ("" if f.detection_source == "capture" else " (notify)"),
+            ]
+            cells += [_bfd_cell(f)] if bfd else []
+            cells += [
                 (
                     f"{f.theory_min_ms:.1f}–{f.theory_ms:.1f} ms"
                     if f.theory_min_ms is not None and f.theory_ms is not None
@@ -120,7 +146,8 @@ def print_report(report: RunReport, console: Console) -> None:
                 str(f.lost_probes),
                 _fmt(f.stale_arp_ms),
                 _split_brain_cell(f),
-            )
+            ]
+            table.add_row(*cells)
         console.print(table)
     print_accounting(report, console)
     if report.split_brain:
@@ -254,6 +281,14 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
         ax.scatter(late, [-2] * len(late), s=2, color="purple", label="answered late")
         ax.set_yticks(range(-2, len(nodes)), ["answered late", "lost", *nodes])
         _shade_loss(ax, report, f.at, lo, hi)
+        if f.bfd is not None and f.bfd.last_packet_from_peer is not None:
+            # The survivor's BFD detection, from the last packet it heard to its session Down.
+            ax.axvspan(
+                (f.bfd.last_packet_from_peer - f.at) * 1000,
+                (f.bfd.down_at - f.at) * 1000,
+                color="tab:blue",
+                alpha=0.08,
+            )
         for n, (t, text) in enumerate(failover_timeline(f)):
             ax.axvline(t, color="grey", linewidth=0.6)
             # y in axes coordinates, staggered, so labels of close events do not overlap.

@@ -20,8 +20,9 @@ from typing import Any
 from lab import clock, metrics, versions
 from lab.errors import LabError, WaitTimeout
 from lab.lab import Lab
-from lab.measure import account_run, measure_failovers
+from lab.measure import account_run, advertising_ends, measure_failovers
 from lab.recording import Recording, StepStamp, adverts_seen, record, router_timers
+from lab.routers.events import BfdEvent
 from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
 from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
@@ -42,6 +43,8 @@ class StepResult:
     inconclusive: Inconclusive | None = None
     """Set when the step is inconclusive: what a stall spoiled (``ok`` is then False: an
     inconclusive step is not a pass)."""
+    skipped: bool = False
+    """Set when the step was not played: it is for other implementations (``impl``)."""
 
     @property
     def stall(self) -> Stall | None:
@@ -50,7 +53,9 @@ class StepResult:
 
     @property
     def outcome(self) -> str:
-        """``pass``, ``fail`` or ``inconclusive``."""
+        """``pass``, ``fail``, ``inconclusive`` or ``skipped``."""
+        if self.skipped:
+            return "skipped"
         return "inconclusive" if self.stall is not None else ("pass" if self.ok else "fail")
 
 
@@ -76,6 +81,8 @@ class RunReport:
     """The stall witness over the run: its summary, every stall, and per failover."""
     versions: dict[str, str] = field(default_factory=versions.collect)
     """What the run was measured with (``lab.versions``): vrrp-lab, keepalived, FRR, kernel."""
+    bfd_events: list[BfdEvent] = field(default_factory=list)
+    """Every BFD event the routers' daemons logged, in time order."""
 
     @property
     def ok(self) -> bool:
@@ -107,6 +114,7 @@ class RunReport:
                         if s.inconclusive
                         else {}
                     ),
+                    **({"outcome": s.outcome} if s.skipped else {}),
                 }
                 for s in self.steps
             ],
@@ -119,8 +127,21 @@ class RunReport:
             "plots": [str(p) for p in self.plots],
             "versions": dict(self.versions),
             "stalls": self.stalls,
+            "bfd_events": [self._bfd_json(e) for e in self.bfd_events],
             **self._accounting_json(),
         }
+
+    def _bfd_json(self, e: BfdEvent) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "t_ms": round((e.at - self.started) * 1000, 1),
+            "router": e.router,
+            "session": e.session,
+            "kind": e.kind,
+            "state": e.state,
+        }
+        extra = {"diag": e.diag, "remote_diag": e.remote_diag, "instance": e.instance}
+        extra["expired_after_ms"] = e.expired_after_ms
+        return out | {k: v for k, v in extra.items() if v is not None}
 
     def _accounting_json(self) -> dict[str, Any]:
         if self.accounting is None:
@@ -211,6 +232,22 @@ class ScenarioRun:
         return "observer" if "observer" in self.lab.nodes else None
 
     def _run_step(self, step: Step) -> None:
+        impls = {r.impl for r in self.routers.values()}
+        if not step.applies_to(impls):
+            # What holds for other implementations only: shown, never judged.
+            assert step.impl is not None
+            skipped = StepResult(
+                step.title(),
+                True,
+                f"skipped: for {', '.join(step.impl)} only, and this run is "
+                f"{'+'.join(sorted(impls))}",
+                clock.now(),
+                expectation=step.action == "expect",
+                skipped=True,
+            )
+            self.report.steps.append(skipped)
+            self.progress(skipped)
+            return
         at = clock.now()
         # What "since the previous step" means for expectations that read a recorded history.
         self._since = self.report.steps[-1].at if self.report.steps else self.report.started
@@ -329,6 +366,8 @@ class ScenarioRun:
             return True, f"no probe answered in {expect.during:g} s"
         if kind == "neighbour":
             return self._expect_neighbour(expect)
+        if kind == "bfd":
+            return self._expect_bfd(expect)
         if kind == "split_brain":
             return self._expect_split_brain(expect)
         if kind == "steady":
@@ -404,8 +443,13 @@ class ScenarioRun:
         if not self.routers:
             return []
         interval = max(router_timers(r).advert_int for r in self.routers.values())
+        transitions = [t for r in self.routers.values() for t in r.events.snapshot()]
         return metrics.split_brain_intervals(
-            adverts_seen(self.capture), interval, self.report.started, clock.now()
+            adverts_seen(self.capture),
+            interval,
+            self.report.started,
+            clock.now(),
+            stopped=advertising_ends(transitions, self._faults),
         )
 
     def _expect_split_brain(self, expect: Expect) -> tuple[bool, str]:
@@ -506,6 +550,30 @@ class ScenarioRun:
         assert seen is not None
         return True, f"{want.ip} lladdr {seen[0] or '-'} {seen[1]}"
 
+    def _expect_bfd(self, expect: Expect) -> tuple[bool, str]:
+        """Wait until a router's BFD session (or every one it logged) is in the state asked."""
+        want = expect.bfd
+        assert want is not None
+        router = self._router(want.node)
+
+        def states() -> dict[str, str]:
+            seen = {e.session: e for e in router.bfd_events if e.kind == "session"}
+            return {name: e.state for name, e in seen.items()}
+
+        def holds(seen: dict[str, str]) -> bool:
+            if want.session is not None:
+                return seen.get(want.session) == want.state
+            return bool(seen) and all(s == want.state for s in seen.values())
+
+        which = want.session or "every session"
+        seen = wait_until(
+            states,
+            accept=holds,
+            timeout=expect.within,
+            what=f"{want.node}'s BFD {which} to be {want.state} (as its daemon logs it)",
+        )
+        return True, ", ".join(f"{want.node}'s {n} {s}" for n, s in seen.items())
+
     def _expect_failover(self, expect: Expect) -> tuple[bool, str]:
         want = expect.failover
         assert want is not None
@@ -516,11 +584,18 @@ class ScenarioRun:
         # Each time judged: how long a stall must be to have moved it across its bound, and
         # whether it failed.
         timed: list[tuple[str, float, bool]] = []
-        for key in ("outage_ms", "detection_ms", "stale_arp_ms", "lost_probes"):
+        bfd = failover.bfd
+        figures = {
+            "outage_ms": failover.outage_ms,
+            "detection_ms": failover.detection_ms,
+            "stale_arp_ms": failover.stale_arp_ms,
+            "lost_probes": failover.lost_probes,
+            "bfd_detection_ms": bfd.detection_ms if bfd is not None else None,
+        }
+        for key, value in figures.items():
             bound = getattr(want, key)
             if bound is None:
                 continue
-            value = getattr(failover, key)
             shown.append(f"{key}={value if value is None else round(value, 1)}")
             if not bound.check(value):
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
@@ -550,6 +625,20 @@ class ScenarioRun:
                     f"{want.detection_within_theory_ms:g} ms"
                 )
             shown.append(f"detection={d and round(d, 1)} theory={t and round(t, 1)}")
+        if want.detection_within_bfd_ms is not None:
+            margin = want.detection_within_bfd_ms
+            d = failover.detection_ms
+            limit = _bfd_detect_time_ms(failover)
+            late = d is None or limit is None or d > limit + margin
+            timed.append(("detection vs BFD detection time", margin, late))
+            if late:
+                problems.append(
+                    f"detection {d and round(d, 1)} not within BFD detection time "
+                    f"{limit and round(limit, 1)} + {margin:g} ms"
+                )
+            shown.append(
+                f"detection={d and round(d, 1)} BFD detection time={limit and round(limit, 1)}"
+            )
         detail = ", ".join(shown) or "measured"
         if not untimed:
             self._judge_stalls(failover, timed, detail)
@@ -633,11 +722,13 @@ class ScenarioRun:
         with contextlib.suppress(Exception):
             self.capture.stop()
         self._failover_cache = None
-        self.report.failovers = measure_failovers(self.recording(), end=end)
+        recording = self.recording()
+        self.report.failovers = measure_failovers(recording, end=end)
         self.report.split_brain = self.split_brain()
+        self.report.bfd_events = sorted(recording.bfd_events, key=lambda e: e.at)
         if self.probes is not None:
             self.report.accounting = account_run(
-                self.recording(), self.report.failovers, self._fault_began, end=end
+                recording, self.report.failovers, self._fault_began, end=end
             )
         self._record_stalls(end)
 
@@ -671,6 +762,14 @@ def _window_stalls(witness: StallWitness, start: float, end: float) -> dict[str,
     return {**summarise(seen), "stalls": [s.as_dict() for s in seen]}
 
 
+def _bfd_detect_time_ms(f: metrics.Failover) -> float | None:
+    """The detection time of the failover's BFD session: as negotiated on the wire, else as
+    configured (None without BFD)."""
+    if f.bfd is None:
+        return None
+    return f.bfd.detect_time_ms or f.bfd.configured_detect_time_ms
+
+
 def _last_event(f: metrics.Failover) -> float:
     """The latest stamped event a failover's figures are measured to (now if none is)."""
     stamps = [
@@ -679,6 +778,7 @@ def _last_event(f: metrics.Failover) -> float:
         f.first_garp_after,
         f.neighbour_change_after,
         f.sdn_answer_after,
+        f.bfd.down_at if f.bfd is not None else None,
     ]
     seen = [t for t in stamps if t is not None]
     return max(seen) if seen else clock.now()

@@ -67,15 +67,21 @@ class Scenario(Topology):
             )
         with_router = [r.node for r in self.routers]
         for i, step in enumerate(self.steps):
+            _check_impls(i, step)
             value = getattr(step, step.action)
             if step.action in ("start", "stop", "crash", "freeze", "thaw"):
                 names = value if isinstance(value, list) else ([] if value == "all" else [value])
-                for name in names:
-                    if name not in with_router:
-                        raise ValueError(
-                            f"steps[{i}].{step.action}: no router runs on {name!r} "
-                            f"(routers run on: {', '.join(with_router) or 'none'})"
-                        )
+            elif step.expect is not None and step.expect.bfd is not None:
+                names = [step.expect.bfd.node]
+            else:
+                names = []
+            for name in names:
+                if name not in with_router:
+                    where = "expect.bfd.node" if step.action == "expect" else step.action
+                    raise ValueError(
+                        f"steps[{i}].{where}: no router runs on {name!r} "
+                        f"(routers run on: {', '.join(with_router) or 'none'})"
+                    )
             named = [getattr(value, k) for k in ("node", "a", "b", "port") if hasattr(value, k)]
             if step.action == "host_down":
                 named = [value]
@@ -86,6 +92,19 @@ class Scenario(Topology):
                         f"instance {name!r} (expected one of: {', '.join(nodes)})"
                     )
         return self
+
+
+def _check_impls(i: int, step: Step) -> None:
+    """A step's ``impl`` names known implementations: a misspelt one would skip it silently."""
+    from lab.routers.base import known_drivers
+
+    known = known_drivers()
+    for name in step.impl or ():
+        if name not in known:
+            raise ValueError(
+                f"steps[{i}].impl: unknown implementation {name!r} (expected one of: "
+                f"{', '.join(known)})"
+            )
 
 
 def load_scenario(path: str | Path) -> Scenario:

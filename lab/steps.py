@@ -9,6 +9,9 @@ A step is a mapping with exactly one action key (plus an optional ``name``)::
     - observe: 2                                   # let the probes run for 2 s
     - expect: {steady: 0.3, within: 2}             # no probe lost for the last 0.3 s
     - expect: {failover: {outage_ms: {max: 3000}}}
+    - bfd-loss: {a: ha_first, b: ha_second}        # the fabric drops BFD alone
+    - expect: {failover: {new_master: ha_second}}
+      impl: bundled                                # played only when every router is bundled
 
 Durations are seconds. Keys are spelled as docs/architecture.md#faults names the faults
 (``host-down``, ``advert-loss``, ``link-flap``); ``_`` works too.
@@ -59,6 +62,16 @@ class FailoverExpectation(_Model):
         None,
         description="Pass when |detection − theory| is at most this many ms.",
     )
+    bfd_detection_ms: Bound | None = Field(
+        None,
+        description="The BFD component: from the fault to the surviving router's BFD session "
+        "Down, as its daemon logged it.",
+    )
+    detection_within_bfd_ms: float | None = Field(
+        None,
+        description="Pass when detection is at most the BFD session's detection time (as "
+        "negotiated on the wire) plus this many ms.",
+    )
 
 
 class NeighbourExpectation(_Model):
@@ -68,6 +81,16 @@ class NeighbourExpectation(_Model):
     mac: str | None = None
     state: str | None = Field(None, description="e.g. REACHABLE, STALE, FAILED, INCOMPLETE")
     node: str | None = Field(None, description="Whose neighbour table; default: the observer.")
+
+
+class BfdSessionExpectation(_Model):
+    """A router's BFD session is in a state, as its daemon last logged it."""
+
+    node: str = Field(description="The router whose session it is.")
+    session: str | None = Field(
+        None, description="The bfd_instance name; default: every session the router logged."
+    )
+    state: Literal["Up", "Down"] = Field("Up", description="Up or Down.")
 
 
 class Expect(_Model):
@@ -87,6 +110,9 @@ class Expect(_Model):
     )
     served_by: str | None = Field(None, description="Probes to the VIP are answered by this node.")
     neighbour: NeighbourExpectation | None = None
+    bfd: BfdSessionExpectation | None = Field(
+        None, description="A router's BFD session is Up (or Down), as its daemon logged it."
+    )
     failover: FailoverExpectation | None = None
     split_brain: bool | None = Field(
         None,
@@ -126,6 +152,7 @@ _EXPECT_KEYS = (
     "unreachable",
     "served_by",
     "neighbour",
+    "bfd",
     "failover",
     "split_brain",
     "steady",
@@ -153,6 +180,14 @@ class AdvertLoss(_Model):
     percent: float = Field(gt=0, le=100)
 
 
+class BfdLoss(_Model):
+    """The fabric drops BFD between two instances, both ways (``bfd-loss: all``: between every
+    pair)."""
+
+    a: str
+    b: str
+
+
 class LinkFlap(_Model):
     """An instance's fabric port goes down, then up again."""
 
@@ -170,7 +205,12 @@ FAULT_KEYS = (
     "heal",
     "advert_loss",
     "link_flap",
+    "bfd_loss",
+    "bfd_restore",
 )
+
+#: The actions that open a measured failover.
+FAILOVER_FAULTS = ("stop", "crash", "host_down", "freeze", "partition", "link_flap", "bfd_loss")
 
 
 class Step(_Model):
@@ -201,6 +241,21 @@ class Step(_Model):
     link_flap: LinkFlap | None = Field(
         None, validation_alias=AliasChoices("link-flap", "link_flap")
     )
+    bfd_loss: BfdLoss | Literal["all"] | None = Field(
+        None,
+        validation_alias=AliasChoices("bfd-loss", "bfd_loss"),
+        description="The fabric drops BFD (UDP 3784/3785) between a and b, VRRP untouched.",
+    )
+    bfd_restore: BfdLoss | Literal["all"] | None = Field(
+        None,
+        validation_alias=AliasChoices("bfd-restore", "bfd_restore"),
+        description="Undo a bfd-loss.",
+    )
+    impl: list[str] | None = Field(
+        None,
+        description="Play this step only when every router of the run is one of these "
+        "implementations (what holds for one implementation only); otherwise it is skipped.",
+    )
     steady: float | Literal[False] | None = Field(
         None,
         description="On a fault step: the service must have lost no probe for this many seconds "
@@ -211,7 +266,7 @@ class Step(_Model):
     @classmethod
     def _one_action(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            actions = [k for k in data if k not in ("name", "steady")]
+            actions = [k for k in data if k not in ("name", "steady", "impl")]
             if len(actions) != 1:
                 raise ValueError(
                     f"a step takes exactly one action ({', '.join(ACTIONS)}); got "
@@ -227,7 +282,17 @@ class Step(_Model):
     @property
     def is_fault(self) -> bool:
         """True for the actions that open a measured failover."""
-        return self.action in ("stop", "crash", "host_down", "freeze", "partition", "link_flap")
+        return self.action in FAILOVER_FAULTS
+
+    def applies_to(self, impls: set[str]) -> bool:
+        """True when the step is played for a run whose routers are ``impls``."""
+        return self.impl is None or impls <= set(self.impl)
+
+    @field_validator("impl", mode="before")
+    @classmethod
+    def _impl_list(cls, value: Any) -> Any:
+        # One implementation may be given alone: `impl: bundled`.
+        return [value] if isinstance(value, str) else value
 
     @field_validator("steady", mode="before")
     @classmethod

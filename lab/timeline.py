@@ -13,6 +13,10 @@ capture events            :func:`from_capture`                ``capture`` / ``ad
                                                               ``arp-reply``, ``arp-probe``,
                                                               (``probe-served``)
 router transitions        :func:`from_router`                 the tuple's source / kind
+routers' BFD events       :func:`from_bfd`                    the router / ``bfd-session``,
+                                                              ``bfd-expired``,
+                                                              ``bfd-received``,
+                                                              ``bfd-tracked``
 SDN controller JSON       :func:`from_sdn`                    ``sdn`` / the JSON's event
 neighbour changes         :func:`from_neighbours`             ``neigh:<node>`` /
                                                               ``neighbour``
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from lab.capture_events import Event as CaptureEvent
     from lab.neighbours import NeighbourChange
     from lab.probe import ProbeResults
+    from lab.routers.events import BfdEvent
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,13 @@ def from_router(
 ) -> list[TimelineEvent]:
     """Router transitions from the drivers, given as ``(time, source, kind, detail)``."""
     return [_coerce(t) for t in transitions]
+
+
+def from_bfd(events: Iterable[BfdEvent]) -> list[TimelineEvent]:
+    """The BFD events the routers' daemons logged: session state changes (``bfd-session``),
+    detection timers firing (``bfd-expired``), the VRRP side told (``bfd-received``) and
+    tracked sessions acting on an instance (``bfd-tracked``); the source is the router."""
+    return [TimelineEvent(e.at, e.router, f"bfd-{e.kind}", e.describe(), vars(e)) for e in events]
 
 
 _TIME_KEYS = ("time", "ts", "t", "timestamp")

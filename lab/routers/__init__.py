@@ -10,6 +10,7 @@ rendered through :mod:`vrrp.config`'s model. Scenario ``routers:`` entries are m
 from lab.routers.base import (
     STATES,
     STOPPED,
+    BfdEvent,
     EventStream,
     Router,
     RouterError,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_IMPL",
     "STATES",
     "STOPPED",
+    "BfdEvent",
     "EventStream",
     "Router",
     "RouterError",

@@ -12,8 +12,11 @@ Every implementation (``keepalived``, ``bundled``, later ``frr``) is driven the 
 * state transitions arrive on the notify FIFO as ``INSTANCE "name" STATE PRIORITY`` lines, and
   are stamped on the lab clock the moment the runner reads them.
   A daemon without a notify FIFO (FRR's vrrpd) sets :attr:`Router.events_from_output`
-  instead: its output is read through a pipe and :meth:`Router.parse_output_line` turns the
-  lines into the same transitions, stamped the same way.
+  instead: :meth:`Router.parse_output_line` turns its output's lines into the same
+  transitions, stamped the same way;
+* the daemon's output is read through a pipe, copied to its log, and its BFD lines become
+  :class:`~lab.routers.events.BfdEvent` records (:meth:`Router.parse_bfd_line`) on
+  :attr:`Router.bfd_events`, stamped the same way.
 
 A driver module only says how to start its program (:meth:`Router.command`) and registers itself
 with :func:`register_driver`; everything else (files, FIFO, signals, waiting, logs) lives here,
@@ -23,25 +26,32 @@ so adding an implementation never touches another module.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import logging
 import os
 import pkgutil
-import re
 import select
 import shutil
 import signal
 import subprocess
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
 from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
 from lab.linux import Scheduling
+from lab.routers.events import (
+    STATES,
+    BfdEvent,
+    BfdStream,
+    EventStream,
+    Transition,
+    parse_bfd_line,
+    parse_notify_line,
+)
 from lab.routers.params import RouterParams
 from lab.stall_probe import descendants
 
@@ -50,160 +60,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: States a notify FIFO reports. ``STOP`` is written by keepalived when it shuts down cleanly.
-STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 #: What :meth:`Router.state` says once the daemon process is gone, whatever it reported last.
 STOPPED = "STOPPED"
-
-# keepalived writes `INSTANCE "vrrp_1" MASTER 200` (and `GROUP "g" MASTER` for sync groups,
-# without a priority); both forms are accepted.
-_NOTIFY_LINE = re.compile(
-    r'^(?P<kind>INSTANCE|GROUP)\s+"(?P<name>[^"]*)"\s+(?P<state>\w+)'
-    r"(?:\s+(?P<prio>\d+))?\s*$"
-)
 
 
 class RouterError(LabError):
     """A router daemon failed to start, stop or reach a state; the message ends with its log."""
-
-
-# --- events ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Transition:
-    """One state transition of one VRRP instance, as its daemon reported it."""
-
-    at: float
-    """Lab-clock time at which the runner read the notify line (arrival, not the daemon's)."""
-    router: str
-    """The node the router runs in."""
-    instance: str
-    """The ``vrrp_instance`` (or sync group) name."""
-    state: str
-    """``BACKUP``, ``MASTER``, ``FAULT``, ``STOP``, ... as written by the daemon."""
-    priority: int | None
-    """The priority the daemon reported (None for sync-group lines)."""
-    kind: str = "INSTANCE"
-    """``INSTANCE`` or ``GROUP``."""
-
-    @property
-    def is_state(self) -> bool:
-        """True for a state (``MASTER``, ``BACKUP``, ...), False for an event line.
-
-        keepalived also writes events that change no state, such as ``MASTER_RX_LOWER_PRI``
-        (a master heard a lower-priority advert and forces an election): they stay in the
-        stream for timelines but never count as the router's state.
-        """
-        return self.state in STATES
-
-    def __str__(self) -> str:
-        prio = "" if self.priority is None else f" {self.priority}"
-        return f"{self.router}/{self.instance} {self.state}{prio} @{self.at:.6f}"
-
-
-def parse_notify_line(line: str, at: float, router: str) -> Transition | None:
-    """Parse one notify-FIFO line into a :class:`Transition`, or None when it is not one."""
-    match = _NOTIFY_LINE.match(line.strip())
-    if match is None:
-        return None
-    prio = match.group("prio")
-    return Transition(
-        at=at,
-        router=router,
-        instance=match.group("name"),
-        state=match.group("state"),
-        priority=int(prio) if prio is not None else None,
-        kind=match.group("kind"),
-    )
-
-
-class EventStream:
-    """The transitions of one router, in arrival order, with blocking waits.
-
-    Thread-safe: the FIFO reader thread appends, any thread reads or waits. Listeners (e.g. the
-    lab's combined timeline) are called in the reader thread for every new transition.
-    """
-
-    def __init__(self, router: str) -> None:
-        self.router = router
-        self._events: list[Transition] = []
-        self._cond = threading.Condition()
-        self._listeners: list[Callable[[Transition], None]] = []
-
-    def append(self, event: Transition) -> None:
-        """Record ``event`` and wake every waiter."""
-        with self._cond:
-            self._events.append(event)
-            listeners = list(self._listeners)
-            self._cond.notify_all()
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:  # a broken listener must not stop the stream
-                log.exception("transition listener failed on %s", event)
-
-    def add_listener(self, listener: Callable[[Transition], None]) -> None:
-        """Call ``listener(transition)`` for every transition recorded from now on."""
-        with self._cond:
-            self._listeners.append(listener)
-
-    def snapshot(self, since: float | None = None) -> list[Transition]:
-        """The transitions so far (those at or after ``since`` when given)."""
-        with self._cond:
-            events = list(self._events)
-        return events if since is None else [e for e in events if e.at >= since]
-
-    def __iter__(self) -> Iterator[Transition]:
-        return iter(self.snapshot())
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._events)
-
-    def latest(self, instance: str | None = None) -> Transition | None:
-        """The last ``INSTANCE`` state transition (of ``instance`` when given), or None."""
-        with self._cond:
-            for event in reversed(self._events):
-                if (
-                    event.kind == "INSTANCE"
-                    and event.is_state
-                    and instance in (None, event.instance)
-                ):
-                    return event
-        return None
-
-    def wait_for(
-        self,
-        accept: Callable[[Transition], bool],
-        *,
-        timeout: float,
-        what: str,
-        since: float | None = None,
-        describe: Callable[[], str] | None = None,
-    ) -> Transition:
-        """Block until a transition at or after ``since`` satisfies ``accept``; return it.
-
-        Blocks on the stream's condition (no polling). On timeout, raises :class:`WaitTimeout`
-        naming ``what`` and listing every transition seen, plus ``describe()`` (e.g. a log tail).
-        """
-        deadline = clock.now() + timeout
-        start = 0
-        with self._cond:
-            while True:
-                for event in self._events[start:]:
-                    if (since is None or event.at >= since) and accept(event):
-                        return event
-                start = len(self._events)
-                remaining = deadline - clock.now()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            seen = ", ".join(str(e) for e in self._events) or "no transition at all"
-        extra = f"; {describe()}" if describe is not None else ""
-        raise WaitTimeout(
-            f"timed out after {timeout:g}s waiting for {what}; transitions seen: {seen}{extra}"
-        )
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -236,9 +98,9 @@ class Router(ABC):
     events_from_output: ClassVar[bool] = False
     """True for a daemon with no notify FIFO that reports its states in its own output.
 
-    The runner then reads the daemon's stdout/stderr through a pipe (still copied to the
-    log), stamps each chunk on the lab clock as it arrives, and hands every line to
-    :meth:`parse_output_line`; the FIFO is not opened.
+    Every line of the daemon's stdout/stderr (read through a pipe, stamped on the lab clock as
+    it arrives, copied to the log) then goes to :meth:`parse_output_line`, and the FIFO is not
+    opened.
     """
 
     def __init__(
@@ -259,6 +121,8 @@ class Router(ABC):
         self.config_text = config.render() if isinstance(config, RouterParams) else config
         self.source = source or ("<rendered>" if self.params is not None else "<text>")
         self.events = EventStream(self.name)
+        self.bfd_events = BfdStream(self.name)
+        """The BFD events of the daemon's log (:meth:`parse_bfd_line`)."""
         self.scheduling = Scheduling()
         """How the daemon is scheduled from its next :meth:`start` (default: as the runner).
         keepalived's ``vrrp_priority`` and ``vrrp_rt_priority`` do the same from inside; this
@@ -292,6 +156,14 @@ class Router(ABC):
         Only called when :attr:`events_from_output` is set; the default ignores every line.
         """
         return None
+
+    def parse_bfd_line(self, line: str, at: float) -> BfdEvent | None:
+        """One line of the daemon's output, read at lab-clock ``at``, as a BFD event or None.
+
+        keepalived's and the bundled daemon's lines (:func:`lab.routers.events.parse_bfd_line`);
+        a daemon that logs BFD differently overrides this.
+        """
+        return parse_bfd_line(line, at, self.name)
 
     def standard_flags(self) -> list[str]:
         """keepalived's flags for a foreground VRRP-only daemon with the lab's files.
@@ -402,24 +274,22 @@ class Router(ABC):
             log_file = open(self.node.path(self.log_path), "ab")  # noqa: SIM115 (handed over)
             handed_over = False
             try:
-                if self.events_from_output:
-                    self._proc = self.node.popen(
-                        self.launch(self.command()),
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT,
-                    )
-                    self._output_reader = threading.Thread(
-                        target=self._read_output,
-                        args=(self._proc, log_file),
-                        name=f"daemon-output-{self.name}",
-                        daemon=True,
-                    )
-                    self._output_reader.start()
-                    handed_over = True  # the reader closes the log at the daemon's exit
-                else:
-                    self._proc = self.node.popen(
-                        self.launch(self.command()), stdout=log_file, stderr=subprocess.STDOUT
-                    )
+                # Through a pipe, not straight into the log: its lines are events too (BFD,
+                # and the transitions of a daemon without a FIFO). keepalived writes its
+                # console log to stderr, unbuffered, so each line arrives as it is logged.
+                self._proc = self.node.popen(
+                    self.launch(self.command()),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+                self._output_reader = threading.Thread(
+                    target=self._read_output,
+                    args=(self._proc, log_file),
+                    name=f"daemon-output-{self.name}",
+                    daemon=True,
+                )
+                self._output_reader.start()
+                handed_over = True  # the reader closes the log at the daemon's exit
             finally:
                 if not handed_over:
                     log_file.close()
@@ -670,7 +540,7 @@ class Router(ABC):
                 self.events.append(event)
 
     def _read_output(self, proc: subprocess.Popen[bytes], log_file: BinaryIO) -> None:
-        """Copy the daemon's output to its log and turn its lines into transitions, until EOF."""
+        """Copy the daemon's output to its log and turn its lines into events, until EOF."""
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         buf = b""
@@ -683,9 +553,14 @@ class Router(ABC):
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
-                    event = self.parse_output_line(raw.decode(errors="replace"), at)
-                    if event is not None:
-                        self.events.append(event)
+                    line = raw.decode(errors="replace")
+                    if self.events_from_output:
+                        event = self.parse_output_line(line, at)
+                        if event is not None:
+                            self.events.append(event)
+                    bfd = self.parse_bfd_line(line, at)
+                    if bfd is not None:
+                        self.bfd_events.append(bfd)
         except Exception:  # a parser bug must not leave the pipe unread (the daemon would block)
             log.exception("%s: reading the output of %s failed", self.name, self.impl)
             while os.read(fd, 65536):
@@ -766,7 +641,7 @@ R = TypeVar("R", bound=type[Router])
 
 # Modules of this package that are not drivers (tests/unit/test_router_params.py checks that
 # every other module registers the driver it is named after).
-_NOT_DRIVERS = {"base", "group", "params", "schema", "spec"}
+_NOT_DRIVERS = {"base", "events", "group", "params", "schema", "spec"}
 
 
 def register_driver(cls: R) -> R:
@@ -810,6 +685,8 @@ __all__: Sequence[str] = (
     "RUN_DIR",
     "STATES",
     "STOPPED",
+    "BfdEvent",
+    "BfdStream",
     "EventStream",
     "Router",
     "RouterError",

@@ -8,6 +8,10 @@ lab's short spelling of one ``vrrp_instance``: it builds that model, reports the
 as its problems (named by its own field names, which the scenario's ``routers:`` entries share),
 and renders through the model's renderer.
 
+A router may also run BFD to its peers (:class:`BfdParams`): one ``bfd_instance`` per peer,
+named after the peer's node, a ``track_bfd`` entry for each in the ``vrrp_instance`` (weighted,
+unweighted, or none), and the bundled daemon's ``bfd_takeover``.
+
 This module imports nothing of the lab, so the scenario schema (:mod:`lab.routers.schema`) can
 validate a ``routers:`` entry by building the same model.
 """
@@ -15,11 +19,12 @@ validate a ``routers:`` entry by building the same model.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
-from vrrp.config import Config, ConfigError, VrrpInstance, render
+from vrrp.config import BfdInstance, Config, ConfigError, TrackBfd, VrrpInstance, render
 from vrrp.timers import Timers
 
-__all__ = ["RouterParams", "field_message", "master_down_interval", "skew_time"]
+__all__ = ["BfdParams", "RouterParams", "field_message", "master_down_interval", "skew_time"]
 
 #: The model's keywords that :class:`RouterParams` (and a scenario's ``routers:`` entry) spell
 #: differently; every other keyword is the field's own name.
@@ -42,6 +47,86 @@ def field_message(err: ConfigError, instance: str) -> str:
     if not sep or " " in keyword:
         return message
     return f"{_FIELD_OF_KEYWORD.get(keyword, keyword)}: {rest}"
+
+
+#: The model's BFD keywords that :class:`BfdParams` spells differently (a ``track_bfd`` entry
+#: can only be wrong here by its weight: the lab writes its names).
+_BFD_FIELD_OF_KEYWORD = {"track_bfd weight": "weight", "track_bfd": "weight"}
+
+#: The statement that asks the bundled daemon for the drafts' fast takeover (``vrrp.spec``
+#: reads it from the statements the model keeps; keepalived warns about it and ignores it).
+BFD_TAKEOVER = "bfd_takeover"
+
+
+@dataclasses.dataclass(frozen=True)
+class BfdParams:
+    """BFD from one router to each of its peers, as a scenario's ``bfd:`` spells it.
+
+    Times are seconds (keepalived's file writes milliseconds); the defaults are keepalived
+    2.2.7's. ``track`` says what a session going down does to the ``vrrp_instance``:
+    ``unweighted`` (keepalived's FAULT while it is not Up), ``weighted`` (the priority moves by
+    ``weight`` while it is Up) or ``none`` (BFD runs, VRRP ignores it). ``takeover`` adds the
+    bundled daemon's ``bfd_takeover``. Every range is the model's.
+    """
+
+    min_rx: float = 0.010
+    min_tx: float = 0.010
+    multiplier: int = 5
+    idle_tx: float = 1.0
+    track: Literal["unweighted", "weighted", "none"] = "unweighted"
+    weight: int = 0
+    takeover: bool = False
+
+    def problem(self) -> str | None:
+        """What the combination of fields gets wrong (the model judges each value)."""
+        if self.track not in ("unweighted", "weighted", "none"):
+            return f"track: expected unweighted, weighted or none, got {self.track!r}"
+        if self.track == "weighted" and not self.weight:
+            return "weight: expected a non-zero weight with track: weighted"
+        if self.track != "weighted" and self.weight:
+            return f"weight: expected none with track: {self.track} (or track: weighted)"
+        if self.takeover and self.track == "none":
+            return "takeover: expected a tracked session (track: unweighted or weighted)"
+        return None
+
+    def instances(
+        self, peers: tuple[tuple[str, str], ...], source: str | None
+    ) -> list[BfdInstance]:
+        """One ``bfd_instance`` per ``(name, address)`` peer, from ``source``."""
+        return [
+            BfdInstance(
+                name,
+                address,  # type: ignore[arg-type]  # coerced by the model
+                source_ip=source,  # type: ignore[arg-type]
+                min_rx=self.min_rx,
+                min_tx=self.min_tx,
+                idle_tx=self.idle_tx,
+                multiplier=self.multiplier,
+            )
+            for name, address in peers
+        ]
+
+    def tracks(self, peers: tuple[tuple[str, str], ...]) -> list[TrackBfd]:
+        """The ``track_bfd`` entries of the instance (none with ``track: none``)."""
+        if self.track == "none":
+            return []
+        weight = self.weight if self.track == "weighted" else None
+        return [TrackBfd(name, weight) for name, _ in peers]
+
+
+def _bfd_message(err: ConfigError) -> str:
+    """The model's error about a BFD keyword as ``bfd.field: ...``."""
+    message = err.message
+    if message.startswith("bfd_instance "):
+        # `bfd_instance NAME: field: ...`: the instance is the peer, implied here.
+        message = message.split(": ", 1)[1]
+    keyword, sep, rest = message.partition(": ")
+    if not sep:
+        return f"bfd: {message}"
+    if "expected milliseconds" in rest:
+        # The model states its ranges as keepalived.conf writes them; the field is seconds.
+        rest += " (the field is in seconds)"
+    return f"bfd.{_BFD_FIELD_OF_KEYWORD.get(keyword, keyword)}: {rest}"
 
 
 def skew_time(priority: int, advert_int: float, version: int = 3) -> float:
@@ -79,6 +164,13 @@ class RouterParams:
     use_vmac: bool = False
     vmac_xmit_base: bool = False
     nopreempt: bool = False
+    bfd: BfdParams | None = None
+    """BFD to each of ``bfd_peers``, tracked by the instance; None: no BFD."""
+    bfd_peers: tuple[tuple[str, str], ...] = ()
+    """``(name, address)`` of each BFD peer: a ``bfd_instance NAME`` to that neighbour."""
+    bfd_source: str | None = None
+    """The BFD sessions' ``source_ip`` (keepalived binds its send socket only when it is set);
+    default: ``unicast_src_ip``."""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -88,6 +180,7 @@ class RouterParams:
     def to_config(self) -> Config:
         """The validated :mod:`vrrp.config` model of these parameters (``ConfigError`` if
         they are invalid)."""
+        bfd_instances, tracks = self._bfd()
         instance = VrrpInstance(
             self.instance,
             self.interface,
@@ -102,8 +195,33 @@ class RouterParams:
             unicast_src_ip=self.unicast_src_ip,  # type: ignore[arg-type]  # coerced by the model
             unicast_peer=list(self.unicast_peers),  # type: ignore[arg-type]
             virtual_ipaddress=list(self.vips),  # type: ignore[arg-type]
+            track_bfd=tracks,
         )
-        return Config(instances=[instance])
+        try:
+            return Config(instances=[instance], bfd_instances=bfd_instances)
+        except ConfigError as err:
+            # A BFD block's own error, or one of the instance's track_bfd entries.
+            if err.message.startswith("bfd_instance ") or "track_bfd" in err.message:
+                raise ConfigError(_bfd_message(_unscoped(err, self.instance))) from None
+            raise
+
+    def _bfd(self) -> tuple[list[BfdInstance], list[TrackBfd]]:
+        """The ``bfd_instance`` blocks and ``track_bfd`` entries of :attr:`bfd` (ConfigError
+        as ``bfd.field: ...``)."""
+        if self.bfd is None:
+            return [], []
+        problem = self.bfd.problem()
+        if problem is not None:
+            raise ConfigError(f"bfd.{problem}")
+        if not self.bfd_peers:
+            raise ConfigError("bfd: expected another router to run BFD with, got none")
+        try:
+            return (
+                self.bfd.instances(self.bfd_peers, self.bfd_source or self.unicast_src_ip),
+                self.bfd.tracks(self.bfd_peers),
+            )
+        except ConfigError as err:
+            raise ConfigError(_bfd_message(err)) from None
 
     def problems(self) -> list[str]:
         """What the model finds wrong with these parameters, as ``field: ...`` (empty when
@@ -113,6 +231,8 @@ class RouterParams:
         try:
             config = self.to_config()
         except ConfigError as err:
+            if err.message.startswith("bfd"):
+                return [err.message]
             return [field_message(err, self.instance)]
         return [
             field_message(ConfigError(caution), self.instance)
@@ -130,5 +250,16 @@ class RouterParams:
         return master_down_interval(self.priority, self.advert_int, self.version)
 
     def render(self) -> str:
-        """The ``keepalived.conf`` text for these parameters: the model's renderer's."""
-        return render(self.to_config())
+        """The ``keepalived.conf`` text for these parameters: the model's renderer's, plus
+        ``bfd_takeover`` (a statement the model keeps but does not render) when asked."""
+        text = render(self.to_config())
+        if self.bfd is not None and self.bfd.takeover:
+            # The vrrp_instance is the file's last block: the statement goes before its end.
+            head, _, tail = text.rpartition("}")
+            text = f"{head}    {BFD_TAKEOVER}\n}}{tail}"
+        return text
+
+
+def _unscoped(err: ConfigError, instance: str) -> ConfigError:
+    """``err`` without the ``vrrp_instance NAME: `` the model puts before an instance's error."""
+    return ConfigError(err.message.removeprefix(f"vrrp_instance {instance}: "))

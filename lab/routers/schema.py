@@ -19,6 +19,11 @@ or it is rendered from parameters, with defaults taken from the topology::
                                           # vips default to the scenario's vips on the node's
                                           # network, interface to the node's first (ens3)
 
+A rendered router may run BFD to the other routers of its network, tracked by its instance::
+
+        bfd: {min_rx: 0.05, min_tx: 0.05, multiplier: 3, track: weighted, weight: 20,
+              takeover: true}
+
 ``impl`` pins an implementation for one router; without it the run's choice applies (``--impl``,
 else ``keepalived``).
 
@@ -34,13 +39,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lab.routers.params import RouterParams
+from lab.routers.params import BfdParams, RouterParams
 from lab.topology import IPAddress, Topology
-from vrrp.config.values import PRIORITY, VERSION, VRID, IntRange
+from vrrp.config.values import (
+    BFD_MULTIPLIER,
+    PRIORITY,
+    TRACK_WEIGHT,
+    VERSION,
+    VRID,
+    IntRange,
+)
 
 #: An address of each family standing in for a VIP or peer not known before bring-up
 #: (documentation ranges, RFC 5737 and RFC 3849).
 _STAND_IN = {4: "192.0.2.1", 6: "2001:db8::1"}
+#: The router's own address, standing in as a BFD session's source.
+_STAND_IN_SOURCE = {4: "192.0.2.2", 6: "2001:db8::2"}
 
 
 def _range(domain: IntRange) -> dict[str, int]:
@@ -64,7 +78,39 @@ RENDER_FIELDS = (
     "use_vmac",
     "vmac_xmit_base",
     "nopreempt",
+    "bfd",
 )
+
+
+class BfdSpec(BaseModel):
+    """BFD from a rendered router to each of the other routers on its network: one
+    ``bfd_instance`` per peer (named after the peer's node, from the router's own address),
+    tracked by the router's ``vrrp_instance``. Defaults are keepalived 2.2.7's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_rx: float = Field(0.010, description="Required Min RX Interval, seconds (keepalived's ms).")
+    min_tx: float = Field(0.010, description="Desired Min TX Interval while Up, seconds.")
+    multiplier: int = Field(5, description="Detect Mult.", json_schema_extra=_range(BFD_MULTIPLIER))
+    idle_tx: float = Field(1.0, description="Desired Min TX Interval until Up, seconds (>= 1).")
+    track: Literal["unweighted", "weighted", "none"] = Field(
+        "unweighted",
+        description="What a session going down does: unweighted, the instance is FAULT while it "
+        "is not Up (keepalived's meaning); weighted, the priority moves by `weight`; none, "
+        "nothing (BFD only runs).",
+    )
+    weight: int = Field(
+        0, description="With track: weighted.", json_schema_extra=_range(TRACK_WEIGHT)
+    )
+    takeover: bool = Field(
+        False,
+        description="bfd_takeover (bundled only; keepalived ignores it): the session to the "
+        "master going Down ends the Master_Down_Timer at once.",
+    )
+
+    def params(self) -> BfdParams:
+        """The same, as :class:`RouterParams` takes it."""
+        return BfdParams(**self.model_dump())
 
 
 class RouterSpec(BaseModel):
@@ -102,6 +148,9 @@ class RouterSpec(BaseModel):
     use_vmac: bool = False
     vmac_xmit_base: bool = False
     nopreempt: bool = False
+    bfd: BfdSpec | None = Field(
+        None, description="BFD to the other routers on this network, tracked by the instance."
+    )
 
     @field_validator("vips")
     @classmethod
@@ -142,6 +191,7 @@ class RouterSpec(BaseModel):
         peers = self.unicast_peers if self.unicast_peers is not None else []
         if self.unicast and not peers:
             peers = [stand_in]
+        bfd = self.bfd.params() if self.bfd is not None else None
         return RouterParams(
             interface=self.interface or "eth0",
             priority=self.priority,
@@ -156,6 +206,9 @@ class RouterSpec(BaseModel):
             use_vmac=self.use_vmac,
             vmac_xmit_base=self.vmac_xmit_base,
             nopreempt=self.nopreempt,
+            bfd=bfd,
+            bfd_peers=(("peer", stand_in),) if bfd is not None else (),
+            bfd_source=_STAND_IN_SOURCE[family] if bfd is not None else None,
         )
 
     @property

@@ -122,8 +122,16 @@ def router_params(lab: Lab, spec: RouterSpec, specs: list[RouterSpec]) -> Router
                 for other in specs
                 if other is not spec and (other.config is not None or other.vrid == spec.vrid)
             )
+    bfd_peers: tuple[tuple[str, str], ...] = ()
+    if spec.bfd is not None:
+        # Every other router on this network, whatever its VRID: BFD watches the path to it.
+        bfd_peers = tuple(
+            (other.node, str(lab.node(other.node).ports[0].ips[0]))
+            for other in specs
+            if other is not spec and lab.node(other.node).ports[0].network is port.network
+        )
     try:
-        return _params(spec, interface, vips, src, peers)
+        return _params(spec, interface, vips, src, peers, bfd_peers, str(port.ips[0]))
     except ValueError as err:
         # What only the topology's defaults reveal (an IPv6 VIP under version 2, say).
         field, _, message = str(err).partition(": ")
@@ -133,7 +141,13 @@ def router_params(lab: Lab, spec: RouterSpec, specs: list[RouterSpec]) -> Router
 
 
 def _params(
-    spec: RouterSpec, interface: str, vips: tuple[str, ...], src: str | None, peers: tuple[str, ...]
+    spec: RouterSpec,
+    interface: str,
+    vips: tuple[str, ...],
+    src: str | None,
+    peers: tuple[str, ...],
+    bfd_peers: tuple[tuple[str, str], ...] = (),
+    bfd_source: str | None = None,
 ) -> RouterParams:
     return RouterParams(
         interface=interface,
@@ -149,6 +163,9 @@ def _params(
         use_vmac=spec.use_vmac,
         vmac_xmit_base=spec.vmac_xmit_base,
         nopreempt=spec.nopreempt,
+        bfd=spec.bfd.params() if spec.bfd is not None else None,
+        bfd_peers=bfd_peers,
+        bfd_source=bfd_source if spec.bfd is not None else None,
     )
 
 

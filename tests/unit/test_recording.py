@@ -17,7 +17,7 @@ from lab.measure import account_run, measure_failovers, run_events
 from lab.neighbours import NeighbourChange
 from lab.probe import ProbeResult, ProbeResults
 from lab.recording import Recording, StepStamp, record
-from lab.routers.base import EventStream, Transition
+from lab.routers.base import BfdStream, EventStream, Transition
 from lab.steps import Step
 
 VIP = "10.0.0.100"
@@ -133,6 +133,7 @@ class FakeRouter:
         self.config_text = CONFIG.format(priority=priority)
         self.source = f"{name}.conf"
         self.events = EventStream(name)
+        self.bfd_events = BfdStream(name)
         for at, state in transitions:
             self.events.append(Transition(at, name, "VI_1", state, priority))
 
