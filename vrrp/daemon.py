@@ -87,6 +87,7 @@ from vrrp.state import (
     BecomeInitialize,
     BecomeMaster,
     DiscardAdvert,
+    DiscardReason,
     RemoveVips,
     SendAdvert,
     SendGratuitous,
@@ -94,7 +95,7 @@ from vrrp.state import (
     StateMachine,
 )
 from vrrp.tracking import bfd_takeover_due, fault_reason, tracked_priority
-from vrrp.transmit import garp_mac, send_advert, send_garps
+from vrrp.transmit import garp_mac, send_advert, send_garps, send_lower_prio_garps
 
 # With the names that moved to vrrp.control, .instance, .notify and .process: code that
 # imports them from here (the CLI, tests) keeps working.
@@ -359,16 +360,20 @@ class Daemon:
                 assert self.frames is not None
                 send_garps(self.frames, inst, action.vips, inst.spec.garp.repeat)
                 if inst.spec.garp.delay > 0:
-                    inst.garp_second_batch = True
-                    self._schedule_garp(inst, now + inst.spec.garp.delay)
+                    self._schedule_garp(inst, now + inst.spec.garp.delay, inst.spec.garp.repeat)
                 elif inst.spec.garp.refresh > 0:
-                    inst.garp_second_batch = False
-                    self._schedule_garp(inst, now + inst.spec.garp.refresh)
+                    garp = inst.spec.garp
+                    self._schedule_garp(inst, now + garp.refresh, garp.refresh_repeat)
             elif isinstance(action, BecomeMaster | BecomeBackup | BecomeInitialize):
                 self._transition(inst, action)
             elif isinstance(action, DiscardAdvert):
                 key = str(action.reason)
                 inst.discards[key] = inst.discards.get(key, 0) + 1
+                if action.reason is DiscardReason.LOSING_ADVERT and send_lower_prio_garps(
+                    self.frames, inst
+                ):  # and again later, as keepalived does (garp_lower_prio_delay)
+                    garp = inst.spec.garp
+                    self._schedule_garp(inst, now + garp.lower_prio_delay, garp.lower_prio_repeat)
         self._schedule_machine(inst)
 
     def _vips(self, inst: Instance, vips: tuple[str, ...], *, add: bool) -> None:
@@ -503,8 +508,11 @@ class Daemon:
         if deadline is not None and inst.name in self.instances:
             heapq.heappush(self._heap, (deadline, next(self._seq), "m", inst.name, inst.timer_gen))
 
-    def _schedule_garp(self, inst: Instance, when: float) -> None:
+    def _schedule_garp(self, inst: Instance, when: float, repeat: int) -> None:
+        """The instance's next GARP batch, ``repeat`` per VIP at ``when``, in place of any
+        batch scheduled before (refreshes resume after it)."""
         inst.garp_gen += 1
+        inst.garp_next_repeat = repeat
         heapq.heappush(self._heap, (when, next(self._seq), "g", inst.name, inst.garp_gen))
 
     def _fire_timers(self, now: float) -> None:
@@ -550,12 +558,10 @@ class Daemon:
             if inst is None or gen != inst.garp_gen or inst.machine.state is not State.MASTER:
                 continue
             garp = inst.spec.garp
-            repeat = garp.repeat if inst.garp_second_batch else garp.refresh_repeat
             assert self.frames is not None
-            send_garps(self.frames, inst, inst.machine.params.vips, repeat)
-            inst.garp_second_batch = False
+            send_garps(self.frames, inst, inst.machine.params.vips, inst.garp_next_repeat)
             if garp.refresh > 0:
-                self._schedule_garp(inst, time.monotonic() + garp.refresh)
+                self._schedule_garp(inst, time.monotonic() + garp.refresh, garp.refresh_repeat)
 
     def _next_timeout(self, now: float) -> float | None:
         heap = self._heap

@@ -82,7 +82,9 @@ class Instance:
     timer_gen: int = 0
     scheduled: float | None = None
     garp_gen: int = 0
-    garp_second_batch: bool = False
+    garp_next_repeat: int = 0
+    """Messages per VIP in the GARP batch scheduled next (a second batch after becoming
+    Master or hearing a losing advert, then refreshes)."""
     created_vmac: bool = False
     garp_mac: str | None = None
     fault: bool = False

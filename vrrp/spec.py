@@ -159,6 +159,13 @@ class GarpSpec:
     """Seconds between refresh batches while Master (0: none)."""
     refresh_repeat: int = 1
     """Messages per VIP in each refresh batch."""
+    lower_prio_repeat: int = 5
+    """Messages per VIP a Master sends at once when it hears an advert that loses to it
+    (keepalived's ``garp_lower_prio_repeat``): a router that wrongly took over has taught
+    learning bridges the VMAC on its port, and only a GARP from the Master teaches it back."""
+    lower_prio_delay: int = 5
+    """Seconds after that before a second such batch (keepalived's ``garp_lower_prio_delay``;
+    0: none): the loser's own GARPs may follow the advert that drew the first batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +335,12 @@ def _garp(inst: VrrpInstance, config: Config) -> GarpSpec:
         repeat=values["garp_master_repeat"],
         refresh=values["garp_master_refresh"],
         refresh_repeat=values["garp_master_refresh_repeat"],
+        lower_prio_repeat=inst.effective_garp_lower_prio_repeat(config.global_defs),
+        # keepalived's default is the global vrrp_garp_master_delay (vrrp.c), not the
+        # instance's own garp_master_delay.
+        lower_prio_delay=0
+        if config.global_defs.vrrp_strict
+        else config.global_defs.vrrp_garp_master_delay,
     )
 
 

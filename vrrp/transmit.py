@@ -15,8 +15,9 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from vrrp.instance import Instance
 from vrrp.netio import FrameSender, Links, garp_frame, unsolicited_na_frame
 from vrrp.packet import Advert, encode
+from vrrp.state import State
 
-__all__ = ["garp_mac", "send_advert", "send_garps"]
+__all__ = ["garp_mac", "send_advert", "send_garps", "send_lower_prio_garps"]
 
 log = logging.getLogger("vrrp")
 
@@ -95,3 +96,23 @@ def send_garps(frames: FrameSender, inst: Instance, vips: tuple[str, ...], repea
         for frame in batch:
             if frames.send(inst.spec.interface, frame):
                 inst.garps_sent += 1
+
+
+def send_lower_prio_garps(frames: FrameSender, inst: Instance) -> bool:
+    """A Master that heard an advert losing to it announces its VIPs again, with
+    ``garp_lower_prio_repeat`` GARPs / NAs per VIP, as keepalived 2.2.7 does (vrrp.c,
+    ``vrrp_state_master_rx``).
+
+    The loser took over by mistake (a BFD false positive, a partition that healed), and its
+    own GARPs taught every learning bridge the VMAC on its port; the Master's adverts may
+    leave from its base MAC (``vmac_xmit_base``), so only a GARP teaches the VMAC back. RFC
+    5798 §6.4.3 discards the losing advert: no advert answers it here (RFC 9568 mode does,
+    in the state machine), only the announcement. The loser may announce after this batch
+    (its GARPs follow its first advert): keepalived sends another batch
+    ``garp_lower_prio_delay`` later, and the caller schedules it when this returns True.
+    """
+    garp = inst.spec.garp
+    if inst.machine.state is not State.MASTER or not garp.lower_prio_repeat:
+        return False
+    send_garps(frames, inst, inst.machine.params.vips, garp.lower_prio_repeat)
+    return garp.lower_prio_delay > 0

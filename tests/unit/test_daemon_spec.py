@@ -83,8 +83,12 @@ vrrp_instance v3 {
         ("192.0.2.10/24", "vmac42"),
         ("192.0.2.11/32", "eth1"),
     ]
-    # Instance values win over global_defs, which win over keepalived's defaults.
-    assert inst.garp == GarpSpec(delay=2, repeat=2, refresh=30, refresh_repeat=1)
+    # Instance values win over global_defs, which win over keepalived's defaults; the batches
+    # answering a losing advert follow the global values (keepalived's vrrp_garp_master_repeat
+    # and _delay), not the instance's garp_master_repeat.
+    assert inst.garp == GarpSpec(
+        delay=2, repeat=2, refresh=30, refresh_repeat=1, lower_prio_repeat=5, lower_prio_delay=2
+    )
     assert not inst.is_unicast
 
 
@@ -308,3 +312,25 @@ def test_spread_phases() -> None:
     slow = replace(base, name="slow", vrid=9)
     offsets = dict((s.name, o) for s, o in spread_phases((*fast, slow)))
     assert offsets == {"f0": 0.0, "f1": 0.025, "f2": 0.05, "f3": 0.075, "slow": 0.0}
+
+
+def test_a_losing_advert_draws_garps_as_keepalived_sends_them(tmp_path: Path) -> None:
+    """keepalived 2.2.7 (vrrp.c): a Master hearing a losing advert sends
+    ``garp_lower_prio_repeat`` GARPs per VIP (default: the global ``vrrp_garp_master_repeat``),
+    and again ``vrrp_garp_master_delay`` later; none in strict mode."""
+    base = "vrrp_instance v {{\n interface eth0\n virtual_router_id 1\n{extra}\n}}\n"
+    (plain,) = _build(
+        tmp_path, base.format(extra=" virtual_ipaddress {\n  192.0.2.10\n }")
+    ).instances
+    assert (plain.garp.lower_prio_repeat, plain.garp.lower_prio_delay) == (5, 5)
+    (own,) = _build(
+        tmp_path,
+        base.format(extra=" garp_lower_prio_repeat 1\n virtual_ipaddress {\n  192.0.2.10\n }"),
+    ).instances
+    assert own.garp.lower_prio_repeat == 1
+    (strict,) = _build(
+        tmp_path,
+        "global_defs {\n vrrp_strict\n}\n"
+        + base.format(extra=" virtual_ipaddress {\n  192.0.2.10\n }"),
+    ).instances
+    assert (strict.garp.lower_prio_repeat, strict.garp.lower_prio_delay) == (0, 0)

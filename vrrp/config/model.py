@@ -515,6 +515,17 @@ class VrrpInstance:
             return 3
         return (global_defs or GlobalDefs()).vrrp_version
 
+    def effective_garp_lower_prio_repeat(self, global_defs: GlobalDefs | None = None) -> int:
+        """GARPs / NAs per VIP a master sends when it hears a losing advert: configured, else
+        the global ``vrrp_garp_master_repeat`` (keepalived 2.2.7's default, vrrp.c), and none
+        in strict mode."""
+        gd = global_defs or GlobalDefs()
+        if gd.vrrp_strict:
+            return 0
+        if self.garp_lower_prio_repeat is not None:
+            return self.garp_lower_prio_repeat
+        return gd.vrrp_garp_master_repeat
+
     def effective_accept(self, global_defs: GlobalDefs | None = None) -> bool:
         """Accept mode: configured, else on unless strict mode (where only the owner accepts)."""
         if self.accept is not None:
