@@ -16,12 +16,14 @@ are not recorded, so ``--resume`` runs them again.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -192,38 +194,52 @@ class Executor:
             total=len(self.sweep.trials()), skipped=len(self.sweep.trials()) - len(todo)
         )
         progress.began = time.monotonic()
-        interrupted = False
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="trial") as pool:
             pending: dict[Future[TrialRecord | None], tuple[Cell, int]] = {
                 pool.submit(self._run_child, cell, n): (cell, n) for cell, n in todo
             }
-            while pending:
-                try:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    if not interrupted:
-                        interrupted = True
-                        for future in pending:
-                            future.cancel()
-                        self.on_interrupt(sum(not f.cancelled() for f in pending))
-                    else:
-                        self._abandon_running()
-                    pending = {f: v for f, v in pending.items() if not f.cancelled()}
-                    continue
-                for future in done:
-                    pending.pop(future)
-                    if future.cancelled():
+            with _CtrlC() as ctrl_c:
+                handled = 0
+                while pending:
+                    # Ctrl-Cs are counted by the handler wherever they land (recording a trial,
+                    # printing its line) and acted on here, between waits: none is lost and none
+                    # breaks a trial's recording half way.
+                    done = None
+                    with ctrl_c.interruptible():
+                        if handled == ctrl_c.count:
+                            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    while handled < ctrl_c.count:
+                        handled += 1
+                        pending = self._interrupt(pending, first=handled == 1)
+                    if done is None:
                         continue
-                    record = future.result()
-                    if record is None:  # abandoned: not recorded, --resume runs it again
-                        continue
-                    self.results.append(record)
-                    progress.done += 1
-                    progress.trial_seconds += record.seconds
-                    self.on_record(record, progress)
+                    for future in done:
+                        pending.pop(future)
+                        if future.cancelled():
+                            continue
+                        record = future.result()
+                        if record is None:  # abandoned: not recorded, --resume runs it again
+                            continue
+                        self.results.append(record)
+                        progress.done += 1
+                        progress.trial_seconds += record.seconds
+                        self.on_record(record, progress)
+                interrupted = ctrl_c.count > 0
         if interrupted:
             raise Interrupted(self._abandoned)
         return progress
+
+    def _interrupt(
+        self, pending: dict[Future[TrialRecord | None], tuple[Cell, int]], *, first: bool
+    ) -> dict[Future[TrialRecord | None], tuple[Cell, int]]:
+        """A first Ctrl-C cancels the trials not started; a later one abandons the running."""
+        if first:
+            for future in pending:
+                future.cancel()
+            self.on_interrupt(sum(not f.cancelled() for f in pending))
+        else:
+            self._abandon_running()
+        return {f: v for f, v in pending.items() if not f.cancelled()}
 
     def _abandon_running(self) -> None:
         with self._lock:
@@ -249,6 +265,49 @@ class Executor:
             with self._lock:
                 self._running -= 1
         return record_of(ended, cell, trial, started, began)
+
+
+class _CtrlC:
+    """Counts SIGINTs while a sweep runs, and interrupts only :meth:`interruptible` blocks.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be: between appending a
+    trial to ``results.jsonl`` and printing its line, it escaped the executor (a sweep stopped
+    at once and said nothing of its running trial). Here the handler counts, and raises only
+    inside the wait for the next trial, where the loop expects it.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._in_wait = False
+        self._previous: object = None
+
+    def __enter__(self) -> _CtrlC:
+        # Only the main thread may set handlers, and a SIGINT someone ignored stays ignored.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self._in_wait:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A block a Ctrl-C may cut short. It is marked before the block reads the count, so a
+        SIGINT is either seen by that read or raised inside the block: never left waiting."""
+        self._in_wait = True
+        try:
+            yield
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._in_wait = False
 
 
 def record_of(

@@ -6,10 +6,14 @@ real ones run in tests/lab/test_bench.py."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from pathlib import Path
 
-from lab.sweep.executor import Executor, TrialProcess, record_of
+import pytest
+
+from lab.sweep.executor import Executor, Interrupted, TrialProcess, record_of
 from lab.sweep.record import Cell, TrialRecord
 from lab.sweep.results import Results
 from lab.sweep.spec import load_sweep, resolve_sweep
@@ -77,3 +81,78 @@ def test_a_launcher_that_raises_costs_that_trial_only(tmp_path: Path):
     assert {r.trial for r in errors} == {1}
     assert all(r.error == "ConnectionError: worker tcp://10.0.0.9:40000 lost" for r in errors)
     assert all(r.outcome == "measured" for r in records if r.trial != 1)
+
+
+class HeldLauncher:
+    """The first trial asked for ends at once; every later one runs until released, or until
+    abandoned."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.abandoned = threading.Event()
+        self.second_started = threading.Event()
+        self.started: list[int] = []
+
+    def run(self, request_text: str, timeout: float) -> TrialProcess:
+        request = json.loads(request_text)
+        self.started.append(request["trial"])
+        if len(self.started) > 1:
+            self.second_started.set()
+            assert self.release.wait(10), "the held trial was neither released nor abandoned"
+        record = TrialRecord(
+            cell=Cell.from_json(request["cell"]), trial=request["trial"], outcome="measured",
+            started=1.0, seconds=2.0,
+        )  # fmt: skip
+        return TrialProcess(
+            0, json.dumps(record.as_json()) + "\n", "", abandoned=self.abandoned.is_set()
+        )
+
+    def abandon(self) -> None:
+        self.abandoned.set()
+        self.release.set()
+
+
+def _ctrl_c_while_recording(tmp_path: Path, *, second: bool) -> tuple[HeldLauncher, list, object]:
+    """Run the quick sweep one trial at a time, and press Ctrl-C while the first trial is being
+    recorded (its on_record callback): outside the wait, where KeyboardInterrupt once escaped."""
+    sweep = load_sweep(resolve_sweep("quick"))
+    launcher = HeldLauncher()
+    interrupts: list[int] = []
+
+    def on_record(record: TrialRecord, progress: object) -> None:
+        if progress.done == 1:  # type: ignore[attr-defined]
+            # Once the next trial is running (the pool's thread picks it up on its own time).
+            assert launcher.second_started.wait(10), "the second trial never started"
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def on_interrupt(running: int) -> None:
+        interrupts.append(running)
+        if second:
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            launcher.release.set()
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with Results(tmp_path, sweep.header(), resume=False) as results:
+            executor = Executor(sweep, results, jobs=1, launcher=launcher)
+            executor.on_record, executor.on_interrupt = on_record, on_interrupt
+            with pytest.raises(Interrupted) as raised:
+                executor.run()
+            records = list(results.records)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert interrupts == [1], interrupts
+    return launcher, records, raised.value
+
+
+def test_a_ctrl_c_while_a_trial_is_recorded_lets_the_running_one_finish(tmp_path: Path):
+    launcher, records, interrupted = _ctrl_c_while_recording(tmp_path, second=False)
+    assert len(records) == len(launcher.started) == 2
+    assert interrupted.abandoned == 0
+
+
+def test_a_second_ctrl_c_abandons_the_running_trial_unrecorded(tmp_path: Path):
+    launcher, records, interrupted = _ctrl_c_while_recording(tmp_path, second=True)
+    assert len(records) == 1 and len(launcher.started) == 2
+    assert interrupted.abandoned == 1
