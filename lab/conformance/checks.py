@@ -15,7 +15,8 @@ the rows are:
 * :mod:`lab.conformance.checks_state_machine`: F01–F06;
 * :mod:`lab.conformance.checks_arp_nd`: A01–A03;
 * :mod:`lab.conformance.checks_unicast`: U01;
-* :mod:`lab.conformance.checks_reception`: P02, registered last.
+* :mod:`lab.conformance.checks_reception`: P02, the last VRRP row registered;
+* :mod:`lab.conformance.checks_bfd`: B01–B09 (BFD, over :mod:`lab.conformance.bfd_bench`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from lab.conformance import checks_state_machine  # noqa: F401
 from lab.conformance import checks_arp_nd  # noqa: F401
 from lab.conformance import checks_unicast  # noqa: F401
 from lab.conformance import checks_reception  # noqa: F401
+from lab.conformance import checks_bfd  # noqa: F401
 
 # isort: on
 

@@ -70,6 +70,15 @@ DEPARTURES: dict[str, dict[str, Expectation]] = {
             "behaviour, not RFC 5798's discard",
             contains="answered the losing advert at once",
         ),
+        "B01": Expectation(
+            "fail",
+            "IPv6: 2.2.7 sends BFD with hop limit 64 unless `hoplimit` is configured "
+            "(BFD_CONTROL_HOPLIMIT, set in bfd_parser.c bfd_end_handler), and checks received "
+            "packets against that 64 (bfd.c bfd_check_packet_ttl: hop limit + max_hops >= 64), "
+            "so it accepts 254 too; RFC 5881 §5 wants 255 both ways. IPv4 uses 255",
+            contains="IPv6: sent: hop limit 64",
+            by_family=IPV6_ONLY,
+        ),
         "U01": Expectation(
             "fail",
             "unicast adverts from any source are accepted unless check_unicast_src (or "
