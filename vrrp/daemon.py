@@ -31,7 +31,10 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.instance` — the per-instance record, its machine's parameters, the start phases;
 * :mod:`vrrp.receive` — which instance a datagram is for, and counting the ones none takes;
 * :mod:`vrrp.transmit` — encoding and sending adverts, building and sending GARPs / NAs;
-* :mod:`vrrp.tracking` — ``track_interface``: when an instance is in FAULT, its priority;
+* :mod:`vrrp.tracking` — ``track_interface`` and ``track_bfd``: when an instance is in FAULT,
+  its priority, and when a BFD session ends its Master_Down_Timer (``bfd_takeover``);
+* :mod:`vrrp.bfd.endpoint` — the BFD sessions of the ``bfd_instance`` blocks and their sockets:
+  their deadlines share the timer heap, their receive sockets the ``select()``;
 * :mod:`vrrp.notify` — the notify FIFO and scripts;
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
@@ -55,6 +58,7 @@ from typing import Any
 
 from vrrp import config as config_mod
 from vrrp import spec as spec_mod
+from vrrp.bfd.endpoint import BfdEndpoint, BfdEvent
 from vrrp.control import DEFAULT_CONTROL, ControlServer, instance_status, lateness_ms, query_status
 from vrrp.instance import Instance, params_for, spread_phases
 from vrrp.netio import (
@@ -69,17 +73,12 @@ from vrrp.netio import (
 )
 from vrrp.notify import Notifier, notify_line
 from vrrp.packet import (
-    VRRP_GROUP_V4,
-    VRRP_GROUP_V6,
-    VRRP_TTL,
     AdvertError,
-    Auth,
     Counters,
     IPAddress,
-    decode,
 )
 from vrrp.process import apply_scheduling, daemonize, set_timer_slack, setup_logging
-from vrrp.receive import candidates_for, count_stray
+from vrrp.receive import accept
 from vrrp.spec import DaemonSpec, InstanceSpec, Rfc9568
 from vrrp.state import (
     Action,
@@ -94,7 +93,7 @@ from vrrp.state import (
     State,
     StateMachine,
 )
-from vrrp.tracking import is_faulted, tracked_priority
+from vrrp.tracking import bfd_takeover_due, fault_reason, tracked_priority
 from vrrp.transmit import garp_mac, send_advert, send_garps
 
 # With the names that moved to vrrp.control, .instance, .notify and .process: code that
@@ -149,6 +148,7 @@ class Daemon:
         self.frames: FrameSender | None = None
         self.accept_mode = AcceptMode()
         self.notifier = Notifier()
+        self.bfd = BfdEndpoint()
         self.control: ControlServer | None = None
         self.started = time.time()
         self.reloads = 0
@@ -197,6 +197,9 @@ class Daemon:
             # an instance that has reported BACKUP must already be listening.
             gc.collect()
             gc.freeze()
+            # BFD first: an instance with an unweighted track_bfd starts in FAULT until Up.
+            now = time.monotonic()
+            self._on_bfd(self.bfd.configure(self.spec.bfds, now), now)
             # Interfaces and sockets first, then the machines: the netlink work of hundreds of
             # instances must not stand between an instance's BACKUP report and the loop.
             staged = []
@@ -289,7 +292,7 @@ class Daemon:
             rx.join()
         inst = Instance(
             spec=ispec,
-            machine=StateMachine(params_for(ispec, primary, tracked_priority(ispec, self._is_up))),
+            machine=StateMachine(params_for(ispec, primary, self._priority(ispec))),
             primary_ip=primary,
             rx=rx,
             tx=self._tx(ispec.tx_interface, ispec.family),
@@ -313,11 +316,12 @@ class Daemon:
         return inst
 
     def _run_instance(self, inst: Instance, now: float) -> None:
-        """The Startup event (or FAULT, when its interface is down)."""
-        if is_faulted(inst.spec, self._is_up):
+        """The Startup event (or FAULT, when its interface is down or its tracking says so)."""
+        reason = fault_reason(inst.spec, self._is_up, self.bfd.is_up)
+        if reason:
             # keepalived starts an instance whose interface is down in FAULT, and says so.
             inst.fault = True
-            self._announce(inst, "FAULT", "interface down at start")
+            self._announce(inst, "FAULT", f"{reason} at start")
         else:
             self._execute(inst, inst.machine.startup(now), now)
 
@@ -387,7 +391,7 @@ class Daemon:
             word = "FAULT" if inst.entering_fault else "STOP"
         else:
             word = str(state)
-        reason = "interface down" if inst.entering_fault else str(action.reason)
+        reason = inst.entering_fault or str(action.reason)
         self._announce(inst, word, reason)
 
     def _announce(self, inst: Instance, word: str, reason: str) -> None:
@@ -408,6 +412,40 @@ class Daemon:
         self.accept_mode.update(blocked)
 
     # -- interface tracking ------------------------------------------------------------------
+
+    def _priority(self, ispec: InstanceSpec) -> int:
+        return tracked_priority(ispec, self._is_up, self.bfd.is_up)
+
+    def _on_bfd(self, events: list[BfdEvent], now: float) -> None:
+        """Put changed session deadlines on the heap, then apply the sessions' events."""
+        for name, deadline, gen in self.bfd.pending():
+            heapq.heappush(self._heap, (deadline, next(self._seq), "b", name, gen))
+        for event in events:
+            if not event.notify or not self.bfd.notifies_vrrp(event.name):
+                continue
+            state = "Up" if event.up else "Down"
+            delivered = round((time.monotonic() - event.at) * 1e6)
+            # keepalived's VRRP process logs these two (with -D), in these words.
+            log.info(
+                "Received BFD event: instance %s is in state %s (delivered in %d usec)",
+                *(event.name, state, delivered),
+            )
+            for inst in list(self.instances.values()):
+                if not any(t.name == event.name for t in inst.spec.track_bfds):
+                    continue
+                log.info(
+                    "VRRP_Instance(%s) Tracked BFD instance %s is %s",
+                    *(inst.name, event.name, state.upper()),
+                )
+                neighbor = self.bfd.neighbor(event.name)
+                if (
+                    not event.up
+                    and not inst.fault
+                    and bfd_takeover_due(inst.spec, event.name, neighbor, inst.last_master)
+                ):
+                    # Ours (bfd_takeover): the session to the master is down, so is the master.
+                    self._execute(inst, inst.machine.master_down(now), now)
+                self._reassess(inst, now)
 
     def _is_up(self, ifname: str) -> bool:
         if ifname not in self.link_up:
@@ -431,20 +469,22 @@ class Daemon:
             self._reassess(inst, now)
 
     def _reassess(self, inst: Instance, now: float) -> None:
-        """Apply the interfaces' state to one instance: FAULT in or out, or a new priority."""
-        faulted = is_faulted(inst.spec, self._is_up)
-        if faulted and not inst.fault:
-            inst.fault = inst.entering_fault = True
+        """Apply the interfaces' and BFD sessions' state to one instance: FAULT in or out, or a
+        new priority."""
+        reason = fault_reason(inst.spec, self._is_up, self.bfd.is_up)
+        faulted = reason is not None
+        if reason and not inst.fault:
+            inst.fault, inst.entering_fault = True, reason
             try:
                 # As keepalived: a Master leaving for FAULT sends priority 0 and drops the VIPs.
                 actions = inst.machine.shutdown(now)
                 self._execute(inst, actions, now)
             finally:
-                inst.entering_fault = False
+                inst.entering_fault = ""
             if not any(isinstance(a, BecomeInitialize) for a in actions):
-                self._announce(inst, "FAULT", "interface down")
+                self._announce(inst, "FAULT", reason)
             return
-        priority = tracked_priority(inst.spec, self._is_up)
+        priority = self._priority(inst.spec)
         if priority != inst.machine.priority:
             self._execute(inst, inst.machine.set_priority(now, priority), now)
             inst.advert_cache.clear()
@@ -471,6 +511,10 @@ class Daemon:
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _seq, kind, name, gen = heapq.heappop(heap)
+            if kind == "b":
+                if self.bfd.is_current(name, gen):
+                    self._on_bfd(self.bfd.tick(name, now), now)
+                continue
             inst = self.instances.get(name)
             if inst is None:
                 continue
@@ -519,7 +563,10 @@ class Daemon:
         while heap:
             deadline, _seq, kind, name, gen = heap[0]
             inst = self.instances.get(name)
-            stale = inst is None or gen != (inst.timer_gen if kind == "m" else inst.garp_gen)
+            if kind == "b":
+                stale = not self.bfd.is_current(name, gen)
+            else:
+                stale = inst is None or gen != (inst.timer_gen if kind == "m" else inst.garp_gen)
             if not stale:
                 return max(0.0, deadline - now)
             heapq.heappop(heap)
@@ -554,55 +601,10 @@ class Daemon:
     def _dispatch(
         self, key: tuple[str, int], received: Received, counters: Counters, now: float
     ) -> None:
-        candidates = candidates_for(self.instances, key, received)
-        multicast = received.dst in (VRRP_GROUP_V4, VRRP_GROUP_V6)
-        inst: Instance | None = None
-        for cand in candidates:
-            if cand.spec.is_unicast:
-                # U01: a unicast instance listens to its peers only, never to the group.
-                if not multicast and received.src in cand.spec.peers:
-                    inst = cand
-                    break
-            elif multicast:
-                inst = cand
-                break
-        if inst is None:
-            count_stray(self.instances, key, received, counters, candidates)
+        taken = accept(self.instances, key, received, counters)
+        if taken is None:
             return
-        spec = inst.spec
-        ttl = received.ttl
-        if spec.is_unicast:
-            # keepalived's unicast rule, not RFC 5798 §7.1's: the TTL is checked against the
-            # peer's min_ttl/max_ttl only (keepalived 2.2.7 sends IPv6 unicast with hop limit
-            # 64). What came in is still shown in the status.
-            low, high = next((lo, hi) for peer, lo, hi in spec.peer_ttl if peer == received.src)
-            if low <= ttl <= high:
-                if ttl != VRRP_TTL:
-                    inst.unicast_ttls[ttl] = inst.unicast_ttls.get(ttl, 0) + 1
-                ttl = VRRP_TTL
-        try:
-            advert = decode(
-                received.payload,
-                src=received.src,
-                dst=received.dst,
-                ttl=ttl,
-                version=2 if spec.version == 2 else 3,
-                # RFC 3768 §7.1: the Auth Type must match ours, type 0 when none is configured.
-                auth=(spec.auth or Auth(0)) if spec.version == 2 else None,
-                counters=counters,
-            )
-        except AdvertError as err:
-            inst.counters.received += 1
-            inst.counters.count(err.reason)
-            if spec.debug or log.isEnabledFor(logging.DEBUG):
-                log.debug("(%s) discarded advert from %s: %s", inst.name, received.src, err)
-            return
-        inst.counters.received += 1
-        inst.counters.accepted += 1
-        form = str(advert.checksum_form)
-        inst.checksum_forms[form] = inst.checksum_forms.get(form, 0) + 1
-        if advert.priority > 0:
-            inst.last_master = str(received.src)
+        inst, advert = taken
         actions = inst.machine.advert_received(
             now, advert.priority, advert.interval_cs, str(received.src)
         )
@@ -619,6 +621,8 @@ class Daemon:
             "started": self.started,
             "reloads": self.reloads,
             "instances": {inst.name: instance_status(inst) for inst in self.instances.values()},
+            "bfd": self.bfd.status(),
+            "bfd_receive": self.bfd.receive_counters(),
             "receive": {
                 f"{ifname}/ipv{family}": c.as_dict()
                 for (ifname, family), c in self.rx_counters.items()
@@ -639,6 +643,8 @@ class Daemon:
             self.links.forget()
         now = time.monotonic()
         self.notifier.open_fifo(new.notify_fifo)
+        # Sessions whose peer is unchanged are kept; new timers go through a Poll Sequence.
+        self._on_bfd(self.bfd.configure(new.bfds, now), now)
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
@@ -668,7 +674,7 @@ class Daemon:
             inst.tx = self._tx(ispec.tx_interface, ispec.family)
             try:
                 actions = inst.machine.reconfigure(
-                    now, params_for(ispec, inst.primary_ip, tracked_priority(ispec, self._is_up))
+                    now, params_for(ispec, inst.primary_ip, self._priority(ispec))
                 )
             except ValueError as exc:
                 log.error("(%s) cannot apply the new configuration: %s", name, exc)
@@ -682,9 +688,11 @@ class Daemon:
                         self.links.add_address(vip.dev, vip.address)
             self._execute(inst, actions, now)
             inst.retired_vips = ()
-            self._reassess(inst, now)
             self._sync_accept_mode()
             log.info("(%s) reconfigured in state %s", name, inst.machine.state)
+        # Every instance: a track_bfd's session may have changed without its instance changing.
+        for inst in list(self.instances.values()):
+            self._reassess(inst, now)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -692,18 +700,20 @@ class Daemon:
         monotonic = time.monotonic
         sockets_seen: object = None
         fd_keys: dict[int, tuple[str, int]] = {}
+        bfd_fds: dict[int, int] = {}
         readers: list[int] = []
         control = self.control
         control_fd = control.fileno() if control is not None else -1
         links_fd = self.link_monitor.fileno() if self.link_monitor is not None else -1
         while not self._stopping:
             # The descriptor list only changes when sockets come or go (start, reload).
-            current = tuple(self.rx_sockets.values())
+            current = (tuple(self.rx_sockets.values()), tuple(self.bfd.fds()))
             if current != sockets_seen:
                 sockets_seen = current
                 fd_keys = {rx.fileno(): key for key, rx in self.rx_sockets.items()}
+                bfd_fds = self.bfd.fds()
                 extra = [fd for fd in (self._wake_r, control_fd, links_fd) if fd >= 0]
-                readers = [*fd_keys, *extra]
+                readers = [*fd_keys, *bfd_fds, *extra]
             self._fire_timers(monotonic())
             if self._garp_due:
                 self._run_deferred()
@@ -725,6 +735,8 @@ class Daemon:
                     self._on_link_events(monotonic())
                 elif fd in fd_keys:
                     self._on_readable(fd_keys[fd])
+                elif fd in bfd_fds:
+                    self._on_bfd(self.bfd.readable(fd, monotonic), monotonic())
 
     def _handle_signals(self) -> None:
         while self._pending_signals:
@@ -748,6 +760,12 @@ class Daemon:
                 self._stop_instance(inst, now)
             except Exception:  # keep going: the rest must be cleaned up too
                 log.exception("(%s) error while stopping", inst.name)
+        # After the priority-0 adverts: RFC 5880 §6.8.16's AdminDown (diag 7) on every session,
+        # which keepalived does not send (its peers time out instead).
+        try:
+            self.bfd.shutdown(time.monotonic())
+        except Exception:
+            log.exception("error while taking the BFD sessions down")
         if self.links is not None:
             self.links.cleanup()
         for rx in self.rx_sockets.values():

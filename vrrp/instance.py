@@ -86,7 +86,8 @@ class Instance:
     created_vmac: bool = False
     garp_mac: str | None = None
     fault: bool = False
-    entering_fault: bool = False
+    entering_fault: str = ""
+    """While leaving for FAULT: why (for the log and the notify word); empty otherwise."""
     retired_vips: tuple[VipSpec, ...] = ()
     advert_cache: dict[tuple[int, int], list[tuple[bytes, IPAddress]]] = field(default_factory=dict)
 

@@ -19,6 +19,12 @@ those kept statements here:
 
 ``rfc9568 [behaviour|checksum]`` inside a ``vrrp_instance``: the same for that instance.
 
+``bfd_takeover`` inside a ``vrrp_instance`` (ours, not keepalived's, which warns about it and
+ignores it): the opt-in fast takeover of the VRRP-BFD drafts. A tracked BFD session to the
+address the current master advertises from going Down ends the Master_Down_Timer of that
+instance at once, instead of waiting for Master_Down_Interval; such a session never puts the
+instance in FAULT (see :mod:`vrrp.tracking`).
+
 Two keepalived ``global_defs`` keywords the parser does not model are read the same way:
 ``vrrp_rt_priority N`` (SCHED_RR priority 1..99) and ``vrrp_priority N`` (nice -20..19).
 These keywords are read only in the scope named; elsewhere they stay unknown-keyword
@@ -32,14 +38,16 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 
-from vrrp.config import Config, NotifyScript, Statement, VrrpInstance
+from vrrp.config import BfdInstance, Config, NotifyScript, Statement, VrrpInstance
 from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
 
 __all__ = [
+    "BfdSpec",
     "DaemonSpec",
     "GarpSpec",
     "InstanceSpec",
     "Rfc9568",
+    "TrackBfdSpec",
     "TrackSpec",
     "VipSpec",
     "build",
@@ -85,6 +93,58 @@ class TrackSpec:
     """None: the instance goes to FAULT while the interface is down. Otherwise the priority
     changes by ``weight`` while it is down (while it is up with ``reverse``)."""
     reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TrackBfdSpec:
+    """A ``track_bfd`` entry, with the ``bfd_instance``'s default weight resolved."""
+
+    name: str
+    """The ``bfd_instance`` tracked."""
+    weight: int = 0
+    """0: the instance is in FAULT while the session is not Up (while it is Up with
+    ``reverse``). Otherwise the priority changes by ``weight`` while the session is Up if the
+    weight is positive, while it is not Up if negative; ``reverse`` negates the change (as
+    keepalived's ``initialise_track_bfd_state`` and ``vrrp_handle_bfd_event`` do)."""
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BfdSpec:
+    """One ``bfd_instance``: a single-hop BFD session (RFC 5880, RFC 5881) to run."""
+
+    name: str
+    neighbor: IPAddress
+    source: IPAddress | None = None
+    """The address to send from (and to bind to); None: the kernel's choice for the route."""
+    min_rx: float = 0.010
+    """bfd.RequiredMinRxInterval, seconds."""
+    min_tx: float = 0.010
+    """bfd.DesiredMinTxInterval while Up, seconds."""
+    idle_tx: float = 1.0
+    """bfd.DesiredMinTxInterval while not Up, seconds (at least 1 s, RFC 5880 §6.8.3)."""
+    multiplier: int = 5
+    passive: bool = False
+    ttl: int = 255
+    """The TTL / hop limit sent, and the reference of the receive check: 255 unless configured
+    (for IPv6 too, unlike keepalived's 64: RFC 5881 §5)."""
+    max_hops: int = 0
+    """Received packets need TTL + max_hops >= ttl; 255 disables the check (keepalived)."""
+    notifies_vrrp: bool = True
+    """Whether VRRP instances hear its events (keepalived's ``vrrp`` / ``checker`` flags)."""
+
+    @property
+    def family(self) -> int:
+        """4 or 6."""
+        return self.neighbor.version
+
+    def identity(self) -> tuple[object, ...]:
+        """What a reload cannot change without a new session: the peer and the local end."""
+        return (self.neighbor, self.source)
+
+    def accepts_ttl(self, ttl: int) -> bool:
+        """keepalived's ``bfd_check_packet_ttl``: a packet needs TTL + max_hops >= ttl."""
+        return self.max_hops == 255 or ttl + self.max_hops >= self.ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +201,9 @@ class InstanceSpec:
     notify: tuple[str, ...] | None = None
     """The generic script: keepalived appends ``INSTANCE NAME STATE PRIORITY``."""
     track_interfaces: tuple[TrackSpec, ...] = ()
+    track_bfds: tuple[TrackBfdSpec, ...] = ()
+    bfd_takeover: bool = False
+    """Ours: a tracked session to the current master going Down ends the Master_Down_Timer."""
     debug: int = 0
 
     @property
@@ -207,6 +270,7 @@ class DaemonSpec:
     """The whole configuration, resolved."""
 
     instances: tuple[InstanceSpec, ...]
+    bfds: tuple[BfdSpec, ...] = ()
     notify_fifo: str | None = None
     notify_fifo_script: tuple[str, ...] | None = None
     router_id: str | None = None
@@ -267,8 +331,37 @@ def _garp(inst: VrrpInstance, config: Config) -> GarpSpec:
     )
 
 
+def build_bfd(bfd: BfdInstance) -> BfdSpec:
+    """Resolve one ``bfd_instance`` (the bundled daemon's hop limit: 255 unless configured)."""
+    return BfdSpec(
+        name=bfd.name,
+        neighbor=bfd.neighbor_ip,
+        source=bfd.source_ip,
+        min_rx=bfd.min_rx,
+        min_tx=bfd.min_tx,
+        idle_tx=bfd.idle_tx,
+        multiplier=bfd.multiplier,
+        passive=bfd.passive,
+        ttl=bfd.effective_ttl,
+        max_hops=bfd.effective_max_hops,
+        notifies_vrrp=bfd.notifies_vrrp,
+    )
+
+
+def _track_bfds(inst: VrrpInstance, config: Config) -> tuple[TrackBfdSpec, ...]:
+    tracks = []
+    for track in inst.track_bfd:
+        weight, reverse = track.resolve(config.bfd_instance(track.name))
+        tracks.append(TrackBfdSpec(track.name, weight, reverse))
+    return tuple(tracks)
+
+
 def build_instance(
-    inst: VrrpInstance, config: Config, rfc9568: Rfc9568 = Rfc9568.NONE
+    inst: VrrpInstance,
+    config: Config,
+    rfc9568: Rfc9568 = Rfc9568.NONE,
+    *,
+    bfd_takeover: bool = False,
 ) -> InstanceSpec:
     """Resolve one instance with keepalived's defaults."""
     version = inst.effective_version(config.global_defs)
@@ -309,6 +402,8 @@ def build_instance(
         track_interfaces=tuple(
             TrackSpec(t.name, t.weight, t.reverse) for t in inst.track_interface
         ),
+        track_bfds=_track_bfds(inst, config),
+        bfd_takeover=bfd_takeover,
         debug=inst.debug,
     )
 
@@ -316,9 +411,13 @@ def build_instance(
 def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
     """Resolve a whole configuration; ``rfc9568`` is a command-line override for all."""
     global_mode, by_instance = _rfc9568_modes(config)
+    takeovers = [s for s in config.statements("bfd_takeover") if s.instance is not None]
     instances = tuple(
         build_instance(
-            inst, config, rfc9568 | global_mode | by_instance.get(inst.name, Rfc9568.NONE)
+            inst,
+            config,
+            rfc9568 | global_mode | by_instance.get(inst.name, Rfc9568.NONE),
+            bfd_takeover=any(s.instance == inst.name for s in takeovers),
         )
         for inst in config.instances
     )
@@ -329,12 +428,14 @@ def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
     read = [
         *config.statements("vrrp_rfc9568", "global_defs"),
         *(s for s in config.statements("rfc9568") if s.instance is not None),
+        *takeovers,
         *rt_statements,
         *nice_statements,
     ]
     consumed = {s.warning for s in read if s.warning is not None}
     return DaemonSpec(
         instances=instances,
+        bfds=tuple(build_bfd(bfd) for bfd in config.bfd_instances),
         notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
         notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
         router_id=gd.router_id,

@@ -84,6 +84,9 @@ class Reason(enum.StrEnum):
     OWNER_STARTUP = "owner-startup"
     #: §6.4.2: Master_Down_Timer fired (no advert heard, or Skew_Time after a priority-0 one).
     MASTER_DOWN_TIMER = "master-down-timer"
+    #: §6.4.2's Master_Down_Timer fire, brought forward by the driver: something faster than
+    #: adverts (a BFD session to the Master) saw the Master die (:meth:`StateMachine.master_down`).
+    MASTER_DOWN = "master-down"
     #: §6.4.3: an advert with a higher priority than ours arrived while Master.
     HIGHER_PRIORITY = "higher-priority"
     #: §6.4.3: an advert with our priority and a higher primary address arrived while Master.
@@ -462,6 +465,19 @@ class StateMachine:
             # §6.4.2: Master_Down_Timer fired: take over.
             return self._become_master(now, Reason.MASTER_DOWN_TIMER)
         return []
+
+    def master_down(self, now: float) -> list[Action]:
+        """The Master is known to be down: end the Master_Down_Timer at once, as if it fired.
+
+        Not an RFC 5798 event: the driver calls it when something faster than adverts saw the
+        current Master die (the VRRP-BFD drafts' "critical path" BFD session going Down, the
+        bundled daemon's ``bfd_takeover``). A Backup then does what §6.4.2 says for the
+        Master_Down_Timer firing (advert, VIPs, gratuitous ARPs / NAs, MASTER) without waiting
+        for Master_Down_Interval; in any other state this is a no-op.
+        """
+        if self._state is not State.BACKUP:
+            return []
+        return self._become_master(now, Reason.MASTER_DOWN)
 
     def advert_received(
         self, now: float, priority: int, max_adver_int_cs: int, src_ip: str

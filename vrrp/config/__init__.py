@@ -1,9 +1,9 @@
 """keepalived.conf parser and renderer for the VRRP subset used by the lab.
 
 The reference is keepalived 2.2.7.  The module reads and writes the part of
-``keepalived.conf`` that concerns VRRP: ``global_defs`` (VRRP-related keys) and
-``vrrp_instance`` blocks, with ``include``, comments and keepalived's rules for
-braces and quoting.
+``keepalived.conf`` that concerns VRRP: ``global_defs`` (VRRP-related keys),
+``bfd_instance`` blocks (with ``track_bfd`` in instances) and ``vrrp_instance`` blocks, with
+``include``, comments and keepalived's rules for braces and quoting.
 
 Three entry points:
 
@@ -47,11 +47,13 @@ model drives a conformance lab and must not silently disagree with the daemon:
 
 The package, from the bottom up: :mod:`.errors`; :mod:`.values` (the field domains: each
 range is declared and checked there once); :mod:`.lexer` (keepalived's tokeniser and
-``include``); :mod:`.model` (the dataclasses and all their checks); :mod:`.keywords` (the
+``include``); :mod:`.bfd` (the BFD dataclasses and their checks); :mod:`.model` (the
+other dataclasses and all their checks); :mod:`.keywords` (the
 keyword tables: spelling, converter, field, rendering); :mod:`.parser` and :mod:`.render`,
 which walk those tables.
 """
 
+from .bfd import BfdInstance, TrackBfd
 from .errors import ConfigError, ConfigWarning
 from .model import (
     TOP,
@@ -83,6 +85,7 @@ __all__ = [
     "VRRP_PRIO_DFL",
     "VRRP_PRIO_OWNER",
     "Authentication",
+    "BfdInstance",
     "Config",
     "ConfigError",
     "ConfigWarning",
@@ -93,6 +96,7 @@ __all__ = [
     "NotifyScript",
     "State",
     "Statement",
+    "TrackBfd",
     "TrackInterface",
     "UnicastPeer",
     "VirtualIP",

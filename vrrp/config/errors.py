@@ -1,8 +1,9 @@
-"""The two things parsing can report: an error that stops it, a warning that does not."""
+"""The two things parsing can report: an error that stops it, a warning that does not; and a
+model check's :class:`Problem`, which the parser turns into one of them with a location."""
 
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "ConfigWarning"]
+__all__ = ["ConfigError", "ConfigWarning", "Problem"]
 
 
 class ConfigError(ValueError):
@@ -42,3 +43,11 @@ class ConfigWarning:
     def __str__(self) -> str:
         """``FILE:LINE: message``."""
         return f"{self.filename}:{self.line}: {self.message}"
+
+
+@dataclass
+class Problem:
+    """A cross-field problem: ``key`` locates it (keyword, or (keyword, index))."""
+
+    message: str
+    key: object

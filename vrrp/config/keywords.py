@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bfd import BfdInstance, TrackBfd
 from .errors import ConfigError
 from .lexer import Node, split_quoted_escaped
 from .model import (
@@ -30,6 +31,11 @@ from .model import (
 from .values import (
     ADVERT_INT,
     BARE_WORD,
+    BFD_IDLE_TX,
+    BFD_INTERVAL,
+    BFD_MAX_HOPS,
+    BFD_MULTIPLIER,
+    BFD_TTL,
     DEBUG,
     GARP_DELAY,
     GARP_INTERVAL,
@@ -45,6 +51,7 @@ from .values import (
     VIP_FLAGS,
     VRID,
     IntRange,
+    Milliseconds,
     Seconds,
     check_auth_type,
     check_ifname,
@@ -54,7 +61,15 @@ from .values import (
     coerce_ip,
 )
 
-__all__ = ["AUTHENTICATION", "GLOBAL_DEFS", "TOP_LEVEL", "VRRP_INSTANCE", "Keyword", "Table"]
+__all__ = [
+    "AUTHENTICATION",
+    "BFD_INSTANCE",
+    "GLOBAL_DEFS",
+    "TOP_LEVEL",
+    "VRRP_INSTANCE",
+    "Keyword",
+    "Table",
+]
 
 Convert = Callable[[Node], Any]
 """A statement to a field's value (a tuple of values for a keyword setting several)."""
@@ -295,6 +310,48 @@ def track(node: Node) -> TrackInterface:
     return TrackInterface(name, weight, reverse)
 
 
+def _weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool | None]:
+    """``weight N [reverse|noreverse]`` (``args`` from ``weight``) as (weight, reverse)."""
+    if (
+        not args
+        or args[0] != "weight"
+        or len(args) not in (2, 3)
+        or (len(args) == 3 and args[2] not in ("reverse", "noreverse"))
+    ):
+        raise ConfigError(f"{keyword}: expected {usage}, got {' '.join(args) or 'nothing'!r}")
+    weight = TRACK_WEIGHT.from_text(f"{keyword} weight", args[1])
+    return weight, None if len(args) == 2 else args[2] == "reverse"
+
+
+def track_bfd(node: Node) -> TrackBfd:
+    """A ``track_bfd`` line: ``NAME [weight -253..253 [reverse|noreverse]]``."""
+    no_block(node)
+    name, *rest = node.tokens
+    if not rest:
+        return TrackBfd(name)
+    weight, reverse = _weight_words(
+        "track_bfd", rest, "NAME [weight -253..253 [reverse|noreverse]]"
+    )
+    return TrackBfd(name, weight, reverse)
+
+
+def bfd_weight(node: Node) -> tuple[int, bool]:
+    """A ``bfd_instance``'s ``weight N [reverse]``: the default of its ``track_bfd`` entries."""
+    no_block(node)
+    weight, reverse = _weight_words(
+        "weight", list(node.tokens), "weight -253..253 optionally followed by 'reverse'"
+    )
+    if reverse is False:
+        # keepalived's bfd_vrrp_weight_handler knows only 'reverse' here.
+        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
+    return weight, bool(reverse)
+
+
+def milliseconds(domain: Milliseconds) -> Convert:
+    """A time the file writes in milliseconds (up to 3 decimals), in ``domain``."""
+    return one(domain.expected, domain.from_text)
+
+
 def build_authentication(values: dict[str, Any]) -> Authentication:
     """The ``authentication`` block's value from its keywords."""
     if "auth_pass" not in values:
@@ -368,6 +425,14 @@ def peer_line(peer: UnicastPeer) -> str:
         if value is not None:
             parts += [name, str(value)]
     return " ".join(parts)
+
+
+def track_bfd_line(track: TrackBfd) -> str:
+    """One ``track_bfd`` entry."""
+    if track.weight is None:
+        return track.name
+    words = {None: "", True: " reverse", False: " noreverse"}
+    return f"{track.name} weight {track.weight}{words[track.reverse]}"
 
 
 def track_line(track: TrackInterface) -> str:
@@ -498,6 +563,7 @@ VRRP_INSTANCE = Table(
         ),
         _entries("unicast_peer", peer, peer_line, "peer addresses"),
         _entries("track_interface", track, track_line, "interface names"),
+        _entries("track_bfd", track_bfd, track_bfd_line, "BFD instance names"),
         _entries("virtual_ipaddress", vip("virtual_ipaddress"), vip_line, "addresses"),
         _entries(
             "virtual_ipaddress_excluded", vip("virtual_ipaddress_excluded"), vip_line, "addresses"
@@ -512,7 +578,6 @@ VRRP_INSTANCE = Table(
             "track_script",
             "track_file",
             "track_process",
-            "track_bfd",
             "track_src_ip",
             "use_vmac_addr",
             "use_ipvlan",
@@ -674,7 +739,6 @@ TOP_LEVEL = Table(
             "linkbeat_interfaces",
             "virtual_server",
             "virtual_server_group",
-            "bfd_instance",
             "interface_up_down_delays",
             "SSL",
             "net_namespace",
@@ -682,4 +746,54 @@ TOP_LEVEL = Table(
         }
     ),
 )
-"""The file level, apart from ``global_defs`` and ``vrrp_instance`` (see :mod:`.parser`)."""
+"""The file level, apart from ``global_defs``, ``bfd_instance`` and ``vrrp_instance`` (see
+:mod:`.parser`)."""
+
+
+def _bfd_ms(name: str, domain: Milliseconds) -> Keyword:
+    return Keyword(name, milliseconds(domain), (name,), line(name, domain.format))
+
+
+_ADDRESS = one("an IPv4 or IPv6 address", coerce_ip)
+
+
+BFD_INSTANCE = Table(
+    (
+        Keyword("neighbor_ip", _ADDRESS, ("neighbor_ip",), line("neighbor_ip")),
+        # The British spelling keepalived also takes; the model renders the first.
+        Keyword("neighbour_ip", _ADDRESS, ("neighbor_ip",)),
+        Keyword("source_ip", _ADDRESS, ("source_ip",), line("source_ip")),
+        _bfd_ms("min_rx", BFD_INTERVAL),
+        _bfd_ms("min_tx", BFD_INTERVAL),
+        _bfd_ms("idle_tx", BFD_IDLE_TX),
+        Keyword("multiplier", number(BFD_MULTIPLIER), ("multiplier",), line("multiplier")),
+        _flag("passive"),
+        # keepalived's two spellings of one setting, for either family.
+        Keyword("ttl", number(BFD_TTL), ("ttl",), line("ttl")),
+        Keyword("hoplimit", number(BFD_TTL), ("ttl",)),
+        Keyword("max_hops", number(BFD_MAX_HOPS), ("max_hops",), line("max_hops")),
+        Keyword(
+            "weight",
+            bfd_weight,
+            ("weight", "reverse"),
+            # Rendered whenever it says something: "weight 0 reverse" is not the default.
+            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
+            always=True,
+        ),
+        _flag("vrrp"),
+        _flag("checker"),
+    ),
+    "BFD settings",
+)
+"""``bfd_instance NAME { ... }`` (keepalived/bfd/bfd_parser.c ``init_bfd_keywords``)."""
+
+
+def build_bfd_instance(name: str, values: dict[str, Any]) -> BfdInstance:
+    """The model of a ``bfd_instance`` block from its name and keywords."""
+    if "neighbor_ip" not in values:
+        raise ConfigError(
+            f"bfd_instance {name}: missing 'neighbor_ip' (expected neighbor_ip or neighbour_ip "
+            "in every bfd_instance)"
+        )
+    kwargs = dict(values)
+    return BfdInstance(name, kwargs.pop("neighbor_ip"), **kwargs)

@@ -11,7 +11,8 @@ from dataclasses import KW_ONLY, dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any, Literal
 
-from .errors import ConfigError, ConfigWarning
+from .bfd import BfdInstance, TrackBfd, check_bfd_instances, track_bfd_problems
+from .errors import ConfigError, ConfigWarning, Problem
 from .lexer import split_quoted_escaped
 from .values import (
     ADVERT_INT,
@@ -365,6 +366,7 @@ class VrrpInstance:
     debug: int = 0
     authentication: Authentication | None = None
     track_interface: list[TrackInterface] = field(default_factory=list)
+    track_bfd: list[TrackBfd] = field(default_factory=list)
     notify_master: NotifyScript | None = None
     notify_backup: NotifyScript | None = None
     notify_fault: NotifyScript | None = None
@@ -391,6 +393,9 @@ class VrrpInstance:
         self.track_interface = [
             t if isinstance(t, TrackInterface) else TrackInterface(t)
             for t in _as_list(self.track_interface)
+        ]
+        self.track_bfd = [
+            t if isinstance(t, TrackBfd) else TrackBfd(t) for t in _as_list(self.track_bfd)
         ]
         for keyword in NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
@@ -442,6 +447,8 @@ class VrrpInstance:
             check_type("authentication", self.authentication, Authentication).validate()
         for track in self.track_interface:
             check_type("track_interface", track, TrackInterface).validate()
+        for tracked in self.track_bfd:
+            check_type("track_bfd", tracked, TrackBfd).validate()
         for keyword in NOTIFY_KEYWORDS:
             script = getattr(self, keyword)
             if script is not None:
@@ -543,14 +550,6 @@ def _coerce_vip(value: object) -> VirtualIP:
     if isinstance(value, str | IPv4Interface | IPv6Interface | IPv4Address | IPv6Address):
         return VirtualIP(coerce_interface("virtual_ipaddress", value))
     raise fail("virtual_ipaddress", "a VirtualIP or an address string", value)
-
-
-@dataclass
-class Problem:
-    """A cross-field problem: ``key`` locates it (keyword, or (keyword, index))."""
-
-    message: str
-    key: object
 
 
 def instance_problems(inst: VrrpInstance, gd: GlobalDefs) -> tuple[list[Problem], list[Problem]]:
@@ -766,7 +765,7 @@ class Statement:
 
 @dataclass
 class Config:
-    """A parsed or hand-built configuration: ``global_defs`` plus VRRP instances.
+    """A parsed or hand-built configuration: ``global_defs``, BFD instances and VRRP instances.
 
     ``warnings`` (not part of equality) lists what the parser complained about;
     ``unused`` (not part of equality, not rendered) the statements it did not model.
@@ -775,22 +774,26 @@ class Config:
     _: KW_ONLY
     global_defs: GlobalDefs = field(default_factory=GlobalDefs)
     instances: list[VrrpInstance] = field(default_factory=list)
+    bfd_instances: list[BfdInstance] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list, compare=False)
     unused: list[Statement] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         self.instances = list(self.instances)
+        self.bfd_instances = list(self.bfd_instances)
         self.validate()
 
     def validate(self) -> None:
         """Check the whole configuration; raise :class:`ConfigError` on the first problem."""
         check_type("global_defs", self.global_defs, GlobalDefs).validate()
+        bfds = check_bfd_instances(self.bfd_instances)
         seen: dict[str, VrrpInstance] = {}
         for inst in self.instances:
             check_type("vrrp_instance", inst, VrrpInstance).validate()
             if inst.name in seen:
                 raise ConfigError(f"vrrp_instance: expected a unique name, got {inst.name!r} twice")
             errors, _ = instance_problems(inst, self.global_defs)
+            errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
             if errors:
                 raise ConfigError(f"vrrp_instance {inst.name}: {errors[0].message}")
             for other in seen.values():
@@ -798,6 +801,13 @@ class Config:
                 if problem:
                     raise ConfigError(f"vrrp_instance {inst.name}: {problem}")
             seen[inst.name] = inst
+
+    def bfd_instance(self, name: str) -> BfdInstance:
+        """The ``bfd_instance`` called ``name`` (``KeyError`` if there is none)."""
+        for bfd in self.bfd_instances:
+            if bfd.name == name:
+                return bfd
+        raise KeyError(name)
 
     def instance(self, name: str) -> VrrpInstance:
         """The instance called ``name`` (``KeyError`` if there is none)."""

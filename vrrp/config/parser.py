@@ -12,8 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bfd import (
+    BfdInstance,
+    bfd_instance_problems,
+    check_bfd_name,
+    duplicate_bfd_problem,
+    track_bfd_problems,
+)
 from .errors import ConfigError, ConfigWarning
-from .keywords import GLOBAL_DEFS, TOP_LEVEL, VRRP_INSTANCE, Keyword, Table
+from .keywords import (
+    BFD_INSTANCE,
+    GLOBAL_DEFS,
+    TOP_LEVEL,
+    VRRP_INSTANCE,
+    Keyword,
+    Table,
+    build_bfd_instance,
+)
 from .lexer import Node, lex, tree
 from .model import (
     TOP,
@@ -76,6 +91,10 @@ class _Parser:
         self.warnings: list[ConfigWarning] = []
         self.unused: list[Statement] = []
         self.instances: list[_Block] = []
+        self.bfds: list[_Block] = []
+        #: By vrrp_instance, the bfd_instance names read before it: keepalived looks a
+        #: track_bfd up as it reads it, so one naming a later bfd_instance is ignored.
+        self.bfds_before: dict[str, set[str]] = {}
 
     def warn(self, node: Node, message: str) -> ConfigWarning:
         warning = ConfigWarning(message, node.filename, node.line)
@@ -171,12 +190,15 @@ class _Parser:
                 self.walk(settings, children, GLOBAL_DEFS, "global_defs")
             elif keyword == "vrrp_instance":
                 self.instance(node)
+            elif keyword == "bfd_instance":
+                self.bfd(node)
             else:
                 self.unknown(node, TOP_LEVEL, TOP)
         gd = GlobalDefs(**settings.values)
-        instances = [self.finish(b, gd) for b in self.instances]
+        bfds = self.finish_bfds()
+        instances = [self.finish(b, gd, bfds) for b in self.instances]
         self.check_vrids(instances)
-        config = Config(global_defs=gd, instances=instances)
+        config = Config(global_defs=gd, instances=instances, bfd_instances=list(bfds.values()))
         config.warnings = self.warnings
         config.unused = self.unused
         return config
@@ -193,10 +215,41 @@ class _Parser:
                 )
         block = _Block(node, name)
         self.instances.append(block)
+        self.bfds_before[name] = {b.name for b in self.bfds}
         children = _children(node, VRRP_INSTANCE.what)
         self.walk(block, children, VRRP_INSTANCE, f"vrrp_instance {name}")
 
-    def finish(self, b: _Block, gd: GlobalDefs) -> VrrpInstance:
+    def bfd(self, node: Node) -> None:
+        (name,) = _header(node, 1)
+        _located(node, lambda: check_bfd_name("bfd_instance", name))
+        for other in self.bfds:
+            if other.name == name:
+                raise _error(
+                    node,
+                    f"bfd_instance: expected a unique name, got {name!r} "
+                    f"(already defined at {other.node.filename}:{other.node.line})",
+                )
+        block = _Block(node, name)
+        self.bfds.append(block)
+        children = _children(node, BFD_INSTANCE.what)
+        self.walk(block, children, BFD_INSTANCE, f"bfd_instance {name}")
+
+    def finish_bfds(self) -> dict[str, BfdInstance]:
+        """The ``bfd_instance`` models by name, each checked alone and against the earlier ones."""
+        done: dict[str, BfdInstance] = {}
+        for b in self.bfds:
+            bfd = _located(b.node, build_bfd_instance, b.name, b.values)
+            problems = bfd_instance_problems(bfd)
+            if problems:
+                raise _error(self.where(b, problems[0].key), problems[0].message)
+            for other in done.values():
+                duplicate = duplicate_bfd_problem(other, bfd)
+                if duplicate:
+                    raise _error(self.where(b, "neighbor_ip"), duplicate)
+            done[b.name] = bfd
+        return done
+
+    def finish(self, b: _Block, gd: GlobalDefs, bfds: dict[str, BfdInstance]) -> VrrpInstance:
         for required in ("interface", "virtual_router_id"):
             if required not in b.values:
                 raise _error(
@@ -211,8 +264,18 @@ class _Parser:
         errors, warnings = instance_problems(inst, gd)
         for problem in warnings:
             self.warn(self.where(b, problem.key), f"vrrp_instance {b.name}: {problem.message}")
+        errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
         if errors:
             raise _error(self.where(b, errors[0].key), errors[0].message)
+        for i, track in enumerate(inst.track_bfd):
+            if track.name not in self.bfds_before[b.name]:
+                later = next(x for x in self.bfds if x.name == track.name).node
+                raise _error(
+                    self.where(b, ("track_bfd", i)),
+                    f"track_bfd: expected a bfd_instance defined before vrrp_instance {b.name} "
+                    f"(keepalived ignores one defined later), got {track.name!r} (defined at "
+                    f"{later.filename}:{later.line})",
+                )
         return inst
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 from dataclasses import MISSING, fields
 
-from .keywords import GLOBAL_DEFS, VRRP_INSTANCE, Table
+from .bfd import BfdInstance
+from .keywords import BFD_INSTANCE, GLOBAL_DEFS, VRRP_INSTANCE, Table
 from .model import Config, GlobalDefs, VrrpInstance
 
 __all__ = ["render"]
@@ -19,10 +20,10 @@ def _defaults(model: type) -> dict[str, object]:
     return out
 
 
-_DEFAULTS = {GlobalDefs: _defaults(GlobalDefs), VrrpInstance: _defaults(VrrpInstance)}
+_DEFAULTS = {model: _defaults(model) for model in (GlobalDefs, VrrpInstance, BfdInstance)}
 
 
-def _body(obj: GlobalDefs | VrrpInstance, table: Table) -> list[str]:
+def _body(obj: GlobalDefs | VrrpInstance | BfdInstance, table: Table) -> list[str]:
     """The lines of a block: every keyword whose fields are not at their default.
 
     Unset (``None``) and default fields are left out, so keepalived applies its own
@@ -52,6 +53,10 @@ def render(config: Config) -> str:
     body = _body(config.global_defs, GLOBAL_DEFS)
     if body:
         lines += ["global_defs {", *(f"    {line}" for line in body), "}", ""]
+    # Before the VRRP instances: keepalived looks a track_bfd's name up as it reads it.
+    for bfd in config.bfd_instances:
+        body = _body(bfd, BFD_INSTANCE)
+        lines += [f"bfd_instance {bfd.name} {{", *(f"    {line}" for line in body), "}", ""]
     for inst in config.instances:
         body = _body(inst, VRRP_INSTANCE)
         lines += [f"vrrp_instance {inst.name} {{", *(f"    {line}" for line in body), "}", ""]

@@ -164,6 +164,44 @@ class Seconds:
         return format_fixed(round(value * self.scale), self.scale)
 
 
+@dataclass(frozen=True)
+class Milliseconds:
+    """A time field that the file writes in milliseconds with up to three decimals (keepalived's
+    ``read_decimal_unsigned_strvec(..., 3)``: microsecond resolution), held in seconds in the
+    model, as every other time is."""
+
+    lo_us: int
+    hi_us: int
+
+    @property
+    def expected(self) -> str:
+        """What the messages say is expected."""
+        lo, hi = format_fixed(self.lo_us, 1000), format_fixed(self.hi_us, 1000)
+        return f"milliseconds {lo}..{hi} with at most 3 decimals"
+
+    def ticks(self, keyword: str, value: object, shown: object = None) -> int:
+        """``value`` (seconds) as whole microseconds, range-checked (see :meth:`Seconds.ticks`)."""
+        micro = Seconds(10**6, self.lo_us, self.hi_us, "0.000001")
+        try:
+            return micro.ticks(keyword, value, shown)
+        except ConfigError:
+            raise fail(keyword, self.expected, value if shown is None else shown) from None
+
+    def seconds(self, keyword: str, value: object) -> float:
+        """``value`` (seconds) checked and normalised to a float of whole microseconds."""
+        return self.ticks(keyword, value) / 10**6
+
+    def from_text(self, keyword: str, text: str) -> float:
+        """The seconds a file's word (milliseconds) stands for."""
+        if not DECIMAL.fullmatch(text) or len(text.partition(".")[2]) > 3:
+            raise fail(keyword, self.expected, text)
+        return self.ticks(keyword, Decimal(text) / 1000, text) / 10**6
+
+    def format(self, value: float) -> str:
+        """``value`` (seconds) as the file writes it: milliseconds, shortest exact decimal."""
+        return format_fixed(round(value * 10**6), 1000)
+
+
 # --- field domains: each range and choice is declared once, here -------------------
 
 VRID = IntRange(1, 255)
@@ -207,6 +245,18 @@ GLOBAL_GARP = {
     "vrrp_garp_master_refresh_repeat": GARP_REPEAT,
 }
 """The GARP counts of ``global_defs`` and their domains."""
+BFD_INTERVAL = Milliseconds(1_000, UINT_MAX // 1000 * 1000)
+"""A ``bfd_instance``'s ``min_rx`` and ``min_tx``: 1 ms .. UINT32_MAX/1000 ms (bfd.h)."""
+BFD_IDLE_TX = Milliseconds(1_000_000, UINT_MAX // 1000 * 1000)
+"""A ``bfd_instance``'s ``idle_tx``: at least 1000 ms (RFC 5880 §6.8.3's slow rate)."""
+BFD_MULTIPLIER = IntRange(1, 255)
+"""A ``bfd_instance``'s ``multiplier`` (Detect Mult)."""
+BFD_TTL = IntRange(1, 255)
+"""A ``bfd_instance``'s ``ttl`` / ``hoplimit``."""
+BFD_MAX_HOPS = IntRange(-1, 255)
+"""A ``bfd_instance``'s ``max_hops`` (-1, kept by keepalived in a uint8, means 255: no check)."""
+BFD_NAME_MAX = 31
+"""keepalived's ``BFD_INAME_MAX`` (32) less the terminating NUL."""
 STATES = ("MASTER", "BACKUP")
 """The ``state`` words."""
 
