@@ -55,6 +55,8 @@ FLAWS = {
     "accept-malformed": "B09",
 }
 _SIZE = struct.Struct("!BBBBIIIII")
+#: Linux's IP_RECVTTL (linux/in.h), which Python's socket module does not name.
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
 
 
 class FlawedSession(Session):
@@ -161,7 +163,7 @@ class BfdLiar:
         self.peer = cfg.neighbor
         self.rx = socket.socket(af, socket.SOCK_DGRAM)
         if self.family == 4:
-            self.rx.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTTL, 1)
+            self.rx.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
         else:
             self.rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         self.rx.bind((cfg.source, CONTROL_PORT))
