@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lab.conformance.bench import Bench, Iut
 from lab.conformance.registry import CHECKS, Check
-from lab.conformance.rows import ROWS
+from lab.conformance.rows import ROWS, Family
 from lab.conformance.verdict import Findings, Verdict, combine
 
 # Importing a check module registers its rows, and CHECKS keeps that order (users see it, and
@@ -45,9 +45,11 @@ from lab.conformance import checks_bfd  # noqa: F401
 __all__ = ["CHECKS", "Check", "run_row"]
 
 
-def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
+def run_row(
+    iut: Iut, row: str, pcap_dir: Path, families: tuple[Family, ...] | None = None
+) -> Verdict:
     """Run the check of ``row`` against ``iut`` in a fresh bench, once per address family the
-    row applies to; the verdict it reaches.
+    row applies to (or of ``families``); the verdict it reaches.
 
     Nothing is raised (but Ctrl-C): the matrix always completes, and the other family still
     counts. A family whose configuration the driver cannot express
@@ -62,7 +64,7 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
     try:
         with Bench(iut, row, pcap_dir) as bench:
             pcap = bench.pcap
-            for family in ROWS[row].families:
+            for family in families or ROWS[row].families:
                 findings = Findings(family, bench.witness)
                 parts.append(findings)
                 try:
