@@ -2,9 +2,9 @@
 own BFD speaker, and the BFD Control packets of the capture.
 
 The B rows (RFC 5880 asynchronous mode, RFC 5881 single hop) reuse the VRRP bench (its lab,
-capture, stall witness and IUT scheduling): the IUT runs its usual ``vrrp_instance`` (so every
-driver reports a first state and starts as it always does; its adverts go out every second
-and are ignored here) plus one ``bfd_instance`` whose neighbour is the tester:
+capture, stall witness and IUT scheduling): the IUT runs a ``vrrp_instance`` (so every driver
+reports a first state and starts as it always does) that stays backup for the whole row
+(:data:`VRRP_QUIET`), plus one ``bfd_instance`` whose neighbour is the tester:
 
     iut     192.0.2.11 / 2001:db8::b   bfd_instance tester { neighbor_ip <tester>
                                           source_ip <iut> min_rx 50 min_tx 50 multiplier 3 }
@@ -84,6 +84,15 @@ class IutBfd:
 
 
 IUT_BFD = IutBfd()
+#: The advert interval of the IUT's VRRP instance in a B row: the longest VRRPv3 carries (40.95
+#: s, 12 bits of centiseconds), so its Master_Down_Interval (over two minutes) outlasts the row
+#: and the instance stays backup, without a VMAC: the IUT changes no link or address while a
+#: row measures BFD (the bundled daemon serves VRRP and BFD on one loop, and a takeover's
+#: netlink calls would wait on the RTNL lock in the middle of a BFD case).
+VRRP_QUIET = 40.0
+#: ``rtnl_within`` of a BFD timing case: a stretch no stall reaches, since the IUT changes no
+#: link or address during a row (:data:`VRRP_QUIET`), so the RTNL lock cannot hold it back.
+NO_NETLINK = (float("-inf"), float("-inf"))
 #: The tester's default session: a slower sender than the IUT (its packets come from a Python
 #: thread of the measuring process) with a generous multiplier, so the IUT's Detection Time
 #: of the tester (5 × 100 ms) outlasts any pause of that process the stall witness would call
@@ -106,8 +115,7 @@ def tolerance(interval: float) -> float:
 
 
 def bfd_config(b: Bench, bfd: IutBfd = IUT_BFD, extra: tuple[str, ...] = ()) -> str:
-    """The IUT's whole ``keepalived.conf`` for a B row, appended to the bench's VRRP config
-    (adverts every second: the VRRP instance is there to start the daemon as usual)."""
+    """The ``bfd_instance`` a B row appends to the IUT's ``keepalived.conf``."""
     return bfd.block(b.unicast_ip("tester"), b.unicast_ip("iut"), extra)
 
 
@@ -117,7 +125,8 @@ def start_bfd_iut(b: Bench, bfd: IutBfd = IUT_BFD, extra: tuple[str, ...] = ()) 
     if b.family == 6:
         await_global(b, "iut")
         await_global(b, "tester")
-    return b.start_iut(b.params(advert_int=1.0), append=bfd_config(b, bfd, extra))
+    params = b.params(advert_int=VRRP_QUIET, use_vmac=False)
+    return b.start_iut(params, append=bfd_config(b, bfd, extra))
 
 
 def await_global(b: Bench, node: str, timeout: float = 5.0) -> None:
@@ -434,9 +443,11 @@ def tester(b: Bench, **params: Any) -> Iterator[BfdTester]:
 __all__ = [
     "BFD_NAME",
     "IUT_BFD",
+    "NO_NETLINK",
     "TESTER_MULT",
     "TESTER_RX",
     "TESTER_TX",
+    "VRRP_QUIET",
     "BfdTester",
     "Heard",
     "IutBfd",

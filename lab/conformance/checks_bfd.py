@@ -11,6 +11,9 @@ accepts it goes Down at once (RFC 5880 §6.8.6: Up and a received Down → Down,
 which its next packets show; one that discards it stays Up. The same Down unbroken must take
 the session Down (the control, last: a bench whose Down is not heard cannot ask the question).
 
+The IUT changes no link or address during a row (``bfd_bench.VRRP_QUIET``), so a stall of the
+kernel's RTNL lock cannot hold it back: the timing cases say so (``NO_NETLINK``).
+
 Windows and tolerances derive from the configured intervals (:func:`bfd_bench.tolerance`: a
 fifth of the interval, at least 10 ms); periodic transmission is judged against RFC 5880
 §6.8.7's jitter (75–100 % of the negotiated interval). Timing cases go through
@@ -28,6 +31,7 @@ from lab.capture_events import BfdControl
 from lab.conformance.bench import Bench, Seen
 from lab.conformance.bfd_bench import (
     IUT_BFD,
+    NO_NETLINK,
     BfdTester,
     bfd_seen,
     payload,
@@ -139,6 +143,7 @@ def ignored(b: Bench, f: Findings, t: BfdTester, label: str, data: bytes, ttl: i
             window=(sent.time, sent.time + window),
             tolerance=interval,
             what=f"{label}: the IUT's packets after the injection",
+            rtnl_within=NO_NETLINK,
         )
         return
     f.check(True, f"{label}: discarded (still Up, {len(after)} packets after it)", "")
@@ -288,6 +293,7 @@ def rate_case(b: Bench, f: Findings, t: BfdTester, label: str, n: int = 12) -> N
         f"{interval * 1000:.0f} ms)",
         failed=f"{label}: periods {min(gaps):.1f}–{max(gaps):.1f} ms, not "
         f"{low * 1000:.1f}–{high * 1000:.1f} ms ± {tol * 1000:.0f}",
+        rtnl_within=NO_NETLINK,
     )
 
 
@@ -388,6 +394,7 @@ def b04(b: Bench, f: Findings) -> None:
             what="the Final after the tester's Poll",
             wire=True,
             late_by=late - at_once,
+            rtnl_within=NO_NETLINK,
         )
 
 
@@ -443,6 +450,7 @@ def b05(b: Bench, f: Findings) -> None:
             what="the Detection Time",
             wire=True,
             late_by=took - high,
+            rtnl_within=NO_NETLINK,
         )
 
 
@@ -478,6 +486,7 @@ def slow_case(b: Bench, f: Findings, label: str, seen: list[Seen], state: str) -
         tolerance=tol,
         what=f"{label}: periods",
         wire=True,
+        rtnl_within=NO_NETLINK,
     )
 
 
@@ -558,6 +567,7 @@ def b07(b: Bench, f: Findings) -> None:
             tolerance=tol,
             what="Down after the tester's AdminDown",
             wire=True,
+            rtnl_within=NO_NETLINK,
         )
 
 
