@@ -102,7 +102,7 @@ def ignored(b: Bench, f: Findings, t: BfdTester, label: str, data: bytes, ttl: i
     """The tester injects ``data`` (a broken Down) into the Up session: a conformant IUT
     discards it and stays Up; one that accepts it goes Down (diagnostic 3)."""
     if not t.wait_up(UP_WITHIN):
-        f.note(f"{label}: not asked (the session was not Up again)")
+        f.na(f"{label}: not asked (the session was not Up again)")
         return
     interval = iut_interval(t)
     window = max(4 * interval, 0.25)
@@ -153,7 +153,7 @@ def heard(b: Bench, f: Findings, t: BfdTester) -> None:
     """The control of the receiving rows: the tester's Down, unbroken, takes the session Down
     with diagnostic 3 (Neighbor Signaled Session Down); if not, the rows cannot be asked."""
     if not t.wait_up(UP_WITHIN):
-        f.note("control: not asked (the session was not Up again)")
+        f.na("control: not asked (the session was not Up again)")
         return
     data = down_packet(t)
     at = t.inject(data)
