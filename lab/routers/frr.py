@@ -417,7 +417,8 @@ def vmac(family: int, vrid: int) -> str:
 
 @register_driver
 class FrrRouter(Router):
-    """FRR's vrrpd plus zebra, driven from a ``keepalived.conf`` (see the module docstring)."""
+    """FRR's vrrpd plus zebra (and bfdd for BFD peers), driven from a ``keepalived.conf``
+    (see the module docstring)."""
 
     impl: ClassVar[str] = "frr"
     program: ClassVar[str] = str(FRR_DIR / "vrrpd")
