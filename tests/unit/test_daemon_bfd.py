@@ -12,15 +12,18 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vrrp.bfd.endpoint import BfdEndpoint, BfdEvent
 from vrrp.bfd.packet import SOURCE_PORTS, Control, Discard, SessionState, encode
 from vrrp.spec import BfdSpec, InstanceSpec, TrackBfdSpec, TrackSpec
+from vrrp.state import State
 from vrrp.tracking import (
     bfd_faulted,
     bfd_takeover_due,
@@ -312,3 +315,151 @@ def test_reload_keeps_the_session_and_polls_for_new_timers(pair: Pair) -> None:
     pair._collect(pair.a, pair.a.configure((moved,), time.monotonic()))
     assert pair.a.status()[0]["local_discriminator"] != discriminator
     assert pair.a.status()[0]["state"] == "Down"
+
+
+# --- the daemon's glue, with a fake kernel and fake sessions --------------------------------
+
+DAEMON_CONF = """\
+bfd_instance peer {{
+    neighbor_ip 10.200.51.33
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}}
+vrrp_instance VI_1 {{
+    interface ens3
+    virtual_router_id 1
+    version 3
+    priority 100
+    advert_int 1
+    unicast_src_ip 10.200.51.32
+    unicast_peer {{
+        10.200.51.33
+    }}
+    virtual_ipaddress {{
+        10.200.51.10/24
+    }}
+{extra}    track_bfd {{
+        {track}
+    }}
+}}
+"""
+
+
+class _FakeBfd:
+    """The endpoint's face to the daemon: what VRRP was told, and the neighbours."""
+
+    def __init__(self) -> None:
+        self.up: dict[str, bool] = {}
+
+    def is_up(self, name: str) -> bool:
+        return self.up.get(name, False)
+
+    def neighbor(self, name: str) -> IPv4Address:
+        return IPv4Address("10.200.51.33")
+
+    def notifies_vrrp(self, name: str) -> bool:
+        return True
+
+    def pending(self) -> Iterator[tuple[str, float, int]]:
+        return iter(())
+
+    def event(self, name: str, up: bool, *, notify: bool = True) -> BfdEvent:
+        if notify:
+            self.up[name] = up
+        return BfdEvent(name, up, notify, time.monotonic())
+
+
+def _daemon(tmp_path: Path, track: str, *, takeover: bool = False) -> Any:
+    from tests.unit.test_daemon_frames import _Harness
+
+    class Harness(_Harness):
+        def _start_instance(self, ispec: Any, now: float, *, run: bool = True) -> Any:
+            if not isinstance(self.bfd, _FakeBfd):
+                self.bfd = _FakeBfd()  # type: ignore[assignment]
+            return super()._start_instance(ispec, now, run=run)
+
+    path = tmp_path / "keepalived.conf"
+    extra = "    bfd_takeover\n" if takeover else ""
+    path.write_text(DAEMON_CONF.format(extra=extra, track=track))
+    return Harness(path)
+
+
+def _advert_from_master(daemon: Any, priority: int = 200) -> None:
+    from vrrp.packet import Advert
+    from vrrp.packet import encode as encode_advert
+
+    payload = encode_advert(
+        Advert.v3(1, priority, ["10.200.51.10"]), src="10.200.51.33", dst="10.200.51.32"
+    )
+    daemon.feed(payload)
+
+
+def test_unweighted_track_bfd_starts_in_fault_and_follows_the_session(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, "peer")
+    inst = daemon.instances["VI_1"]
+    assert inst.fault
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    assert not inst.fault and inst.machine.state is State.BACKUP
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.fault and inst.machine.state is State.INITIALIZE
+    # A Down caused by the peer's AdminDown is not told to VRRP: nothing changes.
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    daemon._on_bfd([daemon.bfd.event("peer", False, notify=False)], time.monotonic())
+    assert not inst.fault and inst.machine.state is State.BACKUP
+
+
+def test_weighted_track_bfd_moves_the_priority(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, "peer weight 20")
+    inst = daemon.instances["VI_1"]
+    assert not inst.fault and inst.machine.priority == 100
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    assert inst.machine.priority == 120
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.machine.priority == 100 and inst.machine.state is State.BACKUP
+
+
+def test_bfd_takeover_ends_the_master_down_timer_when_the_master_s_session_goes(
+    tmp_path: Path,
+) -> None:
+    daemon = _daemon(tmp_path, "peer", takeover=True)
+    inst = daemon.instances["VI_1"]
+    assert not inst.fault and inst.machine.state is State.BACKUP  # no FAULT at start
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    _advert_from_master(daemon)
+    assert inst.last_master == "10.200.51.33"
+    sent = len(daemon.fake_tx.sent)
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.machine.state is State.MASTER and not inst.fault
+    assert len(daemon.fake_tx.sent) == sent + 1  # its first advert as master, at once
+
+
+def test_bfd_takeover_needs_the_session_to_the_current_master(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path, "peer", takeover=True)
+    inst = daemon.instances["VI_1"]
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    # No master heard yet: the session going Down says nothing about the master.
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.machine.state is State.BACKUP
+    # A Down from the peer's AdminDown (a clean stop) does not take over either.
+    daemon._on_bfd([daemon.bfd.event("peer", True)], time.monotonic())
+    _advert_from_master(daemon)
+    daemon._on_bfd([daemon.bfd.event("peer", False, notify=False)], time.monotonic())
+    assert inst.machine.state is State.BACKUP
+
+
+def test_a_master_leaving_for_fault_sends_priority_0_and_drops_its_vips(tmp_path: Path) -> None:
+    from vrrp.packet import decode as decode_advert
+
+    daemon = _daemon(tmp_path, "peer")
+    inst = daemon.instances["VI_1"]
+    now = time.monotonic()
+    daemon._on_bfd([daemon.bfd.event("peer", True)], now)
+    daemon._execute(inst, inst.machine.master_down(now), now)  # master, whatever the reason
+    assert inst.machine.state is State.MASTER
+    assert ("ens3", "10.200.51.10/24") in daemon.links.addresses
+    daemon._on_bfd([daemon.bfd.event("peer", False)], time.monotonic())
+    assert inst.fault
+    payload, src, dst = daemon.fake_tx.sent[-1]
+    assert decode_advert(payload, src=src, dst=dst, ttl=255).priority == 0
+    assert ("ens3", "10.200.51.10/24") not in daemon.links.addresses

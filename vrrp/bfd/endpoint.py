@@ -274,7 +274,10 @@ class BfdEndpoint:
                 break
             if datagram is None:
                 break
-            events += self.received(datagram, clock())
+            try:
+                events += self.received(datagram, clock())
+            except Exception:  # the network must never crash the daemon
+                log.exception("unexpected error handling a BFD packet from %s", datagram.src)
         return events
 
     def received(self, datagram: Datagram, now: float) -> list[BfdEvent]:
