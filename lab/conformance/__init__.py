@@ -1,4 +1,5 @@
-"""The VRRP conformance harness: the RFC rows, checked against any router driver.
+"""The VRRP conformance harness: the RFC rows (and BFD's B rows), checked against any router
+driver.
 
 Its map: docs/architecture.md#conformance.
 

@@ -18,7 +18,7 @@ The IUT is "something that sends adverts from node ``iut``": it is started throu
 registers) can be plugged in. Every bench records the fabric into its own pcapng; evidence cites
 the frame numbers of that file, as tshark numbers them.
 
-At about 830 lines this module is a little over the project's ~800: it is one object, the
+At about 860 lines this module is a little over the project's ~800: it is one object, the
 bench every check drives (its topology, frame crafting and capture queries), and splitting it
 would spread that object over modules.
 """
@@ -39,7 +39,7 @@ from typing import Any
 
 from lab import clock
 from lab.capture import Capture, start_capture
-from lab.capture_events import ArpEvent, VrrpAdvert, decode_frame, transits
+from lab.capture_events import ArpEvent, BfdControl, VrrpAdvert, decode_frame, transits
 from lab.conformance.rows import Family
 from lab.errors import UsageError, WaitTimeout
 from lab.lab import Lab
@@ -450,11 +450,14 @@ class Bench:
         values.update(overrides)
         return RouterParams(**values)
 
-    def start_iut(self, params: RouterParams, extra: tuple[str, ...] = ()) -> float:
+    def start_iut(
+        self, params: RouterParams, extra: tuple[str, ...] = (), append: str = ""
+    ) -> float:
         """Start the IUT with ``params`` (stopping a previous one first); return the lab-clock
-        time of its first report (its router is :attr:`router`)."""
+        time of its first report (its router is :attr:`router`). ``append`` is more config
+        after the instance (a B row's ``bfd_instance``)."""
         self.stop_iut()
-        text = self.iut.config(params, extra)
+        text = self.iut.config(params, extra) + append
         if self.router is None:
             self.router = make_router(
                 self.iut.driver, self.node("iut"), text, source=f"conformance {self.row}"
@@ -692,7 +695,8 @@ class Bench:
     # -- observation -------------------------------------------------------------------------
 
     def seen(self, since: float | None = None) -> list[Seen]:
-        """Every advert, ARP packet and ICMP echo captured so far (at or after ``since``)."""
+        """Every advert, ARP packet, BFD Control packet and ICMP echo captured so far (at or
+        after ``since``)."""
         assert self.capture is not None
         frames = self.capture.frames()
         new = frames[self._frames_done :]
@@ -704,7 +708,7 @@ class Bench:
         if ready:
             for tr in transits(ready):
                 fields = decode_frame(tr.data)
-                if fields is not None and fields["class"] in (VrrpAdvert, ArpEvent):
+                if fields is not None and fields["class"] in (VrrpAdvert, ArpEvent, BfdControl):
                     cls = fields.pop("class")
                     event = cls(
                         time=tr.time,

@@ -15,7 +15,8 @@ the rows are:
 * :mod:`lab.conformance.checks_state_machine`: F01–F06;
 * :mod:`lab.conformance.checks_arp_nd`: A01–A03;
 * :mod:`lab.conformance.checks_unicast`: U01;
-* :mod:`lab.conformance.checks_reception`: P02, registered last.
+* :mod:`lab.conformance.checks_reception`: P02, the last VRRP row registered;
+* :mod:`lab.conformance.checks_bfd`: B01–B09 (BFD, over :mod:`lab.conformance.bfd_bench`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from lab.conformance.bench import Bench, Iut
 from lab.conformance.registry import CHECKS, Check
-from lab.conformance.rows import ROWS
+from lab.conformance.rows import ROWS, Family
 from lab.conformance.verdict import Findings, Verdict, combine
 
 # Importing a check module registers its rows, and CHECKS keeps that order (users see it, and
@@ -37,15 +38,18 @@ from lab.conformance import checks_state_machine  # noqa: F401
 from lab.conformance import checks_arp_nd  # noqa: F401
 from lab.conformance import checks_unicast  # noqa: F401
 from lab.conformance import checks_reception  # noqa: F401
+from lab.conformance import checks_bfd  # noqa: F401
 
 # isort: on
 
 __all__ = ["CHECKS", "Check", "run_row"]
 
 
-def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
+def run_row(
+    iut: Iut, row: str, pcap_dir: Path, families: tuple[Family, ...] | None = None
+) -> Verdict:
     """Run the check of ``row`` against ``iut`` in a fresh bench, once per address family the
-    row applies to; the verdict it reaches.
+    row applies to (or of ``families``); the verdict it reaches.
 
     Nothing is raised (but Ctrl-C): the matrix always completes, and the other family still
     counts. A family whose configuration the driver cannot express
@@ -60,7 +64,7 @@ def run_row(iut: Iut, row: str, pcap_dir: Path) -> Verdict:
     try:
         with Bench(iut, row, pcap_dir) as bench:
             pcap = bench.pcap
-            for family in ROWS[row].families:
+            for family in families or ROWS[row].families:
                 findings = Findings(family, bench.witness)
                 parts.append(findings)
                 try:

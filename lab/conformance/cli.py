@@ -61,8 +61,8 @@ def add_conformance_command(sub: Any) -> None:
     p = sub.add_parser(
         "conformance",
         help=(
-            "check VRRP implementations against RFC 5798/9568 "
-            "(docs/architecture.md#conformance) and print the matrix"
+            "check VRRP implementations against RFC 5798/9568, and their BFD against RFC "
+            "5880/5881 (--rows bfd) (docs/architecture.md#conformance); print the matrix"
         ),
     )
     p.add_argument(
@@ -72,7 +72,12 @@ def add_conformance_command(sub: Any) -> None:
         help="implementation column (repeatable or comma-separated); default: every "
         "one the lab knows: " + ", ".join(iut_names()),
     )
-    p.add_argument("--rows", metavar="IDS", help="rows to run, e.g. P01,T01 (default: all)")
+    p.add_argument(
+        "--rows",
+        metavar="IDS",
+        help="rows to run, e.g. P01,T01 or B01,B05; 'vrrp', 'bfd' and 'all' name those sets "
+        "(default: the VRRP rows)",
+    )
     p.add_argument(
         "--jobs",
         "-j",
@@ -243,9 +248,15 @@ def cell(verdict: Verdict) -> str:
 
 def matrix_table(verdicts: Sequence[Verdict], columns: Sequence[str], rows: Sequence[str]) -> Table:
     """The matrix: a row per conformance row, a column per implementation."""
-    table = Table(
-        title="VRRP conformance (RFC 5798 / RFC 9568), IPv4 and IPv6", title_justify="left"
+    bfd = [row for row in rows if ROWS[row].bfd]
+    title = (
+        "VRRP conformance (RFC 5798 / RFC 9568)"
+        if not bfd
+        else "BFD conformance (RFC 5880 / RFC 5881)"
+        if len(bfd) == len(rows)
+        else "VRRP and BFD conformance (RFC 5798 / 9568, RFC 5880 / 5881)"
     )
+    table = Table(title=f"{title}, IPv4 and IPv6", title_justify="left")
     table.add_column("row")
     table.add_column("level")
     table.add_column("rule")

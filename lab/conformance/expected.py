@@ -70,6 +70,15 @@ DEPARTURES: dict[str, dict[str, Expectation]] = {
             "behaviour, not RFC 5798's discard",
             contains="answered the losing advert at once",
         ),
+        "B01": Expectation(
+            "fail",
+            "IPv6: 2.2.7 sends BFD with hop limit 64 unless `hoplimit` is configured "
+            "(BFD_CONTROL_HOPLIMIT, set in bfd_parser.c bfd_end_handler), and checks received "
+            "packets against that 64 (bfd.c bfd_check_packet_ttl: hop limit + max_hops >= 64), "
+            "so it accepts 254 too; RFC 5881 §5 wants 255 both ways. IPv4 uses 255",
+            contains="IPv6: sent: hop limit 64",
+            by_family=IPV6_ONLY,
+        ),
         "U01": Expectation(
             "fail",
             "unicast adverts from any source are accepted unless check_unicast_src (or "
@@ -152,11 +161,22 @@ DEPARTURES: dict[str, dict[str, Expectation]] = {
             "vrrpd is multicast only; the driver refuses unicast_peer",
             contains="multicast only",
         ),
+        # The B rows ask bfdd, FRR's BFD daemon, which the driver runs as a peer.
+        "B09": Expectation(
+            "fail",
+            "bfdd 8.4.4 accepts a packet with the A bit set although no authentication is "
+            "configured (RFC 5880 §6.8.6 says discard): bfd_recv_cb (bfdd/bfd_packet.c) checks "
+            "version, Detect Mult, Length and My Discriminator, and BFD_ABIT is defined but "
+            "never tested; the other malformed packets are discarded",
+            contains="A bit without authentication: accepted",
+        ),
     },
 }
 
 #: The columns the test suite runs (each is skipped where its program is missing).
 COLUMNS = list(DEPARTURES)
+#: The columns the suite asks the BFD rows of: bundled-9568 runs the bundled daemon's BFD.
+BFD_COLUMNS = ["keepalived", "bundled", "frr"]
 
 
 def expectation(column: str, row: str) -> Expectation:

@@ -2,8 +2,13 @@
 
 The harness as a whole: docs/architecture.md#conformance.
 
-A row is a question about one rule of RFC 5798 (VRRPv3) or RFC 9568 (its update). The ids are
-stable: reports, the expected-verdict table and ``docs/conformance.md`` all key on them.
+A row is a question about one rule of RFC 5798 (VRRPv3) or RFC 9568 (its update), or, for the
+B rows, of BFD: RFC 5880 (asynchronous mode) over RFC 5881 (single hop). The ids are stable:
+reports, the expected-verdict table and ``docs/conformance.md`` all key on them.
+
+``vrrp-lab conformance`` without ``--rows`` runs the VRRP rows (:data:`VRRP_ROWS`); the B rows
+run when asked for (``--rows bfd``, ``--rows B01,B05``, or ``--rows all``): they need an
+implementation built with BFD, and keep the default matrix's run time as it was.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ class Row:
     families: tuple[Family, ...] = (4, 6)
     """The address families the rule applies to; the check asks its question in each."""
     group: str = ""
-    """UNH-IOL style group: transmission, reception, timers, state machine, ARP/ND, unicast."""
+    """UNH-IOL style group: transmission, reception, timers, state machine, ARP/ND, unicast;
+    BFD for the B rows."""
+
+    @property
+    def bfd(self) -> bool:
+        """Whether the row asks about BFD (RFC 5880/5881) rather than VRRP."""
+        return self.group == "BFD"
 
 
 ROWS: dict[str, Row] = {
@@ -175,17 +186,85 @@ ROWS: dict[str, Row] = {
             "SHOULD",
             group="unicast",
         ),
+        Row(
+            "B01", "TTL / hop limit 255 sent; 254 discarded (GTSM)", "5881 §5", "MUST", group="BFD"
+        ),
+        Row(
+            "B02",
+            "three-way handshake Down → Init → Up",
+            "5880 §6.2, §6.8.6",
+            "MUST",
+            group="BFD",
+        ),
+        Row(
+            "B03",
+            "transmit interval = max(local Desired Min TX, remote Required Min RX), both ways",
+            "5880 §6.8.2, §6.8.7",
+            "MUST",
+            group="BFD",
+        ),
+        Row(
+            "B04",
+            "Poll/Final: the change coming Up polled; a Poll answered by a Final at once",
+            "5880 §6.5, §6.8.3, §6.8.7",
+            "MUST",
+            group="BFD",
+        ),
+        Row(
+            "B05",
+            "Detection Time = remote Detect Mult × agreed interval; Down with diagnostic 1",
+            "5880 §6.8.4",
+            "MUST",
+            group="BFD",
+        ),
+        Row("B06", "slow rate (≥ 1 s) until Up", "5880 §6.8.3", "MUST", group="BFD"),
+        Row(
+            "B07",
+            "remote AdminDown: Down with diagnostic 3, not a detection failure",
+            "5880 §6.8.6, §6.8.16",
+            "MUST",
+            group="BFD",
+        ),
+        Row(
+            "B08",
+            "demultiplexing: a packet with an unknown Your Discriminator discarded",
+            "5880 §6.8.6",
+            "MUST",
+            group="BFD",
+        ),
+        Row(
+            "B09",
+            "malformed packets discarded: version, Length, Detect Mult 0, My Discriminator 0, "
+            "A bit without authentication",
+            "5880 §6.8.6",
+            "MUST",
+            group="BFD",
+        ),
     )
 }
+#: The VRRP rows: the default matrix.
+VRRP_ROWS = [row for row, spec in ROWS.items() if not spec.bfd]
+#: The BFD rows (RFC 5880/5881).
+BFD_ROWS = [row for row, spec in ROWS.items() if spec.bfd]
+#: Words ``--rows`` takes for a set of rows.
+ROW_SETS = {"vrrp": VRRP_ROWS, "bfd": BFD_ROWS, "all": list(ROWS)}
 
 
 def parse_rows(text: str | None) -> list[str]:
-    """Row ids from ``P01,T01,...`` (None or empty: every row). Raises ValueError on an
-    unknown id, naming the known ones."""
+    """Row ids from ``P01,T01,...``, where ``vrrp``, ``bfd`` and ``all`` stand for those sets
+    (None or empty: the VRRP rows). Raises ValueError on an unknown id, naming the known ones."""
     if not text:
-        return list(ROWS)
-    wanted = [item.strip().upper() for item in text.split(",") if item.strip()]
+        return list(VRRP_ROWS)
+    wanted: list[str] = []
+    for item in (item.strip() for item in text.split(",")):
+        if item.lower() in ROW_SETS:
+            wanted += ROW_SETS[item.lower()]
+        elif item:
+            wanted.append(item.upper())
     unknown = [row for row in wanted if row not in ROWS]
     if unknown:
-        raise ValueError(f"unknown row(s) {', '.join(unknown)}; known rows: {', '.join(ROWS)}")
-    return wanted
+        raise ValueError(
+            f"unknown row(s) {', '.join(unknown)}; known rows: {', '.join(ROWS)} "
+            f"(or {', '.join(ROW_SETS)})"
+        )
+    return list(dict.fromkeys(wanted))

@@ -53,6 +53,12 @@ FRR has neither a ``keepalived.conf`` nor a notify FIFO, so this driver translat
   the new translation and applies it with ``vtysh`` (``no vrrp N ip X``, a new priority, ...):
   a reload that changes nothing keeps the master, as keepalived's does.
 
+* **BFD.** vrrpd has no BFD client (:data:`TRACK_BFD_REFUSAL`), so ``track_bfd`` is refused;
+  ``bfd_instance`` blocks make FRR a BFD *peer*: ``bfdd`` runs beside zebra with a ``bfd`` /
+  ``peer A interface IF local-address L`` block per instance (:class:`FrrBfdPeer`), its control
+  socket in the same private directory. :meth:`FrrRouter.bfd_peers` returns ``show bfd peers
+  json``. bfdd is a helper as zebra is: stopped after vrrpd, SIGKILLed with it, never frozen.
+
 On SIGTERM vrrpd shuts every virtual router down as RFC 5798 §6.4.3 says: a master sends one
 advert with priority 0, then it goes to Initialize and its macvlan to ``protodown on``. The
 macvlans stay (FRR never owns them); :meth:`FrrRouter.start` recreates them.
@@ -121,6 +127,19 @@ OWNER_REFUSAL = (
 )
 
 
+#: Why ``track_bfd`` is refused: vrrpd cannot follow a BFD session. In FRR 8.4.4 the BFD
+#: clients (users of lib/bfd.c's bfd_sess_new) are bgpd, ospfd, ospf6d, isisd and pimd;
+#: vrrpd/ has no BFD code at all (``git grep -i bfd frr-8.4.4 -- vrrpd/`` finds nothing), and
+#: doc/user/vrrp.rst has no BFD command.
+TRACK_BFD_REFUSAL = (
+    "track_bfd: FRR vrrpd 8.4 has no BFD client (nothing in vrrpd/ uses lib/bfd.c; BFD clients "
+    "are bgpd, ospfd, ospf6d, isisd and pimd), so no VRRP instance can follow a session; FRR "
+    "runs a bfd_instance as a BFD peer (bfdd) only: drop track_bfd"
+)
+#: bfdd's interval range, whole milliseconds (bfdd/bfdd_cli.c: ``receive-interval (10-60000)``).
+BFDD_INTERVAL_MS = range(10, 60001)
+
+
 class UnsupportedConfig(Unsupported):
     """The router's ``keepalived.conf`` asks for something FRR's vrrpd cannot do."""
 
@@ -159,11 +178,36 @@ class FrrVrouter:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrrBfdPeer:
+    """One bfdd single-hop peer (``bfd`` / ``peer A ...``), from a ``bfd_instance``."""
+
+    name: str
+    peer: str
+    local: str | None
+    """``source_ip``; bfdd needs a local address for IPv6, found at start when not given."""
+    receive_ms: int
+    transmit_ms: int
+    multiplier: int
+    passive: bool
+
+    def commands(self, interface: str, local: str) -> list[str]:
+        """The ``peer`` block under ``bfd``, on ``interface`` from ``local``."""
+        lines = [
+            f"peer {self.peer} interface {interface} local-address {local}",
+            f" receive-interval {self.receive_ms}",
+            f" transmit-interval {self.transmit_ms}",
+            f" detect-multiplier {self.multiplier}",
+        ]
+        return [*lines, " passive-mode"] if self.passive else lines
+
+
+@dataclasses.dataclass(frozen=True)
 class FrrPlan:
-    """A ``keepalived.conf`` translated for FRR: virtual routers, plus what was ignored."""
+    """A ``keepalived.conf`` translated for FRR: virtual routers, BFD peers, what was ignored."""
 
     vrouters: tuple[FrrVrouter, ...]
     ignored: tuple[str, ...]
+    bfd_peers: tuple[FrrBfdPeer, ...] = ()
 
     def config_text(self) -> str:
         """The ``vrrpd.conf`` vrrpd starts with."""
@@ -202,6 +246,8 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
     groups: dict[tuple[str, int], list[kconf.VrrpInstance]] = {}
     for inst in parsed.instances:
         where = f"{source}: vrrp_instance {inst.name}"
+        if inst.track_bfd:
+            raise UnsupportedConfig(f"{where}: {TRACK_BFD_REFUSAL}")
         if inst.is_unicast:
             raise UnsupportedConfig(
                 f"{where}: unicast_peer: FRR vrrpd is multicast only (224.0.0.18/ff02::12); "
@@ -278,7 +324,44 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
                 instances=tuple((i.family, i.name) for i in insts),
             )
         )
-    return FrrPlan(vrouters=tuple(vrouters), ignored=tuple(ignored))
+    peers = tuple(_bfd_peer(bfd, f"{source}: bfd_instance {bfd.name}", ignored)
+                  for bfd in parsed.bfd_instances)  # fmt: skip
+    return FrrPlan(vrouters=tuple(vrouters), ignored=tuple(ignored), bfd_peers=peers)
+
+
+def _bfd_peer(bfd: kconf.BfdInstance, where: str, ignored: list[str]) -> FrrBfdPeer:
+    """A ``bfd_instance`` as a bfdd peer; what bfdd cannot express raises or is ignored."""
+    ms = {}
+    for keyword in ("min_rx", "min_tx"):
+        value = round(getattr(bfd, keyword) * 1e6) / 1000  # keepalived keeps microseconds
+        if value not in BFDD_INTERVAL_MS:
+            raise UnsupportedConfig(
+                f"{where}: {keyword} {value:g} ms: bfdd takes whole milliseconds "
+                f"{BFDD_INTERVAL_MS.start}..{BFDD_INTERVAL_MS.stop - 1}"
+            )
+        ms[keyword] = int(value)
+    if bfd.multiplier < 2:
+        raise UnsupportedConfig(f"{where}: multiplier {bfd.multiplier}: bfdd takes 2..255")
+    # bfdd has no knob for these: its slow rate is 1 s, a single-hop session sends and
+    # expects TTL 255 (bfdd/bfd_packet.c), and weight, vrrp and checker are keepalived's own.
+    for keyword, value in (
+        ("idle_tx", bfd.idle_tx != 1.0),
+        ("ttl/hoplimit", bfd.ttl not in (None, 255)),
+        ("max_hops", bfd.max_hops != 0),
+        ("weight", bfd.weight != 0),
+        ("vrrp/checker", bfd.vrrp or bfd.checker),
+    ):
+        if value:
+            ignored.append(f"bfd_instance {bfd.name}: {keyword} (bfdd has no such setting)")
+    return FrrBfdPeer(
+        name=bfd.name,
+        peer=str(bfd.neighbor_ip),
+        local=None if bfd.source_ip is None else str(bfd.source_ip),
+        receive_ms=ms["min_rx"],
+        transmit_ms=ms["min_tx"],
+        multiplier=bfd.multiplier,
+        passive=bfd.passive,
+    )
 
 
 def unsupported_reason(config: str | RouterParams) -> str | None:
@@ -334,7 +417,8 @@ def vmac(family: int, vrid: int) -> str:
 
 @register_driver
 class FrrRouter(Router):
-    """FRR's vrrpd plus zebra, driven from a ``keepalived.conf`` (see the module docstring)."""
+    """FRR's vrrpd plus zebra (and bfdd for BFD peers), driven from a ``keepalived.conf``
+    (see the module docstring)."""
 
     impl: ClassVar[str] = "frr"
     program: ClassVar[str] = str(FRR_DIR / "vrrpd")
@@ -351,7 +435,8 @@ class FrrRouter(Router):
         super().__init__(node, config, source=source)
         self.plan = translate(self.config_text, self.source)
         self._running_plan: FrrPlan | None = None
-        self._zebra: subprocess.Popen[bytes] | None = None
+        # zebra, then bfdd when the config has BFD peers: started before vrrpd, ended after.
+        self._helpers: dict[str, subprocess.Popen[bytes]] = {}
         self._terminating = False
 
     # -- files -------------------------------------------------------------------------------
@@ -369,7 +454,16 @@ class FrrRouter(Router):
     @property
     def zebra_log_path(self) -> str:
         """zebra's captured output, inside the node."""
-        return f"{RUN_DIR}/zebra.log"
+        return self.helper_log_path("zebra")
+
+    def helper_log_path(self, name: str) -> str:
+        """The captured output of helper daemon ``name`` (zebra, bfdd), inside the node."""
+        return f"{RUN_DIR}/{name}.log"
+
+    @property
+    def _zebra(self) -> subprocess.Popen[bytes] | None:
+        """zebra's process while it runs (None before start and after stop)."""
+        return self._helpers.get("zebra")
 
     def _daemon_flags(self, name: str) -> list[str]:
         return [
@@ -407,6 +501,26 @@ class FrrRouter(Router):
             "! Written by vrrp-lab: zebra only serves vrrpd here.\nlog stdout informational\n"
         )
         self.node.path(self.vrrpd_config_path).write_text(self.plan.config_text())
+        if self.plan.bfd_peers:
+            self.node.path(f"{FRR_RUN}/bfdd.conf").write_text(self._bfdd_config())
+
+    def _bfdd_config(self) -> str:
+        """``bfdd.conf``: a ``peer`` per ``bfd_instance``, on the interface that reaches it."""
+        lines = ["! Written by vrrp-lab from the router's bfd_instance blocks.",
+                 "log stdout informational", "bfd"]  # fmt: skip
+        for peer in self.plan.bfd_peers:
+            interface, local = self._route_to(peer.peer, peer.local)
+            lines += [f" {line}" for line in peer.commands(interface, local)] + [" exit"]
+        return "\n".join([*lines, "exit"]) + "\n"
+
+    def _route_to(self, peer: str, local: str | None) -> tuple[str, str]:
+        """(interface, local address) this node reaches ``peer`` by: a single-hop peer is on
+        a link of the node, and bfdd wants both named (the address is mandatory for IPv6)."""
+        argv = ["ip", "-j", "route", "get", peer, *(["from", local] if local else [])]
+        routes = json.loads(self.node.run(argv).stdout)
+        if not routes or "dev" not in routes[0]:
+            raise RouterError(f"{self.name} has no route to its BFD peer {peer}")
+        return routes[0]["dev"], local or routes[0]["prefsrc"]
 
     def set_config(self, config: str | RouterParams) -> None:
         """Replace the config (translated at once); it applies at :meth:`start`/:meth:`reload`."""
@@ -426,46 +540,50 @@ class FrrRouter(Router):
             self._prepare_files()
             self._private_var_tmp()
             self._make_macvlans()
-            self._start_zebra(timeout)
             try:
+                self._start_helper("zebra", [], "zserv.api", timeout)
+                if self.plan.bfd_peers:
+                    # bfdd learns the interfaces from zebra; its control socket is private too.
+                    bfdctl = ["--bfdctl", f"{FRR_RUN}/bfdd.sock"]
+                    self._start_helper("bfdd", bfdctl, "bfdd.vty", timeout)
                 at = super().start(timeout=timeout)
             except BaseException:
                 if self.running:
                     self._kill_tree()
                     self._save_log()
-                self._end_zebra(graceful=False)
+                self._end_helpers(graceful=False)
                 raise
             self._running_plan = self.plan
             return at
 
     def daemon_pids(self) -> list[int]:
-        """vrrpd's processes and zebra's."""
-        zebra = self._zebra
-        helper = [] if zebra is None or zebra.poll() is not None else process_tree(zebra.pid)
-        return self.pids() + helper
+        """vrrpd's processes and its helpers' (zebra, bfdd)."""
+        helpers = [p for p in self._helpers.values() if p.poll() is None]
+        return self.pids() + [pid for p in helpers for pid in process_tree(p.pid)]
 
     def stop(self, *, timeout: float = 10.0) -> float:
-        """SIGTERM vrrpd (priority-0 advert from a master), then stop zebra."""
+        """SIGTERM vrrpd (priority-0 advert from a master), then stop bfdd and zebra."""
         with self._lock:
             try:
                 return super().stop(timeout=timeout)
             finally:
-                self._end_zebra(graceful=True, timeout=timeout)
+                self._end_helpers(graceful=True, timeout=timeout)
 
     def kill(self) -> float:
-        """SIGKILL vrrpd, then zebra: no priority 0, the master's macvlan stays up with the VIP."""
+        """SIGKILL vrrpd, then bfdd and zebra: no priority 0, no BFD Down (the peer detects
+        the silence), the master's macvlan stays up with the VIP."""
         with self._lock:
             try:
                 return super().kill()
             finally:
-                self._end_zebra(graceful=False)
+                self._end_helpers(graceful=False)
 
     def close(self, *, timeout: float = 10.0) -> None:
-        """As :meth:`Router.close`, and zebra goes too (even when vrrpd died on its own)."""
+        """As :meth:`Router.close`, and the helpers go too (even when vrrpd died on its own)."""
         try:
             super().close(timeout=timeout)
         finally:
-            self._end_zebra(graceful=True, timeout=timeout)
+            self._end_helpers(graceful=True, timeout=timeout)
 
     def reload(self) -> float:
         """Apply the difference between the running and the current config with ``vtysh``.
@@ -489,14 +607,14 @@ class FrrRouter(Router):
 
     # -- FRR's own interface ----------------------------------------------------------------
 
-    def vtysh(self, *commands: str, timeout: float = 10.0) -> str:
-        """Run ``commands`` in vtysh against this router's vrrpd; return their output.
+    def vtysh(self, *commands: str, timeout: float = 10.0, daemon: str = "vrrpd") -> str:
+        """Run ``commands`` in vtysh against this router's ``daemon``; return their output.
 
         vtysh reports a rejected command on stdout with exit status 0 in some versions, so
         both the status and FRR's ``%`` error lines count as failures.
         """
         # -H: vtysh appends every command to ~/.history_frr, the host's home otherwise.
-        argv = ["vtysh", "--vty_socket", FRR_RUN, "-H", "/dev/null", "-d", "vrrpd"]
+        argv = ["vtysh", "--vty_socket", FRR_RUN, "-H", "/dev/null", "-d", daemon]
         for cmd in commands:
             argv += ["-c", cmd]
         result = self.node.run(argv, check=False, timeout=timeout)
@@ -518,6 +636,14 @@ class FrrRouter(Router):
         if not self.running:
             raise RouterError(f"router {self.name} ({self.impl}) is not running")
         data: list[dict[str, Any]] = json.loads(self.vtysh("show vrrp json"))
+        return data
+
+    def bfd_peers(self) -> list[dict[str, Any]]:
+        """``show bfd peers json``: one object per session (``peer``, ``status`` up/down/init/
+        shutdown, ``id``/``remote-id``, intervals in ms, ``detect-multiplier``, diagnostics)."""
+        if "bfdd" not in self._helpers:
+            raise RouterError(f"router {self.name} ({self.impl}) runs no bfdd")
+        data: list[dict[str, Any]] = json.loads(self.vtysh("show bfd peers json", daemon="bfdd"))
         return data
 
     def macvlans(self) -> dict[str, tuple[int, int]]:
@@ -611,56 +737,59 @@ class FrrRouter(Router):
             # The node's mount namespace has private propagation: the host never sees this.
             node.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "lab-var-tmp", "/var/tmp"])
 
-    def _start_zebra(self, timeout: float) -> None:
-        # Sockets and pid files of a previous run would make zebra look ready before it is.
-        for name in ("zserv.api", "zebra.vty", "vrrpd.vty", "zebra.pid", "vrrpd.pid"):
-            self.node.path(f"{FRR_RUN}/{name}").unlink(missing_ok=True)
-        zebra_log = open(self.node.path(self.zebra_log_path), "ab")  # noqa: SIM115 (handed over)
+    def _start_helper(self, name: str, extra: list[str], ready: str, timeout: float) -> None:
+        """Start helper daemon ``name`` and wait for its ``ready`` file (a socket) to appear."""
+        # Sockets and pid files of a previous run would make it look ready before it is.
+        for leftover in (ready, f"{name}.vty", f"{name}.pid", "vrrpd.vty", "vrrpd.pid"):
+            self.node.path(f"{FRR_RUN}/{leftover}").unlink(missing_ok=True)
+        log = open(self.node.path(self.helper_log_path(name)), "ab")  # noqa: SIM115 (handed over)
         try:
-            self._zebra = self.node.popen(
-                self.launch([str(FRR_DIR / "zebra"), *self._daemon_flags("zebra")]),
-                stdout=zebra_log,
+            proc = self.node.popen(
+                self.launch([str(FRR_DIR / name), *self._daemon_flags(name), *extra]),
+                stdout=log,
                 stderr=subprocess.STDOUT,
             )
         finally:
-            zebra_log.close()
-        zserv = self.node.path(f"{FRR_RUN}/zserv.api")
-        zebra = self._zebra
-        try:
-            wait_until(
-                lambda: zserv.exists() or zebra.poll() is not None,
-                timeout=timeout,
-                what=f"zebra on {self.name} to open {FRR_RUN}/zserv.api",
+            log.close()
+        self._helpers[name] = proc
+        path = self.node.path(f"{FRR_RUN}/{ready}")
+        wait_until(
+            lambda: path.exists() or proc.poll() is not None,
+            timeout=timeout,
+            what=f"{name} on {self.name} to open {FRR_RUN}/{ready}",
+        )
+        if proc.poll() is not None:
+            del self._helpers[name]
+            raise RouterError(
+                f"{name} on {self.name} exited {proc.returncode}; log tail:\n"
+                f"{self._helper_log_tail(name)}"
             )
-        except Exception:
-            self._end_zebra(graceful=False)
-            raise
-        if zebra.poll() is not None:
-            tail = self._zebra_log_tail()
-            self._zebra = None
-            raise RouterError(f"zebra on {self.name} exited {zebra.returncode}; log tail:\n{tail}")
 
-    def _end_zebra(self, *, graceful: bool, timeout: float = 10.0) -> None:
-        zebra, self._zebra = self._zebra, None
-        if zebra is None or zebra.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            zebra.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
-        try:
-            zebra.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            zebra.kill()
-            zebra.wait(timeout=5)
+    def _end_helpers(self, *, graceful: bool, timeout: float = 10.0) -> None:
+        """End the helpers, the last started first (bfdd before the zebra it talks to)."""
+        for name in reversed(list(self._helpers)):
+            proc = self._helpers.pop(name)
+            if proc.poll() is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
-    def _zebra_log_tail(self, lines: int = 10) -> str:
+    def _helper_log_tail(self, name: str, lines: int = 10) -> str:
         with contextlib.suppress(OSError):
-            text = self.node.path(self.zebra_log_path).read_text(errors="replace")
+            text = self.node.path(self.helper_log_path(name)).read_text(errors="replace")
             return "\n".join(text.rstrip().splitlines()[-lines:])
         return ""
 
 
 __all__ = [
     "OWNER_REFUSAL",
+    "TRACK_BFD_REFUSAL",
+    "FrrBfdPeer",
     "FrrPlan",
     "FrrRouter",
     "FrrVrouter",

@@ -1,9 +1,11 @@
-"""Drivers that run the scripted stand-in (``liar.py``) as a lab router, one per flaw.
+"""Drivers that run the scripted stand-ins (``liar.py`` for VRRP, ``bfd_liar.py`` for BFD) as
+lab routers, one per flaw.
 
 ``liar_iut("ttl254")`` registers a :class:`lab.routers.Router` subclass named ``liar-ttl254``
 with :func:`lab.routers.register_driver` and returns the :class:`lab.conformance.Iut` column
 that runs it, so the conformance checks drive it exactly as they drive keepalived: through
-``make_router``, the rendered ``keepalived.conf`` and the notify FIFO.
+``make_router``, the rendered ``keepalived.conf`` and the notify FIFO. ``bfd_liar_iut`` does
+the same for the BFD stand-in (``bfdliar-<flaw>``).
 """
 
 from __future__ import annotations
@@ -36,5 +38,31 @@ def liar_iut(flaw: str) -> Iut:
     name = f"liar-{flaw}"
     register_driver(
         type(f"LiarRouter_{flaw.replace('-', '_')}", (LiarRouter,), {"impl": name, "flaw": flaw})
+    )
+    return iut(name)
+
+
+BFD_LIAR = Path(__file__).with_name("bfd_liar.py")
+
+
+class BfdLiarRouter(LiarRouter):
+    """The BFD stand-in (``bfd_liar.py``), started the same way."""
+
+    impl: ClassVar[str] = "bfdliar"
+
+    def command(self) -> list[str]:
+        """The BFD stand-in with the lab's wrapper config and this driver's flaw."""
+        return [self.program, str(BFD_LIAR), "-f", self.wrapper_path, "--flaw", self.flaw]
+
+
+def bfd_liar_iut(flaw: str) -> Iut:
+    """The column of a BFD stand-in that breaks ``flaw`` (``none``: an honest one)."""
+    name = f"bfdliar-{flaw}"
+    register_driver(
+        type(
+            f"BfdLiarRouter_{flaw.replace('-', '_')}",
+            (BfdLiarRouter,),
+            {"impl": name, "flaw": flaw},
+        )
     )
     return iut(name)

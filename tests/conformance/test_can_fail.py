@@ -1,9 +1,10 @@
-"""Every verdict can fail (issue 6, point 3), and every check can pass.
+"""Every verdict can fail (issue 6, point 3; issue 13 for the B rows), and every check can pass.
 
-For each row, the scripted stand-in (``liar.py``) plays the implementation under test and breaks
-just that row's rule; the row's check, unchanged, must report ``fail``, in IPv4 and in IPv6. The
-honest stand-in (no flaw) must pass every row in both families, so a fail is the flaw's doing,
-not the bench's.
+For each row, a scripted stand-in plays the implementation under test and breaks just that
+row's rule (``liar.py`` for the VRRP rows, ``bfd_liar.py`` for the BFD rows); the row's check,
+unchanged, must report ``fail``, in IPv4 and in IPv6 (a BFD row in IPv4: see :func:`families`).
+The honest stand-in (no flaw) must pass every row in the same families, so a fail is the flaw's
+doing, not the bench's.
 """
 
 from __future__ import annotations
@@ -12,22 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from lab.conformance import ROWS, run_row
+from lab.conformance import ROWS, Iut, run_row
+from lab.conformance.checks_bfd import MALFORMED
+from lab.conformance.rows import Family
+from tests.conformance.bfd_liar import FLAWS as BFD_FLAWS
 from tests.conformance.liar import FLAWS
-from tests.conformance.standin import liar_iut
+from tests.conformance.standin import bfd_liar_iut, liar_iut
 
-BROKEN = {flaw: row for flaw, row in FLAWS.items() if row}
+BROKEN = {flaw: row for flaws in (FLAWS, BFD_FLAWS) for flaw, row in flaws.items() if row}
 #: Rows that ask several cases: each case must fail on its own against the flaw, in each
 #: family (the IPv6 reasons carry the ``IPv6: `` prefix too), so no case is a passenger.
+#: ``{ttl}`` is the family's word: TTL or hop limit.
 CASES = {
     "accept-type": ("type 2: accepted", "version 4: accepted", "VRID 2: accepted"),
     "accept-short": ("truncated", "count 2 with 1 address: accepted"),
+    "ttl64": ("sent: {ttl} 64", "{ttl} 254: accepted"),
+    "accept-malformed": tuple(f"{label}: accepted" for label in MALFORMED),
 }
 
 
+def standin(flaw: str, row: str) -> Iut:
+    """The stand-in column breaking ``flaw`` that plays ``row``'s protocol."""
+    return bfd_liar_iut(flaw) if ROWS[row].bfd else liar_iut(flaw)
+
+
+def families(row: str) -> tuple[Family, ...]:
+    """The families the stand-in is asked ``row`` in: every one for a VRRP row; IPv4 for a
+    BFD row, whose stand-in has one code path for both (a UDP socket of either family), while
+    the IPv6 question is asked of keepalived, bundled and FRR in ``test_rows`` (and this keeps
+    the suite's conformance stage within a minute of what it was)."""
+    return (4,) if ROWS[row].bfd else ROWS[row].families
+
+
 def test_every_row_has_a_flaw() -> None:
-    """The stand-in breaks each row's rule in one of its flaws (no lab needed)."""
+    """The stand-ins break each row's rule in one of their flaws (no lab needed)."""
     assert sorted(BROKEN.values()) == sorted(ROWS)
+    assert {ROWS[row].bfd for row in BFD_FLAWS.values() if row} == {True}
 
 
 @pytest.mark.lab
@@ -35,7 +56,7 @@ def test_every_row_has_a_flaw() -> None:
 def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
     """The check of the row ``flaw`` breaks reports fail against that stand-in."""
     row = BROKEN[flaw]
-    verdict = run_row(liar_iut(flaw), row, tmp_path)
+    verdict = run_row(standin(flaw, row), row, tmp_path, families(row))
     verdict.raise_if_error()  # the harness broke: fail with its traceback, never compare
     verdict.raise_if_inconclusive()  # a host stall spoiled a timing case: run again
     # In every family the row is asked in: each family's question can fail on its own.
@@ -44,9 +65,10 @@ def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
     )
     failures = verdict.reason.split("; ")
     for case in CASES.get(flaw, ()):
-        for prefix in ("", "IPv6: "):
-            assert any(f.startswith(prefix + case) for f in failures), (
-                f"{prefix}{case} did not fail: {verdict.reason}"
+        for prefix, ttl in (("", "TTL"), ("IPv6: ", "hop limit"))[: len(families(row))]:
+            want = prefix + case.format(ttl=ttl)
+            assert any(f.startswith(want) for f in failures), (
+                f"{want} did not fail: {verdict.reason}"
             )
 
 
@@ -54,7 +76,7 @@ def test_check_fails_on_its_flaw(flaw: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("row", list(ROWS))
 def test_honest_standin_passes(row: str, tmp_path: Path) -> None:
     """The stand-in without a flaw passes the row: the bench itself is sound."""
-    verdict = run_row(liar_iut("none"), row, tmp_path)
+    verdict = run_row(standin("none", row), row, tmp_path, families(row))
     verdict.raise_if_error()  # the harness broke: fail with its traceback, never compare
     verdict.raise_if_inconclusive()  # a host stall spoiled a timing case: run again
     assert verdict.families == dict.fromkeys(_families(row), "pass"), (
@@ -63,4 +85,4 @@ def test_honest_standin_passes(row: str, tmp_path: Path) -> None:
 
 
 def _families(row: str) -> list[str]:
-    return [f"IPv{family}" for family in ROWS[row].families]
+    return [f"IPv{family}" for family in families(row)]
