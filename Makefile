@@ -15,7 +15,7 @@ APT_PACKAGES := iproute2 nftables keepalived frr iputils-ping tshark tcpdump uti
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system run test lint schema bench wheel-check stress clean
+.PHONY: help setup system run test lint schema bench bfd-soak wheel-check stress clean
 
 # `make help` lists every target that has a `## ` comment on its line, so the list cannot drift.
 help: ## list the targets
@@ -65,11 +65,16 @@ schema: setup ## regenerate lab/scenario.schema.json and lab/sweep.schema.json f
 	$(VENV)/bin/vrrp-lab schema -o lab/scenario.schema.json
 	$(VENV)/bin/vrrp-lab bench --schema > lab/sweep.schema.json
 
-bench: setup ## run the benchmarks and the seed-conclusion sweep (figures land in docs/)
+bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	$(VENV)/bin/python benchmarks/build_time.py
 	@# --resume: an interrupted sweep goes on where it stopped; delete the directory for a
 	@# fresh one (a finished sweep only redraws its summary and plots).
 	$(VENV)/bin/vrrp-lab bench seed-conclusion --out docs/bench/seed-conclusion --jobs 2 --resume
+	$(VENV)/bin/vrrp-lab bench seed-bfd --out docs/bench/seed-bfd --jobs 2 --resume
+
+bfd-soak: setup ## ten minutes of idle BFD sessions at 50 ms x 3 beside scripts/stress.sh
+	$(VENV)/bin/python benchmarks/bfd_soak.py --minutes 10 --stress \
+	    --out docs/bench/bfd-soak/bundled-stress.json
 
 wheel-check: setup ## build the wheel, install it in a fresh venv, run it and the example from /
 	scripts/check-wheel.sh

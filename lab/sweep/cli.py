@@ -41,6 +41,7 @@ _AXIS_FLAGS = {
     "fault": str,
     "profile": str,
     "load": str,
+    "bfd": str,  # seconds, or none: the spec reads both (lab.sweep.spec.Axes.bfd)
 }
 
 

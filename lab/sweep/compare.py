@@ -18,10 +18,17 @@ from lab.errors import UsageError
 from lab.stalls import HOST_FLOOR
 from lab.sweep.record import AXES
 
+#: Axes a summary written before them lacks; a missing one reads as unset (None).
+OPTIONAL_AXES = ("bfd",)
+
 SUMMARY_JSON = "summary.json"
 
 #: The figures compared, each on its own: the summary's key and the word a report uses.
-METRICS = {"detection_ms": "detection", "outage_ms": "outage"}
+METRICS = {
+    "detection_ms": "detection",
+    "outage_ms": "outage",
+    "bfd_detection_ms": "BFD detection",
+}
 #: The fewest measured trials a side needs to be compared. With n trials the widest
 #: order-statistic interval of the median, [min, max], covers 1 − 2/2ⁿ: 94 % at five, the
 #: nearest to 95 % below six; at three it is 75 %, and a re-run of the same sweep moved
@@ -88,7 +95,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Moved]:
     moved: list[Moved] = []
     pairs, _, _ = _match(old, new)
     for name, before, after in pairs:
-        for metric in METRICS:
+        for metric in _metrics(before, after):
             a, b = _figures(before, metric), _figures(after, metric)
             if a is None or b is None or _trials(before, metric) < MIN_TRIALS:
                 continue
@@ -100,6 +107,12 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Moved]:
     return moved
 
 
+def _metrics(before: SummaryCell, after: SummaryCell) -> list[str]:
+    """The metrics a matched pair is compared on: BFD's detection only where both ran BFD."""
+    bfd = before.get("bfd") is not None and after.get("bfd") is not None
+    return [m for m in METRICS if bfd or m != "bfd_detection_ms"]
+
+
 def unmatched(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What :func:`compare` could not compare, one line each: cells only in OLD or only in
     NEW, and matched cells whose metric has no measured figure on one side."""
@@ -107,7 +120,8 @@ def unmatched(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     lines = [f"only in OLD: {c.get('cell', '?')}" for c in only_old]
     lines += [f"only in NEW: {c.get('cell', '?')}" for c in only_new]
     for name, before, after in pairs:
-        for metric, word in METRICS.items():
+        for metric in _metrics(before, after):
+            word = METRICS[metric]
             sides = [s for s, c in (("OLD", before), ("NEW", after)) if _figures(c, metric) is None]
             if sides:
                 lines.append(
@@ -183,6 +197,8 @@ def _describe_match(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The matched pair as a cell key, with ``old→new`` on an axis whose value differs."""
     parts = []
     for axis in AXES:
+        if axis in OPTIONAL_AXES and old.get(axis) is None and new.get(axis) is None:
+            continue  # as Cell.key: an optional axis left unset is not spelt
         before, after = _axis_text(axis, old.get(axis)), _axis_text(axis, new.get(axis))
         parts.append(before if before == after else f"{before}→{after}")
     return "/".join(parts)
@@ -191,13 +207,15 @@ def _describe_match(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _axis_text(axis: str, value: Any) -> str:
     # As lab.sweep.record.Cell.key spells each axis, so the description reads like a key.
     if value is None:
-        return "?"
+        return "nobfd" if axis == "bfd" else "?"
     if axis == "advert_int":
         return f"{value:g}s"
     if axis == "priority":
         return f"prio{value}"
     if axis == "preempt":
         return "preempt" if value else "nopreempt"
+    if axis == "bfd":
+        return f"bfd{value * 1000:g}ms"
     return str(value).replace(" ", "")
 
 
@@ -257,7 +275,7 @@ def _check(file: Path, data: Any) -> None:
     for n, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict):
             raise UsageError(f"{file}: cells[{n}] is not an object")
-        missing = [k for k in ("cell", *AXES) if k not in cell]
+        missing = [k for k in ("cell", *AXES) if k not in cell and k not in OPTIONAL_AXES]
         if missing:
             raise UsageError(f"{file}: cells[{n}] lacks {', '.join(missing)}")
         for metric in METRICS:

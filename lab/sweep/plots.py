@@ -4,6 +4,8 @@
 
 * ``detection_vs_advert.png``: detection against the advert interval, log-log, one line per
   implementation and fault, over the RFC's figure or window;
+* ``detection_vs_bfd.png``: when BFD was swept, detection against the interval that sets it,
+  BFD's for a BFD cell and the advert interval without, over BFD's detection window;
 * ``outage_ecdf.png``: the empirical CDF of the outage, one panel per fault;
 * ``error_vs_theory.png``: each measured detection's distance from the RFC figure or window,
   by advert interval, against the tolerance;
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import EnvironmentMissing
-from lab.sweep.record import Cell, TrialRecord
+from lab.sweep.record import BFD_MULTIPLIER, Cell, TrialRecord
 from lab.sweep.stats import percentile
 
 DPI = 120
@@ -58,6 +60,7 @@ _LABEL_AXES: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("preempt", lambda v: "preempt" if v else "nopreempt"),
     ("profile", str),
     ("load", str),
+    ("bfd", lambda v: f"BFD {_interval_text(v)}" if v else "no BFD"),
 )
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -83,6 +86,7 @@ def write_plots(out_dir: Path, records: Sequence[TrialRecord]) -> list[Path]:
     out: list[Path] = []
     for draw in (
         _detection_vs_advert,
+        _detection_vs_bfd,
         _outage_ecdf,
         _error_vs_theory,
         _timeline,
@@ -130,10 +134,10 @@ def _detection_vs_advert(out_dir: Path, records: list[TrialRecord]) -> Path | No
     measured = [r for r in _measured(records) if _detection(r) > 0]  # a log axis drops <= 0
     if not measured:
         return None
-    varying = _varying(measured, ("priority", "preempt", "profile", "load"))
+    varying = _varying(measured, ("priority", "preempt", "profile", "load", "bfd"))
     series: dict[tuple[Any, ...], dict[float, list[float]]] = {}
     for r in measured:
-        key = (r.cell.impl, r.cell.fault, *(getattr(r.cell, a) for a in varying))
+        key = (r.cell.impl, r.cell.fault, *(_axis_value(r.cell, a) for a in varying))
         series.setdefault(key, {}).setdefault(r.cell.advert_int, []).append(_detection(r))
     percentiles = all(
         len(v) >= PERCENTILE_MIN_TRIALS for points in series.values() for v in points.values()
@@ -146,8 +150,9 @@ def _detection_vs_advert(out_dir: Path, records: list[TrialRecord]) -> Path | No
     plt = _pyplot()
     with _figure(plt, 1, 1, (8.5, 5.2)) as (fig, axes):
         ax = axes[0][0]
+        vrrp_theory = [r for r in records if not r.cell.bfd_takeover]
         for n, fault in enumerate(faults):
-            _theory_band(ax, records, fault, _BAND_COLOURS[n % len(_BAND_COLOURS)])
+            _theory_band(ax, vrrp_theory, fault, _BAND_COLOURS[n % len(_BAND_COLOURS)])
         for key in sorted(series):
             points = series[key]
             xs = sorted(points)
@@ -190,7 +195,91 @@ def _detection_vs_advert(out_dir: Path, records: list[TrialRecord]) -> Path | No
         return _save(plt, fig, out_dir, "detection_vs_advert.png")
 
 
-def _theory_band(ax: Any, records: list[TrialRecord], fault: str, colour: str) -> None:
+def _detection_vs_bfd(out_dir: Path, records: list[TrialRecord]) -> Path | None:
+    """Detection against the interval that sets it, BFD's beside VRRP's: a BFD cell is drawn at
+    its BFD interval (one line per advert interval beside it), a cell without BFD at its advert
+    interval, one colour per implementation, over BFD's detection time. Drawn only when the
+    sweep has BFD cells."""
+    measured = [r for r in _measured(records) if _detection(r) > 0]
+    bfd_intervals = sorted({r.cell.bfd for r in measured if r.cell.bfd is not None})
+    if not bfd_intervals:
+        return None
+    # (impl, fault, advert interval beside BFD or 0.0 for VRRP alone) -> x -> detections
+    series: dict[tuple[str, str, float], dict[float, list[float]]] = {}
+    for r in measured:
+        beside = r.cell.advert_int if r.cell.bfd is not None else 0.0
+        x = r.cell.bfd if r.cell.bfd is not None else r.cell.advert_int
+        series.setdefault((r.cell.impl, r.cell.fault, beside), {}).setdefault(x, []).append(
+            _detection(r)
+        )
+    impls = sorted({k[0] for k in series})
+    faults = sorted({k[1] for k in series})
+    adverts = sorted({k[2] for k in series if k[2]}, reverse=True)
+    plt = _pyplot()
+    with _figure(plt, 1, 1, (8.5, 5.2)) as (fig, axes):
+        ax = axes[0][0]
+        # One interval has no width to fill: a short stretch either side of its point.
+        band = bfd_intervals if len(bfd_intervals) > 1 else [bfd_intervals[0] / 1.25] * 2
+        band = band if len(bfd_intervals) > 1 else [band[0], bfd_intervals[0] * 1.25]
+        spans = bfd_intervals if len(bfd_intervals) > 1 else bfd_intervals * 2
+        ax.fill_between(
+            band,
+            [(BFD_MULTIPLIER - 1) * i * 1000 for i in spans],
+            [BFD_MULTIPLIER * i * 1000 for i in spans],
+            color=_BAND_COLOURS[1], alpha=0.25, linewidth=0,
+            label=f"BFD detection time: [{BFD_MULTIPLIER - 1}·I, {BFD_MULTIPLIER}·I]",
+        )  # fmt: skip
+        for key in sorted(series):
+            impl, fault, beside = key
+            points = series[key]
+            xs = sorted(points)
+            mids = [statistics.median(points[x]) for x in xs]
+            lows = [min(points[x]) for x in xs]
+            highs = [max(points[x]) for x in xs]
+            if beside:
+                style = _LINESTYLES[adverts.index(beside) % 2 * 2]  # "-" or "-."
+                label = f"{impl} {fault}, BFD beside {_interval_text(beside)} adverts"
+            else:
+                style, label = ":", f"{impl} {fault}, VRRP alone"
+            ax.errorbar(
+                xs,
+                mids,
+                yerr=[
+                    [m - lo for m, lo in zip(mids, lows, strict=True)],
+                    [h - m for m, h in zip(mids, highs, strict=True)],
+                ],
+                color=f"C{impls.index(impl) % 10}",
+                linestyle=style,
+                marker=_MARKERS[faults.index(fault) % len(_MARKERS)],
+                markersize=5,
+                capsize=3,
+                linewidth=1.2,
+                label=label,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _interval_ticks(ax, sorted({x for points in series.values() for x in points}))
+        ax.set_xlabel("interval (log): BFD's for a BFD cell, the advert interval without")
+        ax.set_ylabel("detection (ms, log): fault to new master's first advert")
+        ax.set_title(
+            f"Detection with BFD beside VRRP alone: median of {len(measured)} measured trial(s), "
+            f"bars min–max{_left_out(records, measured)}",
+            fontsize=10,
+        )
+        ax.grid(True, which="both", alpha=0.25)
+        _legend(ax)
+        return _save(plt, fig, out_dir, "detection_vs_bfd.png")
+
+
+def _theory_band(
+    ax: Any,
+    records: list[TrialRecord],
+    fault: str,
+    colour: str,
+    *,
+    x_of: Callable[[TrialRecord], float | None] = lambda r: r.cell.advert_int,
+    label: str | None = None,
+) -> None:
     """The RFC's figure (a line) or window (a band) for one fault, from the records' own
     theory figures; where cells of one interval disagree (priorities vary), their span."""
     spans: dict[float, tuple[float, float]] = {}
@@ -203,10 +292,11 @@ def _theory_band(ax: Any, records: list[TrialRecord], fault: str, colour: str) -
         low, high = sorted((low, r.theory_ms))
         if low <= 0:
             continue
-        old = spans.get(r.cell.advert_int)
-        spans[r.cell.advert_int] = (
-            (low, high) if old is None else (min(old[0], low), max(old[1], high))
-        )
+        x = x_of(r)
+        if x is None:
+            continue
+        old = spans.get(x)
+        spans[x] = (low, high) if old is None else (min(old[0], low), max(old[1], high))
     if not spans:
         return
     xs = sorted(spans)
@@ -216,7 +306,10 @@ def _theory_band(ax: Any, records: list[TrialRecord], fault: str, colour: str) -
         # One interval has no width to fill: give it a short stretch either side of its point.
         xs = [xs[0] / 1.25, xs[0] * 1.25]
         lows, highs = lows * 2, highs * 2
-    label = f"RFC window, {fault}: [MDI−Adv, MDI]" if window else f"RFC figure, {fault}: Skew_Time"
+    if label is None:
+        label = (
+            f"RFC window, {fault}: [MDI−Adv, MDI]" if window else f"RFC figure, {fault}: Skew_Time"
+        )
     if lows == highs:
         ax.plot(xs, highs, color=colour, linestyle="--", linewidth=1.5, label=label)
     else:
@@ -235,7 +328,7 @@ def _outage_ecdf(out_dir: Path, records: list[TrialRecord]) -> Path | None:
     varying = _varying(measured, tuple(a for a, _ in _LABEL_AXES))
     series: dict[tuple[Any, ...], list[float]] = {}
     for r in measured:
-        key = (r.cell.fault, r.cell.impl, *(getattr(r.cell, a) for a in varying))
+        key = (r.cell.fault, r.cell.impl, *(_axis_value(r.cell, a) for a in varying))
         series.setdefault(key, []).append(float(r.outage_ms or 0.0))
     # One colour per line across every panel, so one legend serves them all.
     line_keys = sorted({k[1:] for k in series})
@@ -604,6 +697,12 @@ def _interval_text(seconds: float) -> str:
 def _axis_texts(axes: Sequence[str], values: Sequence[Any]) -> list[str]:
     readers = dict(_LABEL_AXES)
     return [readers[a](v) for a, v in zip(axes, values, strict=True)]
+
+
+def _axis_value(cell: Cell, axis: str) -> Any:
+    """``cell``'s value on ``axis``, sortable beside the other cells': no BFD reads as 0."""
+    value = getattr(cell, axis)
+    return (value or 0.0) if axis == "bfd" else value
 
 
 def _varying(records: Sequence[TrialRecord], axes: Sequence[str]) -> list[str]:

@@ -23,7 +23,10 @@ from typing import Any, Literal
 Outcome = Literal["measured", "inconclusive", "error"]
 
 #: The parameters that make a cell, in the order cell keys and tables show them.
-AXES = ("impl", "fault", "advert_int", "priority", "preempt", "profile", "load")
+AXES = ("impl", "fault", "advert_int", "priority", "preempt", "profile", "load", "bfd")
+
+#: BFD's Detect Mult in a sweep's BFD cells: RFC 5880's usual 3 (the seed-bfd scenario's too).
+BFD_MULTIPLIER = 3
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -33,7 +36,9 @@ class Cell:
     ``priority`` is the backup's (so it sets Skew_Time); the master keeps the base scenario's.
     ``load`` is ``none``, ``cpu-hog`` or ``advert-loss N%``. ``transport`` is derived, not an
     axis: ``unicast`` as the base scenario has it, or ``multicast`` for an implementation that
-    cannot send unicast adverts (FRR).
+    cannot send unicast adverts (FRR). ``bfd`` is the BFD interval in seconds (both ends'
+    min_rx and min_tx, Detect Mult :data:`BFD_MULTIPLIER`) between master and backup, or None
+    for no BFD; it comes last so that a results file written before the axis reads the same.
     """
 
     impl: str
@@ -44,6 +49,19 @@ class Cell:
     profile: str
     load: str
     transport: str = "unicast"
+    bfd: float | None = None
+
+    @property
+    def bfd_takeover(self) -> bool:
+        """Whether the backup takes over on its BFD session going Down (the bundled daemon's
+        ``bfd_takeover``), so that BFD and not VRRP's timers set the detection. Not after a
+        stop: a stopping master says so (priority 0, and BFD's AdminDown, which takes no one
+        over), and Skew_Time applies as without BFD."""
+        return self.bfd is not None and self.impl == "bundled" and self.fault != "stop"
+
+    def without_bfd(self) -> Cell:
+        """The same cell with no BFD."""
+        return dataclasses.replace(self, bfd=None)
 
     @property
     def key(self) -> str:
@@ -58,6 +76,8 @@ class Cell:
                 "preempt" if self.preempt else "nopreempt",
                 self.profile,
                 self.load.replace(" ", ""),
+                # Only when set: the keys of cells without BFD stay as they were before the axis.
+                *([f"bfd{self.bfd * 1000:g}ms"] if self.bfd is not None else []),
             )
         )
 
@@ -95,6 +115,9 @@ class TrialRecord:
     tolerance_ms: float | None = None
     lost_probes: int | None = None
     stale_arp_ms: float | None = None
+    bfd_detection_ms: float | None = None
+    """From the fault to a surviving router's BFD session going Down (``failovers[i].bfd``),
+    in a cell with BFD; None without, or when no session went Down."""
     split_brain: bool = False
     spurious_transitions: int = 0
     """Mastership changes the fault does not explain: any before it, and any after the first

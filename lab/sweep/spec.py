@@ -12,6 +12,7 @@ scenario (``FILE:LINE: field: message``, exit code 2)::
       fault: [stop, host-down]
       priority: [100]               # the backup's: it sets Skew_Time
       load: [none, advert-loss 5%, cpu-hog]
+      bfd: [none, 0.05]             # BFD between the two at 50 ms x 3, or none
 
 Every combination of one value per axis is a :class:`~lab.sweep.record.Cell`, and
 :func:`cell_scenario` turns a cell into a runnable scenario: the base scenario's topology and
@@ -38,7 +39,7 @@ from lab.scenario import (
     resolve_scenario,
     scenario_base_dir,
 )
-from lab.sweep.record import Cell
+from lab.sweep.record import BFD_MULTIPLIER, Cell
 
 #: Where the bundled sweeps live, inside the package.
 SWEEP_DIR = Path(__file__).resolve().parent.parent / "sweeps"
@@ -113,6 +114,38 @@ class Axes(_Model):
         description="What else happens during the trial: none, cpu-hog (one core busy at nice "
         "0) or advert-loss N% (the fabric drops that share of adverts).",
     )
+
+    bfd: list[float | None] | None = Field(
+        None,
+        min_length=1,
+        description="BFD between master and backup: its interval in seconds (both ends' min_rx "
+        f"and min_tx, whole milliseconds; Detect Mult {BFD_MULTIPLIER}), or none. The bundled "
+        "daemon's backup takes over on its session to the master going Down (bfd_takeover); "
+        "keepalived's and FRR's sessions run untracked beside VRRP, measured but not acted on "
+        "(keepalived would not take over sooner, docs/seed.md; FRR's vrrpd cannot track BFD). "
+        "Default: none.",
+    )
+
+    @field_validator("bfd", mode="before")
+    @classmethod
+    def _bfd_none(cls, value: Any) -> Any:
+        # `none`, as the load axis spells it, is YAML's null here.
+        if isinstance(value, list):
+            return [
+                None if isinstance(v, str) and v.strip().lower() == "none" else v for v in value
+            ]
+        return value
+
+    @field_validator("bfd")
+    @classmethod
+    def _bfd_intervals(cls, value: list[float | None] | None) -> list[float | None] | None:
+        for v in value or []:
+            if v is not None and (v <= 0 or abs(v * 1000 - round(v * 1000)) > 1e-6):
+                raise ValueError(
+                    f"{v!r} is not a BFD interval; give seconds in whole milliseconds, e.g. "
+                    "0.05, or none"
+                )
+        return value if value is None else _unique(value, "BFD interval")
 
     @field_validator("impl")
     @classmethod
@@ -232,6 +265,11 @@ class Sweep:
         return deadlines(cell, master.priority, master.version)
 
     @property
+    def version(self) -> int:
+        """The VRRP version of the base scenario's master (and so of every cell)."""
+        return next(r for r in self.base.routers if r.node == self.master).version
+
+    @property
     def name(self) -> str:
         """The sweep's name."""
         return self.spec.name
@@ -285,15 +323,18 @@ def _expand(axes: Axes, base: Scenario, master: str, backup: str) -> list[Cell]:
     profile = axes.profile or [_vip_profile(base)]
     unicast = by_node[master].unicast
     cells = []
-    for impl, fault, adv, prio, preempt, prof, load in itertools.product(
-        axes.impl, axes.fault, advert, priority, axes.preempt, profile, axes.load
+    for impl, fault, adv, prio, preempt, prof, load, bfd in itertools.product(
+        axes.impl,
+        axes.fault,
+        advert,
+        priority,
+        axes.preempt,
+        profile,
+        axes.load,
+        axes.bfd or [None],
     ):
-        multicast = not unicast or not driver_class(impl).unicast
-        cells.append(
-            Cell(
-                impl, fault, adv, prio, preempt, prof, load, "multicast" if multicast else "unicast"
-            )
-        )
+        transport = "multicast" if not unicast or not driver_class(impl).unicast else "unicast"
+        cells.append(Cell(impl, fault, adv, prio, preempt, prof, load, transport, bfd))
     return cells
 
 
@@ -308,6 +349,10 @@ def _vip_profile(base: Scenario) -> str:
 #: Seconds a daemon is given to start, on top of what its timers take (process start-up,
 #: reading its config, opening sockets): generous, as a deadline and not a wait.
 START_SLACK = 2.0
+#: A BFD cell's sessions send at the slow rate until Up (keepalived's idle_tx default, RFC
+#: 5880 §6.8.3's "not less than one second"), and the three-way handshake takes a few of them.
+BFD_IDLE_TX = 1.0
+BFD_UP_PACKETS = 3
 
 
 def deadlines(cell: Cell, master_priority: int, version: int) -> tuple[float, float]:
@@ -319,13 +364,42 @@ def deadlines(cell: Cell, master_priority: int, version: int) -> tuple[float, fl
 
     up = 2 * Timers.of(version, master_priority, cell.advert_int).master_down_interval
     over = Timers.of(version, cell.priority, cell.advert_int).master_down_interval
+    if cell.bfd is not None:
+        # The sessions start at the slow rate (BFD_IDLE_TX) and come Up within a few packets.
+        up += BFD_UP_PACKETS * BFD_IDLE_TX
     return up + START_SLACK, over + 3 * cell.advert_int + START_SLACK
+
+
+def theory(cell: Cell, version: int) -> tuple[float | None, float]:
+    """The detection window of ``cell`` in seconds, as (earliest, latest): the RFC's
+    (:func:`lab.metrics.theory_window`), or, where the backup takes over on its BFD session
+    going Down, the earlier of the RFC's and BFD's. BFD's is [(Detect Mult − 1) × interval,
+    Detect Mult × interval]: the detection timer runs Detect Mult intervals from the master's
+    last packet, which came at most one interval before the fault (RFC 5880 §6.8.4; jitter
+    only shortens the gap). Master_Down_Timer still runs beside it, and at a slow BFD rate and
+    short adverts it fires first."""
+    from lab import metrics
+
+    low, high = metrics.theory_window(cell.fault, cell.priority, cell.advert_int, version)
+    if not cell.bfd_takeover or cell.bfd is None:
+        return low, high
+    bfd_low, bfd_high = (BFD_MULTIPLIER - 1) * cell.bfd, BFD_MULTIPLIER * cell.bfd
+    return (bfd_low if low is None else min(low, bfd_low)), min(high, bfd_high)
+
+
+def tolerance_interval(cell: Cell, version: int) -> float:
+    """The interval whose fifth is the detection's tolerance: BFD's where BFD's window ends
+    first (it sets the detection), else the advert interval."""
+    if cell.bfd_takeover and cell.bfd is not None:
+        vrrp_high = theory(cell.without_bfd(), version)[1]
+        if BFD_MULTIPLIER * cell.bfd <= vrrp_high:
+            return cell.bfd
+    return cell.advert_int
 
 
 def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
     """The runnable scenario of one cell (raises :class:`ScenarioError` for a value the
     scenario or router model refuses)."""
-    from lab import metrics
     from lab.conformance.bench import tolerance
 
     base = sweep.base
@@ -338,6 +412,8 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
         r["impl"] = cell.impl
         r["advert_int"] = cell.advert_int
         r["nopreempt"] = not cell.preempt
+        if cell.bfd is not None:
+            r["bfd"] = _bfd_params(cell)
         if r["node"] == backup:
             r["priority"] = cell.priority
         if cell.transport == "multicast":
@@ -360,10 +436,10 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
                         pairs = port.setdefault("allowed_address_pairs", [])
                         if not any(p.get("ip_address") == vip for p in pairs):
                             pairs.append({"ip_address": vip})
-    version = next(r for r in base.routers if r.node == master).version
+    version = sweep.version
     up, over = sweep.deadlines(cell)
-    low, high = metrics.theory_window(cell.fault, cell.priority, cell.advert_int, version)
-    tol = tolerance(cell.advert_int)
+    low, high = theory(cell, version)
+    tol = tolerance(tolerance_interval(cell, version))
     bound = {"min": round(((low if low is not None else high) - tol) * 1000, 6)}
     bound["max"] = round((high + tol) * 1000, 6)
     steps: list[dict[str, Any]] = [
@@ -371,6 +447,15 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
         {"name": f"{master} becomes master", "expect": {"master": master, "within": up}},
         {"name": f"{master} serves the VIP", "expect": {"served_by": master, "within": up}},
     ]
+    if cell.bfd is not None:
+        # The session must be Up before the fault, or there is nothing for BFD to detect: at
+        # short advert intervals the service is steady long before the slow start ends.
+        steps.append(
+            {
+                "name": f"{backup}'s BFD session to {master} is Up",
+                "expect": {"bfd": {"node": backup, "session": master}, "within": up},
+            }
+        )
     loss = parse_load(cell.load)
     if loss:
         steps.append(
@@ -391,6 +476,23 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
         raise ScenarioError(sweep.source, "", str(exc)) from None
     object.__setattr__(scenario, "_base_dir", scenario_base_dir(base))
     return scenario
+
+
+def _bfd_params(cell: Cell) -> dict[str, Any]:
+    """A router's ``bfd:`` in a BFD cell. The bundled daemon tracks the session unweighted,
+    with ``bfd_takeover``; keepalived and FRR run it untracked. keepalived tracking it
+    unweighted, its backup would go to FAULT and never take over; weighted, the session would
+    move the priority the sweep holds (docs/seed.md, claim 12). FRR's vrrpd cannot track it."""
+    assert cell.bfd is not None
+    tracked = {"track": "unweighted", "takeover": True} if cell.impl == "bundled" else {}
+    return {
+        "min_rx": cell.bfd,
+        "min_tx": cell.bfd,
+        "multiplier": BFD_MULTIPLIER,
+        "idle_tx": BFD_IDLE_TX,
+        "track": "none",
+        **tracked,
+    }
 
 
 def _takeover(cell: Cell, master: str, backup: str, over: float) -> dict[str, Any]:

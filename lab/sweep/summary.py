@@ -38,9 +38,10 @@ def summarise(sweep_name: str, records: Iterable[TrialRecord]) -> dict[str, Any]
 
     Each cell entry carries its axes, ``trials`` (every outcome), ``measured``, ``errors``,
     ``inconclusive``, ``theory_ms`` ``{"low", "high"}`` (equal after a stop),
-    ``tolerance_ms``, ``detection_ms`` and ``outage_ms`` (:func:`lab.sweep.stats.describe` of
-    the measured trials), ``spurious_transitions`` (their sum), ``split_brain`` (how many had
-    one), ``verdict`` and a one-line ``verdict_reason``.
+    ``tolerance_ms``, ``detection_ms``, ``outage_ms`` and ``bfd_detection_ms``
+    (:func:`lab.sweep.stats.describe` of the measured trials), ``spurious_transitions``
+    (their sum), ``split_brain`` (how many had one), ``verdict`` and a one-line
+    ``verdict_reason``.
     """
     by_key: dict[str, list[TrialRecord]] = {}
     for record in records:
@@ -60,6 +61,9 @@ def _order(cell: Cell) -> tuple[Any, ...]:
         cell.preempt,
         cell.profile,
         cell.load,
+        # Without BFD first, then the slowest BFD interval.
+        cell.bfd is not None,
+        -(cell.bfd or 0.0),
     )
 
 
@@ -85,6 +89,7 @@ def _cell_summary(cell: Cell, records: list[TrialRecord]) -> dict[str, Any]:
     tolerance = _finite(tolerant.tolerance_ms) if tolerant else None
     detection = describe(_figures(r.detection_ms for r in measured))
     outage = describe(_figures(r.outage_ms for r in measured))
+    bfd_detection = describe(_figures(r.bfd_detection_ms for r in measured))
     verdict, reason = _verdict(records, detection, low, high, tolerance, inconclusive, errors)
     return {
         "cell": cell.key,
@@ -97,6 +102,7 @@ def _cell_summary(cell: Cell, records: list[TrialRecord]) -> dict[str, Any]:
         "tolerance_ms": tolerance,
         "detection_ms": detection,
         "outage_ms": outage,
+        "bfd_detection_ms": bfd_detection,
         # Only measured trials: a flap during a host stall is the stall's, not the router's.
         "spurious_transitions": sum(r.spurious_transitions for r in measured),
         "split_brain": sum(1 for r in measured if r.split_brain),
@@ -188,13 +194,24 @@ def markdown(summary: dict[str, Any]) -> str:
     less than 95 % (fewer than six measured trials).
     """
     cells = summary.get("cells", [])
+    # The BFD columns only in a sweep with BFD: other tables read as they always did.
+    bfd = any(c.get("bfd") is not None for c in cells)
+    columns = _with_bfd(list(COLUMNS), "BFD", "BFD detection p50") if bfd else list(COLUMNS)
     lines = [
         f"# Sweep {summary.get('sweep', '?')}: convergence",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
     ]
-    lines += ["| " + " | ".join(_escape(v) for v in _row(c)) + " |" for c in cells]
+    rows = [_row(c) for c in cells]
+    if bfd:
+        rows = [
+            _with_bfd(
+                row, _bfd_text(c.get("bfd")), _num((c.get("bfd_detection_ms") or {}).get("p50"))
+            )
+            for row, c in zip(rows, cells, strict=True)
+        ]
+    lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in rows]
     counts = Counter(c.get("verdict") for c in cells)
     spoiled = sum(c.get("inconclusive", 0) for c in cells)
     verdicts = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
@@ -224,6 +241,16 @@ def _row(cell: dict[str, Any]) -> list[str]:
         str(cell.get("split_brain", 0)),
         str(cell["verdict"]),
     ]
+
+
+def _with_bfd(row: list[str], bfd: str, detection: str) -> list[str]:
+    """``row`` with the BFD interval after the load, and BFD's detection after the CI95."""
+    load, ci = COLUMNS.index("load"), COLUMNS.index("CI95")
+    return [*row[: load + 1], bfd, *row[load + 1 : ci + 1], detection, *row[ci + 1 :]]
+
+
+def _bfd_text(interval: float | None) -> str:
+    return "-" if interval is None else f"{interval * 1000:g}ms"
 
 
 def _num(value: float | None) -> str:

@@ -29,7 +29,14 @@ from typing import Any
 from lab import clock, metrics
 from lab.errors import LabError
 from lab.sweep.record import Cell, TrialRecord
-from lab.sweep.spec import Sweep, SweepSpec, cell_scenario, sweep_from_spec
+from lab.sweep.spec import (
+    Sweep,
+    SweepSpec,
+    cell_scenario,
+    sweep_from_spec,
+    theory,
+    tolerance_interval,
+)
 
 #: The step of a cell's scenario that judges the failover (see ``cell_scenario``).
 DETECTION_STEP = "detection against the RFC"
@@ -49,7 +56,7 @@ def measure(sweep: Sweep, cell: Cell, trial: int) -> TrialRecord:
         "cell": cell,
         "trial": trial,
         "started": started,
-        "tolerance_ms": round(tolerance(cell.advert_int) * 1000, 3),
+        "tolerance_ms": round(tolerance(tolerance_interval(cell, sweep.version)) * 1000, 3),
     }
     try:
         scenario = cell_scenario(sweep, cell)
@@ -67,14 +74,19 @@ def measure(sweep: Sweep, cell: Cell, trial: int) -> TrialRecord:
         )
     # A link flap lasts the takeover deadline (``cell_scenario``); then the old master preempts.
     flap = sweep.deadlines(cell)[1] if cell.fault == "link-flap" else None
-    return from_report(run, report, base, time.monotonic() - began, flap)
+    return from_report(run, report, base, time.monotonic() - began, flap, sweep.version)
 
 
 def from_report(
-    run: Any, report: Any, base: dict[str, Any], seconds: float, flap: float | None = None
+    run: Any,
+    report: Any,
+    base: dict[str, Any],
+    seconds: float,
+    flap: float | None = None,
+    version: int = 3,
 ) -> TrialRecord:
     """The record of a finished :class:`lab.runner.ScenarioRun` (``flap``: how long a link
-    flap kept the master's link down)."""
+    flap kept the master's link down; ``version``: the cell's VRRP version)."""
     steps = {s.name: s for s in report.steps}
     judged = steps.get(DETECTION_STEP)
     failover = report.failovers[-1] if report.failovers else None
@@ -99,6 +111,13 @@ def from_report(
         return TrialRecord(**common, outcome="error", error=_one_line(detail))
     window = report.stalls.get("failovers", [{}])[-1]
     spoiled = judged.inconclusive if judged is not None else None
+    theory_low, theory_high = failover.theory_min_ms, failover.theory_ms
+    cell: Cell = base["cell"]
+    if cell.bfd_takeover:
+        # The failover's figures are VRRP's; here BFD's detection time sets the takeover.
+        low, high = theory(cell, version)
+        theory_low = None if low is None else round(low * 1000, 6)
+        theory_high = round(high * 1000, 6)
     from lab.stalls import inconclusive_as_dict
 
     return TrialRecord(
@@ -106,8 +125,9 @@ def from_report(
         outcome="inconclusive" if spoiled is not None else "measured",
         detection_ms=failover.detection_ms,
         outage_ms=failover.outage_ms,
-        theory_ms=failover.theory_ms,
-        theory_low_ms=failover.theory_min_ms,
+        theory_ms=theory_high,
+        theory_low_ms=theory_low,
+        bfd_detection_ms=failover.bfd.detection_ms if failover.bfd is not None else None,
         lost_probes=failover.lost_probes,
         stale_arp_ms=failover.stale_arp_ms,
         split_brain=bool(failover.split_brain) or failover.duplicated_vip,

@@ -239,3 +239,22 @@ def test_ctrl_c_keeps_the_finished_trials_and_the_running_one(tmp_path: Path):
     assert 2 <= len(records) < 4
     assert all(r.outcome != "error" for r in records), [r.error for r in records]
     assert (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.timing
+def test_a_bfd_cell_takes_over_within_bfds_detection_time(tmp_path: Path):
+    """The bench's bfd axis with the bundled daemon: a dead master's host is detected by BFD
+    (50 ms x 3) and the backup takes over within [100, 150] ms +- a fifth of BFD's interval,
+    below VRRP's own window at 0.1 s adverts ([261, 361] ms), which the summary says."""
+    done = bench(
+        "--scenario", "short-timers", "--impl", "bundled", "--advert-int", "0.1",
+        "--fault", "host-down", "--bfd", "0.05", "--trials", "1", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    (cell,) = judged(tmp_path)["cells"]
+    assert cell["cell"].endswith("/bfd50ms") and cell["bfd"] == 0.05
+    assert cell["theory_ms"] == {"low": 100.0, "high": 150.0}, cell["theory_ms"]
+    assert cell["verdict"] == "pass", f"{cell['verdict_reason']}\n{done.stdout}"
+    assert cell["bfd_detection_ms"]["n"] == 1, cell
+    assert "BFD detection p50" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "detection_vs_bfd.png").exists()

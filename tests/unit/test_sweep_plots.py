@@ -190,3 +190,25 @@ def test_missing_matplotlib_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(EnvironmentMissing, match=r"pip install 'vrrp-lab\[plot\]'"):
         write_plots(tmp_path, [trial(cell())])
+
+
+def test_a_bfd_sweep_draws_detection_against_the_bfd_interval(tmp_path: Path) -> None:
+    records = sweep()
+    for n, interval in enumerate((0.02, 0.05)):
+        c = Cell("bundled", "freeze", 0.1, 100, True, "l2-plain", "none", bfd=interval)
+        mult = 3 * interval * 1000
+        records.append(
+            TrialRecord(
+                c, n, "measured", 1000.0, 5.0, detection_ms=mult - 5, theory_ms=mult,
+                theory_low_ms=mult - interval * 1000, tolerance_ms=interval * 200,
+            )
+        )  # fmt: skip
+    records += [  # outages too, so that every plot sorts cells with and without BFD together
+        TrialRecord(
+            Cell("bundled", "freeze", 0.1, 100, True, "l2-plain", "none", bfd=0.05), 2,
+            "measured", 1000.0, 5.0, detection_ms=140.0, outage_ms=150.0, theory_ms=150.0,
+            theory_low_ms=100.0, tolerance_ms=10.0,
+        )
+    ]  # fmt: skip
+    paths = write_plots(tmp_path, records)
+    assert_pngs(paths, ALWAYS | {"detection_vs_bfd.png"})

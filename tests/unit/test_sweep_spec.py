@@ -17,6 +17,8 @@ from lab.sweep.spec import (
     load_sweep,
     parse_load,
     parse_sweep,
+    theory,
+    tolerance_interval,
 )
 from vrrp.timers import Timers
 
@@ -161,3 +163,75 @@ def test_loads_parse():
 
 def test_the_schema_shipped_is_the_models():
     assert (SWEEP_DIR.parent / "sweep.schema.json").read_text() == json_schema_text()
+
+
+def test_the_bfd_axis_makes_cells_keyed_apart_from_those_without():
+    sweep = parse_sweep(
+        sweep_text("impl: [bundled, keepalived]\nfault: [host-down]\nbfd: [none, 0.05]\n")
+    )
+    keys = [c.key for c in sweep.cells]
+    # A cell without BFD keeps the key it had before the axis (a resumed sweep still matches).
+    assert "bundled/host-down/0.1s/prio100/preempt/l2-plain/none" in keys
+    assert "bundled/host-down/0.1s/prio100/preempt/l2-plain/none/bfd50ms" in keys
+    assert len(keys) == len(set(keys)) == 4
+
+
+def test_a_bundled_bfd_cell_takes_over_on_bfd_and_is_judged_against_its_detection_time():
+    sweep = parse_sweep(sweep_text("impl: [bundled]\nfault: [host-down]\nbfd: [0.05]\n"))
+    (cell,) = sweep.cells
+    scenario = cell_scenario(sweep, cell)
+    for router in scenario.routers:
+        assert router.bfd is not None
+        assert (router.bfd.min_rx, router.bfd.min_tx, router.bfd.multiplier) == (0.05, 0.05, 3)
+        assert router.bfd.track == "unweighted" and router.bfd.takeover
+    bound = scenario.steps[-1].expect.failover.detection_ms
+    # [(3 - 1) x 50, 3 x 50] ms, with a fifth of BFD's interval either side.
+    assert (bound.min, bound.max) == pytest.approx((90.0, 160.0))
+    # The sessions' slow start (1 s a packet until Up) is in the bring-up deadline.
+    plain = parse_sweep(sweep_text("impl: [bundled]\nfault: [host-down]\n"))
+    assert sweep.deadlines(cell)[0] >= plain.deadlines(plain.cells[0])[0] + 3.0
+
+
+@pytest.mark.parametrize(("driver", "fault"), [("keepalived", "host-down"), ("bundled", "stop")])
+def test_bfd_that_cannot_hasten_the_takeover_leaves_the_rfc_window(driver: str, fault: str):
+    """keepalived runs the session untracked (tracked, it would not take over sooner), and a
+    stop is Skew_Time with or without BFD: the RFC's figure still judges those cells."""
+    with_bfd = parse_sweep(sweep_text(f"impl: [{driver}]\nfault: [{fault}]\nbfd: [0.05]\n"))
+    without = parse_sweep(sweep_text(f"impl: [{driver}]\nfault: [{fault}]\n"))
+    (cell,), (plain,) = with_bfd.cells, without.cells
+    scenario = cell_scenario(with_bfd, cell)
+    if driver == "keepalived":
+        assert all(r.bfd is not None and r.bfd.track == "none" for r in scenario.routers)
+    bound = scenario.steps[-1].expect.failover.detection_ms
+    assert bound == cell_scenario(without, plain).steps[-1].expect.failover.detection_ms
+
+
+@pytest.mark.parametrize("value", ["0.0505", "-0.05", "0"])
+def test_a_bfd_interval_must_be_whole_positive_milliseconds(value: str):
+    with pytest.raises(ScenarioError) as raised:
+        parse_sweep(sweep_text(f"impl: [bundled]\nbfd: [{value}]\n"))
+    assert "axes.bfd" in str(raised.value) and "whole milliseconds" in str(raised.value)
+
+
+def test_a_bfd_cells_fault_waits_for_the_session_to_be_up():
+    sweep = parse_sweep(sweep_text("impl: [keepalived]\nfault: [host-down]\nbfd: [0.05]\n"))
+    (cell,) = sweep.cells
+    kinds = [
+        s.action if s.expect is None else s.expect.kind for s in cell_scenario(sweep, cell).steps
+    ]
+    assert kinds.index("bfd") < kinds.index("host_down"), kinds
+
+
+def test_a_slow_bfd_beside_short_adverts_is_judged_by_whichever_fires_first():
+    """Master_Down_Timer runs beside BFD: at 0.1 s adverts (window [261, 361] ms) BFD at
+    300 ms x 3 ([600, 900] ms) never fires first, so VRRP's window and tolerance judge."""
+    sweep = parse_sweep(
+        sweep_text("impl: [bundled]\nfault: [host-down]\nadvert_int: [0.1]\nbfd: [0.3, 0.1]\n")
+    )
+    slow, mid = sorted(sweep.cells, key=lambda c: -(c.bfd or 0))
+    low, high = Timers.of(3, 100, 0.1).silent_failure_window()
+    assert theory(slow, 3) == pytest.approx((low, high))
+    assert tolerance_interval(slow, 3) == 0.1
+    # At 100 ms x 3 the windows overlap ([200, 300] ms): the earliest of each end.
+    assert theory(mid, 3) == pytest.approx((0.2, 0.3))
+    assert tolerance_interval(mid, 3) == 0.1

@@ -235,3 +235,23 @@ def test_write_summary_writes_both_files_whole(tmp_path: Path):
     assert (tmp_path / "summary.json").read_text().startswith('{\n  "sweep": "quick"')
     assert (tmp_path / "summary.md").read_text() == markdown(summary)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json", "summary.md"]
+
+
+def test_bfd_cells_get_their_columns_and_bfd_detection_figures():
+    with_bfd = Cell("bundled", "host-down", 0.1, 100, True, "l2-plain", "none", bfd=0.05)
+    records = trials(WINDOW, [300.0, 310.0]) + trials(
+        with_bfd, [120.0, 130.0], theory_low_ms=100.0, theory_ms=150.0, bfd_detection_ms=118.0
+    )
+    summary = summarise("bfd", records)
+    plain, fast = summary["cells"]
+    assert plain["bfd"] is None and fast["bfd"] == 0.05
+    assert fast["bfd_detection_ms"]["p50"] == 118.0 and plain["bfd_detection_ms"]["n"] == 0
+    assert fast["verdict"] == "pass"
+    head, _, first, second = markdown(summary).splitlines()[2:6]
+    assert "| BFD |" in head and "BFD detection p50" in head
+    assert first.count("|") == second.count("|") == head.count("|")
+    assert "| 50ms |" in second and "| 118.0 |" in second and "| - |" in first
+
+
+def test_a_sweep_without_bfd_has_no_bfd_columns():
+    assert "BFD" not in markdown(summarise("plain", trials(WINDOW, [300.0])))
