@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Literal, NamedTuple
 
+from vrrp.counters import DiscardCounters
+
 __all__ = [
     "ADVERTISEMENT",
     "AUTH_DATA_LEN",
@@ -609,7 +611,7 @@ def _verify_checksum(data: bytes, src: IPAddress, dst: IPAddress, ver: int) -> C
 # --- counters ---------------------------------------------------------------------------
 
 
-class Counters:
+class Counters(DiscardCounters[Reason]):
     """Receive statistics: totals plus one counter per discard :class:`Reason`.
 
     Pass an instance to :func:`decode` to have it maintained, or call :meth:`count` for
@@ -617,40 +619,8 @@ class Counters:
     """
 
     def __init__(self) -> None:
-        """Start with every counter at zero, so reports always list every reason."""
-        self.received = 0
-        """Messages handed to :func:`decode`."""
-        self.accepted = 0
-        """Messages that passed every check."""
-        self._by_reason: dict[Reason, int] = dict.fromkeys(Reason, 0)
-
-    def count(self, reason: Reason) -> int:
-        """Add one discard for ``reason``; return that reason's new total."""
-        self._by_reason[reason] += 1
-        return self._by_reason[reason]
-
-    def __getitem__(self, reason: Reason) -> int:
-        """The number of discards for ``reason`` so far."""
-        return self._by_reason[reason]
-
-    @property
-    def discarded(self) -> int:
-        """All discards, whatever the reason."""
-        return sum(self._by_reason.values())
-
-    def as_dict(self) -> dict[str, int | dict[str, int]]:
-        """A JSON-ready snapshot: totals and a ``reasons`` map keyed by :class:`Reason` value."""
-        return {
-            "received": self.received,
-            "accepted": self.accepted,
-            "discarded": self.discarded,
-            "reasons": {r.value: n for r, n in self._by_reason.items()},
-        }
-
-    def __repr__(self) -> str:
-        """Show the totals and the non-zero reasons."""
-        nonzero = {r.value: n for r, n in self._by_reason.items() if n}
-        return f"Counters(received={self.received}, accepted={self.accepted}, {nonzero})"
+        """Every :class:`Reason` at zero."""
+        super().__init__(Reason)
 
 
 # --- IPv4 datagrams and link-layer helpers ----------------------------------------------

@@ -18,7 +18,7 @@ The IUT is "something that sends adverts from node ``iut``": it is started throu
 registers) can be plugged in. Every bench records the fabric into its own pcapng; evidence cites
 the frame numbers of that file, as tshark numbers them.
 
-At about 860 lines this module is a little over the project's ~800: it is one object, the
+At about 870 lines this module is a little over the project's ~800: it is one object, the
 bench every check drives (its topology, frame crafting and capture queries), and splitting it
 would spread that object over modules.
 """
@@ -746,10 +746,20 @@ class Bench:
         self, sender: str = "iut", since: float | None = None, until: float | None = None
     ) -> list[Seen]:
         """The VRRP adverts ``sender`` put on the wire, in order."""
+        return self.sent(VrrpAdvert, sender, since, until)
+
+    def sent(
+        self,
+        kind: type[object],
+        sender: str = "iut",
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Seen]:
+        """The frames of event type ``kind`` ``sender`` put on the wire in [since, until)."""
         return [
             s
             for s in self.seen(since)
-            if isinstance(s.event, VrrpAdvert)
+            if isinstance(s.event, kind)
             and s.sender == sender
             and (until is None or s.time < until)
         ]

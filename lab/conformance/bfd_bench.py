@@ -151,13 +151,7 @@ def bfd_seen(
     b: Bench, sender: str = "iut", since: float | None = None, until: float | None = None
 ) -> list[Seen]:
     """The BFD Control packets ``sender`` put on the wire, in order."""
-    return [
-        s
-        for s in b.seen(since)
-        if isinstance(s.event, BfdControl)
-        and s.sender == sender
-        and (until is None or s.time < until)
-    ]
+    return b.sent(BfdControl, sender, since, until)
 
 
 def wait_bfd(

@@ -154,29 +154,14 @@ def _detection_vs_advert(out_dir: Path, records: list[TrialRecord]) -> Path | No
         for n, fault in enumerate(faults):
             _theory_band(ax, vrrp_theory, fault, _BAND_COLOURS[n % len(_BAND_COLOURS)])
         for key in sorted(series):
-            points = series[key]
-            xs = sorted(points)
-            mids = [statistics.median(points[x]) for x in xs]
-            if percentiles:
-                lows = [percentile(points[x], 5) for x in xs]
-                highs = [percentile(points[x], 95) for x in xs]
-            else:
-                lows = [min(points[x]) for x in xs]
-                highs = [max(points[x]) for x in xs]
             colour_n = colour_keys.index((key[0], *key[2:]))
-            ax.errorbar(
-                xs,
-                mids,
-                yerr=[
-                    [m - lo for m, lo in zip(mids, lows, strict=True)],
-                    [h - m for m, h in zip(mids, highs, strict=True)],
-                ],
+            _median_line(
+                ax,
+                series[key],
+                percentiles=percentiles,
                 color=f"C{colour_n % 10}",
                 linestyle=_LINESTYLES[(colour_n // 10) % len(_LINESTYLES)],
                 marker=_MARKERS[faults.index(key[1]) % len(_MARKERS)],
-                markersize=5,
-                capsize=3,
-                linewidth=1.2,
                 label=" ".join((key[0], key[1], *_axis_texts(varying, key[2:]))),
             )
         ax.set_xscale("log")
@@ -231,29 +216,18 @@ def _detection_vs_bfd(out_dir: Path, records: list[TrialRecord]) -> Path | None:
         )  # fmt: skip
         for key in sorted(series):
             impl, fault, beside = key
-            points = series[key]
-            xs = sorted(points)
-            mids = [statistics.median(points[x]) for x in xs]
-            lows = [min(points[x]) for x in xs]
-            highs = [max(points[x]) for x in xs]
             if beside:
                 style = _LINESTYLES[adverts.index(beside) % 2 * 2]  # "-" or "-."
                 label = f"{impl} {fault}, BFD beside {_interval_text(beside)} adverts"
             else:
                 style, label = ":", f"{impl} {fault}, VRRP alone"
-            ax.errorbar(
-                xs,
-                mids,
-                yerr=[
-                    [m - lo for m, lo in zip(mids, lows, strict=True)],
-                    [h - m for m, h in zip(mids, highs, strict=True)],
-                ],
+            _median_line(
+                ax,
+                series[key],
+                percentiles=False,
                 color=f"C{impls.index(impl) % 10}",
                 linestyle=style,
                 marker=_MARKERS[faults.index(fault) % len(_MARKERS)],
-                markersize=5,
-                capsize=3,
-                linewidth=1.2,
                 label=label,
             )
         ax.set_xscale("log")
@@ -269,6 +243,42 @@ def _detection_vs_bfd(out_dir: Path, records: list[TrialRecord]) -> Path | None:
         ax.grid(True, which="both", alpha=0.25)
         _legend(ax)
         return _save(plt, fig, out_dir, "detection_vs_bfd.png")
+
+
+def _median_line(
+    ax: Any,
+    points: dict[float, list[float]],
+    *,
+    percentiles: bool,
+    color: str,
+    linestyle: str,
+    marker: str,
+    label: str,
+) -> None:
+    """One series: the median at each x, with bars p5–p95 (``percentiles``) or min–max."""
+    xs = sorted(points)
+    mids = [statistics.median(points[x]) for x in xs]
+    if percentiles:
+        lows = [percentile(points[x], 5) for x in xs]
+        highs = [percentile(points[x], 95) for x in xs]
+    else:
+        lows = [min(points[x]) for x in xs]
+        highs = [max(points[x]) for x in xs]
+    ax.errorbar(
+        xs,
+        mids,
+        yerr=[
+            [m - lo for m, lo in zip(mids, lows, strict=True)],
+            [h - m for m, h in zip(mids, highs, strict=True)],
+        ],
+        color=color,
+        linestyle=linestyle,
+        marker=marker,
+        markersize=5,
+        capsize=3,
+        linewidth=1.2,
+        label=label,
+    )
 
 
 def _theory_band(

@@ -5,8 +5,6 @@ configurations are also checked with ``keepalived -t`` (config-test mode).
 """
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
@@ -16,6 +14,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.support.keepalived_oracle import (  # noqa: F401 (keepalived_usable: a fixture)
+    keepalived_check,
+    keepalived_usable,
+    needs_keepalived,
+)
 from vrrp.config import (
     Authentication,
     Config,
@@ -35,11 +38,6 @@ from vrrp.config import (
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "seed"
 INVALID = Path(__file__).resolve().parent / "configs" / "invalid"
-KEEPALIVED = shutil.which("keepalived")
-
-needs_keepalived = pytest.mark.skipif(
-    KEEPALIVED is None, reason="keepalived is not installed (not on PATH)"
-)
 
 
 # --- the seed configurations -------------------------------------------------
@@ -810,31 +808,6 @@ def test_round_trip(config: Config) -> None:
 # --- keepalived as an oracle ---------------------------------------------------
 
 
-def _keepalived_check(path: Path) -> tuple[int, str]:
-    assert KEEPALIVED is not None
-    proc = subprocess.run(
-        [KEEPALIVED, "-t", "-f", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
-    return proc.returncode, (proc.stdout + proc.stderr).strip()
-
-
-@pytest.fixture(scope="module")
-def keepalived_usable(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Skip if keepalived -t cannot even check a trivial config here (e.g. no netlink)."""
-    path = tmp_path_factory.mktemp("keepalived") / "baseline.conf"
-    path.write_text(
-        render(
-            Config(
-                global_defs=GlobalDefs(dynamic_interfaces=True),
-                instances=[VrrpInstance("vi_1", "eth0", 1, virtual_ipaddress=["192.0.2.1"])],
-            )
-        )
-    )
-    code, output = _keepalived_check(path)
-    if code != 0 or output:
-        pytest.skip(f"keepalived -t is not usable here (exit {code}): {output[:200]}")
-
-
 @needs_keepalived
 @pytest.mark.usefixtures("keepalived_usable")
 @settings(
@@ -845,7 +818,7 @@ def test_rendered_configs_pass_keepalived_config_test(config: Config, tmp_path: 
     path = tmp_path / "keepalived.conf"
     text = render(config)
     path.write_text(text)
-    code, output = _keepalived_check(path)
+    code, output = keepalived_check(path)
     assert (code, output) == (0, ""), f"keepalived -t rejected:\n{text}"
 
 
@@ -858,7 +831,7 @@ def test_seed_render_passes_keepalived_except_for_13_peer_syntax(tmp_path: Path)
     config.global_defs.dynamic_interfaces = True  # ens3 does not exist here
     path = tmp_path / "seed.conf"
     path.write_text(render(config))
-    code, output = _keepalived_check(path)
+    code, output = keepalived_check(path)
     assert code != 0
     assert [line for line in output.splitlines() if line] == [
         line for line in output.splitlines() if "invalid number 'ens3'" in line
@@ -867,4 +840,4 @@ def test_seed_render_passes_keepalived_except_for_13_peer_syntax(tmp_path: Path)
     for peer in config.instances[0].unicast_peer:
         peer.dev = None
     path.write_text(render(config))
-    assert _keepalived_check(path) == (0, "")
+    assert keepalived_check(path) == (0, "")

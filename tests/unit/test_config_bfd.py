@@ -6,8 +6,6 @@ keepalived itself (``keepalived -t``) as the oracle for what is rendered.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
@@ -15,21 +13,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.support.keepalived_oracle import (  # noqa: F401 (keepalived_usable: a fixture)
+    keepalived_check,
+    keepalived_usable,
+    needs_keepalived,
+)
 from tests.unit.test_config import configs
 from vrrp.config import (
     BfdInstance,
     Config,
     ConfigError,
-    GlobalDefs,
     TrackBfd,
     VrrpInstance,
     parse,
     render,
-)
-
-KEEPALIVED = shutil.which("keepalived")
-needs_keepalived = pytest.mark.skipif(
-    KEEPALIVED is None, reason="keepalived is not installed (not on PATH)"
 )
 
 INSTANCE = """\
@@ -406,31 +403,6 @@ def test_round_trip(config: Config) -> None:
     assert render(parsed) == text
 
 
-def _keepalived_check(path: Path) -> tuple[int, str]:
-    assert KEEPALIVED is not None
-    proc = subprocess.run(
-        [KEEPALIVED, "-t", "-f", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
-    return proc.returncode, (proc.stdout + proc.stderr).strip()
-
-
-@pytest.fixture(scope="module")
-def keepalived_usable(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Skip if keepalived -t cannot even check a trivial config here (e.g. no netlink)."""
-    path = tmp_path_factory.mktemp("keepalived") / "baseline.conf"
-    path.write_text(
-        render(
-            Config(
-                global_defs=GlobalDefs(dynamic_interfaces=True),
-                instances=[VrrpInstance("vi_1", "eth0", 1, virtual_ipaddress=["192.0.2.1"])],
-            )
-        )
-    )
-    code, output = _keepalived_check(path)
-    if code != 0 or output:
-        pytest.skip(f"keepalived -t is not usable here (exit {code}): {output[:200]}")
-
-
 @needs_keepalived
 @pytest.mark.usefixtures("keepalived_usable")
 @settings(
@@ -441,7 +413,7 @@ def test_rendered_bfd_configs_pass_keepalived_config_test(config: Config, tmp_pa
     path = tmp_path / "keepalived.conf"
     text = render(config)
     path.write_text(text)
-    code, output = _keepalived_check(path)
+    code, output = keepalived_check(path)
     assert (code, output) == (0, ""), f"keepalived -t rejected:\n{text}"
 
 
@@ -470,5 +442,5 @@ def test_what_we_refuse_keepalived_complains_about(
         parse(text)
     path = tmp_path / "keepalived.conf"
     path.write_text("global_defs {\n    dynamic_interfaces\n}\n" + text)
-    code, output = _keepalived_check(path)
+    code, output = keepalived_check(path)
     assert code != 0 and re.search(complaint, output), output

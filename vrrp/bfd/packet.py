@@ -42,6 +42,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from vrrp.counters import DiscardCounters
+
 __all__ = [
     "CONTROL_PORT",
     "ECHO_PORT",
@@ -417,7 +419,7 @@ def _decode(data: bytes, ttl: int | None) -> Control:
 # --- counters ---------------------------------------------------------------------------
 
 
-class Counters:
+class Counters(DiscardCounters[Discard]):
     """Receive statistics: totals plus one counter per :class:`Discard` reason.
 
     Pass an instance to :func:`decode` to have it maintained, and call :meth:`count` for
@@ -427,37 +429,5 @@ class Counters:
     """
 
     def __init__(self) -> None:
-        """Start with every counter at zero, so reports always list every reason."""
-        self.received = 0
-        """Packets handed to :func:`decode`."""
-        self.accepted = 0
-        """Packets that passed every check of :func:`decode`."""
-        self._by_reason: dict[Discard, int] = dict.fromkeys(Discard, 0)
-
-    def count(self, reason: Discard) -> int:
-        """Add one discard for ``reason``; return that reason's new total."""
-        self._by_reason[reason] += 1
-        return self._by_reason[reason]
-
-    def __getitem__(self, reason: Discard) -> int:
-        """The number of discards for ``reason`` so far."""
-        return self._by_reason[reason]
-
-    @property
-    def discarded(self) -> int:
-        """All discards, whatever the reason."""
-        return sum(self._by_reason.values())
-
-    def as_dict(self) -> dict[str, int | dict[str, int]]:
-        """A JSON-ready snapshot: totals and a ``reasons`` map keyed by :class:`Discard` value."""
-        return {
-            "received": self.received,
-            "accepted": self.accepted,
-            "discarded": self.discarded,
-            "reasons": {r.value: n for r, n in self._by_reason.items()},
-        }
-
-    def __repr__(self) -> str:
-        """Show the totals and the non-zero reasons."""
-        nonzero = {r.value: n for r, n in self._by_reason.items() if n}
-        return f"Counters(received={self.received}, accepted={self.accepted}, {nonzero})"
+        """Every :class:`Discard` reason at zero."""
+        super().__init__(Discard)
