@@ -637,9 +637,18 @@ class StallWitness:
             ]
         return stalls
 
-    def check(self, start: float, end: float, tolerance: float, what: str) -> None:
-        """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``."""
-        stall = self.judge(start, end, tolerance)
+    def check(
+        self,
+        start: float,
+        end: float,
+        tolerance: float,
+        what: str,
+        *,
+        rtnl_within: tuple[float, float] | None = None,
+    ) -> None:
+        """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``
+        (``rtnl_within`` as for :meth:`judge`)."""
+        stall = self.judge(start, end, tolerance, rtnl_within=rtnl_within)
         if stall is not None:
             raise Inconclusive(what, stall, (start, end), tolerance)
 

@@ -129,7 +129,15 @@ def _takeover(label: str, took: float, theory: float, *, early: float = 0.0) -> 
     # little more for the wait to return. A stall longer than the margin to the nearer bound
     # could have moved the figure across it.
     now = clock.now()
-    unless_stalled(now - took - 0.1, now, min(abs(took - low), abs(high - took)), label)
+    tolerance = min(abs(took - low), abs(high - took))
+    # The old master sends its priority-0 advert before it touches an address, and the backup
+    # waits Skew_Time on a timer: the only netlink work in the window is the new master adding
+    # its VIPs just before it reports MASTER, at the end. An RTNL hold that made that later
+    # than the tolerance still held the lock within the tolerance of it (another lab's
+    # teardown on the machine holds RTNL for 15-40 ms at a time, anywhere in the window).
+    unless_stalled(
+        now - took - 0.1, now, tolerance, label, rtnl_within=(now - 0.1 - tolerance, now)
+    )
     assert low <= took <= high, f"{label}: took {took:.3f}s, RFC {theory:.3f}s"
 
 

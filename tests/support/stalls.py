@@ -26,7 +26,16 @@ def timing_witness(stall_witness: StallWitness) -> Iterator[StallWitness]:
     _witnesses.remove(stall_witness)
 
 
-def unless_stalled(start: float, end: float, tolerance: float, what: str) -> None:
-    """Raise Inconclusive when a host stall longer than ``tolerance`` overlapped [start, end]."""
+def unless_stalled(
+    start: float,
+    end: float,
+    tolerance: float,
+    what: str,
+    *,
+    rtnl_within: tuple[float, float] | None = None,
+) -> None:
+    """Raise Inconclusive when a host stall longer than ``tolerance`` overlapped [start, end].
+    ``rtnl_within``: where in the window the routers change links or addresses; an RTNL stall
+    elsewhere cannot have moved the measurement (:meth:`lab.stalls.StallWitness.judge`)."""
     assert _witnesses, "unless_stalled needs the timing_witness fixture in the test's module"
-    _witnesses[-1].check(start, end, tolerance, what)
+    _witnesses[-1].check(start, end, tolerance, what, rtnl_within=rtnl_within)
