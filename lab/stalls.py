@@ -644,11 +644,12 @@ class StallWitness:
         tolerance: float,
         what: str,
         *,
+        host_only: bool = False,
         rtnl_within: tuple[float, float] | None = None,
     ) -> None:
         """Raise :class:`Inconclusive` when :meth:`judge` finds a stall for ``what``
-        (``rtnl_within`` as for :meth:`judge`)."""
-        stall = self.judge(start, end, tolerance, rtnl_within=rtnl_within)
+        (``host_only`` and ``rtnl_within`` as for :meth:`judge`)."""
+        stall = self.judge(start, end, tolerance, host_only=host_only, rtnl_within=rtnl_within)
         if stall is not None:
             raise Inconclusive(what, stall, (start, end), tolerance)
 
