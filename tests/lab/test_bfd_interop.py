@@ -16,6 +16,7 @@ last packet.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,5 +141,13 @@ def test_session_up_then_down_within_detection(
     )
     assert down.diag == 1, down
     bound = DETECTION + INTERVAL + TOLERANCE
-    unless_stalled(last.time, down.time, TOLERANCE, "BFD detection after the kill")
+    # BFD's packets and timers take no netlink path in any of the three daemons: an RTNL hold
+    # (another lab's teardown on the machine) cannot move the detection, so none is judged.
+    unless_stalled(
+        last.time,
+        down.time,
+        TOLERANCE,
+        "BFD detection after the kill",
+        rtnl_within=(math.inf, math.inf),
+    )
     assert DETECTION - TOLERANCE <= took <= bound, (took, bound)
