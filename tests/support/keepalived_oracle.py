@@ -45,3 +45,12 @@ def keepalived_usable(tmp_path_factory: pytest.TempPathFactory) -> None:
     code, output = keepalived_check(path)
     if code != 0 or output:
         pytest.skip(f"keepalived -t is not usable here (exit {code}): {output[:200]}")
+
+
+def assert_keepalived_accepts(config: Config, tmp_path: Path) -> None:
+    """``keepalived -t`` takes ``config`` as rendered, silently."""
+    path = tmp_path / "keepalived.conf"
+    text = render(config)
+    path.write_text(text)
+    code, output = keepalived_check(path)
+    assert (code, output) == (0, ""), f"keepalived -t rejected:\n{text}"

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.support.keepalived_oracle import (  # noqa: F401 (keepalived_usable: a fixture)
+    assert_keepalived_accepts,
     keepalived_check,
     keepalived_usable,
     needs_keepalived,
@@ -815,11 +816,7 @@ def test_round_trip(config: Config) -> None:
 )
 @given(config=configs(keepalived=True))
 def test_rendered_configs_pass_keepalived_config_test(config: Config, tmp_path: Path) -> None:
-    path = tmp_path / "keepalived.conf"
-    text = render(config)
-    path.write_text(text)
-    code, output = keepalived_check(path)
-    assert (code, output) == (0, ""), f"keepalived -t rejected:\n{text}"
+    assert_keepalived_accepts(config, tmp_path)
 
 
 @needs_keepalived
