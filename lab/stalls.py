@@ -139,6 +139,21 @@ def overlapping(stalls: Iterable[Stall], start: float, end: float) -> list[Stall
     return sorted((s for s in stalls if s.start <= end and s.end >= start), key=lambda s: s.start)
 
 
+def stalled_for(stalls: Iterable[Stall], start: float, end: float) -> float:
+    """How much of [start, end] at least one of ``stalls`` covered (seconds).
+
+    The probes often see one hold of the host together (both CPUs' probes, the peer, the run
+    queue): counted once, as the time it lasted, not once per probe.
+    """
+    covered, reach = 0.0, start
+    for s in sorted(stalls, key=lambda s: s.start):
+        low, high = max(s.start, reach), min(s.end, end)
+        if high > low:
+            covered += high - low
+            reach = high
+    return covered
+
+
 def judge(stalls: Iterable[Stall], start: float, end: float, tolerance: float) -> Stall | None:
     """The rule: the largest stall overlapping [start, end] that is longer than ``tolerance``.
 

@@ -173,7 +173,8 @@ def f04(b: Bench, f: Findings) -> None:
                 window=span,
                 tolerance=tol,
                 what="preempt: takeover",
-                late_by=master.at - started - window if master is not None else None,
+                # Never master: the window ran a whole Master_Down_Interval past the bound.
+                late_by=(master.at if master is not None else span[1]) - started - window,
                 # The preempting IUT adds its VIPs as it takes over, at the window's end.
                 rtnl_within=f.takeover_netlink(span, tol),
             )

@@ -34,6 +34,10 @@ class Row:
     group: str = ""
     """UNH-IOL style group: transmission, reception, timers, state machine, ARP/ND, unicast;
     BFD for the B rows."""
+    rfc9568: bool = False
+    """Whether RFC 9568 changes what the check measures: the checksum's form, Skew_Time under
+    a master whose interval differs from the IUT's own, the answer to a losing advert. On the
+    other rows an RFC 9568 mode runs the code RFC 5798's does, to the same figures."""
 
     @property
     def bfd(self) -> bool:
@@ -72,6 +76,7 @@ ROWS: dict[str, Row] = {
             "5798 §5.2.8 / 9568 §5.2.8, §7.1",
             "MUST",
             group="reception",
+            rfc9568=True,
         ),
         Row(
             "P06",
@@ -86,6 +91,7 @@ ROWS: dict[str, Row] = {
             "5798 §5.2.7 / 9568 §7.1",
             "MUST",
             group="transmission",
+            rfc9568=True,
         ),
         Row(
             "P08",
@@ -114,6 +120,7 @@ ROWS: dict[str, Row] = {
             "5798 §6.4.2 / 3768 §7.1",
             "MUST",
             group="timers",
+            rfc9568=True,
         ),
         Row("T03", "advert period and jitter", "5798 §6.4.3", "SHOULD", group="timers"),
         Row(
@@ -157,6 +164,7 @@ ROWS: dict[str, Row] = {
             "5798 §6.4.3 / 9568 §6.4.3",
             "MUST",
             group="state machine",
+            rfc9568=True,
         ),
         Row(
             "A01",

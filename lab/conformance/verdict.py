@@ -220,11 +220,15 @@ class Findings:
         between, so only host stalls (which hold back the IUT) can move it; the measuring
         process's own (its self probe) cannot.
 
-        ``late_by``: for a case that failed by being late, how far past its bound it measured.
-        A stall longer than that (not only longer than the tolerance) could have made it late:
-        the IUT's own latency and a stall just under the tolerance add up. Seen: a takeover
-        0.2 ms past Master_Down_Interval + tolerance beside a 19 ms stall. A stall cannot make
-        anything early, so an early fail stands against the tolerance alone.
+        ``late_by``: for a case that failed by being late, how far past its bound it measured
+        (for an event that never came, how far the window ran past the bound). Stalls can
+        have made it late only if they held the host for longer than that in the window
+        (:func:`lab.stalls.stalled_for`), whatever the tolerance: the
+        IUT's own latency and a stall just under the tolerance add up (seen: a takeover 0.2 ms
+        past Master_Down_Interval + tolerance beside a 19 ms stall), while stalls of 97 ms in
+        all cannot hold back a takeover that was due 361 ms before the window ended (seen: a
+        stand-in that accepted TTL 254 judged inconclusive three times over on a quiet host).
+        A stall cannot make anything early, so an early fail stands against the tolerance.
 
         ``rtnl_within``: the stretch of the window in which the IUT changes links or addresses
         (see :meth:`lab.stalls.StallWitness.judge`); an RTNL stall outside it cannot move the
@@ -235,11 +239,43 @@ class Findings:
         window of 360 ms, while the IUT, a backup, waited on its timer.
         """
         if not ok and late_by is not None and late_by > 0:
-            tolerance = min(tolerance, late_by)
+            return self._late(failed, window, tolerance, late_by, what, wire, rtnl_within)
         stall = self._stall(window, tolerance, host_only=wire, rtnl_within=rtnl_within)
         if stall is None:
             return self.check(ok, passed, failed)
         self._spoil(what, stall, window, tolerance)
+        return None
+
+    def _late(
+        self,
+        failed: str,
+        window: tuple[float, float],
+        tolerance: float,
+        late_by: float,
+        what: str,
+        wire: bool,
+        rtnl_within: tuple[float, float] | None,
+    ) -> bool | None:
+        """A late fail (see :meth:`timing`): it stands unless stalls held the host for more
+        than ``late_by`` of ``window``; then it is inconclusive, the longest of them named."""
+        from lab.stalls import overlapping, stalled_for
+
+        stalls = (
+            []
+            if self.witness is None
+            else overlapping(
+                self.witness.relevant(window[1], wire, rtnl_within), window[0], window[1]
+            )
+        )
+        held = stalled_for(stalls, window[0], window[1])
+        if held <= late_by:
+            return self.check(False, "", failed)
+        longest = max(stalls, key=lambda s: s.seconds)
+        because = (
+            f"stalls holding the host {held * 1000:.1f} ms in all could have made it "
+            f"{late_by * 1000:.1f} ms late"
+        )
+        self._spoil(what, longest, window, tolerance, because)
         return None
 
     @staticmethod

@@ -192,3 +192,16 @@ def test_a_broken_interval_0_leaves_no_room_for_lateness() -> None:
     assert discard_timing(_DOWN + 0.021, down=_DOWN, tol=_TOL, first_bad=0.1, restart_down=0) == (
         "acted on"
     )
+
+
+def test_a_row_whose_check_asks_for_rfc_9568_is_one_the_suite_asks_the_9568_column() -> None:
+    # ``make test`` asks bundled-9568 only the rows marked rfc9568 (tests/conformance/
+    # test_rows.py): a check that behaves differently in RFC 9568 mode must be among them.
+    import inspect
+
+    from lab.conformance.registry import CHECKS
+
+    branches = {row for row, check in CHECKS.items() if "rfc9568" in inspect.getsource(check)}
+    marked = {row.id for row in ROWS.values() if row.rfc9568}
+    assert branches and branches <= marked, branches - marked
+    assert not any(ROWS[row].bfd for row in marked)

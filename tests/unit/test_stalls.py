@@ -254,6 +254,39 @@ def test_a_case_late_by_less_than_a_stall_under_the_tolerance_is_inconclusive() 
     assert passed.outcome == "pass"
 
 
+def test_a_case_late_by_more_than_its_stalls_add_up_to_fails() -> None:
+    # A discard window that ran 361 ms past a conformant takeover's bound (the stand-in that
+    # accepts TTL 254 stayed backup): a 33 ms RTNL hold, a 42 ms probe stall and a 21.8 ms
+    # stall of the measuring process, each over the 20 ms tolerance, add up to 96.8 ms and
+    # cannot have held a takeover back that long, so the fail stands (rt10: judged
+    # inconclusive three times over on a quiet host). Stalls holding the host for longer than
+    # the lateness could have: inconclusive, the longest named with the time held, which
+    # counts once what several probes saw at once (and nothing past the window).
+    stalls = (
+        Stall(100.10, 100.133, "rtnl"),
+        Stall(100.30, 100.342, "fifo1"),
+        Stall(100.50, 100.5218, "self"),
+    )
+    window = (100.0, 100.742)
+    stands = Findings(4, _witness_with(*stalls))
+    stands.timing(False, "", "accepted", window=window, tolerance=TOL, what="P02", late_by=0.361)
+    assert stands.outcome == "fail" and stands.failures == ["accepted"]
+    held = (Stall(100.35, 100.70, "cpu1"), Stall(100.69, 100.80, "cpu0"))
+    spoiled = Findings(4, _witness_with(*stalls, *held))
+    assert (
+        spoiled.timing(
+            False, "", "accepted", window=window, tolerance=TOL, what="P02", late_by=0.361
+        )
+        is None
+    )
+    assert spoiled.outcome == "inconclusive"
+    assert (
+        "stalls holding the host 467.0 ms in all could have made it 361.0 ms late"
+        in spoiled.inconclusive[0]
+    )
+    assert "350.0 ms stall (cpu1)" in spoiled.inconclusive[0]
+
+
 def test_a_real_fail_in_one_family_still_fails_the_row() -> None:
     witness = _witness_with(Stall(100.1, 100.2, "cpu1"))
     v4, v6 = Findings(4, witness), Findings(6, witness)
