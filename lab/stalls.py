@@ -74,6 +74,20 @@ RUNQUEUE_PERIOD = 0.005
 #: so 500 a second cost the machine's other users nothing measurable, and a hold between two
 #: changes is seen at most this much short.
 RTNL_PERIOD = 0.002
+#: ``rtnl_within`` (:meth:`StallWitness.judge`) of a measurement in which nothing changes a
+#: link or an address (BFD's packets and timers, a steady master's adverts): no RTNL hold can
+#: move it, so none is judged.
+NO_NETLINK: tuple[float, float] = (float("-inf"), float("-inf"))
+
+
+def takeover_netlink(end: float, tolerance: float) -> tuple[float, float]:
+    """``rtnl_within`` of a takeover a router reports at ``end``: its one netlink change (it
+    adds its VIPs, or zebra lifts protodown) comes just before it reports, while before it the
+    router waits on a timer. An RTNL hold that made it later than ``tolerance`` still held the
+    lock within ``tolerance`` of ``end``."""
+    return (end - tolerance, end)
+
+
 #: The self probe's floor. It is a Python thread: another thread of the measuring process may
 #: hold the GIL for up to the switch interval (5 ms) before it is handed over, so overshoots up
 #: to that are the interpreter, not a stall; above it, the floor of the host probes.

@@ -90,9 +90,6 @@ IUT_BFD = IutBfd()
 #: row measures BFD (the bundled daemon serves VRRP and BFD on one loop, and a takeover's
 #: netlink calls would wait on the RTNL lock in the middle of a BFD case).
 VRRP_QUIET = 40.0
-#: ``rtnl_within`` of a BFD timing case: a stretch no stall reaches, since the IUT changes no
-#: link or address during a row (:data:`VRRP_QUIET`), so the RTNL lock cannot hold it back.
-NO_NETLINK = (float("-inf"), float("-inf"))
 #: The tester's default session: a slower sender than the IUT (its packets come from a Python
 #: thread of the measuring process) with a generous multiplier, so the IUT's Detection Time
 #: of the tester (5 × 100 ms) outlasts any pause of that process the stall witness would call
@@ -437,7 +434,6 @@ def tester(b: Bench, **params: Any) -> Iterator[BfdTester]:
 __all__ = [
     "BFD_NAME",
     "IUT_BFD",
-    "NO_NETLINK",
     "TESTER_MULT",
     "TESTER_RX",
     "TESTER_TX",

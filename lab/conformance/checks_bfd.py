@@ -31,7 +31,6 @@ from lab.capture_events import BfdControl
 from lab.conformance.bench import Bench, Seen
 from lab.conformance.bfd_bench import (
     IUT_BFD,
-    NO_NETLINK,
     BfdTester,
     bfd_seen,
     payload,
@@ -42,6 +41,7 @@ from lab.conformance.bfd_bench import (
 )
 from lab.conformance.registry import check
 from lab.conformance.verdict import Findings
+from lab.stalls import NO_NETLINK
 from vrrp.bfd.packet import Diag, SessionState, encode
 
 #: How long a session may take to come Up: two packets at the slow rate each way (RFC 5880

@@ -281,10 +281,10 @@ class Findings:
     @staticmethod
     def takeover_netlink(window: tuple[float, float], tolerance: float) -> tuple[float, float]:
         """Where a takeover measured over ``window`` changes links and addresses: at its end
-        (the IUT adds its VIPs, or FRR lifts protodown, then it is seen as master). An RTNL
-        hold that made it later than ``tolerance`` still held the lock within ``tolerance`` of
-        the end."""
-        return (window[1] - tolerance, window[1])
+        (:func:`lab.stalls.takeover_netlink`)."""
+        from lab.stalls import takeover_netlink
+
+        return takeover_netlink(window[1], tolerance)
 
     def control(self, reason: str, *, window: tuple[float, float], tolerance: float) -> None:
         """A control case failed over ``window`` (the question cannot be posed: n/a), unless a

@@ -32,7 +32,7 @@ from lab import Lab
 from lab.capture import BfdControl, Capture, start_capture
 from lab.errors import WaitTimeout
 from lab.routers import Router, make_router
-from lab.stalls import StallWitness
+from lab.stalls import NO_NETLINK, StallWitness, takeover_netlink
 from lab.wait import wait_until
 from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
 from vrrp import timers
@@ -197,7 +197,16 @@ def check_rate(sent: list[BfdControl], node: str) -> None:
     window = sent[-STEADY:]
     gaps = [b.time - a.time for a, b in itertools.pairwise(window)]
     assert len(gaps) == STEADY - 1, f"{node}: only {len(gaps)} steady gaps"
-    unless_stalled(window[0].time, window[-1].time, TOLERANCE, f"{node}'s BFD rate")
+    # The daemon sends BFD over a UDP socket on a timer and changes no link or address, so an
+    # RTNL hold (another lab's teardown) cannot move a gap: none is judged (seen beside
+    # scripts/neighbour-labs.sh: both rates judged inconclusive on 18.6 and 23.5 ms RTNL holds).
+    unless_stalled(
+        window[0].time,
+        window[-1].time,
+        TOLERANCE,
+        f"{node}'s BFD rate",
+        rtnl_within=NO_NETLINK,
+    )
     median = statistics.median(gaps)
     print(f"\n{node}: gaps {[round(g * 1000, 1) for g in gaps]} ms, median {median * 1000:.1f}")
     assert 0.75 * INTERVAL - TOLERANCE <= median <= INTERVAL + TOLERANCE, gaps
@@ -297,7 +306,14 @@ def test_sigkilled_side_is_detected_within_the_detection_time(
     detection = detection_by(staying, at, last)
     print(f"\n{survivor} detected {killed}'s death {detection * 1000:.1f} ms after its last packet")
     record_property("detection_ms", round(detection * 1000, 1))
-    unless_stalled(last, last + detection, TOLERANCE, f"{survivor}'s detection")
+    # Its BFD timers and log line take no netlink path: no RTNL hold is judged (as the rate).
+    unless_stalled(
+        last,
+        last + detection,
+        TOLERANCE,
+        f"{survivor}'s detection",
+        rtnl_within=NO_NETLINK,
+    )
     assert DETECTION - TOLERANCE <= detection <= DETECTION + TOLERANCE, (
         f"{survivor} detected the silence after {detection * 1000:.1f} ms; the detection time "
         f"is {DETECTION * 1000:.0f} ms ± {TOLERANCE * 1000:.0f}"
@@ -342,7 +358,13 @@ def test_bfd_takeover_ends_master_down_timer_at_once(
     takeover = became.at - last
     print(f"\nbundled backup MASTER {takeover * 1000:.1f} ms after {master}'s last BFD packet")
     record_property("takeover_ms", round(takeover * 1000, 1))
-    unless_stalled(last, became.at, TAKEOVER_SLACK / 2, "the BFD takeover")
+    unless_stalled(
+        last,
+        became.at,
+        TAKEOVER_SLACK / 2,
+        "the BFD takeover",
+        rtnl_within=takeover_netlink(became.at, TAKEOVER_SLACK / 2),
+    )
     assert takeover <= DETECTION + TAKEOVER_SLACK, (
         f"MASTER {takeover * 1000:.1f} ms after the master's last BFD packet; the bound is "
         f"the detection time {DETECTION * 1000:.0f} ms + {TAKEOVER_SLACK * 1000:.0f} ms"
