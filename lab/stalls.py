@@ -56,10 +56,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import clock
 from lab.linux import Scheduling
+
+if TYPE_CHECKING:
+    from lab.stall_hub import HubLink
 
 #: How often every probe wakes (seconds).
 PERIOD = 0.001
@@ -96,6 +99,9 @@ SELF_FLOOR = 0.005 + HOST_FLOOR
 #: that does not answer within it is itself stalled, and counts as such.
 SYNC_TIMEOUT = 2.0
 _PROBE = Path(__file__).with_name("stall_probe.py")
+#: The abstract socket name under which the host probes every root witness shares are served
+#: (:mod:`lab.stall_hub`).
+HUB_NAME = "vrrp-lab/stall-hub"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,6 +464,17 @@ def _peer_argument(peer: Scheduling) -> str:
     return f"nice:{peer.nice if peer.nice is not None else os.getpriority(os.PRIO_PROCESS, 0)}"
 
 
+def _in_the_machines_netns() -> bool:
+    """Whether this thread runs as root in the machine's first network namespace (the one
+    kthreadd, PID 2, lives in): where the stall hub's name lives, and where a hub started from
+    here pins no lab's namespace. Where that cannot be read, the witness keeps its own probes."""
+    try:
+        here, first = os.stat("/proc/thread-self/ns/net"), os.stat("/proc/2/ns/net")
+    except OSError:
+        return False
+    return os.geteuid() == 0 and (here.st_dev, here.st_ino) == (first.st_dev, first.st_ino)
+
+
 def _enter_lab_privileges() -> None:
     """Rootless, enter the lab's user namespace before the witness starts threads: the kernel
     allows that only while the process is single-threaded, and the lab this witness watches
@@ -477,6 +494,11 @@ class StallWitness:
     ``host=False`` runs only the self probe (no child processes), for callers that cannot
     start any. ``peer`` is how the routers under test are scheduled (default: at this process's
     own nice, which the routers inherit); the peer probe runs so.
+
+    ``hub``: as root in the machine's own network namespace, the CPU and RTNL probes, which
+    watch the machine rather than a lab, are shared with every other witness through the stall
+    hub serving this name (:mod:`lab.stall_hub`); None runs the witness's own, as do a rootless
+    witness and one given ``cpus``.
     """
 
     def __init__(
@@ -485,8 +507,11 @@ class StallWitness:
         host: bool = True,
         cpus: Iterable[int] | None = None,
         peer: Scheduling | None = None,
+        hub: str | None = HUB_NAME,
     ) -> None:
         self._host = host
+        self._hub_name = hub if cpus is None and _in_the_machines_netns() else None
+        self._hub: HubLink | None = None
         self._cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
         self._peer = (
             peer
@@ -511,11 +536,19 @@ class StallWitness:
         try:
             if self._host:
                 # Started side by side, then awaited: each costs an interpreter's start-up.
-                for cpu in self._cpus:
-                    self._probes.append(_HostProbe(cpu, self))
+                if self._hub_name is None:
+                    for cpu in self._cpus:
+                        self._probes.append(_HostProbe(cpu, self))
+                    self._probes.append(_HostProbe(-2, self, mode="rtnl"))
                 self._probes.append(_HostProbe(-1, self, self._peer))
-                self._probes.append(_HostProbe(-2, self, mode="rtnl"))
                 self._probes.append(_HostProbe(-3, self, mode="runqueue"))
+                if self._hub_name is not None:
+                    from lab.stall_hub import HubLink
+
+                    args = [str(PERIOD), str(RTNL_PERIOD), str(HOST_FLOOR)]
+                    self._hub = HubLink(
+                        self._hub_name, lambda *stall: self.add(Stall(*stall)), args
+                    )
                 for probe in self._probes:
                     probe.wait_ready()
             # Its first reading is taken here, not on the thread: the process frozen before the
@@ -539,6 +572,8 @@ class StallWitness:
         probes, self._probes = self._probes, []
         for probe in probes:
             probe.close()
+        if self._hub is not None:
+            self._hub.close()
         self._closed_probes = probes
         if self.started is not None and self.ended is None:
             self.ended = clock.now()
@@ -600,9 +635,14 @@ class StallWitness:
         deadline = time.monotonic() + SYNC_TIMEOUT
         for probe in self._probes:
             probe.ask()
+        if self._hub is not None:
+            self._hub.ask()
         for probe in self._probes:
             if not probe.wait_synced(until, deadline):
                 self.add(Stall(asked, clock.now(), f"{probe.label} (no answer)"))
+        if self._hub is not None:
+            for label in self._hub.wait_synced(until, deadline):
+                self.add(Stall(asked, clock.now(), f"{label} (no answer)"))
         if self._self is not None:
             with self._tick_cond:
                 answered = self._tick_cond.wait_for(
@@ -652,7 +692,7 @@ class StallWitness:
     ) -> list[Stall]:
         """The stalls that can have moved a measurement made up to ``until``, the probes first
         made to report up to it; ``host_only`` and ``rtnl_within`` as for :meth:`judge`."""
-        if self._probes or self._self is not None:
+        if self._probes or self._hub is not None or self._self is not None:
             self.sync(until)
         stalls = self.stalls()
         if host_only:
@@ -688,13 +728,15 @@ class StallWitness:
         probe's ``nice-10`` and the like; ``unavailable`` for an RTNL probe that may not make
         a namespace, and so sees nothing)."""
         probes = self._probes or getattr(self, "_closed_probes", [])
-        return {p.label: p.priority for p in probes}
+        shared = self._hub.priorities if self._hub is not None else {}
+        return {**shared, **{p.label: p.priority for p in probes}}
 
     @property
     def probe_pids(self) -> dict[str, int]:
         """The process id of each host probe, by label (for a test to inspect where one runs)."""
         probes = self._probes or getattr(self, "_closed_probes", [])
-        return {p.label: p.proc.pid for p in probes}
+        shared = self._hub.pids if self._hub is not None else {}
+        return {**shared, **{p.label: p.proc.pid for p in probes}}
 
     def summary(self) -> dict[str, Any]:
         """Count, worst and total of the stalls so far, and how the probes ran, for JSON."""

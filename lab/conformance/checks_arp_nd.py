@@ -98,6 +98,20 @@ def a02(b: Bench, f: Findings) -> None:
             what=f"the tester's {ask}",
         )
         adv.stop()
+    # The question holds only while the IUT is a backup. Should the tester's adverts have
+    # lapsed for a Master_Down_Interval (its thread held up), the IUT rightly took over and
+    # answers as master: that is a failed control, never the backup answering (seen beside
+    # scripts/neighbour-labs.sh: no tester advert for 0.5 s, the IUT master 0.2 s before the
+    # ARP). Its MASTER report reaches the bench within a tolerance of the transition.
+    tol = tolerance(params.advert_int)
+    early = b.wait_master(tol, since=started)
+    if early is not None:
+        f.control(
+            "control failed: the IUT became master under valid adverts",
+            window=(started, early.at),
+            tolerance=tol,
+        )
+        return
     f.frame(f"{ask} to the backup", request.number if request else None)
     if reply is not None:
         f.frame("backup's answer", reply.number)

@@ -21,6 +21,8 @@ from lab.conformance.verdict import STALL_KEY, Findings, combine
 from lab.linux import Scheduling, realtime_allowed
 from lab.stalls import (
     HOST_FLOOR,
+    PERIOD,
+    RTNL_PERIOD,
     SELF_FLOOR,
     Inconclusive,
     Stall,
@@ -29,6 +31,7 @@ from lab.stalls import (
     overlapping,
     parse_line,
 )
+from lab.wait import wait_until
 
 TOL = 0.020
 #: How long a test freezes a probe: three tolerances, well clear of it either way.
@@ -98,7 +101,8 @@ def frozen_stall(witness: StallWitness, source: str, began: float, ended: float)
 
 
 def test_a_stopped_host_probe_reports_the_stall() -> None:
-    with StallWitness() as witness:
+    # Its own CPU probes (hub=None): a shared one frozen would be a stall to every witness.
+    with StallWitness(hub=None) as witness:
         cpu_probes = {k: v for k, v in witness.priorities.items() if k.startswith("cpu")}
         assert cpu_probes and set(cpu_probes.values()) <= {"fifo2", "nice-20", "none"}
         probe = witness._probes[0]
@@ -384,3 +388,67 @@ def test_a_takeovers_netlink_changes_are_at_its_end():
     # Held until the takeover: the VIP's address change waited for it.
     witness.add(Stall(20.31, 20.355, "rtnl"))
     assert witness.judge(*window, tol, rtnl_within=where) == Stall(20.31, 20.355, "rtnl")
+
+
+def _hub_name() -> str:
+    """A stall hub of the test's own, so that no other witness on the machine shares it."""
+    return f"vrrp-lab/test-hub-{os.getpid()}-{time.monotonic_ns()}"
+
+
+def test_witnesses_share_one_hubs_host_probes_and_each_sees_their_stalls() -> None:
+    # Two witnesses, one set of CPU and RTNL probes (the hub's): a shared probe frozen is a
+    # stall to both, and the probes end with the last witness (no process is left behind).
+    name = _hub_name()
+    with StallWitness(hub=name) as first, StallWitness(hub=name) as second:
+        if first._hub is None:
+            pytest.skip("the stall hub is for a root witness in the machine's netns")
+        shared = {k: v for k, v in first.probe_pids.items() if k.startswith(("cpu", "rtnl"))}
+        assert shared and shared.items() <= second.probe_pids.items(), (shared, second.probe_pids)
+        began = clock.now()
+        os.kill(shared["cpu0"], signal.SIGSTOP)
+        time.sleep(FREEZE)  # the fault itself: a freeze of known length
+        os.kill(shared["cpu0"], signal.SIGCONT)
+        ended = clock.now()
+        for witness in (first, second):
+            stall = frozen_stall(witness, "cpu0", began, ended)
+            assert FREEZE - 0.005 <= stall.seconds <= FREEZE + 0.050, stall
+    wait_until(
+        lambda: [pid for pid in shared.values() if os.path.exists(f"/proc/{pid}")],
+        accept=lambda alive: not alive,
+        timeout=5.0,
+        what="the hub's probes to end with the last witness",
+    )
+
+
+def test_a_hub_that_dies_is_replaced_and_the_gap_counts_as_a_stall() -> None:
+    # The hub SIGKILLed (its probes follow it): the witness starts a new one, and the time it
+    # was without probes is a stall of every one of them, so no window across it is judged.
+    from lab.stall_hub import HubLink
+
+    name = _hub_name()
+    seen: list[Stall] = []
+    args = [str(PERIOD), str(RTNL_PERIOD), str(HOST_FLOOR)]
+    link = HubLink(name, lambda *stall: seen.append(Stall(*stall)), args)
+    try:
+        old = dict(link.pids)
+        before = clock.now()
+        hub = _parent_of(old["cpu0"])
+        os.kill(hub, signal.SIGKILL)
+        wait_until(
+            lambda: [s for s in seen if s.source.endswith("(hub restarted)")],
+            accept=lambda restarted: len(restarted) == len(old),
+            timeout=10.0,
+            what="a stall of every probe for the hub's restart",
+        )
+        assert link.pids.keys() == old.keys() and not set(link.pids.values()) & set(old.values())
+        gap = next(s for s in seen if s.source == "cpu0 (hub restarted)")
+        assert gap.start <= before <= gap.end <= clock.now(), (gap, before)
+        link.ask()
+        assert link.wait_synced(clock.now() - 0.001, time.monotonic() + 5.0) == []
+    finally:
+        link.close()
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
