@@ -219,6 +219,11 @@ class BfdTester:
         self.local = b.unicast_ip("tester")
         self.iut = b.unicast_ip("iut")
         tester = b.node("tester")
+        if b.family == 6:
+            # Its sockets bind the global address, which cannot be bound while tentative: a
+            # row asked in IPv6 soon after the bench came up found it still in DAD (EADDRNOTAVAIL
+            # beside scripts/neighbour-labs.sh).
+            await_global(b, "tester")
         self.rx = tester.socket(af, socket.SOCK_DGRAM)
         self.rx.bind((self.local, CONTROL_PORT))
         self.tx = tester.socket(af, socket.SOCK_DGRAM)
