@@ -236,9 +236,9 @@ class HubLink:
     It stands for one probe per label the hub runs (``cpu0``, ``cpu1``, ``rtnl``): the witness
     asks it to sync (:meth:`ask`, :meth:`wait_synced`) and reads :attr:`priorities` and
     :attr:`pids`. Each stall the hub tells from the connection on goes to ``add(start, end,
-    source)``. Should the hub
-    go while the link is open (a probe died), the link joins or starts a new one and records
-    the time between as a stall of every label, named ``(hub restarted)``.
+    source)``. Should the hub go while the link is open (a probe died), the link joins or
+    starts a new one and records the time between as a stall of every label, named
+    ``(hub restarted)``: from the probes' last answer to a sync, or from the join if none came.
     """
 
     def __init__(
@@ -252,6 +252,8 @@ class HubLink:
         self.priorities: dict[str, str] = {}
         self.pids: dict[str, int] = {}
         self.synced: dict[str, float] = {}
+        self.joined = 0.0
+        """When the link last joined a hub (lab clock)."""
         self._sock, self._file = self._connect()
         self._reader = threading.Thread(target=self._read, name="stalls-hub", daemon=True)
         self._reader.start()
@@ -294,9 +296,12 @@ class HubLink:
         except OSError:
             sock.close()
             return None
+        from lab import clock
+
         self.priorities, self.pids = priorities, pids
         with self._cond:
             self.synced = dict.fromkeys(priorities, float("-inf"))
+            self.joined = clock.now()
         return sock, file
 
     def _start(self) -> str:
@@ -339,7 +344,7 @@ class HubLink:
             # The hub went with this witness still on it: a new hub, and what the old one
             # may not have told, from its last answer on, as a stall of every probe.
             with self._cond:
-                lost = max(self.synced.values(), default=clock.now())
+                lost = max(self.joined, *self.synced.values())
             labels = self.labels
             try:
                 self._sock, self._file = self._connect()
