@@ -181,8 +181,14 @@ def test_json_report_keeps_the_contract(
     seed_runs.unless_spoiled()  # "ok" is False for an inconclusive step too
     data = report.as_json()
     assert {"scenario", "impl", "ok", "steps", "failovers"} <= set(data)
-    assert data["ok"] is True and data["scenario"] == "seed"
+    assert data["scenario"] == "seed"
     assert {"name", "ok", "detail"} <= set(data["steps"][0])
+    # The contract: "ok" says whether every step held. Whether they all did here is
+    # test_every_step_of_the_story_holds' question, judged one test at a time (beside
+    # scripts/stress.sh and two other labs this test, run three at a time, had failed on the
+    # bare "ok", naming no step).
+    failed = [f"{s['name']}: {s['detail']}" for s in data["steps"] if not s["ok"]]
+    assert data["ok"] is (not failed), (data["ok"], failed)
     assert {
         "fault",
         "old_master",
