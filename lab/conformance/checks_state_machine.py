@@ -11,6 +11,7 @@ from lab.conformance.bench import HIGHER_IP, IUT_PRIO, LOWER_IP, TESTER_PRIO, Be
 from lab.conformance.procedures import become_master, mdi, mid_period_reply
 from lab.conformance.registry import check
 from lab.conformance.verdict import Findings
+from lab.stalls import takeover_netlink
 
 
 @check("F01")
@@ -105,7 +106,7 @@ def f02(b: Bench, f: Findings) -> None:
         what="takeover after Skew_Time",
         wire=True,
         late_by=took - skew - tol,
-        rtnl_within=f.takeover_netlink((resign.time, took_iut.time), tol),
+        rtnl_within=takeover_netlink(took_iut.time, tol),
     )
 
 
@@ -176,7 +177,7 @@ def f04(b: Bench, f: Findings) -> None:
                 # Never master: the window ran a whole Master_Down_Interval past the bound.
                 late_by=(master.at if master is not None else span[1]) - started - window,
                 # The preempting IUT adds its VIPs as it takes over, at the window's end.
-                rtnl_within=f.takeover_netlink(span, tol),
+                rtnl_within=takeover_netlink(span[1], tol),
             )
         b.stop_iut()
 
@@ -225,9 +226,8 @@ def f05(b: Bench, f: Findings) -> None:
                 tolerance=tolerance(params.advert_int),
                 what=f"{label}: yield",
                 # A yielding master removes its VIPs as it goes, at the window's end.
-                rtnl_within=f.takeover_netlink(
-                    (start, backup.at if backup else began + window),
-                    tolerance(params.advert_int),
+                rtnl_within=takeover_netlink(
+                    backup.at if backup else began + window, tolerance(params.advert_int)
                 ),
             )
         else:

@@ -13,6 +13,7 @@ from lab.conformance.procedures import adoption_window, discard_case, master_sam
 from lab.conformance.registry import check
 from lab.conformance.verdict import Findings
 from lab.routers import RouterParams
+from lab.stalls import takeover_netlink
 
 
 def _takeover_after_silence(
@@ -69,7 +70,7 @@ def t01(b: Bench, f: Findings) -> None:
         what="takeover after Master_Down_Interval",
         wire=True,
         late_by=took - want - tol,
-        rtnl_within=f.takeover_netlink(window, tol),
+        rtnl_within=takeover_netlink(window[1], tol),
     )
 
 
@@ -101,7 +102,7 @@ def t02(b: Bench, f: Findings) -> None:
             tolerance=tol,
             what="v3: takeover with the master's interval",
             wire=True,
-            rtnl_within=f.takeover_netlink(window, tol),
+            rtnl_within=takeover_netlink(window[1], tol),
         )
     if b.family != 4:
         return  # VRRPv2 is IPv4 only (RFC 3768)

@@ -27,6 +27,7 @@ from lab.capture_events import VrrpAdvert
 from lab.conformance.bench import ADV, TESTER_PRIO, Bench, Seen, tolerance
 from lab.conformance.verdict import Findings
 from lab.routers import RouterParams
+from lab.stalls import takeover_netlink
 from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode
 from vrrp.timers import Rfc, Timers, centiseconds
 
@@ -207,7 +208,7 @@ def discard_case(
         window=(last_good, decided),
         tolerance=tol,
         what=f"{label}: takeover after the last valid advert",
-        rtnl_within=f.takeover_netlink((last_good, decided), tol),
+        rtnl_within=takeover_netlink(decided, tol),
     )
 
 

@@ -232,7 +232,7 @@ class Findings:
 
         ``rtnl_within``: the stretch of the window in which the IUT changes links or addresses
         (see :meth:`lab.stalls.StallWitness.judge`); an RTNL stall outside it cannot move the
-        case. A takeover's changes come at its end: :meth:`takeover_netlink`. Seen beside
+        case. A takeover's changes come at its end: :func:`lab.stalls.takeover_netlink`. Seen beside
         ``scripts/stress.sh``: T03 inconclusive in all three runs, the stalls including one of
         the RTNL lock 1.3 s into a steady master's advert sample. Beside a lab churning its
         namespaces: 36 of 39 inconclusive cases were RTNL stalls 70 to 250 ms into a takeover
@@ -277,14 +277,6 @@ class Findings:
         )
         self._spoil(what, longest, window, tolerance, because)
         return None
-
-    @staticmethod
-    def takeover_netlink(window: tuple[float, float], tolerance: float) -> tuple[float, float]:
-        """Where a takeover measured over ``window`` changes links and addresses: at its end
-        (:func:`lab.stalls.takeover_netlink`)."""
-        from lab.stalls import takeover_netlink
-
-        return takeover_netlink(window[1], tolerance)
 
     def control(self, reason: str, *, window: tuple[float, float], tolerance: float) -> None:
         """A control case failed over ``window`` (the question cannot be posed: n/a), unless a
