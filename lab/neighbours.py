@@ -101,6 +101,20 @@ class NeighbourChange:
         """The same as :attr:`time` (the name the metrics use)."""
         return self.time
 
+    @property
+    def failed(self) -> bool:
+        """The kernel gave up resolving the entry here, whichever state its message names.
+
+        The kernel announces an unresolved entry only when it fails it, and it builds that
+        message after handing the queued packets back as unreachable, with the entry's lock
+        released in between. A packet sent in that gap re-opens the entry, so the message
+        reads INCOMPLETE: the seed's observer, sending every millisecond, sees it on about
+        half of its three-second cycles. A snapshot (``dump``) proves nothing either way.
+        """
+        if self.state == "FAILED":
+            return True
+        return self.event == "new" and self.mac is None and self.state == "INCOMPLETE"
+
 
 def _normalise_ip(ip: object) -> str:
     return str(ipaddress.ip_address(str(ip)))

@@ -525,6 +525,9 @@ class ScenarioRun:
                 before = [c for c in changes if c.at < self._since][-1:]
                 window = before + [c for c in changes if c.at >= self._since]
                 for c in window:
+                    if want.state == "FAILED" and want_mac is None and c.failed:
+                        late = "" if c.state == "FAILED" else " (announced as re-opened)"
+                        return True, f"{want.ip} FAILED{late}"
                     if wanted(c.mac, c.state):
                         return True, f"{want.ip} lladdr {c.mac or '-'} {c.state}"
                 last = changes[-1] if changes else None

@@ -447,3 +447,14 @@ def test_neighbour_messages_are_decoded() -> None:
         NeighbourChange(5.0, VIP, "00:00:5e:00:01:01", "REACHABLE", "new", 2),
         NeighbourChange(5.0, "::1", None, "FAILED", "del", 2),
     ]
+
+
+def test_a_failure_announced_after_a_sender_reopened_the_entry_still_counts_as_failed() -> None:
+    # The kernel notifies an unresolved entry only when it fails it; a packet sent while the
+    # failed entry hands its queue back re-opens it, and the message then reads INCOMPLETE.
+    reopened = NeighbourChange(6.6, VIP, None, "INCOMPLETE", "new", 2)
+    assert reopened.failed
+    assert NeighbourChange(6.6, VIP, None, "FAILED", "new", 2).failed
+    # A snapshot of an asking entry, or a resolved one, is no failure.
+    assert not NeighbourChange(6.6, VIP, None, "INCOMPLETE", "dump", 2).failed
+    assert not NeighbourChange(6.6, VIP, "00:00:5e:00:01:01", "REACHABLE", "new", 2).failed
