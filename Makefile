@@ -6,6 +6,10 @@ VENV ?= .venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
 STRESS_SECONDS ?= 1200
+# `make test` asks a slice of each matrix (interop pairs x modes, profiles x columns, the
+# RFC 9568 column: tests/matrix.py says which); `make test MATRIX=full` asks every cell.
+MATRIX ?= slice
+export VRRP_LAB_MATRIX := $(MATRIX)
 
 # What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
 # keepalived and frr (VRRP implementations under test), iputils-ping, tshark/tcpdump (reading
@@ -57,9 +61,10 @@ test: lint ## lint, then the whole suite: unit, conformance, lab tests, the whee
 	    $(LAB_TESTS) $(PYTEST_ARGS)
 	@$(STAGE) "wheel check" scripts/check-wheel.sh
 
-conformance: setup ## every conformance cell against its expected verdict (make test: a slice)
-	@# make test asks the RFC 9568 column only the rows RFC 9568 changes; this asks it all.
-	VRRP_LAB_MATRIX=full $(VENV)/bin/python -m pytest -n 4 tests/conformance $(PYTEST_ARGS)
+conformance: setup ## every conformance and profile-matrix cell against its expected verdict
+	@# make test asks a slice (tests/matrix.py); this asks every cell of both matrices.
+	VRRP_LAB_MATRIX=full $(VENV)/bin/python -m pytest -n 4 tests/conformance \
+	    tests/scenarios/test_profile_matrix.py $(PYTEST_ARGS)
 
 lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check lab vrrp tests benchmarks examples

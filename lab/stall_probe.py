@@ -251,13 +251,46 @@ def threads(pids: list[int]) -> list[str]:
     return paths
 
 
-def run_delay(path: str) -> int | None:
-    """A thread's total wait for a CPU so far (ns), or None once it is gone."""
+def run_delay(fd: int) -> int | None:
+    """A thread's total wait for a CPU so far (ns), read from its open ``schedstat``; None
+    once the thread is gone."""
     try:
-        with open(path, "rb") as f:
-            return int(f.read().split()[1])
+        return int(os.pread(fd, 128, 0).split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+class SchedstatFiles:
+    """The ``schedstat`` files of the watched threads, held open.
+
+    Read every period with one ``pread`` each: opening a /proc file costs ten times as much as
+    reading it again (11 µs against 1 µs here), and a lab has tens of threads, read 200 times a
+    second by each witness's probe.
+    """
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+
+    def follow(self, paths: list[str]) -> None:
+        """Hold ``paths`` open (those that still exist), and close every other."""
+        wanted = set(paths)
+        for path in [p for p in self.fds if p not in wanted]:
+            os.close(self.fds.pop(path))
+        for path in wanted - self.fds.keys():
+            with contextlib.suppress(OSError):  # the thread ended since the listing
+                self.fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(self) -> dict[str, int]:
+        """Each live thread's run delay (ns), by path. A thread gone is let go (closed), so
+        a new one that takes its id is opened afresh at the next :meth:`follow`."""
+        readings: dict[str, int] = {}
+        for path, fd in list(self.fds.items()):
+            delay = run_delay(fd)
+            if delay is None:
+                os.close(self.fds.pop(path))
+            else:
+                readings[path] = delay
+        return readings
 
 
 def new_waits(before: dict[str, int], now: dict[str, int], floor_ns: int) -> list[int]:
@@ -280,7 +313,7 @@ def run_runqueue(period: float, floor: float, parent: int) -> int:
     stdin = sys.stdin.fileno()
     floor_ns = int(floor * 1e9)
     roots: list[int] = []
-    paths: list[str] = []
+    files = SchedstatFiles()
     delays: dict[str, int] = {}
     rescanned = float("-inf")
     pending = b""
@@ -288,8 +321,9 @@ def run_runqueue(period: float, floor: float, parent: int) -> int:
         readable, _, _ = select.select([stdin], [], [], period)
         now = time.monotonic()
         if now - rescanned >= RESCAN:
-            paths, rescanned = threads(descendants(roots)), now
-        readings = {p: d for p in paths if (d := run_delay(p)) is not None}
+            files.follow(threads(descendants(roots)))
+            rescanned = now
+        readings = files.read()
         waits = new_waits(delays, readings, floor_ns)
         delays = readings
         if waits:

@@ -10,7 +10,6 @@ a new departure) fails here.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,16 @@ from lab.conformance.bench import RFC9568_SUFFIX
 from lab.conformance.cli import not_runnable
 from lab.conformance.expected import BFD_COLUMNS, COLUMNS, expectation
 from lab.conformance.rows import BFD_ROWS, ROWS, VRRP_ROWS
-
-#: ``VRRP_LAB_MATRIX=full`` (``make conformance``) asks an RFC 9568 column every VRRP row;
-#: by default (``make test``) only the rows RFC 9568 changes (:attr:`Row.rfc9568`): on the
-#: others it runs the RFC 5798 column's code to the same figures, and its 18 cells there
-#: cost the suite's conformance stage about 35 s of its 6 minutes on two cores.
-FULL_MATRIX = os.environ.get("VRRP_LAB_MATRIX") == "full"
+from tests.matrix import FULL
 
 
 def asked(column: str, row: str) -> bool:
-    """Whether the suite asks ``column`` the VRRP ``row`` (see :data:`FULL_MATRIX`)."""
-    return FULL_MATRIX or not column.endswith(RFC9568_SUFFIX) or ROWS[row].rfc9568
+    """Whether the suite asks ``column`` the VRRP ``row``: every cell with
+    ``VRRP_LAB_MATRIX=full`` (``make conformance``, :mod:`tests.matrix`); by default
+    (``make test``) an RFC 9568 column only the rows RFC 9568 changes (:attr:`Row.rfc9568`),
+    because on the others it runs the RFC 5798 column's code to the same figures, and its 18
+    cells there cost the suite's conformance stage about 35 s of its 6 minutes on two cores."""
+    return FULL or not column.endswith(RFC9568_SUFFIX) or ROWS[row].rfc9568
 
 
 #: Every cell: the VRRP rows in every column (an RFC 9568 column: see :func:`asked`), the BFD

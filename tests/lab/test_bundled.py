@@ -23,6 +23,7 @@ import yaml
 from lab import Lab, clock
 from lab.routers import Router, RouterParams, Transition, make_router, skew_time
 from lab.wait import wait_until
+from tests.matrix import Cell, cell, sliced
 from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
 from vrrp.packet import VRRP_GROUP_V4, Advert, compute_checksum, encode
 
@@ -444,11 +445,18 @@ def test_status_cli_and_clean_exit(lab: Lab) -> None:
 # --- interop with keepalived ----------------------------------------------------------------
 
 
+#: The ordered pairs of a mixed couple (first is the master); tests.matrix slices them.
+MIXED = [("bundled", "keepalived"), ("keepalived", "bundled")]
+
+
+def _mixed(keep: set[str]) -> list[Cell]:
+    """The mixed pairs as named cells, sliced (:mod:`tests.matrix`)."""
+    return sliced([cell(a, b, id=f"{a}-{b}") for a, b in MIXED], keep)
+
+
 @pytest.mark.timing
 @needs_keepalived
-@pytest.mark.parametrize(
-    ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
-)
+@pytest.mark.parametrize(("first_impl", "second_impl"), _mixed({"bundled-keepalived"}))
 def test_interop_seed_unicast_vmac(
     lab: Lab, routers: list[Router], first_impl: str, second_impl: str
 ) -> None:
@@ -467,13 +475,22 @@ def test_interop_seed_unicast_vmac(
     assert _masters_overlap(first, second) < 0.1
 
 
+MULTICAST_MODES = {"v3": (3, False), "v3-vmac": (3, True), "v2": (2, False)}
+
+
 @pytest.mark.timing
 @needs_keepalived
 @pytest.mark.parametrize(
-    ("version", "use_vmac"), [(3, False), (3, True), (2, False)], ids=["v3", "v3-vmac", "v2"]
-)
-@pytest.mark.parametrize(
-    ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
+    ("first_impl", "second_impl", "version", "use_vmac"),
+    sliced(
+        [
+            cell(a, b, *mode, id=f"{a}-{b}-{name}")
+            for a, b in MIXED
+            for name, mode in MULTICAST_MODES.items()
+        ],
+        # Each version and VMAC mode once, each implementation as master and as backup.
+        {"keepalived-bundled-v2", "bundled-keepalived-v3-vmac", "keepalived-bundled-v3"},
+    ),
 )
 def test_interop_multicast(
     lab: Lab,
@@ -514,9 +531,7 @@ def test_interop_multicast(
 
 @pytest.mark.timing
 @needs_keepalived
-@pytest.mark.parametrize(
-    ("first_impl", "second_impl"), [("bundled", "keepalived"), ("keepalived", "bundled")]
-)
+@pytest.mark.parametrize(("first_impl", "second_impl"), _mixed({"keepalived-bundled"}))
 def test_interop_crash_detection(
     lab: Lab, routers: list[Router], first_impl: str, second_impl: str
 ) -> None:
@@ -600,20 +615,27 @@ def _ipv6_ready(lab: Lab, node: str) -> bool:
     )
 
 
+IPV6_MODES = {
+    "multicast-vmac": (False, True),
+    "unicast-vmac": (True, True),
+    "multicast": (False, False),
+}
+
+
 @pytest.mark.timing
 @pytest.mark.parametrize(
-    ("unicast", "vmac"),
-    [(False, True), (True, True), (False, False)],
-    ids=["multicast-vmac", "unicast-vmac", "multicast"],
-)
-@pytest.mark.parametrize(
-    ("first_impl", "second_impl"),
-    [
-        ("bundled", "bundled"),
-        pytest.param("bundled", "keepalived", marks=needs_keepalived),
-        pytest.param("keepalived", "bundled", marks=needs_keepalived),
-    ],
-)
+    ("first_impl", "second_impl", "unicast", "vmac"),
+    sliced(
+        [
+            cell(a, b, *mode, id=f"{a}-{b}-{name}", marks=[needs_keepalived] if a != b else [])
+            for a, b in [("bundled", "bundled"), *MIXED]
+            for name, mode in IPV6_MODES.items()
+        ],
+        # Each pair once, each mode once.
+        {"bundled-bundled-multicast", "bundled-keepalived-multicast-vmac",
+         "keepalived-bundled-unicast-vmac"},
+    ),
+)  # fmt: skip
 def test_ipv6(
     make_lab: object,
     routers: list[Router],

@@ -3,6 +3,10 @@
 The run is shared by the module's tests; a timing assertion first asks the run's stall witness
 about the window it measured. A run a host stall spoiled raises Inconclusive, and the test's
 re-run gets a fresh run (:class:`SeedRuns`).
+
+Every test here is marked ``timing``, those that judge no time too: they read the same run as
+the ones that do, and a run is per test process, so split across ``make test``'s stages the
+seed would run twice per implementation (15 s each, in the coarse stage and again alone).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from lab.runner import RunReport, ScenarioRun
 from lab.scenario import DEFAULT_SCENARIO, load_scenario
 from lab.stalls import Inconclusive, inconclusive_from_dict
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.timing]
 
 
 class SeedRuns:
@@ -86,7 +90,6 @@ def seed_run(seed_runs: SeedRuns) -> tuple[ScenarioRun, RunReport]:
     return seed_runs.get()
 
 
-@pytest.mark.timing
 def test_every_step_of_the_story_holds(
     seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
 ) -> None:
@@ -96,7 +99,6 @@ def test_every_step_of_the_story_holds(
     assert failed == []
 
 
-@pytest.mark.timing
 def test_graceful_stop_fails_over_after_skew_time(
     seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
 ) -> None:
@@ -142,7 +144,6 @@ def test_tshark_sees_the_adverts_the_metrics_used(seed_run: tuple[ScenarioRun, R
     assert after[0] == pytest.approx(failover.first_advert_after, abs=1e-5)
 
 
-@pytest.mark.timing
 def test_capture_and_probes_agree_on_the_outage(
     seed_run: tuple[ScenarioRun, RunReport], seed_runs: SeedRuns
 ) -> None:
@@ -201,7 +202,6 @@ def test_json_report_keeps_the_contract(
     } <= set(data["failovers"][0])
 
 
-@pytest.mark.timing
 def test_the_cli_runs_the_seed_and_writes_json(tmp_path: Path) -> None:
     import json
     import subprocess

@@ -358,6 +358,39 @@ def test_the_run_queue_probe_reports_the_waits_that_grew_past_its_floor():
     assert new_waits(now, now, 2_000_000) == []
 
 
+def test_the_run_queue_probe_holds_the_threads_counters_open_and_lets_dead_ones_go():
+    import os
+    import threading
+
+    from lab.stall_probe import SchedstatFiles, descendants, threads
+
+    files = SchedstatFiles()
+    started, leave = threading.Event(), threading.Event()
+    helper = threading.Thread(target=lambda: (started.set(), leave.wait()))
+    helper.start()
+    started.wait()
+    mine = threads(descendants([os.getpid()]))
+    assert f"/proc/{os.getpid()}/task/{helper.native_id}/schedstat" in mine
+    files.follow([*mine, "/proc/0/task/0/schedstat"])  # the last is no thread: not held
+    first = files.read()
+    assert set(first) == set(mine) and all(d >= 0 for d in first.values())
+    main = f"/proc/{os.getpid()}/task/{os.getpid()}/schedstat"
+    assert files.read()[main] >= first[main]  # read again through the same descriptor
+    leave.set()
+    helper.join()
+    gone = f"/proc/{os.getpid()}/task/{helper.native_id}/schedstat"
+    listing = wait_until(
+        lambda: threads(descendants([os.getpid()])),
+        accept=lambda paths: gone not in paths,
+        timeout=5,
+        what="the ended thread to leave /proc",
+    )
+    files.follow(listing)  # the next rescan closes the ended thread's file
+    assert gone not in files.fds and main in files.fds
+    files.follow([])
+    assert files.fds == {}
+
+
 def test_an_rtnl_stall_outside_the_iuts_netlink_changes_cannot_spoil_a_window():
     from lab.stalls import Stall, StallWitness
 
