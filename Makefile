@@ -80,6 +80,8 @@ bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	@# fresh one (a finished sweep only redraws its summary and plots).
 	$(VENV)/bin/vrrp-lab bench seed-conclusion --out docs/bench/seed-conclusion --jobs 2 --resume
 	$(VENV)/bin/vrrp-lab bench seed-bfd --out docs/bench/seed-bfd --jobs 2 --resume
+	@# About an hour: 84 holds of a minute (a CPU-hog hold runs alone).
+	$(VENV)/bin/vrrp-lab bench stability-floor --out docs/bench/stability-floor --jobs 2 --resume
 
 bfd-soak: setup ## ten minutes of idle BFD sessions at 50 ms x 3 beside scripts/stress.sh
 	$(VENV)/bin/python benchmarks/bfd_soak.py --minutes 10 --stress \

@@ -28,6 +28,7 @@ from rich.progress import Progress as RichProgress
 
 from lab.errors import EnvironmentMissing, UsageError
 from lab.sweep.record import TrialRecord
+from lab.sweep.spec import HOLD
 
 _console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 _progress = Console(stderr=True, highlight=False)
@@ -79,6 +80,12 @@ def add_bench_command(sub: Any) -> None:
         "(tcp://HOST:8786; root workers with vrrp-lab installed; needs vrrp-lab[cluster])",
     )
     p.add_argument("--trials", type=_positive_int, metavar="N", help="trials per cell")
+    p.add_argument(
+        "--hold",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="how long a `--fault hold` trial leaves the steady pair alone (default 60)",
+    )
     p.add_argument("--resume", action="store_true", help="run only the trials DIR lacks")
     p.add_argument("--name", help="the sweep's name (quick sweeps; default: quick)")
     p.add_argument("--scenario", help="the base scenario (default: the sweep's, or short-timers)")
@@ -107,6 +114,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 
@@ -180,6 +197,8 @@ def build_sweep(args: argparse.Namespace) -> Any:
     data.setdefault("axes", {}).update(overrides)
     if args.trials is not None:
         data["trials"] = args.trials
+    if args.hold is not None:
+        data["hold"] = args.hold
     if args.scenario is not None:
         data["scenario"] = args.scenario
     if args.name is not None:
@@ -303,6 +322,13 @@ def _trial_line(record: TrialRecord, progress: Any, left: str = "") -> str:
     head += f"{escape(record.cell.key)} #{record.trial}"
     if record.outcome == "error":
         return f"{head}: [bold magenta]error[/] {escape(record.error or '')}"
+    if record.cell.fault == HOLD:
+        spurious = record.spurious_transitions
+        steady = f"[red]{spurious} spurious transition(s)[/]" if spurious else "[green]steady[/]"
+        worst = record.stalls.get("worst_ms")
+        return f"{head}: {steady}, {record.lost_probes} probe(s) lost" + (
+            f", host stalls up to {worst:.0f} ms" if worst else ""
+        )
     rfc = _rfc(record)
     text = f"{head}: detection {_ms(record.detection_ms)} (RFC {rfc})"
     text += f", outage {_ms(record.outage_ms)}"

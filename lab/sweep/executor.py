@@ -8,6 +8,9 @@ its trial to a *launcher* and waits: :class:`LocalLauncher` starts the child her
 child (:func:`run_trial_process`, one loop for both). The main thread alone appends to
 ``results.jsonl``, as each trial ends, wherever it ran.
 
+A ``cpu-hog`` trial runs alone: its hog keeps one core busy, and a trial beside it would be
+measured under that load too, whatever its own cell says.
+
 Ctrl-C stops starting trials and lets the running ones finish and be recorded (they are a few
 seconds each); a second Ctrl-C abandons them: they are sent SIGTERM, tear their labs down, and
 are not recorded, so ``--resume`` runs them again.
@@ -180,6 +183,9 @@ class Executor:
         self._abandoning = False
         self._abandoned = 0
         """Trials running when the second Ctrl-C abandoned them."""
+        self._alone = _AloneGate()
+        self._stopping = False
+        """A first Ctrl-C came: a trial still waiting its turn at the gate does not start."""
 
     def todo(self) -> list[tuple[Cell, int]]:
         """The trials not yet in the results file, in run order."""
@@ -234,6 +240,7 @@ class Executor:
     ) -> dict[Future[TrialRecord | None], tuple[Cell, int]]:
         """A first Ctrl-C cancels the trials not started; a later one abandons the running."""
         if first:
+            self._stopping = True
             for future in pending:
                 future.cancel()
             self.on_interrupt(sum(not f.cancelled() for f in pending))
@@ -254,17 +261,55 @@ class Executor:
             if self._abandoning:
                 return None
             self._running += 1
-        started, began = clock.now(), time.monotonic()
-        up, over = self.sweep.deadlines(cell)
-        timeout = 4 * (up + over) + TRIAL_SLACK
         try:
-            ended = self.launcher.run(request(self.sweep, cell, trial), timeout)
-        except Exception as exc:  # a lost worker, a broken link: this trial's error only
-            return _error(cell, trial, started, began, f"{type(exc).__name__}: {exc}")
+            with self._alone.held(alone=cell.load == "cpu-hog"):
+                if self._abandoning or self._stopping:  # Ctrl-C while it waited its turn
+                    return None
+                started, began = clock.now(), time.monotonic()
+                up, over = self.sweep.deadlines(cell)
+                timeout = 4 * (up + over) + self.sweep.held_for(cell) + TRIAL_SLACK
+                try:
+                    ended = self.launcher.run(request(self.sweep, cell, trial), timeout)
+                except Exception as exc:  # a lost worker, a broken link: this trial's error only
+                    return _error(cell, trial, started, began, f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._running -= 1
         return record_of(ended, cell, trial, started, began)
+
+
+class _AloneGate:
+    """Lets trials run side by side, except one that must run alone: it waits for the running
+    ones to end, and the others wait for it (one waiting to run alone goes before trials that
+    come after it, so a stream of them cannot hold it off)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._side_by_side = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    @contextmanager
+    def held(self, *, alone: bool) -> Iterator[None]:
+        """The gate held for one trial, alone or beside others, for the block's length."""
+        with self._changed:
+            if alone:
+                self._waiting_alone += 1
+                self._changed.wait_for(lambda: not self._alone and self._side_by_side == 0)
+                self._waiting_alone -= 1
+                self._alone = True
+            else:
+                self._changed.wait_for(lambda: not self._alone and self._waiting_alone == 0)
+                self._side_by_side += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                if alone:
+                    self._alone = False
+                else:
+                    self._side_by_side -= 1
+                self._changed.notify_all()
 
 
 class _CtrlC:

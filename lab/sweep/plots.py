@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 
 from lab.errors import EnvironmentMissing
 from lab.sweep.record import BFD_MULTIPLIER, Cell, TrialRecord
+from lab.sweep.spec import HOLD, load_order
 from lab.sweep.stats import percentile
 
 DPI = 120
@@ -67,7 +67,6 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _LINESTYLES = ("-", "--", "-.", ":")
 #: Band colours are kept apart from the line colours (tab10) so a band never reads as a line.
 _BAND_COLOURS = ("0.55", "#b5a642", "#6fa8a8", "#b07aa1", "#9c755f")
-_LOSS = re.compile(r"^advert-loss\s*(\d+(?:\.\d+)?)%$")
 
 _MISSING = "matplotlib is needed for plots: pip install 'vrrp-lab[plot]'"
 
@@ -562,14 +561,20 @@ def _timeline(out_dir: Path, records: list[TrialRecord]) -> Path | None:
 
 
 def _stability_floor(out_dir: Path, records: list[TrialRecord]) -> Path | None:
-    if all(r.cell.load == "none" for r in records):
+    from lab.sweep.floor import stability_floors
+
+    # Hold trials, where there are any, are what the floor is made of; otherwise the failover
+    # trials' own spurious transitions, when a load was swept.
+    holds = [r for r in records if r.cell.fault == HOLD]
+    if not holds and all(r.cell.load == "none" for r in records):
         return None
     # An errored trial counted nothing, so it would read as a stable zero.
-    counted = [r for r in records if r.outcome != "error"]
+    counted = [r for r in holds or records if r.outcome != "error"]
     if not counted:
         return None
+    floors = {f.impl: f.floor for f in stability_floors(holds)}
     impls = sorted({r.cell.impl for r in counted})
-    loads = sorted({r.cell.load for r in counted}, key=_load_order)
+    loads = sorted({r.cell.load for r in counted}, key=load_order)
     plt = _pyplot()
     rows, cols = _grid(len(impls))
     with _figure(plt, rows, cols, (5.2 * cols, 3.8 * rows), sharey=True) as (fig, axes):
@@ -601,16 +606,33 @@ def _stability_floor(out_dir: Path, records: list[TrialRecord]) -> Path | None:
                         fontsize=6,
                     )
             ax.set_xticks(range(len(intervals)), [_interval_text(a) for a in intervals])
-            ax.set_title(impl, fontsize=10)
+            floor = floors.get(impl)
+            if floor is not None and floor in intervals:
+                # Left of the floor's bars: everything from it rightwards held steady.
+                at = intervals.index(floor) - 0.5
+                ax.axvline(at, color="k", linestyle="--", linewidth=1)
+                ax.annotate(
+                    f"floor {_interval_text(floor)}",
+                    (at, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(3, -12),
+                    textcoords="offset points",
+                    fontsize=8,
+                )
+            title = impl
+            if impl in floors:
+                steady = _interval_text(floor) if floor is not None else "none swept"
+                title += f": steady from {steady}"
+            ax.set_title(title, fontsize=10)
             ax.set_xlabel("advert interval")
             if n % cols == 0:
                 ax.set_ylabel("spurious transitions per trial (mean)")
             ax.grid(True, axis="y", alpha=0.25)
             _legend(ax, title="load")
         _hide_unused(axes, len(impls))
+        what = "hold trials" if holds else "trial(s), faults pooled"
         fig.suptitle(
-            "Stability floor: mastership changes the fault does not explain, "
-            f"{len(counted)} trial(s), faults pooled",
+            f"Stability floor: mastership changes nothing explains, {len(counted)} {what}",
             fontsize=11,
         )
         return _save(plt, fig, out_dir, "stability_floor.png")
@@ -767,17 +789,6 @@ def _left_out(records: Sequence[TrialRecord], drawn: Sequence[TrialRecord]) -> s
     if not counts:
         return ""
     return "\n(left out: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) + ")"
-
-
-def _load_order(load: str) -> tuple[int, float, str]:
-    """none first, then advert loss by its rate, then anything else (cpu-hog) by name."""
-    text = " ".join(load.split())
-    if text == "none":
-        return (0, 0.0, text)
-    match = _LOSS.match(text)
-    if match:
-        return (1, float(match.group(1)), text)
-    return (2, 0.0, text)
 
 
 def _is_number(value: Any) -> bool:

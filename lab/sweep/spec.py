@@ -13,11 +13,15 @@ scenario (``FILE:LINE: field: message``, exit code 2)::
       priority: [100]               # the backup's: it sets Skew_Time
       load: [none, advert-loss 5%, cpu-hog]
       bfd: [none, 0.05]             # BFD between the two at 50 ms x 3, or none
+    hold: 60                        # how long a `hold` trial leaves the pair alone (s)
 
 Every combination of one value per axis is a :class:`~lab.sweep.record.Cell`, and
 :func:`cell_scenario` turns a cell into a runnable scenario: the base scenario's topology and
 routers with the cell's values, and steps that bring the master up, inject the fault once the
-service is steady, and judge the one failover against the RFC's figure.
+service is steady, and judge the one failover against the RFC's figure. The fault ``hold`` is
+no fault: the steady pair is left alone for ``hold`` seconds (under the cell's load), and the
+trial counts the mastership changes nothing explains (:mod:`lab.sweep.floor` finds, from such
+trials, the shortest advert interval each implementation holds steady at).
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ SWEEP_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 #: The faults a trial can open a failover with, and how the runner is told. ``advert-loss``
 #: is a load (``axes.load``); ``thaw``, ``heal`` and ``host-up`` undo a fault.
 FAULTS = ("stop", "crash", "host-down", "freeze", "partition", "link-flap")
+#: The trial kind with no fault: the pair is held steady and its spurious transitions counted.
+HOLD = "hold"
+#: The step of a ``hold`` trial that leaves the pair alone.
+HOLD_STEP = "the pair is left alone"
 _NOT_FAULTS = {
     "advert-loss": "advert loss is a load: axes.load: [advert-loss 5%]",
     "thaw": "thaw undoes freeze: sweep the fault, not its undo",
@@ -70,6 +78,18 @@ def parse_load(value: str) -> float | None:
     if match and 0 < float(match.group(1)) < 100:
         return float(match.group(1))
     raise ValueError(f"{value!r} is not a load; use none, cpu-hog or advert-loss N% (0 < N < 100)")
+
+
+def load_order(load: str) -> tuple[int, float, str]:
+    """A sort key for loads, from the lightest: none, then advert loss by its share, then the
+    CPU hog (and, last, by name, anything a results file of another version spells else)."""
+    try:
+        loss = parse_load(load)
+    except ValueError:
+        return (3, 0.0, load)
+    if loss is None:
+        return (2, 0.0, load)
+    return (0 if loss == 0 else 1, loss, load)
 
 
 class _Model(BaseModel):
@@ -100,7 +120,9 @@ class Axes(_Model):
     fault: list[str] = Field(
         default_factory=lambda: ["stop"],
         min_length=1,
-        description="Faults that open the failover: " + ", ".join(FAULTS) + ".",
+        description="Faults that open the failover: " + ", ".join(FAULTS) + "; or hold, no "
+        "fault: the steady pair is left alone for `hold` seconds and its spurious transitions "
+        "are counted (the stability floor).",
     )
     profile: list[str] | None = Field(
         None,
@@ -166,8 +188,10 @@ class Axes(_Model):
         for name in names:
             if name in _NOT_FAULTS:
                 raise ValueError(f"{name!r}: {_NOT_FAULTS[name]}")
-            if name not in FAULTS:
-                raise ValueError(f"{name!r} is not a fault; choose from {', '.join(FAULTS)}")
+            if name not in (*FAULTS, HOLD):
+                raise ValueError(
+                    f"{name!r} is not a fault; choose from {', '.join(FAULTS)}, or {HOLD} (none)"
+                )
         return _unique(names, "fault")
 
     @field_validator("profile")
@@ -217,6 +241,13 @@ class SweepSpec(_Model):
         "Its routers must be given as parameters (not config files), two of them, on one VIP.",
     )
     trials: int = Field(3, ge=1, le=1000, description="Failovers measured per cell.")
+    hold: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Seconds a `hold` trial (fault: hold) leaves the steady pair alone, counting "
+        "the mastership changes nothing explains.",
+    )
     axes: Axes = Field(default_factory=Axes)
 
 
@@ -263,6 +294,10 @@ class Sweep:
         """(up, over) for ``cell``: see :func:`deadlines`."""
         master = next(r for r in self.base.routers if r.node == self.master)
         return deadlines(cell, master.priority, master.version)
+
+    def held_for(self, cell: Cell) -> float:
+        """How long ``cell``'s trial waits on purpose: the hold of a ``hold`` trial, else 0."""
+        return self.spec.hold if cell.fault == HOLD else 0.0
 
     @property
     def version(self) -> int:
@@ -438,10 +473,6 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
                             pairs.append({"ip_address": vip})
     version = sweep.version
     up, over = sweep.deadlines(cell)
-    low, high = theory(cell, version)
-    tol = tolerance(tolerance_interval(cell, version))
-    bound = {"min": round(((low if low is not None else high) - tol) * 1000, 6)}
-    bound["max"] = round((high + tol) * 1000, 6)
     steps: list[dict[str, Any]] = [
         {"start": "all"},
         {"name": f"{master} becomes master", "expect": {"master": master, "within": up}},
@@ -461,12 +492,27 @@ def cell_scenario(sweep: Sweep, cell: Cell) -> Scenario:
         steps.append(
             {"name": f"the fabric drops {loss:g}% of adverts", "advert-loss": {"percent": loss}}
         )
+    if cell.fault == HOLD:
+        # Nothing is judged: the trial counts what happened (lab.sweep.trial), and a flap
+        # ended by preemption or a backup left master both count the same.
+        steps.append({"name": HOLD_STEP, "observe": sweep.spec.hold})
+        return _scenario(sweep, data, steps)
+    low, high = theory(cell, version)
+    tol = tolerance(tolerance_interval(cell, version))
+    bound = {"min": round(((low if low is not None else high) - tol) * 1000, 6)}
+    bound["max"] = round((high + tol) * 1000, 6)
     steps.append(_fault_step(cell, master, backup, over))
     steps.append({"name": f"{backup} takes over", "expect": _takeover(cell, master, backup, over)})
     failover: dict[str, Any] = {"detection_ms": bound}
     if cell.fault != "partition":
         failover["new_master"] = backup
     steps.append({"name": "detection against the RFC", "expect": {"failover": failover}})
+    return _scenario(sweep, data, steps)
+
+
+def _scenario(sweep: Sweep, data: dict[str, Any], steps: list[dict[str, Any]]) -> Scenario:
+    """The checked scenario of a cell: the base scenario's ``data`` with ``steps``."""
+    base = sweep.base
     data["steps"] = steps
     try:
         scenario = Scenario.model_validate(data)

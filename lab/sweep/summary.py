@@ -7,7 +7,9 @@ the results. The summary is drawn from the records alone and can be redrawn at a
 Only ``measured`` trials feed the figures: an ``inconclusive`` trial was spoiled by a host
 stall and an ``error`` trial measured nothing, so both are counted, never averaged in.
 The verdict judges the timer only (the median detection against the RFC's figure or window);
-spurious transitions and split brain are reported in columns of their own.
+spurious transitions and split brain are reported in columns of their own. A ``hold`` cell has
+no failover: its verdict is whether the pair held steady (no spurious transition), and the
+summary adds each implementation's stability floor (:mod:`lab.sweep.floor`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lab.sweep.floor import markdown as floor_markdown
+from lab.sweep.floor import stability_floors
 from lab.sweep.record import Cell, TrialRecord
+from lab.sweep.spec import HOLD
 from lab.sweep.stats import describe
 
 SUMMARY_JSON = "summary.json"
@@ -41,13 +46,22 @@ def summarise(sweep_name: str, records: Iterable[TrialRecord]) -> dict[str, Any]
     ``tolerance_ms``, ``detection_ms``, ``outage_ms`` and ``bfd_detection_ms``
     (:func:`lab.sweep.stats.describe` of the measured trials), ``spurious_transitions``
     (their sum), ``split_brain`` (how many had one), ``verdict`` and a one-line
-    ``verdict_reason``.
+    ``verdict_reason``. With ``hold`` trials, ``stability_floor`` lists each implementation's
+    floor (:meth:`lab.sweep.floor.Floor.as_json`).
     """
+    records = list(records)
     by_key: dict[str, list[TrialRecord]] = {}
     for record in records:
         by_key.setdefault(record.cell.key, []).append(record)
     groups = sorted(by_key.values(), key=lambda trials: _order(trials[0].cell))
-    return {"sweep": sweep_name, "cells": [_cell_summary(t[0].cell, t) for t in groups]}
+    summary: dict[str, Any] = {
+        "sweep": sweep_name,
+        "cells": [_cell_summary(t[0].cell, t) for t in groups],
+    }
+    floors = stability_floors(records)
+    if floors:
+        summary["stability_floor"] = [f.as_json() for f in floors]
+    return summary
 
 
 def _order(cell: Cell) -> tuple[Any, ...]:
@@ -90,7 +104,10 @@ def _cell_summary(cell: Cell, records: list[TrialRecord]) -> dict[str, Any]:
     detection = describe(_figures(r.detection_ms for r in measured))
     outage = describe(_figures(r.outage_ms for r in measured))
     bfd_detection = describe(_figures(r.bfd_detection_ms for r in measured))
-    verdict, reason = _verdict(records, detection, low, high, tolerance, inconclusive, errors)
+    if cell.fault == HOLD:
+        verdict, reason = _held(measured, errors)
+    else:
+        verdict, reason = _verdict(records, detection, low, high, tolerance, inconclusive, errors)
     return {
         "cell": cell.key,
         **cell.as_json(),
@@ -117,6 +134,16 @@ def _figures(values: Iterable[float | None]) -> list[float]:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def _held(measured: list[TrialRecord], errors: int) -> tuple[str, str]:
+    """A hold cell's verdict: pass when its measured holds counted no spurious transition."""
+    if not measured:
+        return "error", f"no hold was measured: {errors} error(s)"
+    spurious = sum(r.spurious_transitions for r in measured)
+    if spurious:
+        return "fail", f"{spurious} spurious transition(s) in {len(measured)} hold(s)"
+    return "pass", f"steady: no spurious transition in {len(measured)} hold(s)"
 
 
 def _verdict(
@@ -216,6 +243,7 @@ def markdown(summary: dict[str, Any]) -> str:
     spoiled = sum(c.get("inconclusive", 0) for c in cells)
     verdicts = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
     lines += ["", f"{len(cells)} cell(s): {verdicts}; {spoiled} inconclusive trial(s)"]
+    lines += floor_markdown(summary.get("stability_floor") or [])
     return "\n".join(lines) + "\n"
 
 

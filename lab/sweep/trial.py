@@ -30,6 +30,8 @@ from lab import clock, metrics
 from lab.errors import LabError
 from lab.sweep.record import Cell, TrialRecord
 from lab.sweep.spec import (
+    HOLD,
+    HOLD_STEP,
     Sweep,
     SweepSpec,
     cell_scenario,
@@ -72,9 +74,58 @@ def measure(sweep: Sweep, cell: Cell, trial: int) -> TrialRecord:
         return TrialRecord(
             **base, outcome="error", seconds=time.monotonic() - began, error=f"crashed: {detail}"
         )
+    if cell.fault == HOLD:
+        return from_hold(run, report, base, time.monotonic() - began)
     # A link flap lasts the takeover deadline (``cell_scenario``); then the old master preempts.
     flap = sweep.deadlines(cell)[1] if cell.fault == "link-flap" else None
     return from_report(run, report, base, time.monotonic() - began, flap, sweep.version)
+
+
+def from_hold(run: Any, report: Any, base: dict[str, Any], seconds: float) -> TrialRecord:
+    """The record of a finished ``hold`` trial: every entry into MASTER while the steady pair
+    was left alone is a spurious transition (a backup that stays master, or a master that lost
+    it and took it back, count one each); two masters at once are flagged as split brain
+    beside them. Host stalls are recorded too, not used to discard a trial: that timers give
+    way when the host does is what a hold beside the CPU hog measures."""
+    steps = {s.name: s for s in report.steps}
+    common = {
+        **base,
+        "seconds": seconds,
+        "versions": dict(report.versions),
+        "failed_steps": [_one_line(f"{s.name}: {s.detail}") for s in report.steps if not s.ok],
+    }
+    held = steps.get(HOLD_STEP)
+    broken = next((s for s in report.steps if not s.ok), None)
+    if held is None or broken is not None:
+        detail = f"{broken.name}: {broken.detail}" if broken else "the hold never began"
+        return TrialRecord(**common, outcome="error", error=_one_line(detail))
+    start, end = held.at, held.at + held.took
+    masters = sum(
+        1
+        for router in run.routers.values()
+        for event in router.events.snapshot(since=start)
+        if event.state == "MASTER" and event.at <= end
+    )
+    from lab.stalls import stalled_for
+
+    stalls = run.witness.stalls(start, end)
+    return TrialRecord(
+        **common,
+        outcome="measured",
+        lost_probes=_lost_between(run.probe_records(), start, end),
+        split_brain=any(lo < end and hi > start for lo, hi in report.split_brain),
+        spurious_transitions=masters,
+        stalls={
+            "count": len(stalls),
+            "worst_ms": round(max((s.end - s.start for s in stalls), default=0.0) * 1000, 3),
+            "total_ms": round(stalled_for(stalls, start, end) * 1000, 3),
+        },
+    )
+
+
+def _lost_between(probes: Sequence[metrics.Probe], start: float, end: float) -> int:
+    """The probes sent in [start, end] that no one answered."""
+    return sum(1 for p in probes if start <= p.sent <= end and p.responder is None)
 
 
 def from_report(

@@ -125,6 +125,36 @@ def test_a_sweep_killed_halfway_resumes_without_repeating_or_losing_a_trial(tmp_
     assert records[: len(first)] == first  # what was done before the kill is kept as it was
 
 
+def test_a_hold_sweep_counts_the_flaps_that_bound_the_stability_floor(tmp_path: Path):
+    """Issue 12's stability floor, in small: the bundled pair at 0.1 s adverts left alone for
+    2 s, quiet and with the fabric dropping 99 % of adverts, where a backup cannot hear three
+    in a row and takes over from a master that never failed. The flaps are counted, the lossy
+    cell fails, and with it the floor: there is none at the one interval swept."""
+    out = tmp_path / "floor"
+    done = bench(
+        "--scenario", "short-timers", "--impl", "bundled", "--advert-int", "0.1",
+        "--fault", "hold", "--hold", "2", "--load", "none,advert-loss 99%", "--trials", "1",
+        "--jobs", "2", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode in (0, 1), f"{done.stdout}\n{done.stderr}"
+    _, records = read(out / RESULTS)
+    assert {r.cell.load: r.outcome for r in records} == {
+        "none": "measured",
+        "advert-loss 99%": "measured",
+    }, [r.error for r in records]
+    lossy = next(r for r in records if r.cell.load != "none")
+    assert lossy.spurious_transitions >= 1 and lossy.detection_ms is None
+    summary = json.loads((out / "summary.json").read_text())
+    verdicts = {c["load"]: c["verdict"] for c in summary["cells"]}
+    assert verdicts["advert-loss 99%"] == "fail"
+    (floor,) = summary["stability_floor"]
+    assert floor["impl"] == "bundled" and floor["floor_advert_int"] is None
+    assert "advert-loss 99%" in floor["gave_way_at"]["loads"]
+    assert done.returncode == 1  # a failed cell: a user's CI can gate on it
+    assert "## Stability floor" in (out / "summary.md").read_text()
+    assert (out / "stability_floor.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 #: One cell, the five trials `bench compare` needs to judge it (`lab.sweep.compare`). At
 #: 0.1 s adverts the tolerance is 20 ms, above the measuring process's usual 8-10 ms stalls
 #: (at 0.05 s, 10 ms: a third of the runs of this test were spoiled and run again), and the
