@@ -25,7 +25,14 @@ from lab.recording import Recording, StepStamp, adverts_seen, record, router_tim
 from lab.routers.events import BfdEvent
 from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
-from lab.stalls import Inconclusive, Stall, StallWitness, inconclusive_as_dict
+from lab.stalls import (
+    NO_NETLINK,
+    Inconclusive,
+    Stall,
+    StallWitness,
+    inconclusive_as_dict,
+    takeover_netlink,
+)
 from lab.steps import Bound, Expect, Step
 from lab.wait import wait_until
 
@@ -658,7 +665,14 @@ class ScenarioRun:
         of the failover they read (the time taken to compute them afterwards is not in it)."""
         window = (failover.at, _last_event(failover))
         judged = [
-            (key, tol_ms, failed, self.witness.judge(*window, tol_ms / 1000))
+            (
+                key,
+                tol_ms,
+                failed,
+                self.witness.judge(
+                    *window, tol_ms / 1000, rtnl_within=self._netlink(failover, key, tol_ms)
+                ),
+            )
             for key, tol_ms, failed in sorted(timed, key=lambda t: t[1])
         ]
         if any(failed and stall is None for _, _, failed, stall in judged):
@@ -666,6 +680,27 @@ class ScenarioRun:
         for key, tol_ms, _, stall in judged:
             if stall is not None:
                 raise Inconclusive(f"{key} ({detail})", stall, window, tol_ms / 1000)
+
+    def _netlink(
+        self, failover: metrics.Failover, key: str, tol_ms: float
+    ) -> tuple[float, float] | None:
+        """Where in the failover's window netlink work could have moved the figure ``key``
+        (``rtnl_within`` of :meth:`lab.stalls.StallWitness.judge`); None: anywhere.
+
+        A detection ends at the new master's first advert, or its report. Before that the
+        backup waits on a timer, and the fault's own netlink work (a link taken down) is done
+        before the fault is stamped: the one change that could delay it is the new master's,
+        as it takes over (:func:`lab.stalls.takeover_netlink`), and none if the wire shows the
+        advert of a daemon that sends it before any (``netlink_before_first_advert``). Other
+        figures (outage, stale ARP) end at the observer, after the VIPs moved: anywhere."""
+        if not key.startswith("detection") or failover.detection_ms is None:
+            return None
+        end = failover.at + failover.detection_ms / 1000
+        router = self.routers.get(failover.new_master or "")
+        on_the_wire = failover.detection_source == "capture"
+        if router is not None and on_the_wire and not router.netlink_before_first_advert:
+            return NO_NETLINK
+        return takeover_netlink(end, tol_ms / 1000)
 
     # -- measurements -----------------------------------------------------------------------
 

@@ -95,6 +95,11 @@ class Router(ABC):
     unicast: ClassVar[bool] = True
     """Whether the daemon can send unicast adverts (``unicast_peer``); one that cannot is run
     multicast where a sweep asks for unicast (``lab.sweep.spec``)."""
+    netlink_before_first_advert: ClassVar[bool] = True
+    """Whether, taking over, the daemon may change an address or a link (its VIPs, a VMAC's
+    protodown) before its first advert as master leaves. Only a daemon known to send that
+    advert first says False: an RTNL hold then cannot delay the takeover as the wire shows it
+    (:meth:`lab.runner.ScenarioRun` judges the detection's stalls by it)."""
     events_from_output: ClassVar[bool] = False
     """True for a daemon with no notify FIFO that reports its states in its own output.
 

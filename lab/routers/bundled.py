@@ -27,6 +27,9 @@ class BundledRouter(Router):
     impl: ClassVar[str] = "bundled"
     program: ClassVar[str] = sys.executable
     install_hint: ClassVar[str] = "it is the Python interpreter running the lab"
+    # Taking over, the advert goes first, then the VIPs, then the GARPs, as RFC 5798 §6.4.2
+    # orders them (vrrp.state.StateMachine._become_master: SendAdvert before AddVips).
+    netlink_before_first_advert: ClassVar[bool] = False
 
     @property
     def control_path(self) -> str:

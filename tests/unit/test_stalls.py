@@ -485,3 +485,26 @@ def test_a_hub_that_dies_is_replaced_and_the_gap_counts_as_a_stall() -> None:
 def _parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_detection_is_spoiled_only_by_the_netlink_work_that_could_have_delayed_it():
+    """The runner's failover verdicts: an RTNL hold counts against a detection only within
+    the tolerance of its end (the new master's one netlink change), and not at all when the
+    wire shows the advert of a daemon that sends it before any netlink change (bundled)."""
+    from lab.metrics import Failover
+    from lab.routers.bundled import BundledRouter
+    from lab.routers.keepalived import KeepalivedRouter
+    from lab.runner import ScenarioRun
+    from lab.scenario import DEFAULT_SCENARIO, load_scenario
+    from lab.stalls import NO_NETLINK
+
+    run = ScenarioRun(load_scenario(DEFAULT_SCENARIO))
+    failover = Failover("stop", "ha_first", at=100.0, new_master="ha_second", detection_ms=61.0)
+    run.routers = {"ha_second": BundledRouter}  # type: ignore[dict-item]
+    assert run._netlink(failover, "detection_ms", 20.0) == NO_NETLINK
+    assert run._netlink(failover, "outage_ms", 20.0) is None  # the observer's: anywhere
+    run.routers = {"ha_second": KeepalivedRouter}  # type: ignore[dict-item]
+    assert run._netlink(failover, "detection_ms", 20.0) == pytest.approx((100.041, 100.061))
+    failover.detection_source = "notify"  # the report comes after the VIPs, whoever sent it
+    run.routers = {"ha_second": BundledRouter}  # type: ignore[dict-item]
+    assert run._netlink(failover, "detection vs theory", 20.0) == pytest.approx((100.041, 100.061))
