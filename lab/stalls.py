@@ -174,6 +174,30 @@ def stalled_for(stalls: Iterable[Stall], start: float, end: float) -> float:
     return covered
 
 
+def late_spoiled(
+    stalls: Iterable[Stall], start: float, end: float, late_by: float
+) -> tuple[str, Stall] | None:
+    """The rule for a measurement that failed by being ``late_by`` past its bound: stalls can
+    have made it late only if they held the host for longer than that in [start, end]
+    (:func:`stalled_for`), whatever the tolerance. Then why (a sentence) and the longest of
+    them; None when the late fail stands.
+
+    The IUT's own latency and a stall just under the tolerance add up (seen: a takeover 0.2 ms
+    past Master_Down_Interval + tolerance beside a 19 ms stall; a link kept down 0.3 ms too
+    long beside an RTNL hold just under the tolerance), while stalls of 97 ms in all cannot
+    hold back an event that was due 361 ms before the window ended.
+    """
+    spoilers = overlapping(stalls, start, end)
+    held = stalled_for(spoilers, start, end)
+    if held <= late_by:
+        return None
+    because = (
+        f"stalls holding the host {held * 1000:.1f} ms in all could have made it "
+        f"{late_by * 1000:.1f} ms late"
+    )
+    return because, max(spoilers, key=lambda s: s.seconds)
+
+
 def judge(stalls: Iterable[Stall], start: float, end: float, tolerance: float) -> Stall | None:
     """The rule: the largest stall overlapping [start, end] that is longer than ``tolerance``.
 
@@ -721,6 +745,26 @@ class StallWitness:
         stall = self.judge(start, end, tolerance, host_only=host_only, rtnl_within=rtnl_within)
         if stall is not None:
             raise Inconclusive(what, stall, (start, end), tolerance)
+
+    def check_late(
+        self,
+        start: float,
+        end: float,
+        late_by: float,
+        tolerance: float,
+        what: str,
+        *,
+        host_only: bool = False,
+        rtnl_within: tuple[float, float] | None = None,
+    ) -> None:
+        """For ``what``, measured over [start, end] and ``late_by`` seconds past its bound
+        (``tolerance`` included): raise :class:`Inconclusive` when stalls can have made it that
+        late (:func:`late_spoiled`); return when the late fail stands. ``host_only`` and
+        ``rtnl_within`` as for :meth:`judge`."""
+        spoiled = late_spoiled(self.relevant(end, host_only, rtnl_within), start, end, late_by)
+        if spoiled is not None:
+            because, longest = spoiled
+            raise Inconclusive(what, longest, (start, end), tolerance, because)
 
     @property
     def priorities(self) -> dict[str, str]:

@@ -222,12 +222,9 @@ class Findings:
 
         ``late_by``: for a case that failed by being late, how far past its bound it measured
         (for an event that never came, how far the window ran past the bound). Stalls can
-        have made it late only if they held the host for longer than that in the window
-        (:func:`lab.stalls.stalled_for`), whatever the tolerance: the
-        IUT's own latency and a stall just under the tolerance add up (seen: a takeover 0.2 ms
-        past Master_Down_Interval + tolerance beside a 19 ms stall), while stalls of 97 ms in
-        all cannot hold back a takeover that was due 361 ms before the window ended (seen: a
-        stand-in that accepted TTL 254 judged inconclusive three times over on a quiet host).
+        have made it late only if they held the host for longer than that in the window,
+        whatever the tolerance (:func:`lab.stalls.late_spoiled`; before this rule, a stand-in
+        that accepted TTL 254 was judged inconclusive three times over on a quiet host).
         A stall cannot make anything early, so an early fail stands against the tolerance.
 
         ``rtnl_within``: the stretch of the window in which the IUT changes links or addresses
@@ -257,24 +254,17 @@ class Findings:
         rtnl_within: tuple[float, float] | None,
     ) -> bool | None:
         """A late fail (see :meth:`timing`): it stands unless stalls held the host for more
-        than ``late_by`` of ``window``; then it is inconclusive, the longest of them named."""
-        from lab.stalls import overlapping, stalled_for
+        than ``late_by`` of ``window`` (:func:`lab.stalls.late_spoiled`); then it is
+        inconclusive, the longest of them named."""
+        from lab.stalls import late_spoiled
 
-        stalls = (
-            []
-            if self.witness is None
-            else overlapping(
-                self.witness.relevant(window[1], wire, rtnl_within), window[0], window[1]
-            )
+        relevant = (
+            [] if self.witness is None else self.witness.relevant(window[1], wire, rtnl_within)
         )
-        held = stalled_for(stalls, window[0], window[1])
-        if held <= late_by:
+        spoiled = late_spoiled(relevant, window[0], window[1], late_by)
+        if spoiled is None:
             return self.check(False, "", failed)
-        longest = max(stalls, key=lambda s: s.seconds)
-        because = (
-            f"stalls holding the host {held * 1000:.1f} ms in all could have made it "
-            f"{late_by * 1000:.1f} ms late"
-        )
+        because, longest = spoiled
         self._spoil(what, longest, window, tolerance, because)
         return None
 

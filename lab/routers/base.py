@@ -99,7 +99,7 @@ class Router(ABC):
     """Whether, taking over, the daemon may change an address or a link (its VIPs, a VMAC's
     protodown) before its first advert as master leaves. Only a daemon known to send that
     advert first says False: an RTNL hold then cannot delay the takeover as the wire shows it
-    (:meth:`lab.runner.ScenarioRun` judges the detection's stalls by it)."""
+    (:meth:`lab.runner.ScenarioRun._netlink` judges the detection's stalls by it)."""
     events_from_output: ClassVar[bool] = False
     """True for a daemon with no notify FIFO that reports its states in its own output.
 

@@ -88,24 +88,14 @@ def from_hold(run: Any, report: Any, base: dict[str, Any], seconds: float) -> Tr
     beside them. Host stalls are recorded too, not used to discard a trial: that timers give
     way when the host does is what a hold beside the CPU hog measures."""
     steps = {s.name: s for s in report.steps}
-    common = {
-        **base,
-        "seconds": seconds,
-        "versions": dict(report.versions),
-        "failed_steps": [_one_line(f"{s.name}: {s.detail}") for s in report.steps if not s.ok],
-    }
+    common = _common(base, seconds, report, [s for s in report.steps if not s.ok])
     held = steps.get(HOLD_STEP)
     broken = next((s for s in report.steps if not s.ok), None)
     if held is None or broken is not None:
         detail = f"{broken.name}: {broken.detail}" if broken else "the hold never began"
         return TrialRecord(**common, outcome="error", error=_one_line(detail))
     start, end = held.at, held.at + held.took
-    masters = sum(
-        1
-        for router in run.routers.values()
-        for event in router.events.snapshot(since=start)
-        if event.state == "MASTER" and event.at <= end
-    )
+    masters = len(_entries_into_master(run, start, end))
     from lab.stalls import stalled_for
 
     stalls = run.witness.stalls(start, end)
@@ -121,6 +111,27 @@ def from_hold(run: Any, report: Any, base: dict[str, Any], seconds: float) -> Tr
             "total_ms": round(stalled_for(stalls, start, end) * 1000, 3),
         },
     )
+
+
+def _common(base: dict[str, Any], seconds: float, report: Any, failed: list[Any]) -> dict[str, Any]:
+    """The fields every finished trial's record has: the cell's, its time, the versions run and
+    the ``failed`` steps, a line each."""
+    return {
+        **base,
+        "seconds": seconds,
+        "versions": dict(report.versions),
+        "failed_steps": [_one_line(f"{s.name}: {s.detail}") for s in failed],
+    }
+
+
+def _entries_into_master(run: Any, since: float, until: float) -> list[float]:
+    """When any router of ``run`` entered MASTER in [since, until] (lab clock)."""
+    return [
+        event.at
+        for router in run.routers.values()
+        for event in router.events.snapshot(since=since)
+        if event.state == "MASTER" and event.at <= until
+    ]
 
 
 def _lost_between(probes: Sequence[metrics.Probe], start: float, end: float) -> int:
@@ -141,17 +152,8 @@ def from_report(
     steps = {s.name: s for s in report.steps}
     judged = steps.get(DETECTION_STEP)
     failover = report.failovers[-1] if report.failovers else None
-    failed = [
-        _one_line(f"{s.name}: {s.detail}")
-        for s in report.steps
-        if not s.ok and s.inconclusive is None
-    ]
-    common = {
-        **base,
-        "seconds": seconds,
-        "versions": dict(report.versions),
-        "failed_steps": failed,
-    }
+    failed = [s for s in report.steps if not s.ok and s.inconclusive is None]
+    common = _common(base, seconds, report, failed)
     broken = next(
         (s for s in report.steps if not s.ok and not s.expectation and s.inconclusive is None),
         None,
@@ -200,16 +202,9 @@ def spurious_transitions(
     if steady is None:
         return 0
     until = failover.at + flap if flap is not None else float("inf")
-    before = after = 0
-    for router in run.routers.values():
-        for event in router.events.snapshot(since=steady):
-            if event.state != "MASTER" or event.at > until:
-                continue
-            if event.at < failover.at:
-                before += 1
-            else:
-                after += 1
-    return before + max(0, after - 1)
+    entries = _entries_into_master(run, steady, until)
+    before = sum(1 for at in entries if at < failover.at)
+    return before + max(0, len(entries) - before - 1)
 
 
 def timeline(failover: metrics.Failover, probes: Sequence[metrics.Probe]) -> dict[str, Any]:

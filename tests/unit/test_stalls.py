@@ -422,6 +422,32 @@ def test_a_takeovers_netlink_changes_are_at_its_end():
     assert witness.judge(*window, tol, rtnl_within=where) == Stall(20.31, 20.355, "rtnl")
 
 
+def test_a_lab_tests_late_figure_is_inconclusive_only_where_stalls_could_have_made_it_late():
+    from lab.stalls import Inconclusive, Stall, StallWitness
+
+    # rt25 beside scripts/neighbour-labs.sh: a link flap meant to stay down 721.9 ms came back
+    # up after 742.2 ms, 0.3 ms past the 20 ms tolerance, behind an RTNL hold of 19.5 ms (under
+    # the tolerance) just before the link-up. The hold plus the harness's own timer wake
+    # explains it: inconclusive, the hold named with the time it held the host.
+    start, end, late_by = 50.0, 50.7422, 0.0003
+    witness = StallWitness(host=False)
+    witness.add(Stall(50.72, 50.7395, "rtnl"))
+    where = (end - TOL - late_by, end)
+    with pytest.raises(Inconclusive, match=r"holding the host 19\.5 ms .* 0\.3 ms late") as exc:
+        witness.check_late(start, end, late_by, TOL, "link flap: down for", rtnl_within=where)
+    assert exc.value.stall == Stall(50.72, 50.7395, "rtnl")
+    # The same hold cannot explain a figure 25 ms late, nor one held by the lock half a second
+    # earlier, before the link-up was due: the fail stands (check_late returns).
+    witness.check_late(start, end, 0.025, TOL, "link flap: down for", rtnl_within=where)
+    early = StallWitness(host=False)
+    early.add(Stall(50.2, 50.22, "rtnl"))
+    early.check_late(start, end, late_by, TOL, "link flap: down for", rtnl_within=where)
+    # A host stall anywhere in the window counts, however early.
+    early.add(Stall(50.3, 50.301, "cpu0"))
+    with pytest.raises(Inconclusive, match=r"1\.0 ms stall \(cpu0\)"):
+        early.check_late(start, end, late_by, TOL, "link flap: down for", rtnl_within=where)
+
+
 def _hub_name() -> str:
     """A stall hub of the test's own, so that no other witness on the machine shares it."""
     return f"vrrp-lab/test-hub-{os.getpid()}-{time.monotonic_ns()}"
