@@ -34,10 +34,11 @@ from lab.lab import Lab
 from lab.node import Node
 from lab.routers import Router, RouterParams
 from lab.routers.spec import Routers, load_scenario_with_routers, start_routers
-from lab.stalls import StallWitness
+from lab.stalls import takeover_netlink
 from lab.wait import wait_until
 from tests.lab.test_keepalived import SHORT, vip_holders, vmac_links
 from tests.support.hoststate import HostState
+from tests.support.stalls import assert_timely, timing_witness  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.lab
 
@@ -50,42 +51,23 @@ ROUNDS = 3
 
 MakeLab = Callable[..., Lab]
 Record = Callable[[str, object], None]
-#: This test's stall witness, for the timing assertions of the helpers below.
-_witness: list[StallWitness] = []
 
 
-@pytest.fixture(autouse=True)
-def _stalls(stall_witness: StallWitness) -> Iterator[None]:
-    """Every test here judges times: each gets a stall witness. Function scope."""
-    _witness.append(stall_witness)
-    yield
-    _witness.remove(stall_witness)
-
-
-def unless_stalled(start: float, end: float, what: str, late_by: float = 0.0) -> None:
-    """Raise Inconclusive when host stalls can have moved ``what``, measured over [start, end].
-
-    ``late_by``: how far past its bound (tolerance included) the figure measured, when it
-    failed by being late. Stalls can have made it late only by holding the host for longer
-    than that in the window (:meth:`StallWitness.check_late`); an RTNL hold just under the
-    tolerance plus the router's own timer wake does add up (seen beside
-    scripts/neighbour-labs.sh: a link flap down 742.2 ms against 721.9 ± 20 ms). Otherwise any
-    stall longer than TOLERANCE spoils the figure, whichever way it went.
+def at_the_end(end: float) -> tuple[float, float]:
+    """``rtnl_within`` of every figure measured here, which ends at ``end``.
 
     Every window measured here ends in a netlink change (the new master adding its VIPs
     before it reports MASTER; the link coming back up) and starts at a stamp taken after any
     of its own (a link fault's time is the kernel's acknowledgement); in between, the routers
     wait on timers and the faults are nft rules, SIGSTOP or SIGKILL, none of which takes the
-    RTNL lock. So an RTNL hold moved the figure only if it still held the lock at the end,
-    within TOLERANCE (and ``late_by``) of it (seen beside scripts/neighbour-labs.sh: freeze
-    detection judged inconclusive twice in three tries on holds mid-window, the backup
-    waiting on its timer).
+    RTNL lock. So an RTNL hold moved the figure only if it still held the lock at the end
+    (seen beside scripts/neighbour-labs.sh: freeze detection judged inconclusive twice in
+    three tries on holds mid-window, the backup waiting on its timer). Such a hold and the
+    router's own timer wake do add up (there too: a link flap down 742.2 ms against
+    721.9 ± 20 ms behind a hold just under the tolerance), which the late rule of
+    :func:`tests.support.stalls.assert_timely` judges.
     """
-    rtnl_within = (end - TOLERANCE - max(late_by, 0.0), end)
-    if late_by > 0:
-        _witness[-1].check_late(start, end, late_by, TOLERANCE, what, rtnl_within=rtnl_within)
-    else:
-        _witness[-1].check(start, end, TOLERANCE, what, rtnl_within=rtnl_within)
+    return takeover_netlink(end, TOLERANCE)
 
 
 @pytest.fixture
@@ -129,11 +111,13 @@ def assert_in_window(
         f"\n{what}: backup MASTER after {detection * 1000:.1f} ms "
         f"(window {low * 1000:.1f}..{high * 1000:.1f} ms ±{TOLERANCE * 1000:.0f})"
     )
-    late_by = detection - (high + TOLERANCE)
-    unless_stalled(at, at + detection, f"{what}: detection", late_by)
-    assert low - TOLERANCE <= detection <= high + TOLERANCE, (
-        f"{what}: detection {detection * 1000:.1f} ms is outside "
-        f"{low * 1000:.1f}..{high * 1000:.1f} ms ± {TOLERANCE * 1000:.0f} ms"
+    assert_timely(
+        f"{what}: detection",
+        detection,
+        window,
+        TOLERANCE,
+        span=(at, at + detection),
+        rtnl_within=at_the_end(at + detection),
     )
 
 
@@ -244,11 +228,13 @@ def assert_timer(
         f"{what}: fault {(fault_at - heard) * 1000:.1f} ms after the last advert; MASTER "
         f"{since_advert * 1000:.1f} ms after it (Master_Down_Interval {mdi * 1000:.1f} ms)"
     )
-    late_by = since_advert - (mdi + TOLERANCE)
-    unless_stalled(heard, fault_at + detection, f"{what}: MASTER after the last advert", late_by)
-    assert abs(since_advert - mdi) <= TOLERANCE, (
-        f"{what}: MASTER {since_advert * 1000:.1f} ms after the last advert, "
-        f"not {mdi * 1000:.1f} ± {TOLERANCE * 1000:.0f} ms"
+    assert_timely(
+        f"{what}: MASTER after the last advert",
+        since_advert,
+        (mdi, mdi),
+        TOLERANCE,
+        span=(heard, fault_at + detection),
+        rtnl_within=at_the_end(fault_at + detection),
     )
 
 
@@ -341,12 +327,13 @@ def test_link_flap_goes_down_and_comes_back(
     faults.wait_link_up(lab, timeout=2 * down_for)
     up = [r for r in faults.history(lab) if r.kind == "link-up"]
     assert len(up) == 1
-    measured = up[0].at - at
-    late_by = measured - (down_for + TOLERANCE)
-    unless_stalled(at, up[0].at, "link flap: down for", late_by)
-    assert abs(measured - down_for) <= TOLERANCE, (
-        f"link flap: down for {measured * 1000:.1f} ms, "
-        f"not {down_for * 1000:.1f} ± {TOLERANCE * 1000:.0f} ms"
+    assert_timely(
+        "link flap: down for",
+        up[0].at - at,
+        (down_for, down_for),
+        TOLERANCE,
+        span=(at, up[0].at),
+        rtnl_within=at_the_end(up[0].at),
     )
     back_to_backup(routers, up[0].at)
 

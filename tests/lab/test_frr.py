@@ -50,7 +50,11 @@ from lab.routers.spec import (
 from lab.scenario import parse_scenario
 from lab.stalls import NO_NETLINK, takeover_netlink
 from lab.wait import wait_until
-from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
+from tests.support.stalls import (  # noqa: F401 (timing_witness: autouse)
+    assert_timely,
+    timing_witness,
+    unless_stalled,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "frr-multicast.yaml"
@@ -442,14 +446,14 @@ def test_frr_graceful_stop_sends_priority_zero(frr_lab: tuple[Lab, Routers, Capt
         f"{(took_over.at - zero.time) * 1000:.1f} ms after the priority-0 advert "
         f"(Skew_Time {skew * 1000:.1f} ms)"
     )
-    unless_stalled(
-        zero.time,
-        took_over.at,
-        TOLERANCE,
+    assert_timely(
         "FRR stop: MASTER after priority 0",
+        took_over.at - zero.time,
+        (skew, skew),
+        TOLERANCE,
+        span=(zero.time, took_over.at),
         rtnl_within=takeover_netlink(took_over.at, TOLERANCE),
     )
-    assert abs((took_over.at - zero.time) - skew) <= TOLERANCE
     assert first.state() == "STOPPED"
     assert [e.state for e in first.events][-1] == "STOP"
     # The old master's macvlan stays (FRR never owns it), in protodown; the VIP moved. zebra
@@ -515,14 +519,14 @@ def test_frr_kill_leaves_the_vip_up(frr_lab: tuple[Lab, Routers, Capture]) -> No
         what="ha_second's first advert as master",
     )
     last = max(a.time for a in adverts(capture) if a.sender == "ha_first")
-    unless_stalled(
-        last,
-        took_over.at,
-        TOLERANCE + ADVERT,
+    assert_timely(
         "FRR crash: MASTER after last advert",
+        took_over.at - last,
+        (mdi, mdi),
+        TOLERANCE + ADVERT,
+        span=(last, took_over.at),
         rtnl_within=takeover_netlink(took_over.at, TOLERANCE + ADVERT),
     )
-    assert abs((took_over.at - last) - mdi) <= TOLERANCE + ADVERT
     assert not [a for a in adverts(capture, since=killed_at + 0.01) if a.priority == 0]
     # No shutdown: the crashed master's macvlan is still up with the VIP and the VMAC.
     node1 = lab.node("ha_first")
@@ -691,8 +695,14 @@ def test_frr_ipv6(make_lab: MakeLab, tmp_path: Path) -> None:
     stopped_at = first.stop()
     took_over = routers["ha_second"].wait_state("MASTER", timeout=1, since=stopped_at)
     print(f"\nFRR IPv6 graceful stop: ha_second MASTER {(took_over.at - stopped_at) * 1000:.1f} ms")
-    unless_stalled(stopped_at, took_over.at, TOLERANCE, "FRR IPv6 stop: MASTER")
-    assert abs((took_over.at - stopped_at) - skew_time(100, ADVERT)) <= TOLERANCE
+    skew = skew_time(100, ADVERT)
+    assert_timely(
+        "FRR IPv6 stop: MASTER",
+        took_over.at - stopped_at,
+        (skew, skew),
+        TOLERANCE,
+        span=(stopped_at, took_over.at),
+    )
 
 
 @pytest.mark.timing
@@ -725,8 +735,14 @@ def test_frr_vrrpv2(make_lab: MakeLab, tmp_path: Path) -> None:
     took_over = routers["ha_second"].wait_state("MASTER", timeout=2, since=stopped_at)
     detection = took_over.at - stopped_at
     print(f"\nFRR VRRPv2 graceful stop: ha_second MASTER {detection * 1000:.1f} ms (RFC 609.4)")
-    unless_stalled(stopped_at, took_over.at, TOLERANCE, "FRR VRRPv2 stop: MASTER")
-    assert abs(detection - skew_time(100, 1.0, 2)) <= TOLERANCE
+    skew = skew_time(100, 1.0, 2)
+    assert_timely(
+        "FRR VRRPv2 stop: MASTER",
+        detection,
+        (skew, skew),
+        TOLERANCE,
+        span=(stopped_at, took_over.at),
+    )
 
 
 # --- FRR with keepalived ------------------------------------------------------------------------
@@ -777,12 +793,13 @@ def test_mixed_pair_elects_and_fails_over(
         f"{after_zero * 1000:.1f} ms after the priority-0 advert "
         f"(Skew_Time {skew_time(100, ADVERT) * 1000:.1f} ms)"
     )
-    unless_stalled(
-        zero.time,
-        took_over.at,
-        TOLERANCE,
+    skew = skew_time(100, ADVERT)
+    assert_timely(
         "mixed stop: MASTER after priority 0",
+        after_zero,
+        (skew, skew),
+        TOLERANCE,
+        span=(zero.time, took_over.at),
         rtnl_within=takeover_netlink(took_over.at, TOLERANCE),
     )
-    assert abs(after_zero - skew_time(100, ADVERT)) <= TOLERANCE
     assert ping(lab.node("observer"))

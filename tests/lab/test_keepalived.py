@@ -44,7 +44,7 @@ from lab.routers.spec import (
 from lab.scenario import load_scenario
 from lab.stalls import takeover_netlink
 from lab.wait import wait_until
-from tests.support.stalls import timing_witness, unless_stalled  # noqa: F401 (autouse)
+from tests.support.stalls import assert_timely, timing_witness  # noqa: F401 (autouse)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "seed.yaml"
@@ -302,14 +302,14 @@ def test_seed_graceful_stop_moves_the_vip(seed_lab: tuple[Lab, Routers]) -> None
     )
     # The old master sends priority 0 before it removes its VIP; the backup then waits
     # Skew_Time on a timer and adds the VIP as it takes over: RTNL counts only at the end.
-    unless_stalled(
-        stopped_at,
-        took_over.at,
-        TOLERANCE,
+    assert_timely(
         "seed stop: MASTER",
+        detection,
+        (skew, skew),
+        TOLERANCE,
+        span=(stopped_at, took_over.at),
         rtnl_within=takeover_netlink(took_over.at, TOLERANCE),
     )
-    assert abs(detection - skew) <= TOLERANCE
     assert first.state() == "STOPPED"
     assert [e.state for e in first.events][-1] == "STOP"
     # ha_first has exited (its removal is final); ha_second adds the VIP around its report.
