@@ -31,13 +31,20 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.instance` — the per-instance record, its machine's parameters, the start phases;
 * :mod:`vrrp.receive` — which instance a datagram is for, and counting the ones none takes;
 * :mod:`vrrp.transmit` — encoding and sending adverts, building and sending GARPs / NAs;
-* :mod:`vrrp.tracking` — ``track_interface`` and ``track_bfd``: when an instance is in FAULT,
-  its priority, and when a BFD session ends its Master_Down_Timer (``bfd_takeover``);
+* :mod:`vrrp.tracking` — ``track_interface``, ``track_bfd`` and ``track_script``: when an
+  instance is in FAULT or waits for its scripts, its priority, and when a BFD session ends its
+  Master_Down_Timer (``bfd_takeover``);
 * :mod:`vrrp.bfd.endpoint` — the BFD sessions of the ``bfd_instance`` blocks and their sockets:
   their deadlines share the timer heap, their receive sockets the ``select()``;
+* :mod:`vrrp.checks` — the ``vrrp_script`` runs: their deadlines share the timer heap, the
+  pidfds of the runs in progress the ``select()``;
 * :mod:`vrrp.notify` — the notify FIFO and scripts;
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
+
+At about 840 lines the module is over the project's ~800: every event source the one loop
+multiplexes (sockets, links, BFD, scripts, signals, the control socket) meets the instances
+here, and the glue for each is a few lines that need the loop's heap and the instances both.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from typing import Any
 from vrrp import config as config_mod
 from vrrp import spec as spec_mod
 from vrrp.bfd.endpoint import BfdEndpoint, BfdEvent
+from vrrp.checks import ScriptChecks, ScriptEvent
 from vrrp.control import DEFAULT_CONTROL, ControlServer, instance_status, lateness_ms, query_status
 from vrrp.instance import Instance, params_for, spread_phases
 from vrrp.netio import (
@@ -94,7 +102,7 @@ from vrrp.state import (
     State,
     StateMachine,
 )
-from vrrp.tracking import bfd_takeover_due, fault_reason, tracked_priority
+from vrrp.tracking import bfd_takeover_due, fault_reason, scripts_pending, tracked_priority
 from vrrp.transmit import garp_mac, send_advert, send_garps, send_lower_prio_garps
 
 # With the names that moved to vrrp.control, .instance, .notify and .process: code that
@@ -150,6 +158,7 @@ class Daemon:
         self.accept_mode = AcceptMode()
         self.notifier = Notifier()
         self.bfd = BfdEndpoint()
+        self.checks = ScriptChecks()
         self.control: ControlServer | None = None
         self.started = time.time()
         self.reloads = 0
@@ -201,6 +210,10 @@ class Daemon:
             # BFD first: an instance with an unweighted track_bfd starts in FAULT until Up.
             now = time.monotonic()
             self._on_bfd(self.bfd.configure(self.spec.bfds, now), now)
+            # The scripts' first runs start with the daemon; an instance waits for its
+            # unweighted ones to report.
+            self.checks.configure(self.spec.scripts, now)
+            self._on_checks([], now)
             # Interfaces and sockets first, then the machines: the netlink work of hundreds of
             # instances must not stand between an instance's BACKUP report and the loop.
             staged = []
@@ -317,8 +330,13 @@ class Daemon:
         return inst
 
     def _run_instance(self, inst: Instance, now: float) -> None:
-        """The Startup event (or FAULT, when its interface is down or its tracking says so)."""
-        reason = fault_reason(inst.spec, self._is_up, self.bfd.is_up)
+        """The Startup event (or FAULT, when its interface is down or its tracking says so;
+        or nothing yet, while an unweighted tracked script has not reported)."""
+        inst.waiting = tuple(scripts_pending(inst.spec, self.checks.ok))
+        if inst.waiting:
+            log.info("(%s) waiting for script(s) %s to report", inst.name, ", ".join(inst.waiting))
+            return
+        reason = self._fault_reason(inst.spec)
         if reason:
             # keepalived starts an instance whose interface is down in FAULT, and says so.
             inst.fault = True
@@ -419,7 +437,19 @@ class Daemon:
     # -- interface tracking ------------------------------------------------------------------
 
     def _priority(self, ispec: InstanceSpec) -> int:
-        return tracked_priority(ispec, self._is_up, self.bfd.is_up)
+        return tracked_priority(ispec, self._is_up, self.bfd.is_up, self.checks.ok)
+
+    def _fault_reason(self, ispec: InstanceSpec) -> str | None:
+        return fault_reason(ispec, self._is_up, self.bfd.is_up, self.checks.ok)
+
+    def _on_checks(self, events: list[ScriptEvent], now: float) -> None:
+        """Put changed script deadlines on the heap, then apply the scripts' new states."""
+        for name, deadline, gen in self.checks.pending():
+            heapq.heappush(self._heap, (deadline, next(self._seq), "s", name, gen))
+        for event in events:
+            for inst in list(self.instances.values()):
+                if any(t.name == event.name for t in inst.spec.track_scripts):
+                    self._reassess(inst, now)
 
     def _on_bfd(self, events: list[BfdEvent], now: float) -> None:
         """Put changed session deadlines on the heap, then apply the sessions' events."""
@@ -476,7 +506,11 @@ class Daemon:
     def _reassess(self, inst: Instance, now: float) -> None:
         """Apply the interfaces' and BFD sessions' state to one instance: FAULT in or out, or a
         new priority."""
-        reason = fault_reason(inst.spec, self._is_up, self.bfd.is_up)
+        if inst.waiting:
+            if not scripts_pending(inst.spec, self.checks.ok):
+                self._run_instance(inst, now)
+            return
+        reason = self._fault_reason(inst.spec)
         faulted = reason is not None
         if reason and not inst.fault:
             inst.fault, inst.entering_fault = True, reason
@@ -522,6 +556,10 @@ class Daemon:
             if kind == "b":
                 if self.bfd.is_current(name, gen):
                     self._on_bfd(self.bfd.tick(name, now), now)
+                continue
+            if kind == "s":
+                if self.checks.is_current(name, gen):
+                    self._on_checks(self.checks.tick(name, now), now)
                 continue
             inst = self.instances.get(name)
             if inst is None:
@@ -571,6 +609,8 @@ class Daemon:
             inst = self.instances.get(name)
             if kind == "b":
                 stale = not self.bfd.is_current(name, gen)
+            elif kind == "s":
+                stale = not self.checks.is_current(name, gen)
             else:
                 stale = inst is None or gen != (inst.timer_gen if kind == "m" else inst.garp_gen)
             if not stale:
@@ -629,6 +669,7 @@ class Daemon:
             "instances": {inst.name: instance_status(inst) for inst in self.instances.values()},
             "bfd": self.bfd.status(),
             "bfd_receive": self.bfd.receive_counters(),
+            "scripts": self.checks.status(),
             "receive": {
                 f"{ifname}/ipv{family}": c.as_dict()
                 for (ifname, family), c in self.rx_counters.items()
@@ -651,6 +692,8 @@ class Daemon:
         self.notifier.open_fifo(new.notify_fifo)
         # Sessions whose peer is unchanged are kept; new timers go through a Poll Sequence.
         self._on_bfd(self.bfd.configure(new.bfds, now), now)
+        self.checks.configure(new.scripts, now)
+        self._on_checks([], now)
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
@@ -696,7 +739,7 @@ class Daemon:
             inst.retired_vips = ()
             self._sync_accept_mode()
             log.info("(%s) reconfigured in state %s", name, inst.machine.state)
-        # Every instance: a track_bfd's session may have changed without its instance changing.
+        # Every instance: a tracked session or script may have changed without its instance.
         for inst in list(self.instances.values()):
             self._reassess(inst, now)
 
@@ -707,19 +750,25 @@ class Daemon:
         sockets_seen: object = None
         fd_keys: dict[int, tuple[str, int]] = {}
         bfd_fds: dict[int, int] = {}
+        check_fds: dict[int, str] = {}
         readers: list[int] = []
         control = self.control
         control_fd = control.fileno() if control is not None else -1
         links_fd = self.link_monitor.fileno() if self.link_monitor is not None else -1
         while not self._stopping:
             # The descriptor list only changes when sockets come or go (start, reload).
-            current = (tuple(self.rx_sockets.values()), tuple(self.bfd.fds()))
+            current = (
+                tuple(self.rx_sockets.values()),
+                tuple(self.bfd.fds()),
+                tuple(self.checks.fds()),
+            )
             if current != sockets_seen:
                 sockets_seen = current
                 fd_keys = {rx.fileno(): key for key, rx in self.rx_sockets.items()}
                 bfd_fds = self.bfd.fds()
+                check_fds = self.checks.fds()
                 extra = [fd for fd in (self._wake_r, control_fd, links_fd) if fd >= 0]
-                readers = [*fd_keys, *bfd_fds, *extra]
+                readers = [*fd_keys, *bfd_fds, *check_fds, *extra]
             self._fire_timers(monotonic())
             if self._garp_due:
                 self._run_deferred()
@@ -743,6 +792,8 @@ class Daemon:
                     self._on_readable(fd_keys[fd])
                 elif fd in bfd_fds:
                     self._on_bfd(self.bfd.readable(fd, monotonic), monotonic())
+                elif fd in check_fds:
+                    self._on_checks(self.checks.readable(fd, monotonic()), monotonic())
 
     def _handle_signals(self) -> None:
         while self._pending_signals:
@@ -772,6 +823,7 @@ class Daemon:
             self.bfd.shutdown(time.monotonic())
         except Exception:
             log.exception("error while taking the BFD sessions down")
+        self.checks.shutdown()
         if self.links is not None:
             self.links.cleanup()
         for rx in self.rx_sockets.values():

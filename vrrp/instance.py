@@ -88,6 +88,8 @@ class Instance:
     created_vmac: bool = False
     garp_mac: str | None = None
     fault: bool = False
+    waiting: tuple[str, ...] = ()
+    """The unweighted tracked scripts it waits on, not started, until each reports."""
     entering_fault: str = ""
     """While leaving for FAULT: why (for the log and the notify word); empty otherwise."""
     retired_vips: tuple[VipSpec, ...] = ()

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 
-from vrrp.config import BfdInstance, Config, NotifyScript, Statement, VrrpInstance
+from vrrp.config import BfdInstance, Config, NotifyScript, Statement, VrrpInstance, VrrpScript
 from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
 
 __all__ = [
@@ -47,7 +47,9 @@ __all__ = [
     "GarpSpec",
     "InstanceSpec",
     "Rfc9568",
+    "ScriptSpec",
     "TrackBfdSpec",
+    "TrackScriptSpec",
     "TrackSpec",
     "VipSpec",
     "build",
@@ -106,6 +108,40 @@ class TrackBfdSpec:
     ``reverse``). Otherwise the priority changes by ``weight`` while the session is Up if the
     weight is positive, while it is not Up if negative; ``reverse`` negates the change (as
     keepalived's ``initialise_track_bfd_state`` and ``vrrp_handle_bfd_event`` do)."""
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSpec:
+    """One ``vrrp_script``: a check the daemon runs every ``interval`` seconds."""
+
+    name: str
+    argv: tuple[str, ...]
+    interval: float = 1.0
+    time_limit: float = 1.0
+    """How long a run may take before it is terminated (and counts as a failure)."""
+    rise: int = 1
+    """Successes in a row that make a failed script good."""
+    fall: int = 1
+    """Failures in a row that make a good script fail."""
+    init_fail: bool = False
+    """Failed until it first succeeds, rather than undecided until its first result."""
+    user: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackScriptSpec:
+    """A ``track_script`` entry, with the ``vrrp_script``'s default weight resolved."""
+
+    name: str
+    """The ``vrrp_script`` tracked."""
+    weight: int = 0
+    """0: the instance is in FAULT while the script fails (while it succeeds with
+    ``reverse``), and waits in INIT until it first reports. Otherwise the priority changes by
+    ``weight`` while the script succeeds if the weight is positive, while it fails if
+    negative; ``reverse`` negates the change (keepalived's
+    ``process_script_update_priority``)."""
     reverse: bool = False
 
 
@@ -209,6 +245,7 @@ class InstanceSpec:
     """The generic script: keepalived appends ``INSTANCE NAME STATE PRIORITY``."""
     track_interfaces: tuple[TrackSpec, ...] = ()
     track_bfds: tuple[TrackBfdSpec, ...] = ()
+    track_scripts: tuple[TrackScriptSpec, ...] = ()
     bfd_takeover: bool = False
     """Ours: a tracked session to the current master going Down ends the Master_Down_Timer."""
     debug: int = 0
@@ -278,6 +315,7 @@ class DaemonSpec:
 
     instances: tuple[InstanceSpec, ...]
     bfds: tuple[BfdSpec, ...] = ()
+    scripts: tuple[ScriptSpec, ...] = ()
     notify_fifo: str | None = None
     notify_fifo_script: tuple[str, ...] | None = None
     router_id: str | None = None
@@ -369,6 +407,29 @@ def _track_bfds(inst: VrrpInstance, config: Config) -> tuple[TrackBfdSpec, ...]:
     return tuple(tracks)
 
 
+def _track_scripts(inst: VrrpInstance, config: Config) -> tuple[TrackScriptSpec, ...]:
+    tracks = []
+    for track in inst.track_script:
+        weight, reverse = track.resolve(config.vrrp_script(track.name))
+        tracks.append(TrackScriptSpec(track.name, weight, reverse))
+    return tuple(tracks)
+
+
+def build_script(script: VrrpScript) -> ScriptSpec:
+    """Resolve one ``vrrp_script``."""
+    return ScriptSpec(
+        name=script.name,
+        argv=tuple(script.argv),
+        interval=float(script.interval),
+        time_limit=float(script.time_limit),
+        rise=script.rise,
+        fall=script.fall,
+        init_fail=script.init_fail,
+        user=script.user,
+        group=script.group,
+    )
+
+
 def build_instance(
     inst: VrrpInstance,
     config: Config,
@@ -416,6 +477,7 @@ def build_instance(
             TrackSpec(t.name, t.weight, t.reverse) for t in inst.track_interface
         ),
         track_bfds=_track_bfds(inst, config),
+        track_scripts=_track_scripts(inst, config),
         bfd_takeover=bfd_takeover,
         debug=inst.debug,
     )
@@ -449,6 +511,7 @@ def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
     return DaemonSpec(
         instances=instances,
         bfds=tuple(build_bfd(bfd) for bfd in config.bfd_instances),
+        scripts=tuple(build_script(script) for script in config.vrrp_scripts),
         notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
         notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
         router_id=gd.router_id,

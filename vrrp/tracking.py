@@ -1,11 +1,20 @@
 """keepalived's tracking rules: when an instance is in FAULT, and what the weights of its
-``track_interface`` and ``track_bfd`` entries make of its priority; and, ours, when a tracked
-BFD session ends the Master_Down_Timer (``bfd_takeover``).
+``track_interface``, ``track_bfd`` and ``track_script`` entries make of its priority; how a
+``vrrp_script``'s results are counted (:class:`ScriptCounter`); and, ours, when a tracked BFD
+session ends the Master_Down_Timer (``bfd_takeover``).
 
 Pure: whether an interface is up is the caller's ``is_up`` (the daemon asks netlink once, then
 follows link events), whether a BFD session is Up the caller's ``bfd_up`` (the state VRRP was
-last told, :meth:`vrrp.bfd.endpoint.BfdEndpoint.is_up`), so the rules here are the same at
-start, on an event and on reload.
+last told, :meth:`vrrp.bfd.endpoint.BfdEndpoint.is_up`), whether a script is good the caller's
+``script_ok`` (None until its first result decides it, :meth:`vrrp.checks.ScriptChecks.ok`),
+so the rules here are the same at start, on an event and on reload.
+
+``track_script`` as keepalived 2.2.7 applies it (vrrp_track.c
+``initialise_track_script_state``, ``process_script_update_priority``): a weight applies as a
+``track_bfd`` weight does, with the script's success for the session's Up, and nothing while
+the script is undecided. Weight 0: FAULT while the script fails (while it succeeds with
+``reverse``), and until its first result the instance waits in INIT, neither FAULT nor
+started (:func:`scripts_pending`).
 
 ``track_bfd`` as keepalived 2.2.7 applies it (vrrp_track.c ``initialise_track_bfd_state``,
 vrrp_scheduler.c ``vrrp_handle_bfd_event``): only Up counts as up (Init and AdminDown are
@@ -25,17 +34,95 @@ from vrrp.spec import InstanceSpec
 from vrrp.state import OWNER_PRIORITY
 
 __all__ = [
+    "ScriptCounter",
     "bfd_faulted",
     "bfd_takeover_due",
     "bfd_weight",
     "fault_reason",
     "is_faulted",
+    "script_faulted",
+    "script_weight",
+    "scripts_pending",
     "tracked_priority",
 ]
 
 
 def _never(_name: str) -> bool:
     return False
+
+
+def _undecided(_name: str) -> bool | None:
+    return None
+
+
+class ScriptCounter:
+    """keepalived's count of one ``vrrp_script``'s results (vrrp_scheduler.c
+    ``vrrp_script_child_thread``): ``rise`` successes in a row make a failed script good,
+    ``fall`` failures in a row make a good one fail.
+
+    keepalived keeps one integer: 0..rise-1 is failed, rise..rise+fall-1 good. A script starts
+    undecided at rise-1 (one result decides it either way), or failed at 0 with
+    ``init_fail``. A success climbs one step, or jumps to the top once good; a failure falls one
+    step while above rise, else drops to 0, so a failure resets a failed script's climb.
+    """
+
+    def __init__(self, rise: int = 1, fall: int = 1, init_fail: bool = False) -> None:
+        """A counter for a script with these ``rise`` and ``fall`` counts."""
+        if rise < 1 or fall < 1:
+            raise ValueError(f"rise and fall must be at least 1, got {rise} and {fall}")
+        self.rise, self.fall = rise, fall
+        self.result = 0 if init_fail else rise - 1
+        self.decided = init_fail
+
+    @property
+    def ok(self) -> bool | None:
+        """Whether the script is good; None while undecided."""
+        return self.result >= self.rise if self.decided else None
+
+    def record(self, success: bool) -> bool:
+        """Count one run's result; True when it changed :attr:`ok` (from undecided too)."""
+        before = self.ok
+        if success:
+            if self.result < self.rise - 1:
+                self.result += 1
+            else:
+                self.result = self.rise + self.fall - 1
+        elif self.result > self.rise:
+            self.result -= 1
+        else:
+            self.result = 0
+        # Undecided, the count sits at rise-1: any first result crosses a bound and decides.
+        self.decided = True
+        return self.ok != before
+
+
+def script_faulted(
+    spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided
+) -> str | None:
+    """The unweighted ``track_script`` that puts the instance in FAULT now, or None."""
+    for track in spec.track_scripts:
+        ok = script_ok(track.name)
+        if track.weight == 0 and ok is not None and ok == track.reverse:
+            return track.name
+    return None
+
+
+def scripts_pending(
+    spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided
+) -> list[str]:
+    """The unweighted tracked scripts still undecided: keepalived holds the instance in INIT,
+    sending nothing, until each has reported."""
+    return [t.name for t in spec.track_scripts if t.weight == 0 and script_ok(t.name) is None]
+
+
+def script_weight(spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided) -> int:
+    """The sum of the ``track_script`` weights that apply now (before clamping)."""
+    total = 0
+    for track in spec.track_scripts:
+        ok = script_ok(track.name)
+        if track.weight and ok is not None and ok == (track.weight > 0):
+            total += -track.weight if track.reverse else track.weight
+    return total
 
 
 def bfd_faulted(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> bool:
@@ -56,31 +143,45 @@ def bfd_weight(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> int:
 
 
 def fault_reason(
-    spec: InstanceSpec, is_up: Callable[[str], bool], bfd_up: Callable[[str], bool] = _never
+    spec: InstanceSpec,
+    is_up: Callable[[str], bool],
+    bfd_up: Callable[[str], bool] = _never,
+    script_ok: Callable[[str], bool | None] = _undecided,
 ) -> str | None:
     """Why the instance is in FAULT now (for the log), or None: the interface, or a tracked
-    interface without a weight, is down, or an unweighted ``track_bfd`` says so."""
+    interface without a weight, is down, or an unweighted ``track_bfd`` or ``track_script``
+    says so."""
     if not is_up(spec.interface):
         return "interface down"
     if any(t.weight is None and not is_up(t.name) for t in spec.track_interfaces):
         return "interface down"
     if bfd_faulted(spec, bfd_up):
         return "tracked BFD down"
+    script = script_faulted(spec, script_ok)
+    if script is not None:
+        return f"tracked script {script} failed"
     return None
 
 
 def is_faulted(
-    spec: InstanceSpec, is_up: Callable[[str], bool], bfd_up: Callable[[str], bool] = _never
+    spec: InstanceSpec,
+    is_up: Callable[[str], bool],
+    bfd_up: Callable[[str], bool] = _never,
+    script_ok: Callable[[str], bool | None] = _undecided,
 ) -> bool:
     """Whether the instance is in FAULT now (:func:`fault_reason`)."""
-    return fault_reason(spec, is_up, bfd_up) is not None
+    return fault_reason(spec, is_up, bfd_up, script_ok) is not None
 
 
 def tracked_priority(
-    spec: InstanceSpec, is_up: Callable[[str], bool], bfd_up: Callable[[str], bool] = _never
+    spec: InstanceSpec,
+    is_up: Callable[[str], bool],
+    bfd_up: Callable[[str], bool] = _never,
+    script_ok: Callable[[str], bool | None] = _undecided,
 ) -> int:
-    """The configured priority plus the weights of tracked interfaces and BFD sessions that
-    apply now, clamped to 1..254 (the owner's 255 is not for tracking to change)."""
+    """The configured priority plus the weights of tracked interfaces, BFD sessions and
+    scripts that apply now, clamped to 1..254 (the owner's 255 is not for tracking to
+    change)."""
     if spec.priority == OWNER_PRIORITY:
         return spec.priority
     priority = spec.priority
@@ -88,6 +189,7 @@ def tracked_priority(
         if track.weight is not None and is_up(track.name) == track.reverse:
             priority += track.weight
     priority += bfd_weight(spec, bfd_up)
+    priority += script_weight(spec, script_ok)
     return max(1, min(OWNER_PRIORITY - 1, priority))
 
 

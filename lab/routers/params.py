@@ -21,10 +21,27 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from vrrp.config import BfdInstance, Config, ConfigError, TrackBfd, VrrpInstance, render
+from vrrp.config import (
+    BfdInstance,
+    Config,
+    ConfigError,
+    GlobalDefs,
+    TrackBfd,
+    TrackScript,
+    VrrpInstance,
+    VrrpScript,
+    render,
+)
 from vrrp.timers import Timers
 
-__all__ = ["BfdParams", "RouterParams", "field_message", "master_down_interval", "skew_time"]
+__all__ = [
+    "BfdParams",
+    "CheckParams",
+    "RouterParams",
+    "field_message",
+    "master_down_interval",
+    "skew_time",
+]
 
 #: The model's keywords that :class:`RouterParams` (and a scenario's ``routers:`` entry) spell
 #: differently; every other keyword is the field's own name.
@@ -114,6 +131,36 @@ class BfdParams:
         return [TrackBfd(name, weight) for name, _ in peers]
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckParams:
+    """A health check tracked by the router's instance: a ``vrrp_script`` of that name, and a
+    ``track_script`` entry naming it. Times are whole seconds (keepalived reads no less);
+    the defaults and every range are the model's (keepalived 2.2.7's). ``weight`` 0 puts the
+    instance in FAULT while the check fails; a negative weight lowers its priority then."""
+
+    name: str
+    script: str
+    interval: int = 1
+    timeout: int | None = None
+    weight: int = 0
+    rise: int = 1
+    fall: int = 1
+    init_fail: bool = False
+
+    def vrrp_script(self) -> VrrpScript:
+        """The ``vrrp_script`` block."""
+        return VrrpScript(
+            self.name,
+            self.script,
+            interval=self.interval,
+            timeout=self.timeout,
+            weight=self.weight,
+            rise=self.rise,
+            fall=self.fall,
+            init_fail=self.init_fail,
+        )
+
+
 def _bfd_message(err: ConfigError) -> str:
     """The model's error about a BFD keyword as ``bfd.field: ...``."""
     message = err.message
@@ -171,6 +218,8 @@ class RouterParams:
     bfd_source: str | None = None
     """The BFD sessions' ``source_ip`` (keepalived binds its send socket only when it is set);
     default: ``unicast_src_ip``."""
+    checks: tuple[CheckParams, ...] = ()
+    """Health checks the instance tracks (``vrrp_script`` / ``track_script``)."""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -196,9 +245,21 @@ class RouterParams:
             unicast_peer=list(self.unicast_peers),  # type: ignore[arg-type]
             virtual_ipaddress=list(self.vips),  # type: ignore[arg-type]
             track_bfd=tracks,
+            track_script=[TrackScript(check.name) for check in self.checks],
         )
         try:
-            return Config(instances=[instance], bfd_instances=bfd_instances)
+            scripts = [check.vrrp_script() for check in self.checks]
+        except ConfigError as err:
+            raise ConfigError(f"checks: {err.message}") from None
+        # keepalived runs no script as root unless told whose the scripts are.
+        settings = GlobalDefs(enable_script_security=True, script_user="root")
+        try:
+            return Config(
+                global_defs=settings if scripts else GlobalDefs(),
+                instances=[instance],
+                bfd_instances=bfd_instances,
+                vrrp_scripts=scripts,
+            )
         except ConfigError as err:
             # A BFD block's own error, or one of the instance's track_bfd entries.
             if err.message.startswith("bfd_instance ") or "track_bfd" in err.message:
@@ -231,7 +292,7 @@ class RouterParams:
         try:
             config = self.to_config()
         except ConfigError as err:
-            if err.message.startswith("bfd"):
+            if err.message.startswith(("bfd", "checks")):
                 return [err.message]
             return [field_message(err, self.instance)]
         return [

@@ -24,6 +24,11 @@ A rendered router may run BFD to the other routers of its network, tracked by it
         bfd: {min_rx: 0.05, min_tx: 0.05, multiplier: 3, track: weighted, weight: 20,
               takeover: true}
 
+A rendered router may track health checks run in its node (keepalived's ``vrrp_script``)::
+
+        checks:
+          - {name: chk_service, script: "test ! -e /run/down", weight: -60, fall: 2}
+
 ``impl`` pins an implementation for one router; without it the run's choice applies (``--impl``,
 else ``keepalived``).
 
@@ -39,7 +44,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lab.routers.params import BfdParams, RouterParams
+from lab.routers.params import BfdParams, CheckParams, RouterParams
 from lab.topology import IPAddress, Topology
 from vrrp.config.values import (
     BFD_MULTIPLIER,
@@ -79,6 +84,7 @@ RENDER_FIELDS = (
     "vmac_xmit_base",
     "nopreempt",
     "bfd",
+    "checks",
 )
 
 
@@ -111,6 +117,31 @@ class BfdSpec(BaseModel):
     def params(self) -> BfdParams:
         """The same, as :class:`RouterParams` takes it."""
         return BfdParams(**self.model_dump())
+
+
+class CheckSpec(BaseModel):
+    """A health check a rendered router's instance tracks: keepalived's ``vrrp_script`` (run in
+    the router's node every ``interval`` seconds) and a ``track_script`` naming it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The vrrp_script's name.")
+    script: str = Field(description="The command, with its arguments (exit 0: healthy).")
+    interval: int = Field(1, description="Seconds between runs (whole seconds, >= 1).")
+    timeout: int | None = Field(None, description="Seconds a run may take; default: interval.")
+    weight: int = Field(
+        0,
+        description="0: the instance is FAULT while the check fails; otherwise the priority "
+        "moves by it (a negative weight while failing, a positive one while healthy).",
+        json_schema_extra=_range(TRACK_WEIGHT),
+    )
+    rise: int = Field(1, description="Successes in a row that make a failed check healthy.")
+    fall: int = Field(1, description="Failures in a row that make a healthy check fail.")
+    init_fail: bool = Field(False, description="Failed until it first succeeds.")
+
+    def params(self) -> CheckParams:
+        """The same, as :class:`RouterParams` takes it."""
+        return CheckParams(**self.model_dump())
 
 
 class RouterSpec(BaseModel):
@@ -150,6 +181,9 @@ class RouterSpec(BaseModel):
     nopreempt: bool = False
     bfd: BfdSpec | None = Field(
         None, description="BFD to the other routers on this network, tracked by the instance."
+    )
+    checks: list[CheckSpec] = Field(
+        default_factory=list, description="Health checks (vrrp_script) tracked by the instance."
     )
 
     @field_validator("vips")
@@ -209,6 +243,7 @@ class RouterSpec(BaseModel):
             bfd=bfd,
             bfd_peers=(("peer", stand_in),) if bfd is not None else (),
             bfd_source=_STAND_IN_SOURCE[family] if bfd is not None else None,
+            checks=tuple(check.params() for check in self.checks),
         )
 
     @property

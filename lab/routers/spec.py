@@ -166,6 +166,7 @@ def _params(
         bfd=spec.bfd.params() if spec.bfd is not None else None,
         bfd_peers=bfd_peers,
         bfd_source=bfd_source if spec.bfd is not None else None,
+        checks=tuple(check.params() for check in spec.checks),
     )
 
 

@@ -2,7 +2,8 @@
 
 The reference is keepalived 2.2.7.  The module reads and writes the part of
 ``keepalived.conf`` that concerns VRRP: ``global_defs`` (VRRP-related keys),
-``bfd_instance`` blocks (with ``track_bfd`` in instances) and ``vrrp_instance`` blocks, with
+``bfd_instance`` and ``vrrp_script`` blocks (with ``track_bfd`` and ``track_script`` in
+instances) and ``vrrp_instance`` blocks, with
 ``include``, comments and keepalived's rules for braces and quoting.
 
 Three entry points:
@@ -47,10 +48,11 @@ model drives a conformance lab and must not silently disagree with the daemon:
 
 The package, from the bottom up: :mod:`.errors`; :mod:`.values` (the field domains: each
 range is declared and checked there once); :mod:`.lexer` (keepalived's tokeniser and
-``include``); :mod:`.bfd` (the BFD dataclasses and their checks); :mod:`.model` (the
-other dataclasses and all their checks); :mod:`.keywords` (the
-keyword tables: spelling, converter, field, rendering); :mod:`.parser` and :mod:`.render`,
-which walk those tables.
+``include``); :mod:`.commands` (the scripts the daemon runs); :mod:`.bfd` and :mod:`.scripts`
+(the tracked blocks' dataclasses and their checks); :mod:`.model` (the other dataclasses and
+all their checks); :mod:`.keywords` and :mod:`.tracker_tables` (the keyword tables:
+spelling, converter, field, rendering); :mod:`.parser` and :mod:`.render`, which walk those
+tables.
 """
 
 from .bfd import BfdInstance, TrackBfd
@@ -70,6 +72,7 @@ from .model import (
 )
 from .parser import load, parse
 from .render import render
+from .scripts import TrackScript, VrrpScript
 from .values import (
     VRRP_MAX_VIPS,
     VRRP_PRIO_DFL,
@@ -98,9 +101,11 @@ __all__ = [
     "Statement",
     "TrackBfd",
     "TrackInterface",
+    "TrackScript",
     "UnicastPeer",
     "VirtualIP",
     "VrrpInstance",
+    "VrrpScript",
     "load",
     "parse",
     "render",

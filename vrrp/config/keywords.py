@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bfd import BfdInstance, TrackBfd
+from .bfd import TrackBfd
 from .errors import ConfigError
 from .lexer import Node, split_quoted_escaped
 from .model import (
@@ -28,14 +28,10 @@ from .model import (
     UnicastPeer,
     VirtualIP,
 )
+from .scripts import TrackScript
 from .values import (
     ADVERT_INT,
     BARE_WORD,
-    BFD_IDLE_TX,
-    BFD_INTERVAL,
-    BFD_MAX_HOPS,
-    BFD_MULTIPLIER,
-    BFD_TTL,
     DEBUG,
     GARP_DELAY,
     GARP_INTERVAL,
@@ -63,7 +59,6 @@ from .values import (
 
 __all__ = [
     "AUTHENTICATION",
-    "BFD_INSTANCE",
     "GLOBAL_DEFS",
     "TOP_LEVEL",
     "VRRP_INSTANCE",
@@ -310,7 +305,7 @@ def track(node: Node) -> TrackInterface:
     return TrackInterface(name, weight, reverse)
 
 
-def _weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool | None]:
+def weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool | None]:
     """``weight N [reverse|noreverse]`` (``args`` from ``weight``) as (weight, reverse)."""
     if (
         not args
@@ -319,7 +314,10 @@ def _weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool 
         or (len(args) == 3 and args[2] not in ("reverse", "noreverse"))
     ):
         raise ConfigError(f"{keyword}: expected {usage}, got {' '.join(args) or 'nothing'!r}")
-    weight = TRACK_WEIGHT.from_text(f"{keyword} weight", args[1])
+    # A block's own "weight" line names itself; an entry's names its keyword too.
+    weight = TRACK_WEIGHT.from_text(
+        keyword if keyword == "weight" else f"{keyword} weight", args[1]
+    )
     return weight, None if len(args) == 2 else args[2] == "reverse"
 
 
@@ -329,22 +327,23 @@ def track_bfd(node: Node) -> TrackBfd:
     name, *rest = node.tokens
     if not rest:
         return TrackBfd(name)
-    weight, reverse = _weight_words(
-        "track_bfd", rest, "NAME [weight -253..253 [reverse|noreverse]]"
-    )
+    weight, reverse = weight_words("track_bfd", rest, "NAME [weight -253..253 [reverse|noreverse]]")
     return TrackBfd(name, weight, reverse)
 
 
-def bfd_weight(node: Node) -> tuple[int, bool]:
-    """A ``bfd_instance``'s ``weight N [reverse]``: the default of its ``track_bfd`` entries."""
+def track_script(node: Node) -> TrackScript:
+    """A ``track_script`` line: ``NAME [weight -253..253 [reverse]]``."""
     no_block(node)
-    weight, reverse = _weight_words(
-        "weight", list(node.tokens), "weight -253..253 optionally followed by 'reverse'"
-    )
+    name, *rest = node.tokens
+    if not rest:
+        return TrackScript(name)
+    weight, reverse = weight_words("track_script", rest, "NAME [weight -253..253 [reverse]]")
     if reverse is False:
-        # keepalived's bfd_vrrp_weight_handler knows only 'reverse' here.
-        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
-    return weight, bool(reverse)
+        # keepalived's alloc_track_script knows only 'reverse' here.
+        raise ConfigError(
+            "track_script: expected 'reverse' or nothing after the weight, got 'noreverse'"
+        )
+    return TrackScript(name, weight, reverse)
 
 
 def milliseconds(domain: Milliseconds) -> Convert:
@@ -435,6 +434,13 @@ def track_bfd_line(track: TrackBfd) -> str:
     return f"{track.name} weight {track.weight}{words[track.reverse]}"
 
 
+def track_script_line(track: TrackScript) -> str:
+    """One ``track_script`` entry."""
+    if track.weight is None:
+        return track.name
+    return f"{track.name} weight {track.weight}" + (" reverse" if track.reverse else "")
+
+
 def track_line(track: TrackInterface) -> str:
     """One ``track_interface`` entry."""
     if track.weight is None:
@@ -476,7 +482,7 @@ def _garp(name: str) -> Keyword:
     return Keyword(name, number(domain), (name,), line(name))
 
 
-def _flag(name: str) -> Keyword:
+def flag_keyword(name: str) -> Keyword:
     return Keyword(name, flag(), (name,), bare(name))
 
 
@@ -529,8 +535,8 @@ VRRP_INSTANCE = Table(
             ("use_vmac",),
             lambda v: ["use_vmac"] if v is True else [f"use_vmac {v}"],
         ),
-        _flag("vmac_xmit_base"),
-        _flag("dont_track_primary"),
+        flag_keyword("vmac_xmit_base"),
+        flag_keyword("dont_track_primary"),
         Keyword("accept", flag(True), ("accept",), lambda v: ["accept" if v else "no_accept"]),
         Keyword("no_accept", flag(False), ("accept",)),
         *(_garp(name) for name in INSTANCE_GARP),
@@ -564,6 +570,7 @@ VRRP_INSTANCE = Table(
         _entries("unicast_peer", peer, peer_line, "peer addresses"),
         _entries("track_interface", track, track_line, "interface names"),
         _entries("track_bfd", track_bfd, track_bfd_line, "BFD instance names"),
+        _entries("track_script", track_script, track_script_line, "vrrp_script names"),
         _entries("virtual_ipaddress", vip("virtual_ipaddress"), vip_line, "addresses"),
         _entries(
             "virtual_ipaddress_excluded", vip("virtual_ipaddress_excluded"), vip_line, "addresses"
@@ -575,7 +582,6 @@ VRRP_INSTANCE = Table(
         {
             "mcast_src_ip",
             "mcast_dst_ip",
-            "track_script",
             "track_file",
             "track_process",
             "track_src_ip",
@@ -649,7 +655,7 @@ GLOBAL_DEFS = Table(
             for n in ("vrrp_garp_interval", "vrrp_gna_interval")
         ),
         Keyword("vrrp_version", number(VERSION), ("vrrp_version",), line("vrrp_version")),
-        *(_flag(n) for n in ("vrrp_strict", "enable_script_security", "dynamic_interfaces")),
+        *(flag_keyword(n) for n in ("vrrp_strict", "enable_script_security", "dynamic_interfaces")),
         Keyword(
             "script_user",
             lambda node: _owner(
@@ -728,7 +734,6 @@ TOP_LEVEL = Table(
     unsupported=frozenset(
         {
             "vrrp_sync_group",
-            "vrrp_script",
             "vrrp_track_file",
             "vrrp_track_process",
             "track_group",
@@ -746,54 +751,5 @@ TOP_LEVEL = Table(
         }
     ),
 )
-"""The file level, apart from ``global_defs``, ``bfd_instance`` and ``vrrp_instance`` (see
-:mod:`.parser`)."""
-
-
-def _bfd_ms(name: str, domain: Milliseconds) -> Keyword:
-    return Keyword(name, milliseconds(domain), (name,), line(name, domain.format))
-
-
-_ADDRESS = one("an IPv4 or IPv6 address", coerce_ip)
-
-
-BFD_INSTANCE = Table(
-    (
-        Keyword("neighbor_ip", _ADDRESS, ("neighbor_ip",), line("neighbor_ip")),
-        # The British spelling keepalived also takes; the model renders the first.
-        Keyword("neighbour_ip", _ADDRESS, ("neighbor_ip",)),
-        Keyword("source_ip", _ADDRESS, ("source_ip",), line("source_ip")),
-        _bfd_ms("min_rx", BFD_INTERVAL),
-        _bfd_ms("min_tx", BFD_INTERVAL),
-        _bfd_ms("idle_tx", BFD_IDLE_TX),
-        Keyword("multiplier", number(BFD_MULTIPLIER), ("multiplier",), line("multiplier")),
-        _flag("passive"),
-        # keepalived's two spellings of one setting, for either family.
-        Keyword("ttl", number(BFD_TTL), ("ttl",), line("ttl")),
-        Keyword("hoplimit", number(BFD_TTL), ("ttl",)),
-        Keyword("max_hops", number(BFD_MAX_HOPS), ("max_hops",), line("max_hops")),
-        Keyword(
-            "weight",
-            bfd_weight,
-            ("weight", "reverse"),
-            # Rendered whenever it says something: "weight 0 reverse" is not the default.
-            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
-            always=True,
-        ),
-        _flag("vrrp"),
-        _flag("checker"),
-    ),
-    "BFD settings",
-)
-"""``bfd_instance NAME { ... }`` (keepalived/bfd/bfd_parser.c ``init_bfd_keywords``)."""
-
-
-def build_bfd_instance(name: str, values: dict[str, Any]) -> BfdInstance:
-    """The model of a ``bfd_instance`` block from its name and keywords."""
-    if "neighbor_ip" not in values:
-        raise ConfigError(
-            f"bfd_instance {name}: missing 'neighbor_ip' (expected neighbor_ip or neighbour_ip "
-            "in every bfd_instance)"
-        )
-    kwargs = dict(values)
-    return BfdInstance(name, kwargs.pop("neighbor_ip"), **kwargs)
+"""The file level, apart from ``global_defs``, ``vrrp_instance`` and the blocks of
+:mod:`.tracker_tables` (see :mod:`.parser`)."""

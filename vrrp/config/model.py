@@ -5,9 +5,10 @@ the cross-field and cross-instance rules of keepalived's vrrp_complete_instance)
 built in Python and one parsed from a file are held to the same rules.  The keyword table
 (:mod:`.keywords`) converts a file's words with the same domain objects.
 
-At about 830 lines the module is a little over the project's ~800, on purpose: the model and
+At about 820 lines the module is a little over the project's ~800, on purpose: the model and
 every rule it is held to are one idea, and split apart a rule could be skipped by one way of
-building a model. BFD's blocks and rules live in :mod:`.bfd`, the domains in :mod:`.values`.
+building a model. The tracked blocks and their rules live in :mod:`.bfd` and :mod:`.scripts`,
+the commands in :mod:`.commands`, the domains in :mod:`.values`.
 """
 
 from collections.abc import Iterable, Iterator
@@ -16,8 +17,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any, Literal
 
 from .bfd import BfdInstance, TrackBfd, check_bfd_instances, track_bfd_problems
+from .commands import NotifyScript
 from .errors import ConfigError, ConfigWarning, Problem
-from .lexer import split_quoted_escaped
+from .scripts import TrackScript, VrrpScript, check_vrrp_scripts, track_script_problems
 from .values import (
     ADVERT_INT,
     AUTH_PASS_MAX,
@@ -57,47 +59,6 @@ from .values import (
 )
 
 # --- model -------------------------------------------------------------------
-
-
-@dataclass
-class NotifyScript:
-    """A notify script: ``notify_master "/path/script arg1 'arg 2'" [user [group]]``.
-
-    ``command`` is the script with its arguments as one string (keepalived splits
-    it shell-like, honouring quotes and backslash escapes; see :attr:`argv`).
-    """
-
-    command: str
-    user: str | None = None
-    group: str | None = None
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self, keyword: str = "notify") -> None:
-        """Check the fields; raise :class:`ConfigError` naming ``keyword`` if invalid."""
-        if not isinstance(self.command, str) or not self.command.strip():
-            raise fail(keyword, "a script path (with arguments in quotes)", self.command)
-        # A '"' cannot be written inside keepalived's double-quoted strings (the
-        # brace scanner does not honour escapes), and control characters would
-        # not survive a round trip through the file.
-        if '"' in self.command or any(ord(c) < 32 or ord(c) == 127 for c in self.command):
-            raise fail(keyword, "a command without '\"' or control characters", self.command)
-        try:
-            argv = split_quoted_escaped(self.command)
-        except ValueError as exc:
-            raise fail(keyword, f"a well-formed command ({exc})", self.command) from None
-        if not argv:
-            raise fail(keyword, "a script path", self.command)
-        check_opt_word(keyword, self.user, "a user name")
-        check_opt_word(keyword, self.group, "a group name")
-        if self.group is not None and self.user is None:
-            raise fail(keyword, "a user before the group", self.group)
-
-    @property
-    def argv(self) -> list[str]:
-        """The argument vector keepalived will execute (before it appends its own)."""
-        return split_quoted_escaped(self.command)
 
 
 @dataclass
@@ -371,6 +332,7 @@ class VrrpInstance:
     authentication: Authentication | None = None
     track_interface: list[TrackInterface] = field(default_factory=list)
     track_bfd: list[TrackBfd] = field(default_factory=list)
+    track_script: list[TrackScript] = field(default_factory=list)
     notify_master: NotifyScript | None = None
     notify_backup: NotifyScript | None = None
     notify_fault: NotifyScript | None = None
@@ -397,6 +359,9 @@ class VrrpInstance:
         self.track_interface = [
             t if isinstance(t, TrackInterface) else TrackInterface(t)
             for t in _as_list(self.track_interface)
+        ]
+        self.track_script = [
+            t if isinstance(t, TrackScript) else TrackScript(t) for t in _as_list(self.track_script)
         ]
         self.track_bfd = [
             t if isinstance(t, TrackBfd) else TrackBfd(t) for t in _as_list(self.track_bfd)
@@ -453,6 +418,8 @@ class VrrpInstance:
             check_type("track_interface", track, TrackInterface).validate()
         for tracked in self.track_bfd:
             check_type("track_bfd", tracked, TrackBfd).validate()
+        for script in self.track_script:
+            check_type("track_script", script, TrackScript).validate()
         for keyword in NOTIFY_KEYWORDS:
             script = getattr(self, keyword)
             if script is not None:
@@ -780,7 +747,8 @@ class Statement:
 
 @dataclass
 class Config:
-    """A parsed or hand-built configuration: ``global_defs``, BFD instances and VRRP instances.
+    """A parsed or hand-built configuration: ``global_defs``, BFD instances, VRRP scripts and
+    VRRP instances.
 
     ``warnings`` (not part of equality) lists what the parser complained about;
     ``unused`` (not part of equality, not rendered) the statements it did not model.
@@ -790,18 +758,21 @@ class Config:
     global_defs: GlobalDefs = field(default_factory=GlobalDefs)
     instances: list[VrrpInstance] = field(default_factory=list)
     bfd_instances: list[BfdInstance] = field(default_factory=list)
+    vrrp_scripts: list[VrrpScript] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list, compare=False)
     unused: list[Statement] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         self.instances = list(self.instances)
         self.bfd_instances = list(self.bfd_instances)
+        self.vrrp_scripts = list(self.vrrp_scripts)
         self.validate()
 
     def validate(self) -> None:
         """Check the whole configuration; raise :class:`ConfigError` on the first problem."""
         check_type("global_defs", self.global_defs, GlobalDefs).validate()
         bfds = check_bfd_instances(self.bfd_instances)
+        scripts = check_vrrp_scripts(self.vrrp_scripts)
         seen: dict[str, VrrpInstance] = {}
         for inst in self.instances:
             check_type("vrrp_instance", inst, VrrpInstance).validate()
@@ -809,6 +780,7 @@ class Config:
                 raise ConfigError(f"vrrp_instance: expected a unique name, got {inst.name!r} twice")
             errors, _ = instance_problems(inst, self.global_defs)
             errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
+            errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
             if errors:
                 raise ConfigError(f"vrrp_instance {inst.name}: {errors[0].message}")
             for other in seen.values():
@@ -822,6 +794,13 @@ class Config:
         for bfd in self.bfd_instances:
             if bfd.name == name:
                 return bfd
+        raise KeyError(name)
+
+    def vrrp_script(self, name: str) -> VrrpScript:
+        """The ``vrrp_script`` called ``name`` (``KeyError`` if there is none)."""
+        for script in self.vrrp_scripts:
+            if script.name == name:
+                return script
         raise KeyError(name)
 
     def instance(self, name: str) -> VrrpInstance:

@@ -20,15 +20,7 @@ from .bfd import (
     track_bfd_problems,
 )
 from .errors import ConfigError, ConfigWarning
-from .keywords import (
-    BFD_INSTANCE,
-    GLOBAL_DEFS,
-    TOP_LEVEL,
-    VRRP_INSTANCE,
-    Keyword,
-    Table,
-    build_bfd_instance,
-)
+from .keywords import GLOBAL_DEFS, TOP_LEVEL, VRRP_INSTANCE, Keyword, Table
 from .lexer import Node, lex, tree
 from .model import (
     TOP,
@@ -39,6 +31,8 @@ from .model import (
     instance_problems,
     same_vrid_problem,
 )
+from .scripts import VrrpScript, track_script_problems
+from .tracker_tables import BFD_INSTANCE, VRRP_SCRIPT, build_bfd_instance, build_vrrp_script
 from .values import check_word
 
 __all__ = ["load", "parse"]
@@ -91,10 +85,11 @@ class _Parser:
         self.warnings: list[ConfigWarning] = []
         self.unused: list[Statement] = []
         self.instances: list[_Block] = []
-        self.bfds: list[_Block] = []
-        #: By vrrp_instance, the bfd_instance names read before it: keepalived looks a
-        #: track_bfd up as it reads it, so one naming a later bfd_instance is ignored.
-        self.bfds_before: dict[str, set[str]] = {}
+        #: The blocks an instance tracks by name, by their keyword (bfd_instance, vrrp_script).
+        self.tracked: dict[str, list[_Block]] = {"bfd_instance": [], "vrrp_script": []}
+        #: By vrrp_instance, the names of those blocks read before it: keepalived looks a
+        #: track_bfd or track_script up as it reads it, so one naming a later block is ignored.
+        self.before: dict[str, dict[str, set[str]]] = {}
 
     def warn(self, node: Node, message: str) -> ConfigWarning:
         warning = ConfigWarning(message, node.filename, node.line)
@@ -191,14 +186,27 @@ class _Parser:
             elif keyword == "vrrp_instance":
                 self.instance(node)
             elif keyword == "bfd_instance":
-                self.bfd(node)
+                self.named(node, BFD_INSTANCE, lambda name: check_bfd_name("bfd_instance", name))
+            elif keyword == "vrrp_script":
+                self.named(
+                    node, VRRP_SCRIPT, lambda name: check_word("vrrp_script", name, "a name")
+                )
             else:
                 self.unknown(node, TOP_LEVEL, TOP)
         gd = GlobalDefs(**settings.values)
         bfds = self.finish_bfds()
-        instances = [self.finish(b, gd, bfds) for b in self.instances]
+        scripts = {
+            b.name: _located(b.node, build_vrrp_script, b.name, b.values)
+            for b in self.tracked["vrrp_script"]
+        }
+        instances = [self.finish(b, gd, bfds, scripts) for b in self.instances]
         self.check_vrids(instances)
-        config = Config(global_defs=gd, instances=instances, bfd_instances=list(bfds.values()))
+        config = Config(
+            global_defs=gd,
+            instances=instances,
+            bfd_instances=list(bfds.values()),
+            vrrp_scripts=list(scripts.values()),
+        )
         config.warnings = self.warnings
         config.unused = self.unused
         return config
@@ -215,29 +223,33 @@ class _Parser:
                 )
         block = _Block(node, name)
         self.instances.append(block)
-        self.bfds_before[name] = {b.name for b in self.bfds}
+        self.before[name] = {
+            kind: {b.name for b in blocks} for kind, blocks in self.tracked.items()
+        }
         children = _children(node, VRRP_INSTANCE.what)
         self.walk(block, children, VRRP_INSTANCE, f"vrrp_instance {name}")
 
-    def bfd(self, node: Node) -> None:
+    def named(self, node: Node, table: Table, check_name: Callable[[str], object]) -> None:
+        """A block an instance tracks by name (``bfd_instance``, ``vrrp_script``)."""
+        kind = node.tokens[0]
         (name,) = _header(node, 1)
-        _located(node, lambda: check_bfd_name("bfd_instance", name))
-        for other in self.bfds:
+        _located(node, check_name, name)
+        blocks = self.tracked[kind]
+        for other in blocks:
             if other.name == name:
                 raise _error(
                     node,
-                    f"bfd_instance: expected a unique name, got {name!r} "
+                    f"{kind}: expected a unique name, got {name!r} "
                     f"(already defined at {other.node.filename}:{other.node.line})",
                 )
         block = _Block(node, name)
-        self.bfds.append(block)
-        children = _children(node, BFD_INSTANCE.what)
-        self.walk(block, children, BFD_INSTANCE, f"bfd_instance {name}")
+        blocks.append(block)
+        self.walk(block, _children(node, table.what), table, f"{kind} {name}")
 
     def finish_bfds(self) -> dict[str, BfdInstance]:
         """The ``bfd_instance`` models by name, each checked alone and against the earlier ones."""
         done: dict[str, BfdInstance] = {}
-        for b in self.bfds:
+        for b in self.tracked["bfd_instance"]:
             bfd = _located(b.node, build_bfd_instance, b.name, b.values)
             problems = bfd_instance_problems(bfd)
             if problems:
@@ -249,7 +261,13 @@ class _Parser:
             done[b.name] = bfd
         return done
 
-    def finish(self, b: _Block, gd: GlobalDefs, bfds: dict[str, BfdInstance]) -> VrrpInstance:
+    def finish(
+        self,
+        b: _Block,
+        gd: GlobalDefs,
+        bfds: dict[str, BfdInstance],
+        scripts: dict[str, VrrpScript],
+    ) -> VrrpInstance:
         for required in ("interface", "virtual_router_id"):
             if required not in b.values:
                 raise _error(
@@ -265,18 +283,25 @@ class _Parser:
         for problem in warnings:
             self.warn(self.where(b, problem.key), f"vrrp_instance {b.name}: {problem.message}")
         errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
+        errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
         if errors:
             raise _error(self.where(b, errors[0].key), errors[0].message)
-        for i, track in enumerate(inst.track_bfd):
-            if track.name not in self.bfds_before[b.name]:
-                later = next(x for x in self.bfds if x.name == track.name).node
+        self.defined_before(b, "track_bfd", inst.track_bfd, "bfd_instance")
+        self.defined_before(b, "track_script", inst.track_script, "vrrp_script")
+        return inst
+
+    def defined_before(self, b: _Block, keyword: str, tracks: list[Any], kind: str) -> None:
+        """Refuse a ``keyword`` entry of instance ``b`` naming a ``kind`` block defined after
+        it (keepalived ignores such an entry)."""
+        for i, track in enumerate(tracks):
+            if track.name not in self.before[b.name][kind]:
+                later = next(x for x in self.tracked[kind] if x.name == track.name).node
                 raise _error(
-                    self.where(b, ("track_bfd", i)),
-                    f"track_bfd: expected a bfd_instance defined before vrrp_instance {b.name} "
+                    self.where(b, (keyword, i)),
+                    f"{keyword}: expected a {kind} defined before vrrp_instance {b.name} "
                     f"(keepalived ignores one defined later), got {track.name!r} (defined at "
                     f"{later.filename}:{later.line})",
                 )
-        return inst
 
     @staticmethod
     def where(b: _Block, key: object) -> Node:

@@ -3,8 +3,10 @@
 from dataclasses import MISSING, fields
 
 from .bfd import BfdInstance
-from .keywords import BFD_INSTANCE, GLOBAL_DEFS, VRRP_INSTANCE, Table
+from .keywords import GLOBAL_DEFS, VRRP_INSTANCE, Table
 from .model import Config, GlobalDefs, VrrpInstance
+from .scripts import VrrpScript
+from .tracker_tables import BFD_INSTANCE, VRRP_SCRIPT
 
 __all__ = ["render"]
 
@@ -20,10 +22,12 @@ def _defaults(model: type) -> dict[str, object]:
     return out
 
 
-_DEFAULTS = {model: _defaults(model) for model in (GlobalDefs, VrrpInstance, BfdInstance)}
+_DEFAULTS = {
+    model: _defaults(model) for model in (GlobalDefs, VrrpInstance, BfdInstance, VrrpScript)
+}
 
 
-def _body(obj: GlobalDefs | VrrpInstance | BfdInstance, table: Table) -> list[str]:
+def _body(obj: GlobalDefs | VrrpInstance | BfdInstance | VrrpScript, table: Table) -> list[str]:
     """The lines of a block: every keyword whose fields are not at their default.
 
     Unset (``None``) and default fields are left out, so keepalived applies its own
@@ -53,10 +57,13 @@ def render(config: Config) -> str:
     body = _body(config.global_defs, GLOBAL_DEFS)
     if body:
         lines += ["global_defs {", *(f"    {line}" for line in body), "}", ""]
-    # Before the VRRP instances: keepalived looks a track_bfd's name up as it reads it.
-    for bfd in config.bfd_instances:
-        body = _body(bfd, BFD_INSTANCE)
-        lines += [f"bfd_instance {bfd.name} {{", *(f"    {line}" for line in body), "}", ""]
+    # Before the VRRP instances: keepalived looks a track_bfd's or track_script's name up as
+    # it reads it.
+    tracked = [("bfd_instance", b, BFD_INSTANCE) for b in config.bfd_instances]
+    tracked += [("vrrp_script", s, VRRP_SCRIPT) for s in config.vrrp_scripts]
+    for kind, obj, table in tracked:
+        body = _body(obj, table)
+        lines += [f"{kind} {obj.name} {{", *(f"    {line}" for line in body), "}", ""]
     for inst in config.instances:
         body = _body(inst, VRRP_INSTANCE)
         lines += [f"vrrp_instance {inst.name} {{", *(f"    {line}" for line in body), "}", ""]

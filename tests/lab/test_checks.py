@@ -1,0 +1,112 @@
+"""Health checks with real keepalived and the bundled daemon: a ``vrrp_script`` run in the
+master's node fails, and the VIP moves as keepalived's tracker rules say (issue 15).
+
+The check is ``test ! -e FLAG`` in each router's node; the test makes it fail by creating the
+flag in the master's private ``/run`` and heal by removing it. Every wait is bounded by the
+configured timers: the check's interval × fall (or rise) to notice, then Master_Down_Interval
+(or Skew_Time) for VRRP to act, each doubled for the daemons' own latency. No timing is judged
+here; the conformance rows judge times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from lab import clock
+from lab.lab import Lab
+from lab.routers.spec import Routers, start_routers
+from lab.scenario import SCENARIO_DIR, parse_scenario
+
+pytestmark = pytest.mark.lab
+
+MakeLab = Callable[..., Lab]
+#: The file whose presence makes a router's check fail (in the node's private /run).
+FLAG = "/run/vrrp-lab-check-down"
+#: The check every router runs: healthy while the flag is absent.
+CHECK = {"name": "chk_service", "script": f"test ! -e {FLAG}", "interval": 1}
+
+
+def check_lab(make_lab: MakeLab, impl: str, **check: Any) -> tuple[Lab, Routers]:
+    """The short-timer lab (ha_first priority 200 MASTER, ha_second 100) with ``CHECK`` (and
+    ``check``'s fields) tracked by both routers, started with ``impl`` and settled."""
+    if impl == "frr":
+        pytest.skip("FRR's vrrpd runs no health checks: track_script is refused (docs/frr.md)")
+    doc = yaml.safe_load((SCENARIO_DIR / "short-timers.yaml").read_text())
+    doc["steps"] = []
+    for router in doc["routers"]:
+        router["checks"] = [{**CHECK, **check}]
+    scenario = parse_scenario(yaml.safe_dump(doc), "short-timers+check")
+    lab = make_lab(scenario)
+    routers = start_routers(lab, scenario.routers, impl_override=impl)
+    # The first check result comes with the daemon, within one interval.
+    settle = notice(routers, "fall") + 10 * advert(routers) + mdi(routers)
+    routers["ha_first"].wait_state("MASTER", timeout=settle)
+    routers["ha_second"].wait_state("BACKUP", timeout=settle)
+    return lab, routers
+
+
+def params(routers: Routers, name: str = "ha_second") -> Any:
+    """A rendered router's parameters."""
+    rendered = routers[name].params
+    assert rendered is not None, f"{name} runs a verbatim config"
+    return rendered
+
+
+def advert(routers: Routers) -> float:
+    """The advert interval both routers share."""
+    return float(params(routers).advert_int)
+
+
+def mdi(routers: Routers) -> float:
+    """The backup's Master_Down_Interval."""
+    return float(params(routers).master_down_interval)
+
+
+def notice(routers: Routers, count: str) -> float:
+    """How long the check takes to change its mind (``fall`` or ``rise`` runs), doubled."""
+    (check,) = params(routers, "ha_first").checks
+    return 2.0 * check.interval * getattr(check, count)
+
+
+def flag(lab: Lab, node: str, *, down: bool) -> None:
+    """Make ``node``'s check fail (``down``) or heal."""
+    lab.node(node).run(["touch", FLAG] if down else ["rm", "-f", FLAG])
+
+
+def test_a_failing_weighted_check_hands_the_vip_over_and_back(make_lab: MakeLab, impl: str) -> None:
+    lab, routers = check_lab(make_lab, impl, weight=-120, fall=2, rise=2)
+    first, second = routers["ha_first"], routers["ha_second"]
+    # 200 - 120 = 80 < 100: ha_second preempts once ha_first's adverts say 80.
+    broke = flag_at(lab, "ha_first", down=True)
+    took = second.wait_state(
+        "MASTER", timeout=notice(routers, "fall") + 2 * mdi(routers), since=broke
+    )
+    first.wait_state("BACKUP", timeout=2 * mdi(routers), since=broke)
+    assert first.state() == "BACKUP", "a weighted check lowers the priority, it never faults"
+    # Healed, ha_first is 200 again and preempts ha_second back.
+    healed = flag_at(lab, "ha_first", down=False)
+    first.wait_state("MASTER", timeout=notice(routers, "rise") + 2 * mdi(routers), since=healed)
+    second.wait_state("BACKUP", timeout=2 * mdi(routers), since=healed)
+    assert took.at > broke
+
+
+def test_a_failing_unweighted_check_faults_the_master(make_lab: MakeLab, impl: str) -> None:
+    lab, routers = check_lab(make_lab, impl)
+    first, second = routers["ha_first"], routers["ha_second"]
+    broke = flag_at(lab, "ha_first", down=True)
+    first.wait_state("FAULT", timeout=notice(routers, "fall"), since=broke)
+    second.wait_state("MASTER", timeout=2 * mdi(routers), since=broke)
+    healed = flag_at(lab, "ha_first", down=False)
+    first.wait_state("MASTER", timeout=notice(routers, "rise") + 2 * mdi(routers), since=healed)
+    second.wait_state("BACKUP", timeout=2 * mdi(routers), since=healed)
+
+
+def flag_at(lab: Lab, node: str, *, down: bool) -> float:
+    """:func:`flag`, and the lab-clock time just before it."""
+    at = clock.now()
+    flag(lab, node, down=down)
+    return at

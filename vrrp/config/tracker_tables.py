@@ -1,0 +1,167 @@
+"""The keyword tables of the blocks an instance tracks by name: ``bfd_instance`` and
+``vrrp_script``, read as :mod:`.keywords` reads ``vrrp_instance`` (the same :class:`Keyword`
+and :class:`Table`, walked by :mod:`.parser` and written by :mod:`.render`).
+
+``bfd_instance`` follows keepalived/bfd/bfd_parser.c ``init_bfd_keywords``, ``vrrp_script``
+keepalived/vrrp/vrrp_parser.c's ``vrrp_vscript_*`` handlers.
+"""
+
+from typing import Any
+
+from .bfd import BfdInstance
+from .errors import ConfigError
+from .keywords import (
+    Keyword,
+    Table,
+    flag_keyword,
+    line,
+    milliseconds,
+    no_block,
+    number,
+    one,
+    weight_words,
+    words,
+)
+from .lexer import Node, split_quoted_escaped
+from .scripts import SCRIPT_COUNT, SCRIPT_SECONDS, VrrpScript
+from .values import (
+    BFD_IDLE_TX,
+    BFD_INTERVAL,
+    BFD_MAX_HOPS,
+    BFD_MULTIPLIER,
+    BFD_TTL,
+    Milliseconds,
+    check_word,
+    coerce_ip,
+)
+
+__all__ = ["BFD_INSTANCE", "VRRP_SCRIPT", "build_bfd_instance", "build_vrrp_script"]
+
+
+def weight_reverse(node: Node) -> tuple[int, bool]:
+    """A block's ``weight N [reverse]``: the default of the entries tracking it."""
+    no_block(node)
+    weight, reverse = weight_words(
+        "weight", list(node.tokens), "weight -253..253 optionally followed by 'reverse'"
+    )
+    if reverse is False:
+        # keepalived's weight handlers know only 'reverse' here.
+        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
+    return weight, bool(reverse)
+
+
+def _ms(name: str, domain: Milliseconds) -> Keyword:
+    return Keyword(name, milliseconds(domain), (name,), line(name, domain.format))
+
+
+_ADDRESS = one("an IPv4 or IPv6 address", coerce_ip)
+
+
+BFD_INSTANCE = Table(
+    (
+        Keyword("neighbor_ip", _ADDRESS, ("neighbor_ip",), line("neighbor_ip")),
+        # The British spelling keepalived also takes; the model renders the first.
+        Keyword("neighbour_ip", _ADDRESS, ("neighbor_ip",)),
+        Keyword("source_ip", _ADDRESS, ("source_ip",), line("source_ip")),
+        _ms("min_rx", BFD_INTERVAL),
+        _ms("min_tx", BFD_INTERVAL),
+        _ms("idle_tx", BFD_IDLE_TX),
+        Keyword("multiplier", number(BFD_MULTIPLIER), ("multiplier",), line("multiplier")),
+        flag_keyword("passive"),
+        # keepalived's two spellings of one setting, for either family.
+        Keyword("ttl", number(BFD_TTL), ("ttl",), line("ttl")),
+        Keyword("hoplimit", number(BFD_TTL), ("ttl",)),
+        Keyword("max_hops", number(BFD_MAX_HOPS), ("max_hops",), line("max_hops")),
+        Keyword(
+            "weight",
+            weight_reverse,
+            ("weight", "reverse"),
+            # Rendered whenever it says something: "weight 0 reverse" is not the default.
+            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
+            always=True,
+        ),
+        flag_keyword("vrrp"),
+        flag_keyword("checker"),
+    ),
+    "BFD settings",
+)
+"""``bfd_instance NAME { ... }`` (keepalived/bfd/bfd_parser.c ``init_bfd_keywords``)."""
+
+
+def build_bfd_instance(name: str, values: dict[str, Any]) -> BfdInstance:
+    """The model of a ``bfd_instance`` block from its name and keywords."""
+    if "neighbor_ip" not in values:
+        raise ConfigError(
+            f"bfd_instance {name}: missing 'neighbor_ip' (expected neighbor_ip or neighbour_ip "
+            "in every bfd_instance)"
+        )
+    kwargs = dict(values)
+    return BfdInstance(name, kwargs.pop("neighbor_ip"), **kwargs)
+
+
+def command(node: Node) -> str:
+    """``script COMMAND``: one word, quoted when it has arguments. keepalived runs only the
+    first word after ``script`` (split again shell-like) and drops the rest silently, so
+    ``script /bin/check arg`` would run ``/bin/check`` alone: refused here."""
+    no_block(node)
+    try:
+        parts = split_quoted_escaped(node.text)[1:]
+    except ValueError as exc:
+        raise ConfigError(f"script: expected a well-formed quoted command ({exc})") from None
+    if len(parts) != 1:
+        got = " ".join(parts) or "nothing"
+        raise ConfigError(
+            f"script: expected the command as one word (quote it if it has arguments), got {got!r}"
+        )
+    return parts[0]
+
+
+def script_owner(node: Node) -> tuple[str, str | None]:
+    """``user USER [GROUP]``: who runs the script."""
+    args = words(node, "a user name optionally followed by a group name", 1, 2)
+    user = check_word("user", args[0], "a user name")
+    group = check_word("user", args[1], "a group name") if len(args) == 2 else None
+    return user, group
+
+
+def _script_seconds(name: str) -> Keyword:
+    return Keyword(name, number(SCRIPT_SECONDS, "whole seconds"), (name,), line(name))
+
+
+VRRP_SCRIPT = Table(
+    (
+        Keyword("script", command, ("command",), line("script", lambda c: f'"{c}"')),
+        _script_seconds("interval"),
+        _script_seconds("timeout"),
+        Keyword(
+            "weight",
+            weight_reverse,
+            ("weight", "reverse"),
+            # Rendered whenever it says something: "weight 0 reverse" is not the default.
+            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
+            always=True,
+        ),
+        Keyword("rise", number(SCRIPT_COUNT), ("rise",), line("rise")),
+        Keyword("fall", number(SCRIPT_COUNT), ("fall",), line("fall")),
+        Keyword(
+            "user",
+            script_owner,
+            ("user", "group"),
+            lambda u, g: [" ".join(["user", u, *([g] if g else [])])],
+        ),
+        flag_keyword("init_fail"),
+    ),
+    "script settings",
+)
+"""``vrrp_script NAME { ... }`` (keepalived/vrrp/vrrp_parser.c ``vrrp_script_handler``)."""
+
+
+def build_vrrp_script(name: str, values: dict[str, Any]) -> VrrpScript:
+    """The model of a ``vrrp_script`` block from its name and keywords."""
+    if "command" not in values:
+        raise ConfigError(
+            f"vrrp_script {name}: missing 'script' (expected the command to run in every "
+            "vrrp_script)"
+        )
+    kwargs = dict(values)
+    return VrrpScript(name, kwargs.pop("command"), **kwargs)
