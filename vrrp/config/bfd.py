@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 
 from .errors import ConfigError, Problem
+from .tracked import tracked_entry_problems
 from .values import (
     BFD_IDLE_TX,
     BFD_INTERVAL,
@@ -229,47 +230,17 @@ def track_bfd_problems(
     """The errors of a ``vrrp_instance``'s ``track_bfd`` entries: an unknown or duplicate name,
     an instance whose events do not reach VRRP, a weight on the address owner. Keyed
     ``("track_bfd", index)``."""
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for i, track in enumerate(tracks):
-        key = ("track_bfd", i)
-        bfd = bfds.get(track.name)
-        if bfd is None:
-            known = ", ".join(sorted(bfds)) or "none"
-            problems.append(
-                Problem(
-                    f"track_bfd: expected the name of a bfd_instance (known: {known}), got "
-                    f"{track.name!r}",
-                    key,
-                )
-            )
-            continue
-        if track.name in seen:
-            problems.append(
-                Problem(
-                    f"track_bfd: expected each bfd_instance once, got {track.name!r} again", key
-                )
-            )
-            continue
-        seen.add(track.name)
-        if not bfd.notifies_vrrp:
-            problems.append(
-                Problem(
-                    f"track_bfd: expected a bfd_instance whose events reach VRRP, got "
-                    f"{track.name!r} (it has 'checker' and no 'vrrp')",
-                    key,
-                )
-            )
-        weight, _ = track.resolve(bfd)
-        if weight and priority == VRRP_PRIO_OWNER:
-            problems.append(
-                Problem(
-                    f"track_bfd: expected no weight on {track.name} for the address owner "
-                    f"(priority 255 cannot be adjusted), got {weight}",
-                    key,
-                )
-            )
-    return problems
+
+    def reaches_vrrp(bfd: BfdInstance) -> str | None:
+        if bfd.notifies_vrrp:
+            return None
+        return (
+            f"expected a bfd_instance whose events reach VRRP, got {bfd.name!r} (it has "
+            "'checker' and no 'vrrp')"
+        )
+
+    owner = priority == VRRP_PRIO_OWNER
+    return tracked_entry_problems("track_bfd", "bfd_instance", tracks, owner, bfds, reaches_vrrp)
 
 
 def check_bfd_instances(bfds: Sequence[BfdInstance]) -> dict[str, BfdInstance]:

@@ -17,6 +17,7 @@ from dataclasses import KW_ONLY, dataclass
 
 from .commands import NotifyScript
 from .errors import ConfigError, Problem
+from .tracked import tracked_entry_problems
 from .values import (
     INT_MAX,
     TRACK_WEIGHT,
@@ -134,40 +135,8 @@ def track_script_problems(
 ) -> list[Problem]:
     """The errors of a ``vrrp_instance``'s ``track_script`` entries: an unknown or duplicate
     name, a weight on the address owner. Keyed ``("track_script", index)``."""
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for i, track in enumerate(tracks):
-        key = ("track_script", i)
-        script = scripts.get(track.name)
-        if script is None:
-            known = ", ".join(sorted(scripts)) or "none"
-            problems.append(
-                Problem(
-                    f"track_script: expected the name of a vrrp_script (known: {known}), got "
-                    f"{track.name!r}",
-                    key,
-                )
-            )
-            continue
-        if track.name in seen:
-            problems.append(
-                Problem(
-                    f"track_script: expected each vrrp_script once, got {track.name!r} again",
-                    key,
-                )
-            )
-            continue
-        seen.add(track.name)
-        weight, _ = track.resolve(script)
-        if weight and priority == VRRP_PRIO_OWNER:
-            problems.append(
-                Problem(
-                    f"track_script: expected no weight on {track.name} for the address owner "
-                    f"(priority 255 cannot be adjusted), got {weight}",
-                    key,
-                )
-            )
-    return problems
+    owner = priority == VRRP_PRIO_OWNER
+    return tracked_entry_problems("track_script", "vrrp_script", tracks, owner, scripts)
 
 
 def check_vrrp_scripts(scripts: Sequence[VrrpScript]) -> dict[str, VrrpScript]:

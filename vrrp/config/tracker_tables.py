@@ -50,6 +50,17 @@ def weight_reverse(node: Node) -> tuple[int, bool]:
     return weight, bool(reverse)
 
 
+BLOCK_WEIGHT = Keyword(
+    "weight",
+    weight_reverse,
+    ("weight", "reverse"),
+    # Rendered whenever it says something: "weight 0 reverse" is not the default.
+    lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
+    always=True,
+)
+"""A tracked block's ``weight N [reverse]``: the default of the entries naming it."""
+
+
 def _ms(name: str, domain: Milliseconds) -> Keyword:
     return Keyword(name, milliseconds(domain), (name,), line(name, domain.format))
 
@@ -72,14 +83,7 @@ BFD_INSTANCE = Table(
         Keyword("ttl", number(BFD_TTL), ("ttl",), line("ttl")),
         Keyword("hoplimit", number(BFD_TTL), ("ttl",)),
         Keyword("max_hops", number(BFD_MAX_HOPS), ("max_hops",), line("max_hops")),
-        Keyword(
-            "weight",
-            weight_reverse,
-            ("weight", "reverse"),
-            # Rendered whenever it says something: "weight 0 reverse" is not the default.
-            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
-            always=True,
-        ),
+        BLOCK_WEIGHT,
         flag_keyword("vrrp"),
         flag_keyword("checker"),
     ),
@@ -90,13 +94,11 @@ BFD_INSTANCE = Table(
 
 def build_bfd_instance(name: str, values: dict[str, Any]) -> BfdInstance:
     """The model of a ``bfd_instance`` block from its name and keywords."""
-    if "neighbor_ip" not in values:
-        raise ConfigError(
-            f"bfd_instance {name}: missing 'neighbor_ip' (expected neighbor_ip or neighbour_ip "
-            "in every bfd_instance)"
-        )
     kwargs = dict(values)
-    return BfdInstance(name, kwargs.pop("neighbor_ip"), **kwargs)
+    neighbor = _required(
+        kwargs, "neighbor_ip", f"bfd_instance {name}", "neighbor_ip or neighbour_ip"
+    )
+    return BfdInstance(name, neighbor, **kwargs)
 
 
 def command(node: Node) -> str:
@@ -133,14 +135,7 @@ VRRP_SCRIPT = Table(
         Keyword("script", command, ("command",), line("script", lambda c: f'"{c}"')),
         _script_seconds("interval"),
         _script_seconds("timeout"),
-        Keyword(
-            "weight",
-            weight_reverse,
-            ("weight", "reverse"),
-            # Rendered whenever it says something: "weight 0 reverse" is not the default.
-            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
-            always=True,
-        ),
+        BLOCK_WEIGHT,
         Keyword("rise", number(SCRIPT_COUNT), ("rise",), line("rise")),
         Keyword("fall", number(SCRIPT_COUNT), ("fall",), line("fall")),
         Keyword(
@@ -158,10 +153,19 @@ VRRP_SCRIPT = Table(
 
 def build_vrrp_script(name: str, values: dict[str, Any]) -> VrrpScript:
     """The model of a ``vrrp_script`` block from its name and keywords."""
-    if "command" not in values:
-        raise ConfigError(
-            f"vrrp_script {name}: missing 'script' (expected the command to run in every "
-            "vrrp_script)"
-        )
     kwargs = dict(values)
-    return VrrpScript(name, kwargs.pop("command"), **kwargs)
+    command = _required(kwargs, "command", f"vrrp_script {name}", "the command to run", "script")
+    return VrrpScript(name, command, **kwargs)
+
+
+def _required(
+    kwargs: dict[str, Any], field: str, block: str, expected: str, keyword: str | None = None
+) -> Any:
+    """``kwargs[field]``, taken out of ``kwargs``; the block's error naming ``keyword`` (default:
+    the field) when it was not given."""
+    if field not in kwargs:
+        raise ConfigError(
+            f"{block}: missing '{keyword or field}' (expected {expected} in every "
+            f"{block.split()[0]})"
+        )
+    return kwargs.pop(field)
