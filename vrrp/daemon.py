@@ -31,19 +31,20 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.instance` — the per-instance record, its machine's parameters, the start phases;
 * :mod:`vrrp.receive` — which instance a datagram is for, and counting the ones none takes;
 * :mod:`vrrp.transmit` — encoding and sending adverts, building and sending GARPs / NAs;
-* :mod:`vrrp.tracking` — ``track_interface``, ``track_bfd`` and ``track_script``: when an
-  instance is in FAULT or waits for its scripts, its priority, and when a BFD session ends its
-  Master_Down_Timer (``bfd_takeover``);
+* :mod:`vrrp.tracking` — ``track_interface``, ``track_bfd``, ``track_script`` and
+  ``track_file``: when an instance is in FAULT or waits for its scripts, its priority, and when
+  a BFD session ends its Master_Down_Timer (``bfd_takeover``);
 * :mod:`vrrp.bfd.endpoint` — the BFD sessions of the ``bfd_instance`` blocks and their sockets:
   their deadlines share the timer heap, their receive sockets the ``select()``;
 * :mod:`vrrp.checks` — the ``vrrp_script`` runs: their deadlines share the timer heap, the
   pidfds of the runs in progress the ``select()``;
+* :mod:`vrrp.watch` — the ``track_file`` numbers, read again on inotify's events;
 * :mod:`vrrp.notify` — the notify FIFO and scripts;
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
 
-At about 840 lines the module is over the project's ~800: every event source the one loop
-multiplexes (sockets, links, BFD, scripts, signals, the control socket) meets the instances
+At about 860 lines the module is over the project's ~800: every event source the one loop
+multiplexes (sockets, links, BFD, scripts, files, signals, the control socket) meets the instances
 here, and the glue for each is a few lines that need the loop's heap and the instances both.
 """
 
@@ -104,6 +105,7 @@ from vrrp.state import (
 )
 from vrrp.tracking import bfd_takeover_due, fault_reason, scripts_pending, tracked_priority
 from vrrp.transmit import garp_mac, send_advert, send_garps, send_lower_prio_garps
+from vrrp.watch import FileWatch
 
 # With the names that moved to vrrp.control, .instance, .notify and .process: code that
 # imports them from here (the CLI, tests) keeps working.
@@ -159,6 +161,7 @@ class Daemon:
         self.notifier = Notifier()
         self.bfd = BfdEndpoint()
         self.checks = ScriptChecks()
+        self.files = FileWatch()
         self.control: ControlServer | None = None
         self.started = time.time()
         self.reloads = 0
@@ -214,6 +217,7 @@ class Daemon:
             # unweighted ones to report.
             self.checks.configure(self.spec.scripts, now)
             self._on_checks([], now)
+            self.files.configure(self.spec.files)
             # Interfaces and sockets first, then the machines: the netlink work of hundreds of
             # instances must not stand between an instance's BACKUP report and the loop.
             staged = []
@@ -437,10 +441,12 @@ class Daemon:
     # -- interface tracking ------------------------------------------------------------------
 
     def _priority(self, ispec: InstanceSpec) -> int:
-        return tracked_priority(ispec, self._is_up, self.bfd.is_up, self.checks.ok)
+        return tracked_priority(
+            ispec, self._is_up, self.bfd.is_up, self.checks.ok, self.files.value
+        )
 
     def _fault_reason(self, ispec: InstanceSpec) -> str | None:
-        return fault_reason(ispec, self._is_up, self.bfd.is_up, self.checks.ok)
+        return fault_reason(ispec, self._is_up, self.bfd.is_up, self.checks.ok, self.files.value)
 
     def _on_checks(self, events: list[ScriptEvent], now: float) -> None:
         """Put changed script deadlines on the heap, then apply the scripts' new states."""
@@ -450,6 +456,12 @@ class Daemon:
             for inst in list(self.instances.values()):
                 if any(t.name == event.name for t in inst.spec.track_scripts):
                     self._reassess(inst, now)
+
+    def _on_files(self, changed: list[str], now: float) -> None:
+        """Apply the tracked files whose number changed."""
+        for inst in list(self.instances.values()):
+            if any(t.name in changed for t in inst.spec.track_files):
+                self._reassess(inst, now)
 
     def _on_bfd(self, events: list[BfdEvent], now: float) -> None:
         """Put changed session deadlines on the heap, then apply the sessions' events."""
@@ -670,6 +682,7 @@ class Daemon:
             "bfd": self.bfd.status(),
             "bfd_receive": self.bfd.receive_counters(),
             "scripts": self.checks.status(),
+            "files": self.files.status(),
             "receive": {
                 f"{ifname}/ipv{family}": c.as_dict()
                 for (ifname, family), c in self.rx_counters.items()
@@ -694,6 +707,7 @@ class Daemon:
         self._on_bfd(self.bfd.configure(new.bfds, now), now)
         self.checks.configure(new.scripts, now)
         self._on_checks([], now)
+        self.files.configure(new.files, reload=True)
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
@@ -751,6 +765,7 @@ class Daemon:
         fd_keys: dict[int, tuple[str, int]] = {}
         bfd_fds: dict[int, int] = {}
         check_fds: dict[int, str] = {}
+        files_fd = -1
         readers: list[int] = []
         control = self.control
         control_fd = control.fileno() if control is not None else -1
@@ -761,13 +776,15 @@ class Daemon:
                 tuple(self.rx_sockets.values()),
                 tuple(self.bfd.fds()),
                 tuple(self.checks.fds()),
+                self.files.fileno(),
             )
             if current != sockets_seen:
                 sockets_seen = current
                 fd_keys = {rx.fileno(): key for key, rx in self.rx_sockets.items()}
                 bfd_fds = self.bfd.fds()
                 check_fds = self.checks.fds()
-                extra = [fd for fd in (self._wake_r, control_fd, links_fd) if fd >= 0]
+                files_fd = self.files.fileno()
+                extra = [fd for fd in (self._wake_r, control_fd, links_fd, files_fd) if fd >= 0]
                 readers = [*fd_keys, *bfd_fds, *check_fds, *extra]
             self._fire_timers(monotonic())
             if self._garp_due:
@@ -792,6 +809,8 @@ class Daemon:
                     self._on_readable(fd_keys[fd])
                 elif fd in bfd_fds:
                     self._on_bfd(self.bfd.readable(fd, monotonic), monotonic())
+                elif fd == files_fd:
+                    self._on_files(self.files.readable(), monotonic())
                 elif fd in check_fds:
                     self._on_checks(self.checks.readable(fd, monotonic()), monotonic())
 
@@ -824,6 +843,7 @@ class Daemon:
         except Exception:
             log.exception("error while taking the BFD sessions down")
         self.checks.shutdown()
+        self.files.close()
         if self.links is not None:
             self.links.cleanup()
         for rx in self.rx_sockets.values():

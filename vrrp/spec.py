@@ -35,20 +35,25 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
+from typing import Any, TypeVar
 
 from vrrp.config import BfdInstance, Config, NotifyScript, Statement, VrrpInstance, VrrpScript
+from vrrp.config.tracked import TrackEntry
 from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
 
 __all__ = [
     "BfdSpec",
     "DaemonSpec",
+    "FileSpec",
     "GarpSpec",
     "InstanceSpec",
     "Rfc9568",
     "ScriptSpec",
     "TrackBfdSpec",
+    "TrackFileSpec",
     "TrackScriptSpec",
     "TrackSpec",
     "VipSpec",
@@ -142,6 +147,31 @@ class TrackScriptSpec:
     ``weight`` while the script succeeds if the weight is positive, while it fails if
     negative; ``reverse`` negates the change (keepalived's
     ``process_script_update_priority``)."""
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    """One ``track_file``: a file holding a number, which the daemon watches."""
+
+    name: str
+    path: str
+    init_value: int | None = None
+    """Written at start when the file is missing (or always, with ``init_overwrite``)."""
+    init_overwrite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFileSpec:
+    """A ``track_file`` entry, with the block's default weight resolved."""
+
+    name: str
+    """The ``track_file`` block tracked."""
+    weight: int = 1
+    """0: the instance is in FAULT while the file holds a non-zero number (zero with
+    ``reverse``). Otherwise the priority changes by the number × ``weight`` (negated with
+    ``reverse``), and a change of -254 or less is FAULT (keepalived's
+    ``process_update_vrrp_track_file_status``)."""
     reverse: bool = False
 
 
@@ -246,6 +276,7 @@ class InstanceSpec:
     track_interfaces: tuple[TrackSpec, ...] = ()
     track_bfds: tuple[TrackBfdSpec, ...] = ()
     track_scripts: tuple[TrackScriptSpec, ...] = ()
+    track_files: tuple[TrackFileSpec, ...] = ()
     bfd_takeover: bool = False
     """Ours: a tracked session to the current master going Down ends the Master_Down_Timer."""
     debug: int = 0
@@ -316,6 +347,7 @@ class DaemonSpec:
     instances: tuple[InstanceSpec, ...]
     bfds: tuple[BfdSpec, ...] = ()
     scripts: tuple[ScriptSpec, ...] = ()
+    files: tuple[FileSpec, ...] = ()
     notify_fifo: str | None = None
     notify_fifo_script: tuple[str, ...] | None = None
     router_id: str | None = None
@@ -399,20 +431,15 @@ def build_bfd(bfd: BfdInstance) -> BfdSpec:
     )
 
 
-def _track_bfds(inst: VrrpInstance, config: Config) -> tuple[TrackBfdSpec, ...]:
-    tracks = []
-    for track in inst.track_bfd:
-        weight, reverse = track.resolve(config.bfd_instance(track.name))
-        tracks.append(TrackBfdSpec(track.name, weight, reverse))
-    return tuple(tracks)
+_Tracked = TypeVar("_Tracked", TrackBfdSpec, TrackScriptSpec, TrackFileSpec)
 
 
-def _track_scripts(inst: VrrpInstance, config: Config) -> tuple[TrackScriptSpec, ...]:
-    tracks = []
-    for track in inst.track_script:
-        weight, reverse = track.resolve(config.vrrp_script(track.name))
-        tracks.append(TrackScriptSpec(track.name, weight, reverse))
-    return tuple(tracks)
+def _resolved(
+    entries: Sequence[TrackEntry], block: Callable[[str], Any], spec: type[_Tracked]
+) -> tuple[_Tracked, ...]:
+    """An instance's entries naming tracked blocks, each with the weight and ``reverse`` in
+    force (the block's where the entry says none)."""
+    return tuple(spec(e.name, *e.resolve(block(e.name))) for e in entries)
 
 
 def build_script(script: VrrpScript) -> ScriptSpec:
@@ -476,8 +503,9 @@ def build_instance(
         track_interfaces=tuple(
             TrackSpec(t.name, t.weight, t.reverse) for t in inst.track_interface
         ),
-        track_bfds=_track_bfds(inst, config),
-        track_scripts=_track_scripts(inst, config),
+        track_bfds=_resolved(inst.track_bfd, config.bfd_instance, TrackBfdSpec),
+        track_scripts=_resolved(inst.track_script, config.vrrp_script, TrackScriptSpec),
+        track_files=_resolved(inst.track_file, config.track_file_block, TrackFileSpec),
         bfd_takeover=bfd_takeover,
         debug=inst.debug,
     )
@@ -512,6 +540,9 @@ def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
         instances=instances,
         bfds=tuple(build_bfd(bfd) for bfd in config.bfd_instances),
         scripts=tuple(build_script(script) for script in config.vrrp_scripts),
+        files=tuple(
+            FileSpec(f.name, f.file, f.init_value, f.init_overwrite) for f in config.track_files
+        ),
         notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
         notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
         router_id=gd.router_id,

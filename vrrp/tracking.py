@@ -16,6 +16,10 @@ the script is undecided. Weight 0: FAULT while the script fails (while it succee
 ``reverse``), and until its first result the instance waits in INIT, neither FAULT nor
 started (:func:`scripts_pending`).
 
+``track_file`` as keepalived 2.2.7 applies it (track_file.c ``update_track_file_status``): the
+number in the file times the weight (:func:`file_status`), read again whenever the file is
+written, moved or deleted (a missing file holds 0; :mod:`vrrp.watch`).
+
 ``track_bfd`` as keepalived 2.2.7 applies it (vrrp_track.c ``initialise_track_bfd_state``,
 vrrp_scheduler.c ``vrrp_handle_bfd_event``): only Up counts as up (Init and AdminDown are
 down). Weight 0: FAULT while the session is not Up (while it is Up with ``reverse``), from the
@@ -39,6 +43,9 @@ __all__ = [
     "bfd_takeover_due",
     "bfd_weight",
     "fault_reason",
+    "file_faulted",
+    "file_status",
+    "file_weight",
     "is_faulted",
     "script_faulted",
     "script_weight",
@@ -53,6 +60,35 @@ def _never(_name: str) -> bool:
 
 def _undecided(_name: str) -> bool | None:
     return None
+
+
+def _zero(_name: str) -> int:
+    return 0
+
+
+def file_status(weight: int, reverse: bool, value: int) -> int | None:
+    """What a tracked file holding ``value`` does to an instance tracking it with ``weight``
+    and ``reverse`` (keepalived's ``update_track_file_status``): None for FAULT, else the change
+    to its priority. Weight 0: FAULT while the value is non-zero (zero with ``reverse``).
+    Otherwise value × weight (negated with ``reverse``), FAULT at -254 or less, at most 253."""
+    if weight == 0:
+        return None if (value != 0) != reverse else 0
+    change = value * weight * (-1 if reverse else 1)
+    return None if change <= -254 else min(change, 253)
+
+
+def file_faulted(spec: InstanceSpec, file_value: Callable[[str], int] = _zero) -> str | None:
+    """The tracked file that puts the instance in FAULT now, or None."""
+    for track in spec.track_files:
+        if file_status(track.weight, track.reverse, file_value(track.name)) is None:
+            return track.name
+    return None
+
+
+def file_weight(spec: InstanceSpec, file_value: Callable[[str], int] = _zero) -> int:
+    """The sum of the tracked files' changes to the priority (before clamping)."""
+    changes = (file_status(t.weight, t.reverse, file_value(t.name)) for t in spec.track_files)
+    return sum(change or 0 for change in changes)
 
 
 class ScriptCounter:
@@ -147,10 +183,11 @@ def fault_reason(
     is_up: Callable[[str], bool],
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
+    file_value: Callable[[str], int] = _zero,
 ) -> str | None:
     """Why the instance is in FAULT now (for the log), or None: the interface, or a tracked
-    interface without a weight, is down, or an unweighted ``track_bfd`` or ``track_script``
-    says so."""
+    interface without a weight, is down, or an unweighted ``track_bfd`` or ``track_script``,
+    or a tracked file, says so."""
     if not is_up(spec.interface):
         return "interface down"
     if any(t.weight is None and not is_up(t.name) for t in spec.track_interfaces):
@@ -160,6 +197,9 @@ def fault_reason(
     script = script_faulted(spec, script_ok)
     if script is not None:
         return f"tracked script {script} failed"
+    tracked = file_faulted(spec, file_value)
+    if tracked is not None:
+        return f"tracked file {tracked} holds {file_value(tracked)}"
     return None
 
 
@@ -168,9 +208,10 @@ def is_faulted(
     is_up: Callable[[str], bool],
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
+    file_value: Callable[[str], int] = _zero,
 ) -> bool:
     """Whether the instance is in FAULT now (:func:`fault_reason`)."""
-    return fault_reason(spec, is_up, bfd_up, script_ok) is not None
+    return fault_reason(spec, is_up, bfd_up, script_ok, file_value) is not None
 
 
 def tracked_priority(
@@ -178,9 +219,10 @@ def tracked_priority(
     is_up: Callable[[str], bool],
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
+    file_value: Callable[[str], int] = _zero,
 ) -> int:
-    """The configured priority plus the weights of tracked interfaces, BFD sessions and
-    scripts that apply now, clamped to 1..254 (the owner's 255 is not for tracking to
+    """The configured priority plus the weights of tracked interfaces, BFD sessions, scripts
+    and files that apply now, clamped to 1..254 (the owner's 255 is not for tracking to
     change)."""
     if spec.priority == OWNER_PRIORITY:
         return spec.priority
@@ -190,6 +232,7 @@ def tracked_priority(
             priority += track.weight
     priority += bfd_weight(spec, bfd_up)
     priority += script_weight(spec, script_ok)
+    priority += file_weight(spec, file_value)
     return max(1, min(OWNER_PRIORITY - 1, priority))
 
 

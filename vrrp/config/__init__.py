@@ -2,8 +2,8 @@
 
 The reference is keepalived 2.2.7.  The module reads and writes the part of
 ``keepalived.conf`` that concerns VRRP: ``global_defs`` (VRRP-related keys),
-``bfd_instance`` and ``vrrp_script`` blocks (with ``track_bfd`` and ``track_script`` in
-instances) and ``vrrp_instance`` blocks, with
+``bfd_instance``, ``vrrp_script`` and ``track_file`` blocks (with ``track_bfd``,
+``track_script`` and ``track_file`` in instances) and ``vrrp_instance`` blocks, with
 ``include``, comments and keepalived's rules for braces and quoting.
 
 Three entry points:
@@ -48,8 +48,9 @@ model drives a conformance lab and must not silently disagree with the daemon:
 
 The package, from the bottom up: :mod:`.errors`; :mod:`.values` (the field domains: each
 range is declared and checked there once); :mod:`.lexer` (keepalived's tokeniser and
-``include``); :mod:`.commands` (the scripts the daemon runs); :mod:`.bfd` and :mod:`.scripts`
-(the tracked blocks' dataclasses and their checks); :mod:`.model` (the other dataclasses and
+``include``); :mod:`.commands` (the scripts the daemon runs); :mod:`.bfd`, :mod:`.scripts` and
+:mod:`.files` (the tracked blocks' dataclasses and their checks; :mod:`.tracked`, what every
+entry naming one shares); :mod:`.model` (the other dataclasses and
 all their checks); :mod:`.keywords` and :mod:`.tracker_tables` (the keyword tables:
 spelling, converter, field, rendering); :mod:`.parser` and :mod:`.render`, which walk those
 tables.
@@ -57,6 +58,7 @@ tables.
 
 from .bfd import BfdInstance, TrackBfd
 from .errors import ConfigError, ConfigWarning
+from .files import TrackedFile, TrackFile
 from .model import (
     TOP,
     Authentication,
@@ -100,8 +102,10 @@ __all__ = [
     "State",
     "Statement",
     "TrackBfd",
+    "TrackFile",
     "TrackInterface",
     "TrackScript",
+    "TrackedFile",
     "UnicastPeer",
     "VirtualIP",
     "VrrpInstance",

@@ -13,9 +13,10 @@ milliseconds with up to three decimals (keepalived keeps microseconds).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar
 
 from .errors import ConfigError, Problem
-from .tracked import tracked_entry_problems
+from .tracked import TrackEntry, tracked_entry_problems
 from .values import (
     BFD_IDLE_TX,
     BFD_INTERVAL,
@@ -150,7 +151,7 @@ class BfdInstance:
 
 
 @dataclass
-class TrackBfd:
+class TrackBfd(TrackEntry):
     """A ``track_bfd`` entry: ``NAME [weight -253..253 [reverse|noreverse]]``.
 
     ``weight`` and ``reverse`` are ``None`` when not written: the ``bfd_instance``'s own
@@ -160,27 +161,12 @@ class TrackBfd:
     VRRP instance is in FAULT while the session is not Up (while it is Up with ``reverse``).
     """
 
-    name: str
-    weight: int | None = None
-    reverse: bool | None = None
+    keyword: ClassVar[str] = "track_bfd"
+    reverse_words: ClassVar[str] = "'reverse'/'noreverse'"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Check the fields; raise :class:`ConfigError` if invalid."""
+    def check_name(self) -> None:
+        """A BFD instance name keepalived keeps."""
         check_bfd_name("track_bfd", self.name)
-        TRACK_WEIGHT.check_opt("track_bfd weight", self.weight)
-        if self.reverse is not None:
-            check_bool("track_bfd reverse", self.reverse)
-            if self.weight is None:
-                raise ConfigError("track_bfd: expected a weight before 'reverse'/'noreverse'")
-
-    def resolve(self, bfd: BfdInstance) -> tuple[int, bool]:
-        """The (weight, reverse) in force for this entry, given the instance it names."""
-        weight = bfd.weight if self.weight is None else self.weight
-        reverse = bfd.reverse if self.reverse is None else self.reverse
-        return weight, reverse
 
 
 def bfd_instance_problems(bfd: BfdInstance) -> list[Problem]:

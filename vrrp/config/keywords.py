@@ -18,6 +18,7 @@ from typing import Any
 
 from .bfd import TrackBfd
 from .errors import ConfigError
+from .files import FILE_WEIGHT, TrackFile
 from .lexer import Node, split_quoted_escaped
 from .model import (
     NOTIFY_KEYWORDS,
@@ -305,7 +306,9 @@ def track(node: Node) -> TrackInterface:
     return TrackInterface(name, weight, reverse)
 
 
-def weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool | None]:
+def weight_words(
+    keyword: str, args: list[str], usage: str, domain: IntRange = TRACK_WEIGHT
+) -> tuple[int, bool | None]:
     """``weight N [reverse|noreverse]`` (``args`` from ``weight``) as (weight, reverse)."""
     if (
         not args
@@ -315,9 +318,7 @@ def weight_words(keyword: str, args: list[str], usage: str) -> tuple[int, bool |
     ):
         raise ConfigError(f"{keyword}: expected {usage}, got {' '.join(args) or 'nothing'!r}")
     # A block's own "weight" line names itself; an entry's names its keyword too.
-    weight = TRACK_WEIGHT.from_text(
-        keyword if keyword == "weight" else f"{keyword} weight", args[1]
-    )
+    weight = domain.from_text(keyword if keyword == "weight" else f"{keyword} weight", args[1])
     return weight, None if len(args) == 2 else args[2] == "reverse"
 
 
@@ -344,6 +345,17 @@ def track_script(node: Node) -> TrackScript:
             "track_script: expected 'reverse' or nothing after the weight, got 'noreverse'"
         )
     return TrackScript(name, weight, reverse)
+
+
+def track_file(node: Node) -> TrackFile:
+    """A ``track_file`` line: ``NAME [weight -254..254 [reverse|noreverse]]``."""
+    no_block(node)
+    name, *rest = node.tokens
+    if not rest:
+        return TrackFile(name)
+    usage = "NAME [weight -254..254 [reverse|noreverse]]"
+    weight, reverse = weight_words("track_file", rest, usage, FILE_WEIGHT)
+    return TrackFile(name, weight, reverse)
 
 
 def milliseconds(domain: Milliseconds) -> Convert:
@@ -426,8 +438,8 @@ def peer_line(peer: UnicastPeer) -> str:
     return " ".join(parts)
 
 
-def track_bfd_line(track: TrackBfd) -> str:
-    """One ``track_bfd`` entry."""
+def weighted_entry_line(track: TrackBfd | TrackFile) -> str:
+    """One ``track_bfd`` or ``track_file`` entry (both know ``noreverse``)."""
     if track.weight is None:
         return track.name
     words = {None: "", True: " reverse", False: " noreverse"}
@@ -569,8 +581,9 @@ VRRP_INSTANCE = Table(
         ),
         _entries("unicast_peer", peer, peer_line, "peer addresses"),
         _entries("track_interface", track, track_line, "interface names"),
-        _entries("track_bfd", track_bfd, track_bfd_line, "BFD instance names"),
+        _entries("track_bfd", track_bfd, weighted_entry_line, "BFD instance names"),
         _entries("track_script", track_script, track_script_line, "vrrp_script names"),
+        _entries("track_file", track_file, weighted_entry_line, "track_file names"),
         _entries("virtual_ipaddress", vip("virtual_ipaddress"), vip_line, "addresses"),
         _entries(
             "virtual_ipaddress_excluded", vip("virtual_ipaddress_excluded"), vip_line, "addresses"
@@ -582,7 +595,6 @@ VRRP_INSTANCE = Table(
         {
             "mcast_src_ip",
             "mcast_dst_ip",
-            "track_file",
             "track_process",
             "track_src_ip",
             "use_vmac_addr",
@@ -734,7 +746,6 @@ TOP_LEVEL = Table(
     unsupported=frozenset(
         {
             "vrrp_sync_group",
-            "vrrp_track_file",
             "vrrp_track_process",
             "track_group",
             "static_ipaddress",

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from .bfd import BfdInstance, TrackBfd, check_bfd_instances, track_bfd_problems
 from .commands import NotifyScript
 from .errors import ConfigError, ConfigWarning, Problem
+from .files import TrackedFile, TrackFile, check_tracked_files, track_file_problems
 from .scripts import TrackScript, VrrpScript, check_vrrp_scripts, track_script_problems
 from .values import (
     ADVERT_INT,
@@ -333,6 +334,7 @@ class VrrpInstance:
     track_interface: list[TrackInterface] = field(default_factory=list)
     track_bfd: list[TrackBfd] = field(default_factory=list)
     track_script: list[TrackScript] = field(default_factory=list)
+    track_file: list[TrackFile] = field(default_factory=list)
     notify_master: NotifyScript | None = None
     notify_backup: NotifyScript | None = None
     notify_fault: NotifyScript | None = None
@@ -362,6 +364,9 @@ class VrrpInstance:
         ]
         self.track_script = [
             t if isinstance(t, TrackScript) else TrackScript(t) for t in _as_list(self.track_script)
+        ]
+        self.track_file = [
+            t if isinstance(t, TrackFile) else TrackFile(t) for t in _as_list(self.track_file)
         ]
         self.track_bfd = [
             t if isinstance(t, TrackBfd) else TrackBfd(t) for t in _as_list(self.track_bfd)
@@ -420,6 +425,8 @@ class VrrpInstance:
             check_type("track_bfd", tracked, TrackBfd).validate()
         for script in self.track_script:
             check_type("track_script", script, TrackScript).validate()
+        for tracked in self.track_file:
+            check_type("track_file", tracked, TrackFile).validate()
         for keyword in NOTIFY_KEYWORDS:
             script = getattr(self, keyword)
             if script is not None:
@@ -747,8 +754,8 @@ class Statement:
 
 @dataclass
 class Config:
-    """A parsed or hand-built configuration: ``global_defs``, BFD instances, VRRP scripts and
-    VRRP instances.
+    """A parsed or hand-built configuration: ``global_defs``, BFD instances, VRRP scripts,
+    tracked files and VRRP instances.
 
     ``warnings`` (not part of equality) lists what the parser complained about;
     ``unused`` (not part of equality, not rendered) the statements it did not model.
@@ -759,6 +766,7 @@ class Config:
     instances: list[VrrpInstance] = field(default_factory=list)
     bfd_instances: list[BfdInstance] = field(default_factory=list)
     vrrp_scripts: list[VrrpScript] = field(default_factory=list)
+    track_files: list[TrackedFile] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list, compare=False)
     unused: list[Statement] = field(default_factory=list, compare=False)
 
@@ -766,6 +774,7 @@ class Config:
         self.instances = list(self.instances)
         self.bfd_instances = list(self.bfd_instances)
         self.vrrp_scripts = list(self.vrrp_scripts)
+        self.track_files = list(self.track_files)
         self.validate()
 
     def validate(self) -> None:
@@ -773,6 +782,7 @@ class Config:
         check_type("global_defs", self.global_defs, GlobalDefs).validate()
         bfds = check_bfd_instances(self.bfd_instances)
         scripts = check_vrrp_scripts(self.vrrp_scripts)
+        files = check_tracked_files(self.track_files)
         seen: dict[str, VrrpInstance] = {}
         for inst in self.instances:
             check_type("vrrp_instance", inst, VrrpInstance).validate()
@@ -781,6 +791,7 @@ class Config:
             errors, _ = instance_problems(inst, self.global_defs)
             errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
             errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
+            errors += track_file_problems(inst.track_file, inst.effective_priority, files)
             if errors:
                 raise ConfigError(f"vrrp_instance {inst.name}: {errors[0].message}")
             for other in seen.values():
@@ -801,6 +812,13 @@ class Config:
         for script in self.vrrp_scripts:
             if script.name == name:
                 return script
+        raise KeyError(name)
+
+    def track_file_block(self, name: str) -> TrackedFile:
+        """The ``track_file`` block called ``name`` (``KeyError`` if there is none)."""
+        for tracked in self.track_files:
+            if tracked.name == name:
+                return tracked
         raise KeyError(name)
 
     def instance(self, name: str) -> VrrpInstance:

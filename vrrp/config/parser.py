@@ -20,6 +20,7 @@ from .bfd import (
     track_bfd_problems,
 )
 from .errors import ConfigError, ConfigWarning
+from .files import TrackedFile, track_file_problems
 from .keywords import GLOBAL_DEFS, TOP_LEVEL, VRRP_INSTANCE, Keyword, Table
 from .lexer import Node, lex, tree
 from .model import (
@@ -32,7 +33,14 @@ from .model import (
     same_vrid_problem,
 )
 from .scripts import VrrpScript, track_script_problems
-from .tracker_tables import BFD_INSTANCE, VRRP_SCRIPT, build_bfd_instance, build_vrrp_script
+from .tracker_tables import (
+    BFD_INSTANCE,
+    TRACK_FILE,
+    VRRP_SCRIPT,
+    build_bfd_instance,
+    build_track_file,
+    build_vrrp_script,
+)
 from .values import check_word
 
 __all__ = ["load", "parse"]
@@ -86,7 +94,11 @@ class _Parser:
         self.unused: list[Statement] = []
         self.instances: list[_Block] = []
         #: The blocks an instance tracks by name, by their keyword (bfd_instance, vrrp_script).
-        self.tracked: dict[str, list[_Block]] = {"bfd_instance": [], "vrrp_script": []}
+        self.tracked: dict[str, list[_Block]] = {
+            "bfd_instance": [],
+            "vrrp_script": [],
+            "track_file": [],
+        }
         #: By vrrp_instance, the names of those blocks read before it: keepalived looks a
         #: track_bfd or track_script up as it reads it, so one naming a later block is ignored.
         self.before: dict[str, dict[str, set[str]]] = {}
@@ -187,6 +199,10 @@ class _Parser:
                 self.instance(node)
             elif keyword == "bfd_instance":
                 self.named(node, BFD_INSTANCE, lambda name: check_bfd_name("bfd_instance", name))
+            elif keyword in ("track_file", "vrrp_track_file"):
+                # keepalived's old spelling is the same block.
+                check = lambda name: check_word("track_file", name, "a name")  # noqa: E731
+                self.named(node, TRACK_FILE, check, kind="track_file")
             elif keyword == "vrrp_script":
                 self.named(
                     node, VRRP_SCRIPT, lambda name: check_word("vrrp_script", name, "a name")
@@ -199,13 +215,18 @@ class _Parser:
             b.name: _located(b.node, build_vrrp_script, b.name, b.values)
             for b in self.tracked["vrrp_script"]
         }
-        instances = [self.finish(b, gd, bfds, scripts) for b in self.instances]
+        files = {
+            b.name: _located(b.node, build_track_file, b.name, b.values)
+            for b in self.tracked["track_file"]
+        }
+        instances = [self.finish(b, gd, bfds, scripts, files) for b in self.instances]
         self.check_vrids(instances)
         config = Config(
             global_defs=gd,
             instances=instances,
             bfd_instances=list(bfds.values()),
             vrrp_scripts=list(scripts.values()),
+            track_files=list(files.values()),
         )
         config.warnings = self.warnings
         config.unused = self.unused
@@ -229,9 +250,16 @@ class _Parser:
         children = _children(node, VRRP_INSTANCE.what)
         self.walk(block, children, VRRP_INSTANCE, f"vrrp_instance {name}")
 
-    def named(self, node: Node, table: Table, check_name: Callable[[str], object]) -> None:
-        """A block an instance tracks by name (``bfd_instance``, ``vrrp_script``)."""
-        kind = node.tokens[0]
+    def named(
+        self,
+        node: Node,
+        table: Table,
+        check_name: Callable[[str], object],
+        kind: str | None = None,
+    ) -> None:
+        """A block an instance tracks by name (``bfd_instance``, ``vrrp_script``,
+        ``track_file``); ``kind``: its keyword, when the file spells it otherwise."""
+        kind = kind or node.tokens[0]
         (name,) = _header(node, 1)
         _located(node, check_name, name)
         blocks = self.tracked[kind]
@@ -267,6 +295,7 @@ class _Parser:
         gd: GlobalDefs,
         bfds: dict[str, BfdInstance],
         scripts: dict[str, VrrpScript],
+        files: dict[str, TrackedFile],
     ) -> VrrpInstance:
         for required in ("interface", "virtual_router_id"):
             if required not in b.values:
@@ -284,10 +313,12 @@ class _Parser:
             self.warn(self.where(b, problem.key), f"vrrp_instance {b.name}: {problem.message}")
         errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
         errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
+        errors += track_file_problems(inst.track_file, inst.effective_priority, files)
         if errors:
             raise _error(self.where(b, errors[0].key), errors[0].message)
         self.defined_before(b, "track_bfd", inst.track_bfd, "bfd_instance")
         self.defined_before(b, "track_script", inst.track_script, "vrrp_script")
+        self.defined_before(b, "track_file", inst.track_file, "track_file")
         return inst
 
     def defined_before(self, b: _Block, keyword: str, tracks: list[Any], kind: str) -> None:

@@ -3,10 +3,11 @@
 from dataclasses import MISSING, fields
 
 from .bfd import BfdInstance
+from .files import TrackedFile
 from .keywords import GLOBAL_DEFS, VRRP_INSTANCE, Table
 from .model import Config, GlobalDefs, VrrpInstance
 from .scripts import VrrpScript
-from .tracker_tables import BFD_INSTANCE, VRRP_SCRIPT
+from .tracker_tables import BFD_INSTANCE, TRACK_FILE, VRRP_SCRIPT
 
 __all__ = ["render"]
 
@@ -23,11 +24,14 @@ def _defaults(model: type) -> dict[str, object]:
 
 
 _DEFAULTS = {
-    model: _defaults(model) for model in (GlobalDefs, VrrpInstance, BfdInstance, VrrpScript)
+    model: _defaults(model)
+    for model in (GlobalDefs, VrrpInstance, BfdInstance, VrrpScript, TrackedFile)
 }
 
 
-def _body(obj: GlobalDefs | VrrpInstance | BfdInstance | VrrpScript, table: Table) -> list[str]:
+def _body(
+    obj: GlobalDefs | VrrpInstance | BfdInstance | VrrpScript | TrackedFile, table: Table
+) -> list[str]:
     """The lines of a block: every keyword whose fields are not at their default.
 
     Unset (``None``) and default fields are left out, so keepalived applies its own
@@ -61,6 +65,7 @@ def render(config: Config) -> str:
     # it reads it.
     tracked = [("bfd_instance", b, BFD_INSTANCE) for b in config.bfd_instances]
     tracked += [("vrrp_script", s, VRRP_SCRIPT) for s in config.vrrp_scripts]
+    tracked += [("track_file", f, TRACK_FILE) for f in config.track_files]
     for kind, obj, table in tracked:
         body = _body(obj, table)
         lines += [f"{kind} {obj.name} {{", *(f"    {line}" for line in body), "}", ""]

@@ -14,10 +14,11 @@ the scripts, :mod:`vrrp.checks`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar
 
 from .commands import NotifyScript
-from .errors import ConfigError, Problem
-from .tracked import tracked_entry_problems
+from .errors import Problem
+from .tracked import TrackEntry, blocks_by_name, tracked_entry_problems
 from .values import (
     INT_MAX,
     TRACK_WEIGHT,
@@ -25,7 +26,6 @@ from .values import (
     VRRP_PRIO_OWNER,
     IntRange,
     check_bool,
-    check_type,
     check_word,
 )
 
@@ -99,7 +99,7 @@ class VrrpScript:
 
 
 @dataclass
-class TrackScript:
+class TrackScript(TrackEntry):
     """A ``track_script`` entry: ``NAME [weight -253..253 [reverse]]``.
 
     ``weight`` and ``reverse`` are ``None`` when not written: the ``vrrp_script``'s own apply
@@ -107,27 +107,8 @@ class TrackScript:
     (keepalived reads the entry's word, and only takes the script's when no weight is given).
     """
 
-    name: str
-    weight: int | None = None
-    reverse: bool | None = None
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Check the fields; raise :class:`ConfigError` if invalid."""
-        check_word("track_script", self.name, "a script name")
-        TRACK_WEIGHT.check_opt("track_script weight", self.weight)
-        if self.reverse is not None:
-            check_bool("track_script reverse", self.reverse)
-            if self.weight is None:
-                raise ConfigError("track_script: expected a weight before 'reverse'")
-
-    def resolve(self, script: VrrpScript) -> tuple[int, bool]:
-        """The (weight, reverse) in force for this entry, given the script it names."""
-        if self.weight is None:
-            return script.weight, script.reverse
-        return self.weight, bool(self.reverse)
+    keyword: ClassVar[str] = "track_script"
+    inherits_reverse: ClassVar[bool] = False
 
 
 def track_script_problems(
@@ -142,10 +123,4 @@ def track_script_problems(
 def check_vrrp_scripts(scripts: Sequence[VrrpScript]) -> dict[str, VrrpScript]:
     """Check a configuration's ``vrrp_script`` blocks; return them by name. Raises
     :class:`ConfigError` on the first problem."""
-    done: dict[str, VrrpScript] = {}
-    for script in scripts:
-        check_type("vrrp_script", script, VrrpScript).validate()
-        if script.name in done:
-            raise ConfigError(f"vrrp_script: expected a unique name, got {script.name!r} twice")
-        done[script.name] = script
-    return done
+    return blocks_by_name("vrrp_script", scripts, VrrpScript)

@@ -1,26 +1,64 @@
-"""What every ``vrrp_instance`` entry naming a tracked block is held to (``track_bfd`` naming a
-``bfd_instance``, ``track_script`` naming a ``vrrp_script``): keepalived 2.2.7 looks the name up
-as it reads the entry and ignores one it cannot find or has seen, and takes no weight on the
-address owner (vrrp_track.c ``alloc_track_bfd``, ``alloc_track_script``; vrrp.c
+"""What every ``vrrp_instance`` entry naming a tracked block is and is held to (``track_bfd``
+naming a ``bfd_instance``, ``track_script`` a ``vrrp_script``, ``track_file`` a ``track_file``):
+one :class:`TrackEntry` with each kind's keyword, weights and ``reverse`` rule; and keepalived
+2.2.7's checks, which look the name up as the entry is read, ignore one not found or seen
+before, and take no weight on the address owner (vrrp_track.c ``alloc_track_bfd``,
+``alloc_track_script``; track_file.c ``vrrp_alloc_track_file``; vrrp.c
 ``vrrp_complete_instance``). Each is an error here.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from .errors import Problem
+from .errors import ConfigError, Problem
+from .values import TRACK_WEIGHT, IntRange, check_bool, check_type, check_word
 
-__all__ = ["TrackEntry", "tracked_entry_problems"]
+__all__ = ["TrackEntry", "blocks_by_name", "tracked_entry_problems"]
 
 
-class TrackEntry(Protocol):
-    """An entry naming a block, whose weight may default to the block's."""
+@dataclass
+class TrackEntry:
+    """An entry naming a tracked block: ``NAME [weight W [reverse...]]``.
+
+    ``weight`` and ``reverse`` are ``None`` when not written: the block's own apply then. Each
+    kind of entry says its keyword, its weights' range, the words it takes after a weight, and
+    whether an entry's weight without such a word keeps the block's ``reverse``.
+    """
 
     name: str
+    weight: int | None = None
+    reverse: bool | None = None
 
-    def resolve(self, block: Any, /) -> tuple[int, bool]:
-        """The (weight, reverse) in force, given the block it names."""
-        ...
+    keyword: ClassVar[str] = "track"
+    weights: ClassVar[IntRange] = TRACK_WEIGHT
+    reverse_words: ClassVar[str] = "'reverse'"
+    inherits_reverse: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def check_name(self) -> None:
+        """Check :attr:`name` (a word, unless the kind says more)."""
+        check_word(self.keyword, self.name, "a name")
+
+    def validate(self) -> None:
+        """Check the fields; raise :class:`ConfigError` if invalid."""
+        self.check_name()
+        self.weights.check_opt(f"{self.keyword} weight", self.weight)
+        if self.reverse is not None:
+            check_bool(f"{self.keyword} reverse", self.reverse)
+            if self.weight is None:
+                raise ConfigError(f"{self.keyword}: expected a weight before {self.reverse_words}")
+
+    def resolve(self, block: Any) -> tuple[int, bool]:
+        """The (weight, reverse) in force for this entry, given the block it names (which has
+        ``weight`` and ``reverse`` of its own)."""
+        if self.weight is None:
+            return block.weight, block.reverse
+        if self.reverse is None:
+            return self.weight, bool(block.reverse) if self.inherits_reverse else False
+        return self.weight, self.reverse
 
 
 def tracked_entry_problems(
@@ -56,3 +94,24 @@ def tracked_entry_problems(
         if message:
             problems.append(Problem(f"{keyword}: {message}", key))
     return problems
+
+
+class _NamedBlock(Protocol):
+    name: str
+
+    def validate(self) -> None: ...
+
+
+_Block = TypeVar("_Block", bound=_NamedBlock)
+
+
+def blocks_by_name(kind: str, blocks: Sequence[_Block], model: type[_Block]) -> dict[str, _Block]:
+    """A configuration's ``kind`` blocks by name, each checked (``model``'s ``validate``) and
+    named once. Raises :class:`ConfigError` on the first problem."""
+    done: dict[str, _Block] = {}
+    for block in blocks:
+        check_type(kind, block, model).validate()
+        if block.name in done:
+            raise ConfigError(f"{kind}: expected a unique name, got {block.name!r} twice")
+        done[block.name] = block
+    return done

@@ -1,6 +1,6 @@
-"""The keyword tables of the blocks an instance tracks by name: ``bfd_instance`` and
-``vrrp_script``, read as :mod:`.keywords` reads ``vrrp_instance`` (the same :class:`Keyword`
-and :class:`Table`, walked by :mod:`.parser` and written by :mod:`.render`).
+"""The keyword tables of the blocks an instance tracks by name: ``bfd_instance``,
+``vrrp_script`` and ``track_file``, read as :mod:`.keywords` reads ``vrrp_instance`` (the same
+:class:`Keyword` and :class:`Table`, walked by :mod:`.parser` and written by :mod:`.render`).
 
 ``bfd_instance`` follows keepalived/bfd/bfd_parser.c ``init_bfd_keywords``, ``vrrp_script``
 keepalived/vrrp/vrrp_parser.c's ``vrrp_vscript_*`` handlers.
@@ -10,6 +10,7 @@ from typing import Any
 
 from .bfd import BfdInstance
 from .errors import ConfigError
+from .files import FILE_WEIGHT, INIT_VALUE, TrackedFile
 from .keywords import (
     Keyword,
     Table,
@@ -35,7 +36,14 @@ from .values import (
     coerce_ip,
 )
 
-__all__ = ["BFD_INSTANCE", "VRRP_SCRIPT", "build_bfd_instance", "build_vrrp_script"]
+__all__ = [
+    "BFD_INSTANCE",
+    "TRACK_FILE",
+    "VRRP_SCRIPT",
+    "build_bfd_instance",
+    "build_track_file",
+    "build_vrrp_script",
+]
 
 
 def weight_reverse(node: Node) -> tuple[int, bool]:
@@ -156,6 +164,70 @@ def build_vrrp_script(name: str, values: dict[str, Any]) -> VrrpScript:
     kwargs = dict(values)
     command = _required(kwargs, "command", f"vrrp_script {name}", "the command to run", "script")
     return VrrpScript(name, command, **kwargs)
+
+
+def file_weight(node: Node) -> tuple[int, bool]:
+    """A ``track_file`` block's ``weight N [reverse]`` (-254..254)."""
+    no_block(node)
+    usage = "weight -254..254 optionally followed by 'reverse'"
+    weight, reverse = weight_words("weight", list(node.tokens), usage, FILE_WEIGHT)
+    if reverse is False:
+        # keepalived's track_file_weight_handler knows only 'reverse' here.
+        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
+    return weight, bool(reverse)
+
+
+def init_file(node: Node) -> tuple[int, bool]:
+    """``init_file [VALUE] [overwrite]``: the value written at start (default 0), and whether
+    over an existing file."""
+    args = words(node, "an optional integer and an optional 'overwrite'", 0, 2)
+    value, overwrite = 0, False
+    for word in args:
+        if word == "overwrite" and not overwrite:
+            overwrite = True
+        elif word.lstrip("-").isdigit():
+            value = INIT_VALUE.from_text("init_file", word)
+        else:
+            raise ConfigError(f"init_file: expected an integer or 'overwrite', got {word!r}")
+    return value, overwrite
+
+
+TRACK_FILE = Table(
+    (
+        Keyword(
+            "file",
+            one("a path", lambda _k, path: path),
+            ("file",),
+            line("file", lambda p: f'"{p}"'),
+        ),
+        Keyword(
+            "weight",
+            file_weight,
+            ("weight", "reverse"),
+            # Rendered when it is not keepalived's default, weight 1.
+            lambda w, r: (
+                [f"weight {w}" + (" reverse" if r else "")] if (w, r) != (1, False) else []
+            ),
+            always=True,
+        ),
+        Keyword(
+            "init_file",
+            init_file,
+            ("init_value", "init_overwrite"),
+            lambda v, o: [" ".join(["init_file", str(v), *(["overwrite"] if o else [])])],
+        ),
+    ),
+    "file settings",
+)
+"""``track_file NAME { ... }`` and its old spelling ``vrrp_track_file`` (keepalived/trackers/
+track_file.c ``add_track_file_keywords``)."""
+
+
+def build_track_file(name: str, values: dict[str, Any]) -> TrackedFile:
+    """The model of a ``track_file`` block from its name and keywords."""
+    kwargs = dict(values)
+    path = _required(kwargs, "file", f"track_file {name}", "the path to watch")
+    return TrackedFile(name, path, **kwargs)
 
 
 def _required(
