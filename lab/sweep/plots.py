@@ -20,6 +20,7 @@ optional ``plot`` extra, imported only when a figure is drawn.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -575,6 +576,12 @@ def _stability_floor(out_dir: Path, records: list[TrialRecord]) -> Path | None:
     floors = {f.impl: f.floor for f in stability_floors(holds)}
     impls = sorted({r.cell.impl for r in counted})
     loads = sorted({r.cell.load for r in counted}, key=load_order)
+    # Trials a bar: said once in the title when every bar has as many (side by side, a label
+    # on each bar runs into its neighbours'), else on each bar.
+    sizes = collections.Counter(
+        (r.cell.impl, r.cell.advert_int, r.cell.load) for r in counted
+    ).values()
+    uniform = len(set(sizes)) == 1
     plt = _pyplot()
     rows, cols = _grid(len(impls))
     with _figure(plt, rows, cols, (5.2 * cols, 3.8 * rows), sharey=True) as (fig, axes):
@@ -596,7 +603,7 @@ def _stability_floor(out_dir: Path, records: list[TrialRecord]) -> Path | None:
                 if not xs:
                     continue  # no legend entry for a load this implementation never ran
                 bars = ax.bar(xs, heights, width * 0.9, color=f"C{j % 10}", label=load)
-                for bar, count in zip(bars, counts, strict=True):
+                for bar, count in zip(bars, counts, strict=True) if not uniform else ():
                     ax.annotate(
                         f"n={count}",
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -631,8 +638,10 @@ def _stability_floor(out_dir: Path, records: list[TrialRecord]) -> Path | None:
             _legend(ax, title="load")
         _hide_unused(axes, len(impls))
         what = "hold trials" if holds else "trial(s), faults pooled"
+        per_bar = next(iter(sizes))
+        each = f", {per_bar} trial{'s' if per_bar != 1 else ''} a bar" if uniform else ""
         fig.suptitle(
-            f"Stability floor: mastership changes nothing explains, {len(counted)} {what}",
+            f"Stability floor: mastership changes nothing explains, {len(counted)} {what}{each}",
             fontsize=11,
         )
         return _save(plt, fig, out_dir, "stability_floor.png")
