@@ -12,6 +12,8 @@ fault           what it does                                models
 ``link-flap``   the tap goes down, then up                  a flapping NIC
 ``bfd-loss``    the fabric drops BFD (UDP 3784/3785) A↔B    a BFD false positive: BFD lost,
                 (``bfd-restore``: lets it through again)    VRRP intact
+``file-flag``   a number written to a file in a node, or    an operator's or a health
+                the file removed                            check's flag (``track_file``)
 =============== =========================================== ===================================
 
 Every fault returns the lab-clock time at which it took effect (the signal was sent, the link
@@ -498,6 +500,27 @@ def advert_loss_counters(lab: Lab) -> LossCounters:
     return LossCounters(seen, dropped)
 
 
+# --- files in a node -------------------------------------------------------------------------
+
+
+def file_flag(lab: Lab, node: str, path: str, value: int | None = 1) -> float:
+    """``file-flag``: write ``value`` to ``path`` in ``node`` (its own ``/run`` and ``/tmp``),
+    or remove the file when ``value`` is None: what a ``track_file`` (or a health check that
+    tests for a file) watches. The file is written whole and closed, as an operator's
+    ``echo 1 > FILE`` is. The time is taken before the write, so nothing it causes comes
+    before it."""
+    if not path.startswith("/"):
+        raise UsageError(f"file-flag path must be absolute inside the node, not {path!r}")
+    at = clock.now()
+    if value is None:
+        lab.node(node).run(["rm", "-f", "--", path])
+    else:
+        lab.node(node).run(
+            ["sh", "-c", r'printf "%s\n" "$1" > "$2"', "file-flag", str(value), path]
+        )
+    return _record(lab, "file-flag", node, at, f"{path} {'removed' if value is None else value}")
+
+
 #: The catalogue by fault name (docs/architecture.md#faults), for scenario steps. Each takes
 #: the lab first.
 CATALOGUE: dict[str, Callable[..., float]] = {
@@ -513,6 +536,7 @@ CATALOGUE: dict[str, Callable[..., float]] = {
     "link-flap": link_flap,
     "bfd-loss": bfd_loss,
     "bfd-restore": bfd_restore,
+    "file-flag": file_flag,
 }
 
 
@@ -563,4 +587,6 @@ def _step_arguments(value: Any) -> tuple[Any, ...]:
         return (value.percent,)
     if hasattr(value, "node") and hasattr(value, "down_for"):
         return (value.node, value.down_for)
+    if hasattr(value, "node") and hasattr(value, "path"):
+        return (value.node, value.path, value.value)
     raise UsageError(f"cannot read fault arguments from {value!r}")

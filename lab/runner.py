@@ -351,7 +351,7 @@ class ScenarioRun:
 
     def _expect(self, expect: Expect) -> tuple[bool, str]:
         kind = expect.kind
-        if kind in ("master", "backup", "masters", "is_master"):
+        if kind in ("master", "backup", "fault", "masters", "is_master"):
             return self._expect_states(expect)
         if kind == "reachable":
             assert self.probes is not None, "reachable needs an observer and a VIP"
@@ -485,6 +485,8 @@ class ScenarioRun:
                 return masters == [expect.master]
             if expect.backup is not None:
                 return seen.get(expect.backup) == "BACKUP"
+            if expect.fault is not None:
+                return seen.get(expect.fault) == "FAULT"
             if expect.is_master is not None:
                 return seen.get(expect.is_master) == "MASTER"
             return masters == wanted

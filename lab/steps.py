@@ -98,6 +98,9 @@ class Expect(_Model):
 
     master: str | None = Field(None, description="This node's router is MASTER, the others not.")
     backup: str | None = Field(None, description="This node's router is BACKUP.")
+    fault: str | None = Field(
+        None, description="This node's router is in FAULT (a tracker says it must not serve)."
+    )
     masters: list[str] | None = Field(None, description="Exactly these routers are MASTER.")
     is_master: str | None = Field(
         None,
@@ -148,6 +151,7 @@ _EXPECT_KEYS = (
     "backup",
     "masters",
     "is_master",
+    "fault",
     "reachable",
     "unreachable",
     "served_by",
@@ -195,6 +199,21 @@ class LinkFlap(_Model):
     down_for: float = Field(0.5, gt=0)
 
 
+class FileFlag(_Model):
+    """A file in an instance is written with a number, or removed (a tracked file's flag)."""
+
+    node: str
+    path: str = Field(description="An absolute path inside the node (its /run is its own).")
+    value: int | None = Field(1, description="The number written; null: remove the file.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or "\n" in value:
+            raise ValueError(f"expected an absolute path inside the node, got {value!r}")
+        return value
+
+
 FAULT_KEYS = (
     "stop",
     "crash",
@@ -207,6 +226,7 @@ FAULT_KEYS = (
     "link_flap",
     "bfd_loss",
     "bfd_restore",
+    "file_flag",
 )
 
 #: The actions that open a measured failover.
@@ -250,6 +270,11 @@ class Step(_Model):
         None,
         validation_alias=AliasChoices("bfd-restore", "bfd_restore"),
         description="Undo a bfd-loss.",
+    )
+    file_flag: FileFlag | None = Field(
+        None,
+        validation_alias=AliasChoices("file-flag", "file_flag"),
+        description="Write a number to a file in a node, or remove it (a router's track_file).",
     )
     impl: list[str] | None = Field(
         None,

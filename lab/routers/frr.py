@@ -248,12 +248,12 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
         where = f"{source}: vrrp_instance {inst.name}"
         if inst.track_bfd:
             raise UnsupportedConfig(f"{where}: {TRACK_BFD_REFUSAL}")
-        if inst.track_script:
-            # Ignoring the check would let FRR stay master over a dead service: refused.
-            raise UnsupportedConfig(
-                f"{where}: track_script: FRR vrrpd runs no health checks (no vrrp_script); "
-                "use keepalived or bundled"
-            )
+        for keyword, what in (("track_script", "health checks"), ("track_file", "tracked files")):
+            if getattr(inst, keyword):
+                # Ignoring it would let FRR stay master where the config says it must not.
+                raise UnsupportedConfig(
+                    f"{where}: {keyword}: FRR vrrpd has no {what}; use keepalived or bundled"
+                )
         if inst.is_unicast:
             raise UnsupportedConfig(
                 f"{where}: unicast_peer: FRR vrrpd is multicast only (224.0.0.18/ff02::12); "

@@ -27,6 +27,8 @@ from vrrp.config import (
     ConfigError,
     GlobalDefs,
     TrackBfd,
+    TrackedFile,
+    TrackFile,
     TrackScript,
     VrrpInstance,
     VrrpScript,
@@ -37,6 +39,7 @@ from vrrp.timers import Timers
 __all__ = [
     "BfdParams",
     "CheckParams",
+    "FileParams",
     "RouterParams",
     "field_message",
     "master_down_interval",
@@ -161,6 +164,26 @@ class CheckParams:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class FileParams:
+    """A file tracked by the router's instance: a ``track_file`` block of that name, and an
+    entry naming it. The file holds a number; ``weight`` 0 puts the instance in FAULT while it
+    is non-zero, another weight moves the priority by number × weight (FAULT at -254 or less).
+    ``init``: the number written at start when the file is missing. Ranges are the model's."""
+
+    name: str
+    path: str
+    weight: int = 1
+    reverse: bool = False
+    init: int | None = None
+
+    def block(self) -> TrackedFile:
+        """The ``track_file`` block."""
+        return TrackedFile(
+            self.name, self.path, weight=self.weight, reverse=self.reverse, init_value=self.init
+        )
+
+
 def _bfd_message(err: ConfigError) -> str:
     """The model's error about a BFD keyword as ``bfd.field: ...``."""
     message = err.message
@@ -220,6 +243,8 @@ class RouterParams:
     default: ``unicast_src_ip``."""
     checks: tuple[CheckParams, ...] = ()
     """Health checks the instance tracks (``vrrp_script`` / ``track_script``)."""
+    files: tuple[FileParams, ...] = ()
+    """Files the instance tracks (``track_file``)."""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -246,11 +271,16 @@ class RouterParams:
             virtual_ipaddress=list(self.vips),  # type: ignore[arg-type]
             track_bfd=tracks,
             track_script=[TrackScript(check.name) for check in self.checks],
+            track_file=[TrackFile(tracked.name) for tracked in self.files],
         )
         try:
             scripts = [check.vrrp_script() for check in self.checks]
         except ConfigError as err:
             raise ConfigError(f"checks: {err.message}") from None
+        try:
+            files = [tracked.block() for tracked in self.files]
+        except ConfigError as err:
+            raise ConfigError(f"files: {err.message}") from None
         # keepalived runs no script as root unless told whose the scripts are.
         settings = GlobalDefs(enable_script_security=True, script_user="root")
         try:
@@ -259,6 +289,7 @@ class RouterParams:
                 instances=[instance],
                 bfd_instances=bfd_instances,
                 vrrp_scripts=scripts,
+                track_files=files,
             )
         except ConfigError as err:
             # A BFD block's own error, or one of the instance's track_bfd entries.
@@ -292,7 +323,7 @@ class RouterParams:
         try:
             config = self.to_config()
         except ConfigError as err:
-            if err.message.startswith(("bfd", "checks")):
+            if err.message.startswith(("bfd", "checks", "files")):
                 return [err.message]
             return [field_message(err, self.instance)]
         return [

@@ -29,6 +29,12 @@ A rendered router may track health checks run in its node (keepalived's ``vrrp_s
         checks:
           - {name: chk_service, script: "test ! -e /run/down", weight: -60, fall: 2}
 
+or files in its node holding a number (keepalived's ``track_file``; the ``file-flag`` step
+writes them)::
+
+        files:
+          - {name: maintenance, path: /run/maintenance, weight: 0, init: 0}
+
 ``impl`` pins an implementation for one router; without it the run's choice applies (``--impl``,
 else ``keepalived``).
 
@@ -44,7 +50,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lab.routers.params import BfdParams, CheckParams, RouterParams
+from lab.routers.params import BfdParams, CheckParams, FileParams, RouterParams
 from lab.topology import IPAddress, Topology
 from vrrp.config.values import (
     BFD_MULTIPLIER,
@@ -85,6 +91,7 @@ RENDER_FIELDS = (
     "nopreempt",
     "bfd",
     "checks",
+    "files",
 )
 
 
@@ -144,6 +151,28 @@ class CheckSpec(BaseModel):
         return CheckParams(**self.model_dump())
 
 
+class TrackedFileSpec(BaseModel):
+    """A file a rendered router's instance tracks: keepalived's ``track_file`` (the file is in
+    the router's node, and holds a number; the ``file-flag`` step writes it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The track_file's name.")
+    path: str = Field(description="The file, inside the node (its /run is its own).")
+    weight: int = Field(
+        1,
+        description="0: the instance is FAULT while the file holds a non-zero number; otherwise "
+        "the priority moves by number × weight (FAULT at -254 or less).",
+        json_schema_extra={"minimum": -254, "maximum": 254},
+    )
+    reverse: bool = Field(False, description="Negate the weight (weight 0: FAULT while zero).")
+    init: int | None = Field(None, description="Written at start when the file is missing.")
+
+    def params(self) -> FileParams:
+        """The same, as :class:`RouterParams` takes it."""
+        return FileParams(**self.model_dump())
+
+
 class RouterSpec(BaseModel):
     """One router of a scenario: a node, an implementation, and a verbatim or rendered config."""
 
@@ -184,6 +213,9 @@ class RouterSpec(BaseModel):
     )
     checks: list[CheckSpec] = Field(
         default_factory=list, description="Health checks (vrrp_script) tracked by the instance."
+    )
+    files: list[TrackedFileSpec] = Field(
+        default_factory=list, description="Files (track_file) tracked by the instance."
     )
 
     @field_validator("vips")
@@ -244,6 +276,7 @@ class RouterSpec(BaseModel):
             bfd_peers=(("peer", stand_in),) if bfd is not None else (),
             bfd_source=_STAND_IN_SOURCE[family] if bfd is not None else None,
             checks=tuple(check.params() for check in self.checks),
+            files=tuple(tracked.params() for tracked in self.files),
         )
 
     @property

@@ -167,6 +167,7 @@ def _params(
         bfd_peers=bfd_peers,
         bfd_source=bfd_source if spec.bfd is not None else None,
         checks=tuple(check.params() for check in spec.checks),
+        files=tuple(tracked.params() for tracked in spec.files),
     )
 
 

@@ -1,11 +1,12 @@
-"""Health checks with real keepalived and the bundled daemon: a ``vrrp_script`` run in the
-master's node fails, and the VIP moves as keepalived's tracker rules say (issue 15).
+"""Health checks and tracked files with real keepalived and the bundled daemon: a
+``vrrp_script`` run in the master's node fails, or a ``track_file`` there is flagged, and the VIP
+moves as keepalived's tracker rules say (issue 15).
 
-The check is ``test ! -e FLAG`` in each router's node; the test makes it fail by creating the
-flag in the master's private ``/run`` and heal by removing it. Every wait is bounded by the
-configured timers: the check's interval × fall (or rise) to notice, then Master_Down_Interval
-(or Skew_Time) for VRRP to act, each doubled for the daemons' own latency. No timing is judged
-here; the conformance rows judge times.
+The check is ``test ! -e FLAG`` in each router's node; the ``file-flag`` fault makes it fail by
+writing the flag in the master's private ``/run`` and heal by removing it. Every wait is bounded
+by the configured timers: the check's interval × fall (or rise) to notice, then
+Master_Down_Interval (or Skew_Time) for VRRP to act, each doubled for the daemons' own latency.
+No timing is judged here; the conformance rows judge times.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import clock
+from lab import faults
 from lab.lab import Lab
 from lab.routers.spec import Routers, start_routers
 from lab.scenario import SCENARIO_DIR, parse_scenario
@@ -30,20 +31,25 @@ FLAG = "/run/vrrp-lab-check-down"
 CHECK = {"name": "chk_service", "script": f"test ! -e {FLAG}", "interval": 1}
 
 
-def check_lab(make_lab: MakeLab, impl: str, **check: Any) -> tuple[Lab, Routers]:
+def check_lab(
+    make_lab: MakeLab, impl: str, *, key: str = "checks", **check: Any
+) -> tuple[Lab, Routers]:
     """The short-timer lab (ha_first priority 200 MASTER, ha_second 100) with ``CHECK`` (and
-    ``check``'s fields) tracked by both routers, started with ``impl`` and settled."""
+    ``check``'s fields) tracked by both routers, started with ``impl`` and settled; with
+    ``key="files"``, the tracked file ``check`` describes instead."""
     if impl == "frr":
-        pytest.skip("FRR's vrrpd runs no health checks: track_script is refused (docs/frr.md)")
+        pytest.skip("FRR's vrrpd has no trackers: track_script and track_file are refused")
     doc = yaml.safe_load((SCENARIO_DIR / "short-timers.yaml").read_text())
     doc["steps"] = []
     for router in doc["routers"]:
-        router["checks"] = [{**CHECK, **check}]
-    scenario = parse_scenario(yaml.safe_dump(doc), "short-timers+check")
+        router[key] = [{**CHECK, **check} if key == "checks" else check]
+    scenario = parse_scenario(yaml.safe_dump(doc), f"short-timers+{key}")
     lab = make_lab(scenario)
     routers = start_routers(lab, scenario.routers, impl_override=impl)
     # The first check result comes with the daemon, within one interval.
-    settle = notice(routers, "fall") + 10 * advert(routers) + mdi(routers)
+    settle = (
+        (notice(routers, "fall") if key == "checks" else 0) + 10 * advert(routers) + mdi(routers)
+    )
     routers["ha_first"].wait_state("MASTER", timeout=settle)
     routers["ha_second"].wait_state("BACKUP", timeout=settle)
     return lab, routers
@@ -72,23 +78,18 @@ def notice(routers: Routers, count: str) -> float:
     return 2.0 * check.interval * getattr(check, count)
 
 
-def flag(lab: Lab, node: str, *, down: bool) -> None:
-    """Make ``node``'s check fail (``down``) or heal."""
-    lab.node(node).run(["touch", FLAG] if down else ["rm", "-f", FLAG])
-
-
 def test_a_failing_weighted_check_hands_the_vip_over_and_back(make_lab: MakeLab, impl: str) -> None:
     lab, routers = check_lab(make_lab, impl, weight=-120, fall=2, rise=2)
     first, second = routers["ha_first"], routers["ha_second"]
     # 200 - 120 = 80 < 100: ha_second preempts once ha_first's adverts say 80.
-    broke = flag_at(lab, "ha_first", down=True)
+    broke = faults.file_flag(lab, "ha_first", FLAG)
     took = second.wait_state(
         "MASTER", timeout=notice(routers, "fall") + 2 * mdi(routers), since=broke
     )
     first.wait_state("BACKUP", timeout=2 * mdi(routers), since=broke)
     assert first.state() == "BACKUP", "a weighted check lowers the priority, it never faults"
     # Healed, ha_first is 200 again and preempts ha_second back.
-    healed = flag_at(lab, "ha_first", down=False)
+    healed = faults.file_flag(lab, "ha_first", FLAG, None)
     first.wait_state("MASTER", timeout=notice(routers, "rise") + 2 * mdi(routers), since=healed)
     second.wait_state("BACKUP", timeout=2 * mdi(routers), since=healed)
     assert took.at > broke
@@ -97,16 +98,25 @@ def test_a_failing_weighted_check_hands_the_vip_over_and_back(make_lab: MakeLab,
 def test_a_failing_unweighted_check_faults_the_master(make_lab: MakeLab, impl: str) -> None:
     lab, routers = check_lab(make_lab, impl)
     first, second = routers["ha_first"], routers["ha_second"]
-    broke = flag_at(lab, "ha_first", down=True)
+    broke = faults.file_flag(lab, "ha_first", FLAG)
     first.wait_state("FAULT", timeout=notice(routers, "fall"), since=broke)
     second.wait_state("MASTER", timeout=2 * mdi(routers), since=broke)
-    healed = flag_at(lab, "ha_first", down=False)
+    healed = faults.file_flag(lab, "ha_first", FLAG, None)
     first.wait_state("MASTER", timeout=notice(routers, "rise") + 2 * mdi(routers), since=healed)
     second.wait_state("BACKUP", timeout=2 * mdi(routers), since=healed)
 
 
-def flag_at(lab: Lab, node: str, *, down: bool) -> float:
-    """:func:`flag`, and the lab-clock time just before it."""
-    at = clock.now()
-    flag(lab, node, down=down)
-    return at
+def test_a_flagged_file_faults_the_master_and_clearing_it_brings_it_back(
+    make_lab: MakeLab, impl: str
+) -> None:
+    lab, routers = check_lab(
+        make_lab, impl, key="files", name="maintenance", path=FLAG, weight=0, init=0
+    )
+    first, second = routers["ha_first"], routers["ha_second"]
+    # inotify tells both daemons at once: no interval to wait for, only VRRP's own timers.
+    flagged = faults.file_flag(lab, "ha_first", FLAG, 1)
+    first.wait_state("FAULT", timeout=2 * mdi(routers), since=flagged)
+    second.wait_state("MASTER", timeout=2 * mdi(routers), since=flagged)
+    cleared = faults.file_flag(lab, "ha_first", FLAG, 0)
+    first.wait_state("MASTER", timeout=3 * mdi(routers), since=cleared)
+    second.wait_state("BACKUP", timeout=2 * mdi(routers), since=cleared)

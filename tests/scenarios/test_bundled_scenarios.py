@@ -56,17 +56,20 @@ def _judges_time(path: Path) -> bool:
     return judged and _advert_interval(path) < COARSE_ADVERT
 
 
-def _tracks_bfd(path: Path) -> bool:
-    """Whether a scenario's routers track BFD (a verbatim config's track_bfd, or bfd:)."""
+def _tracks(path: Path) -> bool:
+    """Whether a scenario's routers track BFD, a health check or a file (a verbatim config's
+    track_bfd, track_script or track_file; or bfd:, checks:, files:), none of which FRR's
+    vrrpd has."""
     from vrrp import config as kconfig
 
     scenario = load_scenario(path)
     for spec in scenario.routers:
-        if spec.bfd is not None and spec.bfd.track != "none":
+        if (spec.bfd is not None and spec.bfd.track != "none") or spec.checks or spec.files:
             return True
         if spec.config is not None:
             parsed = kconfig.parse((path.parent / spec.config).read_text(), str(spec.config))
-            if any(inst.track_bfd for inst in parsed.instances):
+            tracked = ("track_bfd", "track_script", "track_file")
+            if any(getattr(inst, t) for inst in parsed.instances for t in tracked):
                 return True
     return False
 
@@ -110,8 +113,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def test_scenario_holds(path: Path, scenario_impl: str) -> None:
     """The scenario's every step holds with ``scenario_impl`` driving its routers."""
     impl = scenario_impl
-    if impl == "frr" and _tracks_bfd(path):
-        pytest.skip("FRR's vrrpd has no BFD client: it cannot track BFD (docs/frr.md)")
+    if impl == "frr" and _tracks(path):
+        pytest.skip("FRR's vrrpd has no trackers: no BFD client, health checks or files")
     report = ScenarioRun(load_scenario(path), impl=impl).execute()
     report.raise_if_inconclusive()  # a host stall spoiled a timed expectation: run again
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]

@@ -398,3 +398,25 @@ def test_a_failing_weighted_script_lowers_the_priority(tmp_path: Path) -> None:
     assert inst.machine.priority == 100
     _first_result(daemon)
     assert inst.machine.priority == 70 and not inst.fault
+
+
+@needs_keepalived
+def test_every_bundled_scenario_s_rendered_routers_pass_keepalived_config_test(
+    tmp_path: Path,
+) -> None:
+    """What the lab writes for a scenario's rendered routers (health checks and tracked files
+    among them: check-flap, weight-vs-fault) is what keepalived 2.2.7 takes, silently."""
+    from lab.scenario import bundled_scenarios, load_scenario
+    from tests.support.keepalived_oracle import keepalived_check
+
+    rendered = [
+        (path.stem, n, spec)
+        for path in bundled_scenarios()
+        for n, spec in enumerate(load_scenario(path).routers)
+        if spec.config is None
+    ]
+    assert {"check-flap", "weight-vs-fault"} <= {name for name, _, _ in rendered}
+    for name, n, spec in rendered:
+        conf = tmp_path / f"{name}-{n}.conf"
+        conf.write_text(spec.stand_in_params().render())
+        assert keepalived_check(conf) == (0, ""), f"{name}: routers[{n}]"
