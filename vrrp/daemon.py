@@ -43,7 +43,7 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
 
-At about 860 lines the module is over the project's ~800: every event source the one loop
+At about 870 lines the module is over the project's ~800: every event source the one loop
 multiplexes (sockets, links, BFD, scripts, files, signals, the control socket) meets the instances
 here, and the glue for each is a few lines that need the loop's heap and the instances both.
 """

@@ -97,6 +97,12 @@ def test_what_keepalived_reports_and_repairs_is_an_error_with_its_line(
     assert message in str(err.value), str(err.value)
 
 
+def test_a_path_keepalived_could_not_read_back_is_refused() -> None:
+    # A model built in Python: a file's lexer refuses the quote before the model sees it.
+    with pytest.raises(ConfigError, match="file: expected a path without"):
+        TrackedFile("f", '/run/a"b')
+
+
 @needs_keepalived
 def test_rendered_track_files_pass_keepalived_config_test(tmp_path: Path) -> None:
     assert_keepalived_accepts(parse(_config("flag", "plain weight 10 noreverse")), tmp_path)

@@ -56,8 +56,15 @@ class TrackedFile:
     def validate(self) -> None:
         """Check each field; raise :class:`ConfigError` if one is invalid."""
         check_word("track_file", self.name, "a name")
-        if not isinstance(self.file, str) or not self.file.strip() or "\n" in self.file:
-            raise ConfigError(f"file: expected a path, got {self.file!r}")
+        # A '"' or a control character would not survive keepalived's quoting of the path.
+        if (
+            not isinstance(self.file, str)
+            or not self.file.strip()
+            or any(c == '"' or ord(c) < 32 for c in self.file)
+        ):
+            raise ConfigError(
+                f"file: expected a path without '\"' or control characters, got {self.file!r}"
+            )
         FILE_WEIGHT.check("weight", self.weight)
         check_bool("weight reverse", self.reverse)
         INIT_VALUE.check_opt("init_file", self.init_value)
