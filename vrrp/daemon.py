@@ -516,8 +516,9 @@ class Daemon:
             self._reassess(inst, now)
 
     def _reassess(self, inst: Instance, now: float) -> None:
-        """Apply the interfaces' and BFD sessions' state to one instance: FAULT in or out, or a
-        new priority."""
+        """Apply the state of what the instance tracks (interfaces, BFD sessions, scripts,
+        files) to it: start it once its scripts have reported, FAULT in or out, or a new
+        priority."""
         if inst.waiting:
             if not scripts_pending(inst.spec, self.checks.ok):
                 self._run_instance(inst, now)

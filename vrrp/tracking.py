@@ -34,7 +34,7 @@ from collections.abc import Callable
 from ipaddress import ip_address
 
 from vrrp.packet import IPAddress
-from vrrp.spec import InstanceSpec
+from vrrp.spec import InstanceSpec, TrackBfdSpec, TrackScriptSpec
 from vrrp.state import OWNER_PRIORITY
 
 __all__ = [
@@ -151,14 +151,24 @@ def scripts_pending(
     return [t.name for t in spec.track_scripts if t.weight == 0 and script_ok(t.name) is None]
 
 
-def script_weight(spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided) -> int:
-    """The sum of the ``track_script`` weights that apply now (before clamping)."""
+def _weights(
+    tracks: tuple[TrackBfdSpec, ...] | tuple[TrackScriptSpec, ...],
+    good: Callable[[str], bool | None],
+) -> int:
+    """The sum of the weights that apply now, by keepalived's one rule for a tracked session or
+    script: a positive weight while it is good (a session Up, a script succeeding), a negative
+    one while it is not, negated with ``reverse``; nothing while it is undecided (None)."""
     total = 0
-    for track in spec.track_scripts:
-        ok = script_ok(track.name)
-        if track.weight and ok is not None and ok == (track.weight > 0):
+    for track in tracks:
+        state = good(track.name)
+        if track.weight and state is not None and state == (track.weight > 0):
             total += -track.weight if track.reverse else track.weight
     return total
+
+
+def script_weight(spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided) -> int:
+    """The sum of the ``track_script`` weights that apply now (before clamping)."""
+    return _weights(spec.track_scripts, script_ok)
 
 
 def bfd_faulted(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> bool:
@@ -171,11 +181,7 @@ def bfd_faulted(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> bool:
 
 def bfd_weight(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> int:
     """The sum of the ``track_bfd`` weights that apply now (before clamping)."""
-    total = 0
-    for track in spec.track_bfds:
-        if track.weight and bfd_up(track.name) == (track.weight > 0):
-            total += -track.weight if track.reverse else track.weight
-    return total
+    return _weights(spec.track_bfds, bfd_up)
 
 
 def fault_reason(
