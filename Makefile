@@ -12,10 +12,11 @@ MATRIX ?= slice
 export VRRP_LAB_MATRIX := $(MATRIX)
 
 # What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
-# keepalived and frr (VRRP implementations under test), iputils-ping, tshark/tcpdump (reading
-# captures), util-linux, mount and hostname (unshare, nsenter, mount: the sandbox), python3-venv.
-APT_PACKAGES := iproute2 nftables keepalived frr iputils-ping tshark tcpdump util-linux mount \
-                hostname procps python3-venv python3-pip
+# keepalived and frr (VRRP implementations under test), haproxy (the service behind the VIP),
+# iputils-ping, tshark/tcpdump (reading captures), util-linux, mount and hostname (unshare,
+# nsenter, mount: the sandbox), python3-venv.
+APT_PACKAGES := iproute2 nftables keepalived frr haproxy iputils-ping tshark tcpdump util-linux \
+                mount hostname procps python3-venv python3-pip
 
 STAMP := $(VENV)/.installed
 

@@ -152,7 +152,7 @@ def topology_table(lab: Lab) -> Table:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario's steps with probes and capture on, print the report, tear down."""
-    from lab.report import plot_failovers, print_report, step_line, write_json
+    from lab.report import plot_failovers, plot_service, print_report, step_line, write_json
     from lab.runner import ScenarioRun
 
     path = resolve_scenario(args.scenario)
@@ -180,6 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run.execute()
     if args.plots is not None and report.failovers:
         report.plots = plot_failovers(report, run.probe_records(), args.plots)
+        report.plots += plot_service(report, args.plots)
     print_report(report, console)
     if args.json is not None:
         write_json(report, args.json)

@@ -14,6 +14,10 @@ fault           what it does                                models
                 (``bfd-restore``: lets it through again)    VRRP intact
 ``file-flag``   a number written to a file in a node, or    an operator's or a health
                 the file removed                            check's flag (``track_file``)
+``service-down`` SIGKILL to the node's haproxy              a crashed load balancer
+``service-hang`` SIGSTOP to the node's haproxy              a hung one: its check times out
+                (``service-up``: SIGCONT, or start again)
+``service-flap`` haproxy killed and restarted N times       an intermittent service
 =============== =========================================== ===================================
 
 Every fault returns the lab-clock time at which it took effect (the signal was sent, the link
@@ -89,6 +93,7 @@ class _FaultState:
     last_commit_span: float = 0.0
     """How long after the ruleset was handed over nft had certainly committed it (s)."""
     flaps: list[tuple[threading.Timer, threading.Event]] = dataclasses.field(default_factory=list)
+    service_flaps: list[threading.Event] = dataclasses.field(default_factory=list)
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
 
 
@@ -521,6 +526,102 @@ def file_flag(lab: Lab, node: str, path: str, value: int | None = 1) -> float:
     return _record(lab, "file-flag", node, at, f"{path} {'removed' if value is None else value}")
 
 
+# --- the service behind the VIP (lab.service) -------------------------------------------------
+
+
+def service_down(lab: Lab, node: str) -> float:
+    """``service-down``: SIGKILL the node's haproxy. Returns the time of the signal."""
+    from lab.service import service_of
+
+    return _record(lab, "service-down", node, service_of(lab).proxy(node).kill())
+
+
+def service_hang(lab: Lab, node: str) -> float:
+    """``service-hang``: SIGSTOP the node's haproxy; the kernel still accepts connections and
+    nothing answers them. Undone by :func:`service_up` (and by the service's stop)."""
+    from lab.service import service_of
+
+    return _record(lab, "service-hang", node, service_of(lab).proxy(node).hang())
+
+
+def service_up(lab: Lab, node: str) -> float:
+    """``service-up``: SIGCONT a hung haproxy, or start a killed one again (returns once its
+    monitor port answers, with the time it was started)."""
+    from lab.service import service_of
+
+    proxy = service_of(lab).proxy(node)
+    if proxy.hung:
+        return _record(lab, "service-up", node, proxy.resume(), "resumed")
+    if proxy.running:
+        raise UsageError(f"haproxy already runs in {node}: service-up has nothing to undo")
+    return _record(lab, "service-up", node, proxy.start(), "started")
+
+
+def service_flap(
+    lab: Lab, node: str, times: int = 3, down_for: float = 0.5, up_for: float = 0.5
+) -> float:
+    """``service-flap``: kill the node's haproxy and start it again ``down_for`` s later,
+    ``times`` times, ``up_for`` s apart; what an intermittent service does to a check's rise
+    and fall.
+
+    Returns at once with the time of the first kill; a thread plays the rest (each kill and
+    start in :func:`history`). :func:`wait_service_flap` blocks until it ends. At teardown a
+    flap still playing is cut short, with haproxy left as the service's stop finds it.
+    """
+    from lab.service import service_of
+
+    if times < 1 or down_for <= 0 or up_for <= 0:
+        raise UsageError(
+            f"service-flap takes times >= 1 and positive down_for, up_for; got {times}, "
+            f"{down_for:g}, {up_for:g}"
+        )
+    proxy = service_of(lab).proxy(node)
+    state = _state(lab)
+    cancelled, done = threading.Event(), threading.Event()
+
+    def play() -> None:
+        """The rest of the flap, on its schedule (runs in its own thread)."""
+        try:
+            for n in range(times):
+                if n > 0:
+                    if cancelled.wait(up_for):
+                        return
+                    _record(lab, "service-down", node, proxy.kill(), f"flap {n + 1}/{times}")
+                if cancelled.wait(down_for):
+                    return
+                _record(lab, "service-up", node, proxy.start(), f"flap {n + 1}/{times}")
+        finally:
+            done.set()
+
+    at = _record(lab, "service-flap", node, proxy.kill(), f"{times} × {down_for:g}s down")
+    thread = threading.Thread(target=play, name=f"service-flap-{node}", daemon=True)
+    with state.lock:
+        state.service_flaps.append(done)
+
+    def cancel() -> None:
+        """At teardown: end a flap still playing."""
+        cancelled.set()
+        thread.join(timeout=START_GRACE)
+
+    lab.defer(f"service-flap {node}", cancel)
+    thread.start()
+    return at
+
+
+#: Seconds a cancelled service flap may take to notice (one haproxy start at most).
+START_GRACE = 15.0
+
+
+def wait_service_flap(lab: Lab, timeout: float) -> None:
+    """Block until every service flap of ``lab`` has played out."""
+    deadline = clock.now() + timeout
+    with _state(lab).lock:
+        flaps = list(_state(lab).service_flaps)
+    for done in flaps:
+        if not done.wait(max(0.0, deadline - clock.now())):
+            raise LabError(f"a service flap of lab {lab.id} did not end within {timeout:g}s")
+
+
 #: The catalogue by fault name (docs/architecture.md#faults), for scenario steps. Each takes
 #: the lab first.
 CATALOGUE: dict[str, Callable[..., float]] = {
@@ -537,6 +638,10 @@ CATALOGUE: dict[str, Callable[..., float]] = {
     "bfd-loss": bfd_loss,
     "bfd-restore": bfd_restore,
     "file-flag": file_flag,
+    "service-down": service_down,
+    "service-hang": service_hang,
+    "service-up": service_up,
+    "service-flap": service_flap,
 }
 
 
@@ -589,4 +694,6 @@ def _step_arguments(value: Any) -> tuple[Any, ...]:
         return (value.node, value.down_for)
     if hasattr(value, "node") and hasattr(value, "path"):
         return (value.node, value.path, value.value)
+    if hasattr(value, "node") and hasattr(value, "times"):
+        return (value.node, value.times, value.down_for, value.up_for)
     raise UsageError(f"cannot read fault arguments from {value!r}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lab import accounting, metrics, timeline
+from lab import accounting, metrics, service_metrics, timeline
+from lab.capture_events import ArpEvent, ProbePacket
 from lab.recording import (
     Recording,
     RouterTimers,
@@ -19,7 +20,8 @@ from lab.recording import (
     timers_of_config,
 )
 from lab.routers.base import Transition
-from lab.steps import Step
+from lab.steps import SERVICE_ACTIONS, Step
+from vrrp.timers import Timers
 
 #: The recording's helpers stay importable from here, where the runner and tests found them.
 __all__ = [
@@ -60,8 +62,17 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
         f = metrics.Failover(fault=fault, node=node, at=at)
         last, first, lost, server = metrics.outage(probes, at, until)
         served_before = metrics.who_served(probes, last + 1e-9) if last is not None else None
-        f.old_master = served_before or _master_before(transitions, at)
-        f.last_served_before, f.first_served_after, f.lost_probes = last, first, lost
+        # A service fault leaves the node answering probes: the masters are VRRP's, as the
+        # routers reported them, not whoever answered around a gap in the probes.
+        on_service = fault in SERVICE_ACTIONS
+        master_before = _master_before(transitions, at)
+        f.old_master = master_before if on_service else served_before or master_before
+        if on_service:
+            # The node still answers probes: their gaps in the window are other events' (a
+            # preemption back after service-up), and the outage is the HTTP clients' (service).
+            last = first = None
+        else:
+            f.last_served_before, f.first_served_after, f.lost_probes = last, first, lost
         if last is not None and first is not None:
             f.outage_ms = (first - last) * 1000
         became = [
@@ -69,11 +80,14 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             for t in transitions
             if at <= t.at < until and t.state == "MASTER" and t.router != f.old_master
         ]
-        f.new_master = (
-            server
-            if server and server != f.old_master
-            else (became[0].router if became else server)
-        )
+        if on_service:
+            f.new_master = became[0].router if became else None
+        else:
+            f.new_master = (
+                server
+                if server and server != f.old_master
+                else (became[0].router if became else server)
+            )
         old_adverts = [a for a in adverts if a.node == f.old_master and a.at < until]
         if old_adverts:
             f.last_advert_of_old_master = old_adverts[-1].at
@@ -116,8 +130,90 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
         )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
+        if recording.has_service:
+            f.service = _service_outage(recording, f, until)
         out.append(f)
     return out
+
+
+def _service_outage(
+    recording: Recording, f: metrics.Failover, until: float
+) -> service_metrics.ServiceOutage:
+    """The service's side of failover ``f``: the outage the clients saw, the health check's
+    detection (the old master's first lowered advert) and the takeover, and, after a
+    ``service-down``, the window the timers allow."""
+    old = recording.timers.get(f.old_master or "")
+    lowered = (
+        service_metrics.lowered_advert(recording.adverts, f.old_master, old.vrid, f.at, until)
+        if old is not None and f.old_master is not None
+        else None
+    )
+    out = service_metrics.service_outage(
+        recording.requests,
+        recording.session_breaks,
+        f.at,
+        until,
+        old_master_advert=lowered,
+        takeover=f.first_advert_after,
+    )
+    new = recording.timers.get(f.new_master or "")
+    if new is not None and new.use_vmac and f.first_garp_after is not None and f.old_master:
+        # The old master's answers are ARP replies (its own GARPs are requests).
+        arps = [
+            (e.time, e.sender, e.src_mac)
+            for e in recording.capture_events
+            if isinstance(e, ArpEvent) and e.op == 2
+        ]
+        to_vip = [
+            (e.time, e.receivers)
+            for e in recording.capture_events
+            if isinstance(e, ProbePacket)
+            and e.direction_kind == "request"
+            and e.dst_ip == recording.vip
+        ]
+        relearned = service_metrics.vmac_relearned(
+            arps,
+            to_vip,
+            f.old_master,
+            f.new_master or "",
+            _vmac(new.vrid),
+            f.first_garp_after,
+            old.advert_int if old is not None else new.advert_int,
+        )
+        if relearned is not None:
+            out.vmac_relearned_at, out.astray_at = relearned
+            out.regarp_at = next(
+                (
+                    at
+                    for at, who in recording.garps
+                    if who == f.new_master and out.astray_at < at < until
+                ),
+                None,
+            )
+    if f.fault == "service_down" and old is not None and new is not None:
+        window = service_metrics.service_down_window(
+            [(interval, fall) for interval, fall, _ in old.checks],
+            old.advert_int,
+            _takeover_window(old, new),
+        )
+        if window is not None:
+            low, high = window
+            if out.vmac_relearned_at is not None:
+                # The service comes back with the new master's second GARP batch.
+                high += new.garp_master_delay
+            out.theory_min_ms, out.theory_ms = low * 1000, high * 1000
+    return out
+
+
+def _takeover_window(old: RouterTimers, new: RouterTimers) -> tuple[float, float]:
+    """How long after the old master's lowered advert the new one takes over (s): Skew_Time
+    when every check of the old master is unweighted (it goes to FAULT and sends priority 0),
+    else the silent window [Master_Down_Interval − Adv, Master_Down_Interval] (the peer
+    discards the lower-priority adverts and waits for its timer)."""
+    timers = Timers.of(new.version, new.priority, new.advert_int)
+    if old.checks and all(weight == 0 for _, _, weight in old.checks):
+        return timers.skew_time, timers.skew_time
+    return timers.silent_failure_window()
 
 
 #: Faults after which the node sends nothing more (its port is down, its daemon dead or
@@ -171,8 +267,8 @@ def _master_before(transitions: list, at: float) -> str | None:
 
 def run_events(recording: Recording) -> list:
     """The run's timeline for loss intervals: adverts, ARP and BFD state changes from the
-    capture, router transitions and BFD events, the observer's neighbour changes, SDN answers
-    and the steps themselves."""
+    capture, router transitions and BFD events, the observer's neighbour changes, SDN answers,
+    the steps themselves, and with a service what haproxy logged and the broken sessions."""
     streams: list[list[timeline.TimelineEvent]] = []
     streams.append(timeline.from_capture(recording.capture_events))
     streams.append(
@@ -194,6 +290,20 @@ def run_events(recording: Recording) -> list:
         [
             timeline.TimelineEvent(at, "step", "fault", f"{step.title()} injected")
             for step, at in recording.faults
+        ]
+    )
+    streams.append(
+        [
+            timeline.TimelineEvent(x.at, f"haproxy:{x.node}", "log", x.line)
+            for x in recording.service_lines
+        ]
+    )
+    streams.append(
+        [
+            timeline.TimelineEvent(
+                b.at, "http", "session-broken", f"long-lived connection {b.slot}: {b.how}"
+            )
+            for b in recording.session_breaks
         ]
     )
     return list(timeline.merge(*streams))

@@ -13,6 +13,8 @@ Pure functions over plain records, so they are unit-tested without namespaces:
 - **stale ARP**: how long, after the new master took over, the observer's neighbour entry for
   the VIP still named a MAC the new master does not receive on;
 - **split brain**: intervals where two sources advertise the same VRID;
+- **service outage** (:mod:`lab.service_metrics`): the outage HTTP clients saw, with its
+  health-check and takeover components, for scenarios with a ``service:``;
 - **BFD detection** (:func:`bfd_detection`): from the fault to a surviving router's BFD session
   going Down, as its daemon logged it, beside what the capture shows of the same session: the
   dead side's last packet and the survivor's first Down packet.
@@ -22,14 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vrrp.timers import Timers
+
+if TYPE_CHECKING:
+    from lab.service_metrics import ServiceOutage
 
 #: Faults after which the backup waits for Master_Down_Interval; after `stop` it waits Skew.
 SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
 #: Faults after which VRRP has nothing to detect, so the RFC gives no figure: BFD is lost while
-#: every advert still arrives (what a backup does then is the implementation's BFD policy).
-NO_RFC_FIGURE = ("bfd_loss",)
+#: every advert still arrives (what a backup does then is the implementation's BFD policy); a
+#: service fault is detected by a health check, whose window lab.service_metrics gives.
+NO_RFC_FIGURE = ("bfd_loss", "service_down", "service_hang", "service_flap")
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class Failover:
     even when one of them no longer advertises (a crashed daemon leaves its VIP and VMAC)."""
     bfd: BfdDetection | None = None
     """The BFD component, when a router's BFD session went Down in the window."""
+    service: ServiceOutage | None = None
+    """The outage HTTP clients saw, with its components (scenarios with a ``service:``)."""
 
     @property
     def duplicated_vip(self) -> bool:
@@ -131,6 +140,7 @@ class Failover:
             ],
             "vip_holders_at_end": self.vip_holders_at_end,
             "bfd": self.bfd.as_json(self.at) if self.bfd is not None else None,
+            "service": self.service.as_json() if self.service is not None else None,
         }
 
 

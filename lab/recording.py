@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lab import metrics
+from lab import metrics, service_metrics
 from lab.capture import Capture
 from lab.capture_events import ArpEvent, BfdControl, VrrpAdvert
 from lab.capture_events import Event as CaptureEvent
@@ -23,6 +23,10 @@ from lab.routers.base import BfdEvent, Router, Transition
 from lab.sdn.client import ControllerClient
 from lab.sdn.client import Event as SdnEvent
 from lab.steps import Step
+
+if TYPE_CHECKING:
+    from lab.service import Service, ServiceLine
+    from lab.service_probe import SessionEvent
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,12 @@ class RouterTimers:
     version: int
     """The VRRP version the instance runs (2: RFC 3768, 3: RFC 5798), as keepalived resolves
     it: ``version``, else 3 for IPv6, else ``global_defs``' ``vrrp_version`` (default 2)."""
+    checks: tuple[tuple[int, int, int], ...] = ()
+    """The health checks the instance tracks: (interval, fall, weight) of each ``vrrp_script``
+    its ``track_script`` names, the entry's weight overriding the script's."""
+    garp_master_delay: float = 5.0
+    """Seconds from a new master's first GARPs to its second batch (keepalived's
+    ``garp_master_delay``, else the global ``vrrp_garp_master_delay``)."""
 
     def theory(self, fault: str) -> tuple[float, float | None]:
         """The RFC figure for ``fault`` with this router as the new master, in ms: (latest,
@@ -51,12 +61,24 @@ def timers_of_config(text: str, source: str = "<text>") -> RouterTimers:
 
     parsed = kconfig.parse(text, source)
     inst = parsed.instances[0]
+    scripts = {s.name: s for s in parsed.vrrp_scripts}
+    checks = tuple(
+        (
+            scripts[t.name].interval,
+            scripts[t.name].fall,
+            scripts[t.name].weight if t.weight is None else t.weight,
+        )
+        for t in inst.track_script
+        if t.name in scripts
+    )
     return RouterTimers(
         inst.effective_priority,
         inst.advert_int,
         inst.virtual_router_id,
         bool(inst.use_vmac),
         inst.effective_version(parsed.global_defs),
+        checks,
+        float(inst.effective_garp(parsed.global_defs)["garp_master_delay"]),
     )
 
 
@@ -208,6 +230,19 @@ class Recording:
     """Every step played so far."""
     observer: str
     """The observer node (empty when the run has none)."""
+    vip: str = ""
+    """The first VIP, which the observer probes (empty without one)."""
+    requests: Sequence[service_metrics.Request] = ()
+    """The HTTP clients' requests (scenarios with a ``service:``)."""
+    session_breaks: Sequence[service_metrics.SessionBreak] = ()
+    """When and how the clients' long-lived connections broke."""
+    service_lines: Sequence[ServiceLine] = ()
+    """What the proxies' haproxy logged, stamped as it arrived."""
+
+    @property
+    def has_service(self) -> bool:
+        """True when the run measured a service (its clients sent a request)."""
+        return bool(self.requests)
 
 
 def record(
@@ -223,6 +258,7 @@ def record(
     faults: Sequence[tuple[Step, float]],
     steps: Iterable[StepStamp],
     observer: str | None,
+    service: Service | None = None,
 ) -> Recording:
     """Read every recorder once into a :class:`Recording`."""
     results = probes.results() if probes is not None else None
@@ -261,4 +297,42 @@ def record(
         faults=list(faults),
         steps=list(steps),
         observer=observer or "",
+        vip=vip or "",
+        **_service_records(service),
     )
+
+
+def _established_breaks(events: Iterable[SessionEvent]) -> list[service_metrics.SessionBreak]:
+    """The breaks of long-lived connections that were open: a slot that fails to connect again
+    (refused, say, while the VIP has no haproxy) reports a break too, and is no broken
+    connection."""
+    open_slots: set[int] = set()
+    out = []
+    for e in sorted(events, key=lambda e: e.at):
+        if e.kind == "opened":
+            open_slots.add(e.slot)
+        elif e.slot in open_slots:
+            open_slots.discard(e.slot)
+            out.append(service_metrics.SessionBreak(e.slot, e.at, e.how or "broken"))
+    return out
+
+
+def _service_records(service: Service | None) -> dict[str, Any]:
+    """The clients' requests and session breaks, and haproxy's lines, as the metrics take them."""
+    if service is None:
+        return {}
+    results = service.results()
+    return {
+        "requests": [
+            service_metrics.Request(
+                r.sent,
+                r.ended,
+                r.ok,
+                r.served_by,
+                None if r.ok else (r.error or f"status {r.status}"),
+            )
+            for r in results.requests
+        ],
+        "session_breaks": _established_breaks(results.sessions),
+        "service_lines": service.lines(),
+    }

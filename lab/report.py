@@ -53,6 +53,7 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
         ),
         (rel(f.first_served_after), f"first probe served after the outage (by {f.new_master})"),
         *_bfd_events(f, rel),
+        *_service_events(f, rel),
     ]
     if f.duplicated_vip:
         events.append(
@@ -87,6 +88,57 @@ def _bfd_events(
         (rel(b.down_at), f"{b.router}'s BFD session {b.session} Down{diag}{detect}"),
         (rel(b.first_down_packet), f"{b.router}'s first BFD Down packet (diag 1) on the wire"),
     ]
+
+
+def _service_events(
+    f: Failover, rel: Callable[[float | None], float | None]
+) -> list[tuple[float | None, str]]:
+    """The service's events: its first failed request, the health check's lowered advert,
+    its first success after the outage."""
+    s = f.service
+    if s is None:
+        return []
+    errors = ", ".join(f"{n} {why}" for why, n in sorted(s.errors.items(), key=lambda e: -e[1]))
+    lowered = None if s.check_detection_ms is None else f.at + s.check_detection_ms / 1000
+    relearned = [
+        (
+            rel(s.vmac_relearned_at),
+            f"{f.old_master}, still holding the VIP, answers {f.new_master}'s GARP from the "
+            "shared VMAC: the fabric learns the VMAC on its port again",
+        ),
+        (rel(s.astray_at), f"the fabric delivers a frame for the VIP to {f.old_master}"),
+        (rel(s.regarp_at), f"{f.new_master}'s next GARP: the fabric learns the VMAC back"),
+    ]
+    return [
+        *relearned,
+        (rel(s.first_failed), f"first failed HTTP request ({s.failed_requests} failed: {errors})"),
+        (rel(lowered), f"health check: {f.old_master} advertises a lowered priority"),
+        (
+            rel(s.first_ok_after),
+            f"first HTTP request served after the outage (by {s.served_after})",
+        ),
+    ]
+
+
+def _service_cell(f: Failover) -> str:
+    s = f.service
+    if s is None:
+        return "—"
+    outage = _fmt(s.outage_ms) if s.recovered else "not restored"
+    broken = sum(s.sessions_broken.values())
+    return f"{outage}, {s.failed_requests} failed, {broken} sessions broken"
+
+
+def _components_cell(f: Failover) -> str:
+    s = f.service
+    if s is None:
+        return "—"
+    theory = (
+        ""
+        if s.theory_ms is None or s.theory_min_ms is None
+        else f" (theory {s.theory_min_ms:.0f}–{s.theory_ms:.0f})"
+    )
+    return f"{_fmt(s.check_detection_ms)} + {_fmt(s.takeover_ms)}{theory}"
 
 
 def _bfd_cell(f: Failover) -> str:
@@ -125,6 +177,9 @@ def print_report(report: RunReport, console: Console) -> None:
         columns = ["fault", "old → new master", "outage", "detection"]
         columns += ["BFD detection"] if bfd else []
         columns += ["RFC theory", "lost probes", "stale ARP", "split brain"]
+        # The service columns only where the scenario ran one.
+        service = any(f.service is not None for f in report.failovers)
+        columns += ["HTTP outage", "check + takeover"] if service else []
         for column in columns:
             table.add_column(column)
         for f in report.failovers:
@@ -147,6 +202,7 @@ def print_report(report: RunReport, console: Console) -> None:
                 _fmt(f.stale_arp_ms),
                 _split_brain_cell(f),
             ]
+            cells += [_service_cell(f), _components_cell(f)] if service else []
             table.add_row(*cells)
         console.print(table)
     print_accounting(report, console)
@@ -313,6 +369,65 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
         out.append(path)
     if report.accounting is not None and probes:
         out.append(plot_run(report, probes, directory))
+    return out
+
+
+def plot_service(report: RunReport, directory: Path) -> list[Path]:
+    """One PNG per failover of a run with a service: every HTTP request around it at its send
+    time, by the proxy that served it or why it failed, the broken sessions, and the
+    failover's events."""
+    if report.service is None:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = report.service
+    out = []
+    for i, f in enumerate(report.failovers, 1):
+        s = f.service
+        lo = f.at - 0.5
+        hi = max(t for t in (f.at, s and s.first_ok_after, f.first_advert_after) if t) + 0.5
+        window = [r for r in record.requests if lo <= r.sent <= hi]
+        rows = sorted({r.served_by or "-" for r in window if r.ok})
+        rows += sorted({f"failed: {r.error}" for r in window if not r.ok})
+        fig, ax = plt.subplots(figsize=(10, 3.6))
+        for row, label in enumerate(rows):
+            xs = [
+                (r.sent - f.at) * 1000
+                for r in window
+                if (r.ok and (r.served_by or "-") == label)
+                or (not r.ok and f"failed: {r.error}" == label)
+            ]
+            color = "red" if label.startswith("failed") else None
+            ax.scatter(xs, [row] * len(xs), s=2, color=color)
+        breaks = [(b.at - f.at) * 1000 for b in record.breaks if lo <= b.at <= hi]
+        ax.scatter(breaks, [len(rows)] * len(breaks), marker="x", color="black")
+        ax.set_yticks(range(len(rows) + 1), [*rows, "sessions broken"])
+        ax.set_xlim((lo - f.at) * 1000, (hi - f.at) * 1000)
+        shown = [(t, text) for t, text in failover_timeline(f) if t <= (hi - f.at) * 1000]
+        for n, (t, text) in enumerate(shown):
+            ax.axvline(t, color="grey", linewidth=0.6)
+            ax.text(
+                t,
+                0.97 - 0.09 * n,
+                f" {t:+.1f} ms {text}",
+                fontsize=7,
+                va="top",
+                transform=ax.get_xaxis_transform(),
+            )
+        ax.set_xlabel("ms after the fault (HTTP requests at their send time)")
+        ax.set_title(
+            f"{report.scenario}: failover {i} as HTTP clients saw it, "
+            f"{f.fault.replace('_', '-')} {f.node} ({report.impl})",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        path = directory / f"{report.scenario}-failover{i}-http.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        out.append(path)
     return out
 
 

@@ -25,6 +25,8 @@ from lab.recording import Recording, StepStamp, adverts_seen, record, router_tim
 from lab.routers.events import BfdEvent
 from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
+from lab.service import Service, start_service
+from lab.service_metrics import ServiceRecord, theory_problem
 from lab.stalls import (
     NO_NETLINK,
     Inconclusive,
@@ -90,6 +92,8 @@ class RunReport:
     """What the run was measured with (``lab.versions``): vrrp-lab, keepalived, FRR, kernel."""
     bfd_events: list[BfdEvent] = field(default_factory=list)
     """Every BFD event the routers' daemons logged, in time order."""
+    service: ServiceRecord | None = None
+    """What the HTTP clients measured and haproxy logged (scenarios with a ``service:``)."""
 
     @property
     def ok(self) -> bool:
@@ -135,6 +139,7 @@ class RunReport:
             "versions": dict(self.versions),
             "stalls": self.stalls,
             "bfd_events": [self._bfd_json(e) for e in self.bfd_events],
+            "service": self.service.as_json(self.started) if self.service is not None else None,
             **self._accounting_json(),
         }
 
@@ -187,6 +192,7 @@ class ScenarioRun:
         """Per fault, when its step began injecting it (after the steadiness wait)."""
         self._holders_at_window_end: list[list[str]] = []
         self._since = 0.0
+        self.service: Service | None = None
         self._failover_cache: list[metrics.Failover] | None = None
 
     # -- the run ----------------------------------------------------------------------------
@@ -227,11 +233,26 @@ class ScenarioRun:
                 if observer and self.vip
                 else None
             )
+            self.service = self._start_service(observer)
             for step in self.scenario.steps:
                 self._run_step(step)
             self._finish()
         self.report.wall_seconds = time.perf_counter() - began
         return self.report
+
+    def _start_service(self, observer: str | None) -> Service | None:
+        """haproxy on the proxies and the backend behind them, then the observer's HTTP clients
+        (the scenario's ``service:``; None without one). The proxies start before any router,
+        as a load balancer runs before keepalived on a real host."""
+        spec = self.scenario.service
+        if spec is None:
+            return None
+        assert observer is not None, "a service needs an observer (checked with the scenario)"
+        service = start_service(
+            self.lab, spec, proxies=spec.proxy_nodes(list(self.routers)), observer=observer
+        )
+        service.start_clients()
+        return service
 
     def _observer(self) -> str | None:
         if self.scenario.observer:
@@ -363,6 +384,16 @@ class ScenarioRun:
                 timeout=expect.within, by=expect.served_by, since=clock.now()
             )
             return True, f"answered by {reply.responder}"
+        if kind == "http_served_by":
+            if self.service is None:
+                return False, "http_served_by needs a `service:` in the scenario"
+            request = self.service.client.wait_ok(
+                timeout=expect.within, by=expect.http_served_by, since=clock.now()
+            )
+            return True, (
+                f"HTTP {request.status} through {request.served_by} from {request.backend}, "
+                f"{request.latency * 1000:.2f} ms"
+            )
         if kind == "unreachable":
             assert self.probes is not None, "unreachable needs an observer and a VIP"
             since = clock.now()
@@ -596,13 +627,14 @@ class ScenarioRun:
         # Each time judged: how long a stall must be to have moved it across its bound, and
         # whether it failed.
         timed: list[tuple[str, float, bool]] = []
-        bfd = failover.bfd
+        bfd, service = failover.bfd, failover.service
         figures = {
             "outage_ms": failover.outage_ms,
             "detection_ms": failover.detection_ms,
             "stale_arp_ms": failover.stale_arp_ms,
             "lost_probes": failover.lost_probes,
             "bfd_detection_ms": bfd.detection_ms if bfd is not None else None,
+            "service_outage_ms": service.outage_ms if service is not None else None,
         }
         for key, value in figures.items():
             bound = getattr(want, key)
@@ -651,6 +683,14 @@ class ScenarioRun:
             shown.append(
                 f"detection={d and round(d, 1)} BFD detection time={limit and round(limit, 1)}"
             )
+        if want.service_within_theory_ms is not None:
+            tol = want.service_within_theory_ms
+            problem = theory_problem(service, tol)
+            timed.append(("service outage vs theory", tol, problem is not None))
+            if problem is not None:
+                problems.append(problem)
+            if service is not None:
+                shown.append(service.against_theory())
         detail = ", ".join(shown) or "measured"
         if not untimed:
             self._judge_stalls(failover, timed, detail)
@@ -736,6 +776,7 @@ class ScenarioRun:
             faults=self._faults,
             steps=(StepStamp(s.at, s.name, s.detail) for s in self.report.steps),
             observer=self._observer(),
+            service=self.service,
         )
 
     def probe_records(self) -> list[metrics.Probe]:
@@ -750,7 +791,9 @@ class ScenarioRun:
         ]
 
     def _live(self) -> bool:
-        return self.probes is not None and self.probes.running
+        return (self.probes is not None and self.probes.running) or (
+            self.service is not None and self.service.client.running
+        )
 
     def _finish(self) -> None:
         """Stop the probes and the capture, then measure every failover on the complete record."""
@@ -758,6 +801,8 @@ class ScenarioRun:
             self._holders_at_window_end.append(self.vip_holders())
         if self.probes is not None:
             self.probes.stop()
+        if self.service is not None:
+            self.service.stop_clients()
         end = clock.now()
         with contextlib.suppress(Exception):
             self.capture.stop()
@@ -766,6 +811,8 @@ class ScenarioRun:
         self.report.failovers = measure_failovers(recording, end=end)
         self.report.split_brain = self.split_brain()
         self.report.bfd_events = sorted(recording.bfd_events, key=lambda e: e.at)
+        if recording.has_service:
+            self.report.service = ServiceRecord.of(recording)
         if self.probes is not None:
             self.report.accounting = account_run(
                 recording, self.report.failovers, self._fault_began, end=end
@@ -819,6 +866,7 @@ def _last_event(f: metrics.Failover) -> float:
         f.neighbour_change_after,
         f.sdn_answer_after,
         f.bfd.down_at if f.bfd is not None else None,
+        f.service.first_ok_after if f.service is not None else None,
     ]
     seen = [t for t in stamps if t is not None]
     return max(seen) if seen else clock.now()

@@ -20,7 +20,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from lab.errors import ScenarioError
 from lab.routers.schema import RouterSpec, check_router_specs
-from lab.steps import Step
+from lab.service_spec import ServiceSpec, check_service
+from lab.steps import SERVICE_ACTIONS, Step
 from lab.topology import Topology
 
 
@@ -53,6 +54,11 @@ class Scenario(Topology):
         None, description="The node that probes the first VIP (default: the node `observer`)."
     )
     routers: list[RouterSpec] = Field(default_factory=list)
+    service: ServiceSpec | None = Field(
+        None,
+        description="haproxy on the routers' nodes, bound to the first VIP, in front of "
+        "an HTTP backend; the observer's HTTP clients measure it.",
+    )
     steps: list[Step] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -66,6 +72,10 @@ class Scenario(Topology):
                 f"(expected one of: {', '.join(nodes)})"
             )
         with_router = [r.node for r in self.routers]
+        if self.service is not None:
+            observer = self.observer or ("observer" if "observer" in nodes else None)
+            check_service(self.service, nodes, with_router, len(self.vips), observer)
+        proxies = self.service.proxy_nodes(with_router) if self.service is not None else []
         for i, step in enumerate(self.steps):
             _check_impls(i, step)
             value = getattr(step, step.action)
@@ -73,6 +83,14 @@ class Scenario(Topology):
                 names = value if isinstance(value, list) else ([] if value == "all" else [value])
             elif step.expect is not None and step.expect.bfd is not None:
                 names = [step.expect.bfd.node]
+            elif step.action in SERVICE_ACTIONS:
+                node = value if isinstance(value, str) else value.node
+                if node not in proxies:
+                    raise ValueError(
+                        f"steps[{i}].{step.action.replace('_', '-')}: no haproxy runs on "
+                        f"{node!r} (proxies: {', '.join(proxies) or 'none; declare `service:`'})"
+                    )
+                names = []
             else:
                 names = []
             for name in names:
@@ -184,7 +202,10 @@ def json_schema_text() -> str:
 
 # --- error formatting -------------------------------------------------------------------------
 
-_PATH_IN_MESSAGE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*)(?:: )(.*)$", re.S)
+# Keys may be spelt with "-" as steps are (``steps[3].host-down``).
+_PATH_IN_MESSAGE = re.compile(
+    r"^([a-z_][a-z_-]*(?:\[\d+\])?(?:\.[a-z_][a-z_-]*(?:\[\d+\])?)*)(?:: )(.*)$", re.S
+)
 
 
 def first_error(exc: ValidationError, source: str, tree: yaml.Node | None) -> ScenarioError:
@@ -224,7 +245,7 @@ def _dotted(loc: list[Any]) -> str:
 
 def _parse_dotted(path: str) -> list[Any]:
     loc: list[Any] = []
-    for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", path):
+    for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]", path):
         loc.append(int(index) if index else name)
     return loc
 

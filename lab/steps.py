@@ -72,6 +72,15 @@ class FailoverExpectation(_Model):
         description="Pass when detection is at most the BFD session's detection time (as "
         "negotiated on the wire) plus this many ms.",
     )
+    service_outage_ms: Bound | None = Field(
+        None,
+        description="The outage the HTTP clients saw: first failed request to first success.",
+    )
+    service_within_theory_ms: float | None = Field(
+        None,
+        description="After a service-down: pass when the service outage lies in the window "
+        "the old master's check (interval × fall) and the peer's takeover allow, ± this many ms.",
+    )
 
 
 class NeighbourExpectation(_Model):
@@ -112,6 +121,9 @@ class Expect(_Model):
         None, description="No probe to it is answered during `during` seconds."
     )
     served_by: str | None = Field(None, description="Probes to the VIP are answered by this node.")
+    http_served_by: str | None = Field(
+        None, description="HTTP requests to the VIP succeed, through this node's haproxy."
+    )
     neighbour: NeighbourExpectation | None = None
     bfd: BfdSessionExpectation | None = Field(
         None, description="A router's BFD session is Up (or Down), as its daemon logged it."
@@ -155,6 +167,7 @@ _EXPECT_KEYS = (
     "reachable",
     "unreachable",
     "served_by",
+    "http_served_by",
     "neighbour",
     "bfd",
     "failover",
@@ -214,6 +227,15 @@ class FileFlag(_Model):
         return value
 
 
+class ServiceFlap(_Model):
+    """A proxy's haproxy is killed and restarted, ``times`` times over."""
+
+    node: str
+    times: int = Field(3, ge=1, le=100, description="How many times haproxy goes down.")
+    down_for: float = Field(0.5, gt=0, description="Seconds down each time.")
+    up_for: float = Field(0.5, gt=0, description="Seconds up between two downs.")
+
+
 FAULT_KEYS = (
     "stop",
     "crash",
@@ -227,10 +249,27 @@ FAULT_KEYS = (
     "bfd_loss",
     "bfd_restore",
     "file_flag",
+    "service_down",
+    "service_hang",
+    "service_up",
+    "service_flap",
 )
 
 #: The actions that open a measured failover.
-FAILOVER_FAULTS = ("stop", "crash", "host_down", "freeze", "partition", "link_flap", "bfd_loss")
+FAILOVER_FAULTS = (
+    "stop",
+    "crash",
+    "host_down",
+    "freeze",
+    "partition",
+    "link_flap",
+    "bfd_loss",
+    "service_down",
+    "service_hang",
+    "service_flap",
+)
+#: The actions on a proxy's haproxy (the scenario's ``service:``).
+SERVICE_ACTIONS = ("service_down", "service_hang", "service_up", "service_flap")
 
 
 class Step(_Model):
@@ -275,6 +314,27 @@ class Step(_Model):
         None,
         validation_alias=AliasChoices("file-flag", "file_flag"),
         description="Write a number to a file in a node, or remove it (a router's track_file).",
+    )
+    service_down: str | None = Field(
+        None,
+        validation_alias=AliasChoices("service-down", "service_down"),
+        description="SIGKILL the node's haproxy (its health check then fails: refused).",
+    )
+    service_hang: str | None = Field(
+        None,
+        validation_alias=AliasChoices("service-hang", "service_hang"),
+        description="SIGSTOP the node's haproxy (its health check then times out).",
+    )
+    service_up: str | None = Field(
+        None,
+        validation_alias=AliasChoices("service-up", "service_up"),
+        description="The node's haproxy again: SIGCONT a hung one, start a killed one.",
+    )
+    service_flap: ServiceFlap | None = Field(
+        None,
+        validation_alias=AliasChoices("service-flap", "service_flap"),
+        description="Kill and restart the node's haproxy `times` times (an intermittent "
+        "service, against the check's rise and fall).",
     )
     impl: list[str] | None = Field(
         None,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the lab drives, skipping those already installed.
 #
-# keepalived and frr ship services that Debian's postinst starts at once on a systemd machine;
+# keepalived, frr and haproxy ship services that Debian's postinst starts at once on a systemd machine;
 # the lab only ever runs them inside its own namespaces, so a temporary policy-rc.d keeps the
 # install from starting anything in the root namespace, and the services are left disabled.
 set -euo pipefail
@@ -36,7 +36,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  for service in keepalived frr; do
+  for service in keepalived frr haproxy; do
     $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
   done
 fi

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "seed.yaml"
 
 
-def start_runner(mode: str) -> tuple[subprocess.Popen[str], dict]:
+def start_runner(mode: str, scenario: Path = SEED) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.lab_runner", str(SEED), mode],
+        [sys.executable, "-m", "tests.support.lab_runner", str(scenario), mode],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -129,6 +129,24 @@ def test_sigkill_of_the_runner_leaves_nothing(host_state: HostState) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
     assert_lab_gone(info, host_state)
+
+
+def test_sigkill_of_the_runner_leaves_no_service_process(host_state: HostState) -> None:
+    """haproxy, the backend, the HTTP clients and the routers that run the health checks all
+    die with the lab when its runner is SIGKILLed (issue 15)."""
+    proc, info = start_runner("wait-service", REPO / "scenarios" / "seed-haproxy.yaml")
+    pids = info["service_pids"]
+    assert len(pids) == 6, f"two haproxy, the backend, the client and two routers: {pids}"
+    assert all(linux.pid_alive(pid) for pid in pids), "the service should be up"
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert_lab_gone(info, host_state)
+    wait_until(
+        lambda: [pid for pid in pids if linux.pid_alive(pid)],
+        accept=lambda alive: not alive,
+        timeout=10,
+        what="haproxy, the backend, the clients and the routers to exit",
+    )
 
 
 def test_failed_build_unwinds(host_state: HostState) -> None:

@@ -79,6 +79,7 @@ def _tracks(path: Path) -> bool:
 RUN_ELSEWHERE = {
     "seed-bfd": ("keepalived", "bundled"),  # test_seed_bfd_reports_the_bfd_component
     "seed-no-vmac": ("keepalived",),  # test_stale_arp_is_reported_without_use_vmac
+    "seed-haproxy": ("keepalived", "bundled"),  # test_seed_haproxy_reports_the_service_outage
 }
 
 
@@ -216,3 +217,40 @@ def test_seed_bfd_reports_the_bfd_component(impl: str) -> None:
     assert {("ha_second", "session", "Up"), ("ha_second", "session", "Down")} <= kinds
     failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
     assert failed == [], f"seed-bfd with {impl}"
+
+
+def test_seed_haproxy_reports_the_service_outage(impl: str) -> None:
+    """Issue 15, point 1: haproxy killed on the master; the JSON's failover has the outage the
+    HTTP clients saw, its failed requests and broken sessions, and names its two components,
+    the health check's detection and VRRP's takeover, which add up to the new master's first
+    advert. The scenario's own step judges the outage against its window."""
+    if impl == "frr":
+        pytest.skip("FRR's vrrpd has no health checks: track_script is refused")
+    path = next(p for p in WITH_STEPS if p.stem == "seed-haproxy")
+    report = ScenarioRun(load_scenario(path), impl=impl).execute()
+    report.raise_if_inconclusive()
+    failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
+    assert failed == [], f"seed-haproxy with {impl}"
+    (failover,) = report.as_json()["failovers"]
+    service = failover["service"]
+    assert (failover["fault"], failover["old_master"], failover["new_master"]) == (
+        "service-down",
+        "ha_first",
+        "ha_second",
+    )
+    assert (service["served_before"], service["served_after"]) == ("ha_first", "ha_second")
+    assert service["recovered"] and service["failed_requests"] > 0
+    # ha_first keeps the VIP while its check notices: its kernel refuses the connections.
+    assert service["errors"].get("ECONNREFUSED", 0) > 0, service["errors"]
+    # The long-lived connections haproxy held died with it.
+    assert (
+        service["sessions_broken"].get("closed", 0) + service["sessions_broken"].get("reset", 0) > 0
+    ), service["sessions_broken"]
+    parts = service["components"]
+    assert set(parts) == {"check_detection_ms", "takeover_ms"}
+    assert parts["check_detection_ms"] > 0 and parts["takeover_ms"] > 0, parts
+    assert parts["check_detection_ms"] + parts["takeover_ms"] == pytest.approx(
+        failover["detection_ms"], abs=0.01
+    )
+    whole = report.as_json()["service"]
+    assert whole["served_by"].keys() == {"ha_first", "ha_second"}

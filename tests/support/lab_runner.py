@@ -1,6 +1,10 @@
 """A lab runner for the cleanup tests: build a lab, report it, then end the way argv[2] says.
 
-Usage: python -m tests.support.lab_runner SCENARIO {exit,exception,wait,wait-other-thread}
+Usage: python -m tests.support.lab_runner SCENARIO
+    {exit,exception,wait,wait-other-thread,wait-service}
+
+``wait-service`` also starts the scenario's routers and its service (haproxy, the backend, the
+HTTP clients, and the routers' health checks), and lists their pids as ``service_pids``.
 
 It prints one JSON line describing the lab (keeper pids, network namespace inodes, sandbox
 init pid), then either leaves the ``with`` block normally, raises inside it, or waits on stdin
@@ -38,12 +42,29 @@ def await_stdin_or_signal() -> None:
         os.close(wake_w)
 
 
+def start_service_for_test(lab: Lab) -> list[int]:
+    """Start the scenario's routers and service; return the pids of haproxy, the backend and
+    the clients, and of the routers' processes (their health checks are their children)."""
+    from lab.routers.spec import start_routers
+    from lab.service import start_service
+
+    spec = lab.scenario.service
+    assert spec is not None, "wait-service needs a scenario with a service"
+    routers = start_routers(lab, lab.scenario.routers)
+    service = start_service(lab, spec, proxies=spec.proxy_nodes(list(routers)), observer="observer")
+    service.start_clients()
+    pids = [p.pid for p in service.proxies.values()]
+    pids += [service.backend.pid, service.client.pid]
+    return pids + [r.pid for r in routers.values()]
+
+
 def main() -> int:
     # A test whose runner does not end in time asks for every thread's stack with SIGUSR1.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     scenario, mode = sys.argv[1], sys.argv[2]
     with Lab.from_scenario(scenario) as lab:
         namespaces = [lab.fabric, *lab.nodes.values()]
+        service_pids = start_service_for_test(lab) if mode == "wait-service" else []
         print(
             json.dumps(
                 {
@@ -51,6 +72,7 @@ def main() -> int:
                     "init_pid": lab.sandbox.init_pid,
                     "pids": [ns.pid for ns in namespaces],
                     "inodes": [ns.netns_inode for ns in namespaces],
+                    "service_pids": service_pids,
                 }
             ),
             flush=True,
