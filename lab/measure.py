@@ -141,7 +141,7 @@ def _service_outage(
 ) -> service_metrics.ServiceOutage:
     """The service's side of failover ``f``: the outage the clients saw, the health check's
     detection (the old master's first lowered advert) and the takeover, and, after a
-    ``service-down``, the window the timers allow."""
+    ``service-down`` or ``service-hang``, the window the timers allow."""
     old = recording.timers.get(f.old_master or "")
     lowered = (
         service_metrics.lowered_advert(recording.adverts, f.old_master, old.vrid, f.at, until)
@@ -190,11 +190,12 @@ def _service_outage(
                 ),
                 None,
             )
-    if f.fault == "service_down" and old is not None and new is not None:
-        window = service_metrics.service_down_window(
-            [(interval, fall) for interval, fall, _ in old.checks],
+    if f.fault in ("service_down", "service_hang") and old is not None and new is not None:
+        window = service_metrics.service_window(
+            old.checks,
             old.advert_int,
             _takeover_window(old, new),
+            hung=f.fault == "service_hang",
         )
         if window is not None:
             low, high = window
@@ -211,7 +212,7 @@ def _takeover_window(old: RouterTimers, new: RouterTimers) -> tuple[float, float
     else the silent window [Master_Down_Interval − Adv, Master_Down_Interval] (the peer
     discards the lower-priority adverts and waits for its timer)."""
     timers = Timers.of(new.version, new.priority, new.advert_int)
-    if old.checks and all(weight == 0 for _, _, weight in old.checks):
+    if old.checks and all(c.weight == 0 for c in old.checks):
         return timers.skew_time, timers.skew_time
     return timers.silent_failure_window()
 

@@ -40,9 +40,9 @@ class RouterTimers:
     version: int
     """The VRRP version the instance runs (2: RFC 3768, 3: RFC 5798), as keepalived resolves
     it: ``version``, else 3 for IPv6, else ``global_defs``' ``vrrp_version`` (default 2)."""
-    checks: tuple[tuple[int, int, int], ...] = ()
-    """The health checks the instance tracks: (interval, fall, weight) of each ``vrrp_script``
-    its ``track_script`` names, the entry's weight overriding the script's."""
+    checks: tuple[service_metrics.CheckTimers, ...] = ()
+    """The health checks the instance tracks: each ``vrrp_script`` its ``track_script`` names,
+    the entry's weight overriding the script's."""
     garp_master_delay: float = 5.0
     """Seconds from a new master's first GARPs to its second batch (keepalived's
     ``garp_master_delay``, else the global ``vrrp_garp_master_delay``)."""
@@ -63,9 +63,10 @@ def timers_of_config(text: str, source: str = "<text>") -> RouterTimers:
     inst = parsed.instances[0]
     scripts = {s.name: s for s in parsed.vrrp_scripts}
     checks = tuple(
-        (
+        service_metrics.CheckTimers(
             scripts[t.name].interval,
             scripts[t.name].fall,
+            scripts[t.name].time_limit,
             scripts[t.name].weight if t.weight is None else t.weight,
         )
         for t in inst.track_script

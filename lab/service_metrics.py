@@ -14,12 +14,13 @@ for a scenario with a ``service:`` its :class:`ServiceOutage` says:
   went to FAULT, or it stopped); the figure on the wire, as the peer saw it;
 * **VRRP takeover**: from that advert to the new master's first advert.
 
-The theory of a ``service-down`` (:func:`service_down_window`): a check runs every
-``interval`` s and fails at once on a killed haproxy (connection refused), so the ``fall``-th
-failure comes (fall − 1)·interval to fall·interval after the fault; the lowered advert up to
-one advert interval later; and the peer, which discards lower-priority adverts (RFC 5798
-§6.4.2, preemption), takes over when its Master_Down timer runs out, [Master_Down_Interval −
-Adv, Master_Down_Interval] after that advert.
+The theory of a ``service-down`` (:func:`service_window`): a check runs every ``interval`` s
+and fails at once on a killed haproxy (connection refused), so the ``fall``-th failure comes
+(fall − 1)·interval to fall·interval after the fault (a ``service-hang``: each run fails when its
+``timeout`` runs out, that much later); the lowered advert up to one advert interval later;
+and the peer, which discards lower-priority adverts (RFC 5798 §6.4.2, preemption), takes over
+when its Master_Down timer runs out, [Master_Down_Interval − Adv, Master_Down_Interval] after
+that advert.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class ServiceOutage:
     takeover_ms: float | None = None
     """That advert to the new master's first advert."""
     theory_ms: float | None = None
-    """The latest outage the configured timers allow (``service-down`` only)."""
+    """The latest outage the configured timers allow (``service-down`` and ``service-hang``)."""
     theory_min_ms: float | None = None
     vmac_relearned_at: float | None = None
     """When the old master, still holding the VIP, answered the new master's GARP from the
@@ -145,7 +146,10 @@ def theory_problem(service: ServiceOutage | None, tol_ms: float) -> str | None:
         return "no service was measured (the scenario has no `service:`)"
     low, high, outage = service.theory_min_ms, service.theory_ms, service.outage_ms
     if low is None or high is None:
-        return "no theory for this outage (it needs a service-down on a master that tracks a check)"
+        return (
+            "no theory for this outage (it needs a service-down or service-hang on a master that "
+            "tracks a check, whose timeout is no longer than its interval)"
+        )
     if outage is None:
         return f"the service never came back (theory [{low:.0f}, {high:.0f}] ms)"
     if not low - tol_ms <= outage <= high + tol_ms:
@@ -200,22 +204,43 @@ def lowered_advert(
     return next((a for a in mine if a.at >= at and a.priority < was), None)
 
 
-def service_down_window(
-    checks: Sequence[tuple[int, int]], advert_int: float, takeover: tuple[float, float]
-) -> tuple[float, float] | None:
-    """The window of a ``service-down`` outage, in seconds (earliest, latest), from the old
-    master's tracked checks (interval, fall), its advert interval, and the window of the
-    peer's takeover after the lowered advert (``takeover``: [Master_Down_Interval − Adv,
-    Master_Down_Interval] after a weighted check; Skew_Time after a priority-0 advert); None
-    without a check.
+@dataclass(frozen=True)
+class CheckTimers:
+    """What the theory needs of one ``vrrp_script`` an instance tracks (seconds)."""
 
-    Every check of the instance may be the one watching the service, so the window spans them
-    all: the earliest any could fail, the latest any would.
+    interval: int
+    fall: int
+    timeout: int
+    """How long a run may take (keepalived's ``timeout``, else the interval)."""
+    weight: int
+    """The weight the instance applies (the ``track_script`` entry's, else the script's)."""
+
+
+def service_window(
+    checks: Sequence[CheckTimers],
+    advert_int: float,
+    takeover: tuple[float, float],
+    *,
+    hung: bool = False,
+) -> tuple[float, float] | None:
+    """The window of the outage after ``service-down`` (or, ``hung``, ``service-hang``), in
+    seconds (earliest, latest), from the old master's tracked checks, its advert interval, and
+    the window of the peer's takeover after the lowered advert (``takeover``: [Master_Down_Interval
+    − Adv, Master_Down_Interval] after a weighted check; Skew_Time after a priority-0 advert);
+    None without a check.
+
+    A check runs on a grid every ``interval``. A killed service fails the next run at once, so
+    the ``fall``-th failure comes (fall − 1)·interval to fall·interval after the fault; a hung
+    one fails each run when its ``timeout`` runs out, ``timeout`` later. A timeout longer than
+    the interval leaves runs to skip or overlap, where keepalived and the bundled daemon part
+    (docs/vrrp-daemon.md#health-checks-vrrp_script): no window then. Every check of the
+    instance may be the one watching the service, so the window spans them all.
     """
-    if not checks:
+    if not checks or (hung and any(c.timeout > c.interval for c in checks)):
         return None
-    earliest = min((fall - 1) * interval for interval, fall in checks)
-    latest = max(fall * interval for interval, fall in checks)
+    runs = [c.timeout if hung else 0 for c in checks]
+    earliest = min((c.fall - 1) * c.interval + run for c, run in zip(checks, runs, strict=True))
+    latest = max(c.fall * c.interval + run for c, run in zip(checks, runs, strict=True))
     return earliest + takeover[0], latest + advert_int + takeover[1]
 
 

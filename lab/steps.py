@@ -78,8 +78,9 @@ class FailoverExpectation(_Model):
     )
     service_within_theory_ms: float | None = Field(
         None,
-        description="After a service-down: pass when the service outage lies in the window "
-        "the old master's check (interval × fall) and the peer's takeover allow, ± this many ms.",
+        description="After a service-down or service-hang: pass when the service outage lies in "
+        "the window the old master's check (interval × fall, plus its timeout when hung) and "
+        "the peer's takeover allow, ± this many ms.",
     )
 
 

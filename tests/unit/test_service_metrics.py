@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from rich.console import Console
 
 from lab.errors import ScenarioError
 from lab.metrics import AdvertSeen
@@ -11,12 +15,13 @@ from lab.recording import timers_of_config
 from lab.scenario import SCENARIO_DIR, load_scenario, parse_scenario
 from lab.service import haproxy_config
 from lab.service_metrics import (
+    CheckTimers,
     Request,
     SessionBreak,
     lowered_advert,
     request_outage,
-    service_down_window,
     service_outage,
+    service_window,
     theory_problem,
     vmac_relearned,
 )
@@ -112,15 +117,22 @@ def test_the_seed_haproxy_window_comes_from_the_configs() -> None:
     (VRRPv2, priority 100: 3 + 156/256 s): the window the scenario's comment derives."""
     first = timers_of_config((SCENARIO_DIR / "seed-haproxy" / "ha_first.conf").read_text())
     second = timers_of_config((SCENARIO_DIR / "seed-haproxy" / "ha_second.conf").read_text())
-    assert first.checks == ((1, 2, -150),)
+    assert first.checks == (CheckTimers(1, 2, 1, -150),)
     mdi = Timers.of(second.version, second.priority, second.advert_int).silent_failure_window()
-    window = service_down_window([(1, 2)], first.advert_int, mdi)
+    window = service_window(first.checks, first.advert_int, mdi)
     assert window == pytest.approx((1 + 3 + 156 / 256 - 1, 2 + 1 + 3 + 156 / 256))
+    # Hung, each failing run takes its timeout (1 s) more.
+    hung = service_window(first.checks, first.advert_int, mdi, hung=True)
+    assert hung == pytest.approx((1 + 1 + 3 + 156 / 256 - 1, 2 + 1 + 1 + 3 + 156 / 256))
 
 
 def test_a_window_spans_every_check_the_master_tracks() -> None:
-    assert service_down_window([(1, 3), (2, 1)], 1.0, (2.0, 3.0)) == (0 + 2.0, 3 + 1 + 3.0)
-    assert service_down_window([], 1.0, (2.0, 3.0)) is None
+    checks = [CheckTimers(1, 3, 1, -10), CheckTimers(2, 1, 1, -10)]
+    assert service_window(checks, 1.0, (2.0, 3.0)) == (0 + 2.0, 3 + 1 + 3.0)
+    assert service_window(checks, 1.0, (2.0, 3.0), hung=True) == (1 + 2.0, 4 + 1 + 3.0)
+    assert service_window([], 1.0, (2.0, 3.0)) is None
+    # A timeout longer than the interval: runs skip or overlap, and the daemons part.
+    assert service_window([CheckTimers(1, 2, 3, -10)], 1.0, (2.0, 3.0), hung=True) is None
 
 
 def test_the_theory_verdict_says_what_is_off() -> None:
@@ -232,3 +244,46 @@ def test_the_old_master_answering_the_new_masters_garp_from_the_vmac_is_found() 
         vmac_relearned(late, [(110.01, ("ha_first",))], "ha_first", "ha_second", VMAC, 100.818, 0.1)
         is None
     )
+
+
+def test_the_report_shows_the_service_outage_and_draws_it(tmp_path: Path) -> None:
+    """The console report's service columns and timeline lines, the JSON's records, and the
+    -http.png per failover, from a failover measured as seed-haproxy's is."""
+    from lab import metrics
+    from lab.report import failover_timeline, plot_service, print_report
+    from lab.runner import RunReport
+    from lab.service_metrics import ServiceRecord
+
+    reqs = requests((99.0, 100.0, True), (100.0, 104.0, False), (104.0, 105.0, True))
+    breaks = [SessionBreak(0, 100.001, "closed")]
+    out = service_outage(
+        reqs,
+        breaks,
+        FAULT,
+        106.0,
+        old_master_advert=AdvertSeen(101.2, "m", "10.0.0.1", 1, 50, "ha_first"),
+        takeover=103.9,
+    )
+    out.theory_min_ms, out.theory_ms = 3609.375, 6609.375
+    f = metrics.Failover("service_down", "ha_first", FAULT, "ha_first", "ha_second", service=out)
+    lines = [text for _, text in failover_timeline(f)]
+    assert "health check: ha_first advertises a lowered priority" in lines
+    assert "first HTTP request served after the outage (by ha_second)" in lines
+    report = RunReport("seed-haproxy", "keepalived", failovers=[f], started=FAULT - 10)
+    report.service = ServiceRecord(tuple(reqs), tuple(breaks), ((99.5, "ha_first", "a line"),))
+    text = io.StringIO()
+    print_report(report, Console(file=text, width=250))
+    assert "HTTP outage" in text.getvalue()
+    assert "4000.5 ms, 4000 failed, 1 sessions broken" in text.getvalue()
+    assert "1200.0 ms + 2700.0 ms (theory 3609–6609)" in text.getvalue()
+    whole = report.as_json()
+    assert whole["failovers"][0]["service"]["components"] == {
+        "check_detection_ms": 1200.0,
+        "takeover_ms": 2700.0,
+    }
+    assert whole["service"]["haproxy_log"] == [
+        {"t_ms": 9500.0, "node": "ha_first", "line": "a line"}
+    ]
+    assert whole["service"]["failed"] == {"ECONNREFUSED": 4000}
+    (plot,) = plot_service(report, tmp_path)
+    assert plot.name == "seed-haproxy-failover1-http.png" and plot.stat().st_size > 0

@@ -340,12 +340,12 @@ def test_a_wire_timed_case_is_judged_by_host_stalls_only() -> None:
 
 
 def test_a_bound_is_judged_by_the_margin_to_its_nearer_edge() -> None:
-    from lab.runner import _margin_ms
+    from lab.failover_verdict import margin_ms
     from lab.steps import Bound
 
-    assert _margin_ms(303.4, Bound(min=240.9, max=380.9)) == pytest.approx(62.5)
-    assert _margin_ms(614.0, Bound(max=2000)) == pytest.approx(1386.0)
-    assert _margin_ms(400.0, Bound(max=380.9)) == pytest.approx(19.1)  # outside: how far
+    assert margin_ms(303.4, Bound(min=240.9, max=380.9)) == pytest.approx(62.5)
+    assert margin_ms(614.0, Bound(max=2000)) == pytest.approx(1386.0)
+    assert margin_ms(400.0, Bound(max=380.9)) == pytest.approx(19.1)  # outside: how far
 
 
 def test_the_run_queue_probe_reports_the_waits_that_grew_past_its_floor():
@@ -517,20 +517,23 @@ def test_a_detection_is_spoiled_only_by_the_netlink_work_that_could_have_delayed
     """The runner's failover verdicts: an RTNL hold counts against a detection only within
     the tolerance of its end (the new master's one netlink change), and not at all when the
     wire shows the advert of a daemon that sends it before any netlink change (bundled)."""
+    from lab.failover_verdict import FailoverVerdict
     from lab.metrics import Failover
     from lab.routers.bundled import BundledRouter
     from lab.routers.keepalived import KeepalivedRouter
-    from lab.runner import ScenarioRun
-    from lab.scenario import DEFAULT_SCENARIO, load_scenario
-    from lab.stalls import NO_NETLINK
+    from lab.stalls import NO_NETLINK, StallWitness
 
-    run = ScenarioRun(load_scenario(DEFAULT_SCENARIO))
+    def verdict(router: object) -> FailoverVerdict:
+        return FailoverVerdict(StallWitness(), {"ha_second": router}, 1000.0)
+
     failover = Failover("stop", "ha_first", at=100.0, new_master="ha_second", detection_ms=61.0)
-    run.routers = {"ha_second": BundledRouter}  # type: ignore[dict-item]
-    assert run._netlink(failover, "detection_ms", 20.0) == NO_NETLINK
-    assert run._netlink(failover, "outage_ms", 20.0) is None  # the observer's: anywhere
-    run.routers = {"ha_second": KeepalivedRouter}  # type: ignore[dict-item]
-    assert run._netlink(failover, "detection_ms", 20.0) == pytest.approx((100.041, 100.061))
+    assert verdict(BundledRouter).netlink(failover, "detection_ms", 20.0) == NO_NETLINK
+    # The observer's figures: anywhere.
+    assert verdict(BundledRouter).netlink(failover, "outage_ms", 20.0) is None
+    assert verdict(KeepalivedRouter).netlink(failover, "detection_ms", 20.0) == pytest.approx(
+        (100.041, 100.061)
+    )
     failover.detection_source = "notify"  # the report comes after the VIPs, whoever sent it
-    run.routers = {"ha_second": BundledRouter}  # type: ignore[dict-item]
-    assert run._netlink(failover, "detection vs theory", 20.0) == pytest.approx((100.041, 100.061))
+    assert verdict(BundledRouter).netlink(failover, "detection vs theory", 20.0) == pytest.approx(
+        (100.041, 100.061)
+    )
