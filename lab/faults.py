@@ -14,6 +14,9 @@ fault           what it does                                models
                 (``bfd-restore``: lets it through again)    VRRP intact
 ``file-flag``   a number written to a file in a node, or    an operator's or a health
                 the file removed                            check's flag (``track_file``)
+``interface-down`` an interface inside the node goes down   a lost uplink (``track_interface``)
+                (``interface-up``: up again); the fabric
+                port stays up
 ``service-down`` SIGKILL to the node's haproxy              a crashed load balancer
 ``service-hang`` SIGSTOP to the node's haproxy              a hung one: its check times out
                 (``service-up``: SIGCONT, or start again)
@@ -181,6 +184,39 @@ def host_down(lab: Lab, node: str) -> float:
     at = _set_taps(lab, node, "down")
     lab.defer(f"host-up {node}", lambda: _set_taps(lab, node, "up"))
     return _record(lab, "host-down", node, at)
+
+
+def _set_interface(lab: Lab, node: str, interface: str, state: str) -> float:
+    """Set an interface inside ``node`` up or down; return the time of the request.
+
+    Taken before the request, not at the kernel's acknowledgement: the daemons in the node
+    hear of the change from netlink before the acknowledgement is read (keepalived reported
+    FAULT first), and nothing a fault causes may come before its time. A netlink socket of
+    its own per call, as :func:`_set_taps` opens one."""
+    sock = lab.node(node).socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+    with IPRoute(use_socket=sock) as ipr:
+        index = ipr.link_lookup(ifname=interface)
+        if not index:
+            raise UsageError(f"{node} has no interface {interface!r}")
+        at = clock.now()
+        ipr.link("set", index=index[0], state=state)
+        return at
+
+
+def interface_down(lab: Lab, node: str, interface: str) -> float:
+    """``interface-down``: take an interface down inside ``node`` (its fabric port stays up):
+    what a router's ``track_interface`` watches. Undone by :func:`interface_up`, also at
+    teardown."""
+    at = _set_interface(lab, node, interface, "down")
+    lab.defer(
+        f"interface-up {node} {interface}", lambda: _set_interface(lab, node, interface, "up")
+    )
+    return _record(lab, "interface-down", node, at, interface)
+
+
+def interface_up(lab: Lab, node: str, interface: str) -> float:
+    """Bring an interface inside ``node`` back up."""
+    return _record(lab, "interface-up", node, _set_interface(lab, node, interface, "up"), interface)
 
 
 def host_up(lab: Lab, node: str) -> float:
@@ -638,6 +674,8 @@ CATALOGUE: dict[str, Callable[..., float]] = {
     "bfd-loss": bfd_loss,
     "bfd-restore": bfd_restore,
     "file-flag": file_flag,
+    "interface-down": interface_down,
+    "interface-up": interface_up,
     "service-down": service_down,
     "service-hang": service_hang,
     "service-up": service_up,
@@ -694,6 +732,8 @@ def _step_arguments(value: Any) -> tuple[Any, ...]:
         return (value.node, value.down_for)
     if hasattr(value, "node") and hasattr(value, "path"):
         return (value.node, value.path, value.value)
+    if hasattr(value, "node") and hasattr(value, "interface"):
+        return (value.node, value.interface)
     if hasattr(value, "node") and hasattr(value, "times"):
         return (value.node, value.times, value.down_for, value.up_for)
     raise UsageError(f"cannot read fault arguments from {value!r}")

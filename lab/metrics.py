@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
 #: Faults after which VRRP has nothing to detect, so the RFC gives no figure: BFD is lost while
 #: every advert still arrives (what a backup does then is the implementation's BFD policy); a
-#: service fault is detected by a health check, whose window lab.service_metrics gives.
-NO_RFC_FIGURE = ("bfd_loss", "service_down", "service_hang", "service_flap")
+#: service fault is detected by a health check, whose window lab.service_metrics gives; what an
+#: interface-down does is the tracker's (FAULT and priority 0, or a lowered priority).
+NO_RFC_FIGURE = ("bfd_loss", "interface_down", "service_down", "service_hang", "service_flap")
 
 
 @dataclass(frozen=True)

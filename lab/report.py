@@ -156,12 +156,26 @@ def _split_brain_cell(f: Failover) -> str:
     return "yes: " + ", ".join(parts) if parts else "no"
 
 
+def _print_haproxy_lines(report: RunReport, i: int, console: Console, most: int = 5) -> None:
+    """What haproxy logged in failover ``i``'s window (it logs what went wrong only)."""
+    if report.service is None:
+        return
+    f = report.failovers[i - 1]
+    end = report.failovers[i].at if i < len(report.failovers) else float("inf")
+    lines = [(at, node, line) for at, node, line in report.service.lines if f.at <= at < end]
+    for at, node, line in lines[:most]:
+        console.print(f"  {(at - f.at) * 1000:>+9.1f} ms  haproxy {node}: {line}", markup=False)
+    if len(lines) > most:
+        console.print(f"  [dim]… {len(lines) - most} more haproxy lines in the JSON[/dim]")
+
+
 def print_report(report: RunReport, console: Console) -> None:
     """The readable report: failover timelines, the metrics table, and the verdict."""
     for i, f in enumerate(report.failovers, 1):
         console.print(f"\n[bold]failover {i}: {f.fault.replace('_', '-')} {f.node}[/bold]")
         for t, text in failover_timeline(f):
             console.print(f"  {t:>+9.1f} ms  {text}")
+        _print_haproxy_lines(report, i, console)
         windows = report.stalls.get("failovers", [])
         if i <= len(windows) and windows[i - 1]["count"]:
             w = windows[i - 1]
@@ -345,17 +359,7 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
                 color="tab:blue",
                 alpha=0.08,
             )
-        for n, (t, text) in enumerate(failover_timeline(f)):
-            ax.axvline(t, color="grey", linewidth=0.6)
-            # y in axes coordinates, staggered, so labels of close events do not overlap.
-            ax.text(
-                t,
-                0.97 - 0.09 * n,
-                f" {t:+.1f} ms {text}",
-                fontsize=7,
-                va="top",
-                transform=ax.get_xaxis_transform(),
-            )
+        _mark_events(ax, failover_timeline(f))
         ax.set_xlabel("ms after the fault (probes at their send time)")
         ax.set_title(
             f"{report.scenario}: failover {i}, {f.fault.replace('_', '-')} {f.node} "
@@ -370,6 +374,21 @@ def plot_failovers(report: RunReport, probes: list, directory: Path) -> list[Pat
     if report.accounting is not None and probes:
         out.append(plot_run(report, probes, directory))
     return out
+
+
+def _mark_events(ax: Any, events: list[tuple[float, str]]) -> None:
+    """A failover's events as vertical lines, each labelled with its time and text."""
+    for n, (t, text) in enumerate(events):
+        ax.axvline(t, color="grey", linewidth=0.6)
+        # y in axes coordinates, staggered, so labels of close events do not overlap.
+        ax.text(
+            t,
+            0.97 - 0.09 * n,
+            f" {t:+.1f} ms {text}",
+            fontsize=7,
+            va="top",
+            transform=ax.get_xaxis_transform(),
+        )
 
 
 def plot_service(report: RunReport, directory: Path) -> list[Path]:
@@ -406,17 +425,7 @@ def plot_service(report: RunReport, directory: Path) -> list[Path]:
         ax.scatter(breaks, [len(rows)] * len(breaks), marker="x", color="black")
         ax.set_yticks(range(len(rows) + 1), [*rows, "sessions broken"])
         ax.set_xlim((lo - f.at) * 1000, (hi - f.at) * 1000)
-        shown = [(t, text) for t, text in failover_timeline(f) if t <= (hi - f.at) * 1000]
-        for n, (t, text) in enumerate(shown):
-            ax.axvline(t, color="grey", linewidth=0.6)
-            ax.text(
-                t,
-                0.97 - 0.09 * n,
-                f" {t:+.1f} ms {text}",
-                fontsize=7,
-                va="top",
-                transform=ax.get_xaxis_transform(),
-            )
+        _mark_events(ax, [(t, text) for t, text in failover_timeline(f) if t <= (hi - f.at) * 1000])
         ax.set_xlabel("ms after the fault (HTTP requests at their send time)")
         ax.set_title(
             f"{report.scenario}: failover {i} as HTTP clients saw it, "

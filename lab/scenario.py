@@ -22,7 +22,7 @@ from lab.errors import ScenarioError
 from lab.routers.schema import RouterSpec, check_router_specs
 from lab.service_spec import ServiceSpec, check_service
 from lab.steps import SERVICE_ACTIONS, Step
-from lab.topology import Topology
+from lab.topology import Instance, Topology
 
 
 def _package_path(name: str) -> Path:
@@ -100,6 +100,8 @@ class Scenario(Topology):
                         f"steps[{i}].{where}: no router runs on {name!r} "
                         f"(routers run on: {', '.join(with_router) or 'none'})"
                     )
+            if step.action in ("interface_down", "interface_up"):
+                _check_interface(i, step.action, value.node, value.interface, self.instances)
             named = [getattr(value, k) for k in ("node", "a", "b", "port") if hasattr(value, k)]
             if step.action == "host_down":
                 named = [value]
@@ -110,6 +112,18 @@ class Scenario(Topology):
                         f"instance {name!r} (expected one of: {', '.join(nodes)})"
                     )
         return self
+
+
+def _check_interface(
+    i: int, action: str, node: str, interface: str, instances: list[Instance]
+) -> None:
+    """An ``interface-down``/``-up`` names an interface the node has."""
+    inst = next((x for x in instances if x.name == node), None)
+    if inst is not None and interface not in inst.interface_names():
+        raise ValueError(
+            f"steps[{i}].{action.replace('_', '-')}.interface: {node} has no interface "
+            f"{interface!r} (it has: {', '.join(inst.interface_names())})"
+        )
 
 
 def _check_impls(i: int, step: Step) -> None:

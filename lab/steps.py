@@ -228,6 +228,13 @@ class FileFlag(_Model):
         return value
 
 
+class InterfaceChange(_Model):
+    """An interface inside an instance goes down or up (``ip link set dev IFACE down``)."""
+
+    node: str
+    interface: str = Field(description="The interface as the node names it (ens3, ens4, ...).")
+
+
 class ServiceFlap(_Model):
     """A proxy's haproxy is killed and restarted, ``times`` times over."""
 
@@ -250,6 +257,8 @@ FAULT_KEYS = (
     "bfd_loss",
     "bfd_restore",
     "file_flag",
+    "interface_down",
+    "interface_up",
     "service_down",
     "service_hang",
     "service_up",
@@ -265,6 +274,7 @@ FAILOVER_FAULTS = (
     "partition",
     "link_flap",
     "bfd_loss",
+    "interface_down",
     "service_down",
     "service_hang",
     "service_flap",
@@ -315,6 +325,17 @@ class Step(_Model):
         None,
         validation_alias=AliasChoices("file-flag", "file_flag"),
         description="Write a number to a file in a node, or remove it (a router's track_file).",
+    )
+    interface_down: InterfaceChange | None = Field(
+        None,
+        validation_alias=AliasChoices("interface-down", "interface_down"),
+        description="An interface inside the node goes down (what track_interface watches); "
+        "the node's fabric port stays up.",
+    )
+    interface_up: InterfaceChange | None = Field(
+        None,
+        validation_alias=AliasChoices("interface-up", "interface_up"),
+        description="Undo an interface-down.",
     )
     service_down: str | None = Field(
         None,

@@ -29,6 +29,7 @@ from vrrp.config import (
     TrackBfd,
     TrackedFile,
     TrackFile,
+    TrackInterface,
     TrackScript,
     VrrpInstance,
     VrrpScript,
@@ -245,6 +246,8 @@ class RouterParams:
     """Health checks the instance tracks (``vrrp_script`` / ``track_script``)."""
     files: tuple[FileParams, ...] = ()
     """Files the instance tracks (``track_file``)."""
+    track_interface: tuple[TrackInterface, ...] = ()
+    """Interfaces of the node the instance tracks (``track_interface``)."""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -272,6 +275,7 @@ class RouterParams:
             track_bfd=tracks,
             track_script=[TrackScript(check.name) for check in self.checks],
             track_file=[TrackFile(tracked.name) for tracked in self.files],
+            track_interface=list(self.track_interface),
         )
         try:
             scripts = [check.vrrp_script() for check in self.checks]

@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lab.routers.params import BfdParams, CheckParams, FileParams, RouterParams
 from lab.topology import IPAddress, Topology
+from vrrp.config import ConfigError, TrackInterface
 from vrrp.config.values import (
     BFD_MULTIPLIER,
     PRIORITY,
@@ -92,6 +93,7 @@ RENDER_FIELDS = (
     "bfd",
     "checks",
     "files",
+    "track_interface",
 )
 
 
@@ -149,6 +151,36 @@ class CheckSpec(BaseModel):
     def params(self) -> CheckParams:
         """The same, as :class:`RouterParams` takes it."""
         return CheckParams(**self.model_dump())
+
+
+class TrackedInterfaceSpec(BaseModel):
+    """An interface of the router's node its instance tracks: keepalived's ``track_interface``
+    (the ``interface-down`` step takes it down inside the node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The interface, as the node names it (ens4 for a 2nd port).")
+    weight: int | None = Field(
+        None,
+        description="None: the instance is in FAULT while the interface is down; otherwise the "
+        "priority moves by it while the interface is down (negative) or up (positive).",
+        json_schema_extra=_range(TRACK_WEIGHT),
+    )
+    reverse: bool = Field(False, description="Negate the weight (needs a weight).")
+
+    @model_validator(mode="after")
+    def _keepalived_reads_it(self) -> TrackedInterfaceSpec:
+        # The model's own words, with this entry's path: keepalived's ranges and rules.
+        try:
+            self.params()
+        except ConfigError as err:
+            # "track_interface weight: ..." names the field "weight" of this entry.
+            raise ValueError(err.message.removeprefix("track_interface").lstrip(": ")) from None
+        return self
+
+    def params(self) -> TrackInterface:
+        """The same, as :class:`RouterParams` takes it."""
+        return TrackInterface(self.name, self.weight, self.reverse)
 
 
 class TrackedFileSpec(BaseModel):
@@ -217,6 +249,10 @@ class RouterSpec(BaseModel):
     files: list[TrackedFileSpec] = Field(
         default_factory=list, description="Files (track_file) tracked by the instance."
     )
+    track_interface: list[TrackedInterfaceSpec] = Field(
+        default_factory=list,
+        description="Interfaces of the node (track_interface) tracked by the instance.",
+    )
 
     @field_validator("vips")
     @classmethod
@@ -277,6 +313,7 @@ class RouterSpec(BaseModel):
             bfd_source=_STAND_IN_SOURCE[family] if bfd is not None else None,
             checks=tuple(check.params() for check in self.checks),
             files=tuple(tracked.params() for tracked in self.files),
+            track_interface=tuple(t.params() for t in self.track_interface),
         )
 
     @property

@@ -168,6 +168,7 @@ def _params(
         bfd_source=bfd_source if spec.bfd is not None else None,
         checks=tuple(check.params() for check in spec.checks),
         files=tuple(tracked.params() for tracked in spec.files),
+        track_interface=tuple(t.params() for t in spec.track_interface),
     )
 
 

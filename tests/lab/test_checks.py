@@ -119,3 +119,77 @@ def test_a_flagged_file_faults_the_master_and_clearing_it_brings_it_back(
     cleared = faults.file_flag(lab, "ha_first", FLAG, 0)
     first.wait_state("MASTER", timeout=3 * mdi(routers), since=cleared)
     second.wait_state("BACKUP", timeout=2 * mdi(routers), since=cleared)
+
+
+#: A second network, and a port on it for each router: the interface their instances track.
+SYNC_NETWORK = {
+    "name": "ha_sync",
+    "subnets": [{"name": "ha_sync", "cidr": "10.200.52.0/24"}],
+}
+SYNC_PORTS = {
+    "ha_first": {
+        "id": "6f1d2a40-1c1e-4d8a-9a2b-3f4c5d6e7f80",
+        "network": "ha_sync",
+        "mac_address": "fa:16:3e:52:00:20",
+        "fixed_ips": ["10.200.52.32"],
+    },
+    "ha_second": {
+        "id": "7a2e3b51-2d2f-4e9b-8b3c-4a5d6e7f8091",
+        "network": "ha_sync",
+        "mac_address": "fa:16:3e:52:00:21",
+        "fixed_ips": ["10.200.52.33"],
+    },
+}
+
+
+def interface_lab(make_lab: MakeLab, impl: str, **track: Any) -> tuple[Lab, Routers]:
+    """The short-timer lab with a second port per router (ens4, on ha_sync), which both
+    instances track (``track_interface``, with ``track``'s fields), started and settled."""
+    if impl == "frr":
+        pytest.skip("FRR's vrrpd has no track_interface")
+    doc = yaml.safe_load((SCENARIO_DIR / "short-timers.yaml").read_text())
+    doc["steps"] = []
+    doc["networks"].append(SYNC_NETWORK)
+    for inst in doc["instances"]:
+        if inst["name"] in SYNC_PORTS:
+            inst["ports"].append(SYNC_PORTS[inst["name"]])
+    for router in doc["routers"]:
+        router["track_interface"] = [{"name": "ens4", **track}]
+    scenario = parse_scenario(yaml.safe_dump(doc), "short-timers+track_interface")
+    lab = make_lab(scenario)
+    routers = start_routers(lab, scenario.routers, impl_override=impl)
+    settle = 10 * advert(routers) + mdi(routers)
+    routers["ha_first"].wait_state("MASTER", timeout=settle)
+    routers["ha_second"].wait_state("BACKUP", timeout=settle)
+    return lab, routers
+
+
+def test_a_tracked_interface_going_down_faults_the_master(make_lab: MakeLab, impl: str) -> None:
+    """Unweighted, a tracked interface that goes down inside the node (its fabric port stays
+    up) puts the instance in FAULT: priority 0, and the peer takes over at once."""
+    lab, routers = interface_lab(make_lab, impl)
+    first, second = routers["ha_first"], routers["ha_second"]
+    down = faults.interface_down(lab, "ha_first", "ens4")
+    first.wait_state("FAULT", timeout=2 * mdi(routers), since=down)
+    second.wait_state("MASTER", timeout=2 * mdi(routers), since=down)
+    up = faults.interface_up(lab, "ha_first", "ens4")
+    first.wait_state("MASTER", timeout=3 * mdi(routers), since=up)
+    second.wait_state("BACKUP", timeout=2 * mdi(routers), since=up)
+
+
+def test_a_weighted_tracked_interface_lowers_the_master_below_its_peer(
+    make_lab: MakeLab, impl: str
+) -> None:
+    """Weighted (-150: 200 → 50 < 100), the same interface going down hands the VIP over
+    without a FAULT, and back when it comes up."""
+    lab, routers = interface_lab(make_lab, impl, weight=-150)
+    first, second = routers["ha_first"], routers["ha_second"]
+    down = faults.interface_down(lab, "ha_first", "ens4")
+    second.wait_state("MASTER", timeout=3 * mdi(routers), since=down)
+    first.wait_state("BACKUP", timeout=2 * mdi(routers), since=down)
+    up = faults.interface_up(lab, "ha_first", "ens4")
+    first.wait_state("MASTER", timeout=3 * mdi(routers), since=up)
+    second.wait_state("BACKUP", timeout=2 * mdi(routers), since=up)
+    # Judged on the whole stretch, not one read: a weighted tracker never faults.
+    faulted = [e for e in first.events.snapshot(since=down) if e.state == "FAULT"]
+    assert faulted == [], "a weighted track_interface lowers the priority, it never faults"

@@ -131,3 +131,20 @@ def test_every_known_driver_is_a_driver() -> None:
     assert {"keepalived", "bundled", "frr"} <= set(names)
     for name in names:
         assert driver_class(name).impl == name, f"lab/routers/{name}.py registers no driver"
+
+
+def test_a_tracked_interface_renders_as_keepalived_reads_it() -> None:
+    """``track_interface:`` entries render as keepalived's block and parse back the same; a
+    bad one is refused with the model's words, naming the entry."""
+    (spec,) = parse_router_specs(
+        [{"node": "n", "track_interface": [{"name": "ens4"}, {"name": "ens5", "weight": -50}]}],
+        "s.yaml",
+    )
+    text = render(spec.stand_in_params().to_config())
+    assert "track_interface {\n        ens4\n        ens5 weight -50\n    }" in text
+    (inst,) = parse(text).instances
+    assert [(t.name, t.weight) for t in inst.track_interface] == [("ens4", None), ("ens5", -50)]
+    with pytest.raises(ScenarioError, match=r"routers\[0\]\.track_interface"):
+        parse_router_specs(
+            [{"node": "n", "track_interface": [{"name": "ens4", "weight": 300}]}], "s.yaml"
+        )

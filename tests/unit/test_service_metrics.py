@@ -270,10 +270,15 @@ def test_the_report_shows_the_service_outage_and_draws_it(tmp_path: Path) -> Non
     assert "health check: ha_first advertises a lowered priority" in lines
     assert "first HTTP request served after the outage (by ha_second)" in lines
     report = RunReport("seed-haproxy", "keepalived", failovers=[f], started=FAULT - 10)
-    report.service = ServiceRecord(tuple(reqs), tuple(breaks), ((99.5, "ha_first", "a line"),))
+    report.service = ServiceRecord(
+        tuple(reqs), tuple(breaks), ((99.5, "ha_first", "a line"), (100.5, "ha_second", "late"))
+    )
     text = io.StringIO()
     print_report(report, Console(file=text, width=250))
     assert "HTTP outage" in text.getvalue()
+    # haproxy's lines of the failover's window, on its timeline; the one before it is not.
+    assert "+500.0 ms  haproxy ha_second: late" in text.getvalue()
+    assert "a line" not in text.getvalue()
     assert "4000.5 ms, 4000 failed, 1 sessions broken" in text.getvalue()
     assert "1200.0 ms + 2700.0 ms (theory 3609–6609)" in text.getvalue()
     whole = report.as_json()
@@ -282,7 +287,8 @@ def test_the_report_shows_the_service_outage_and_draws_it(tmp_path: Path) -> Non
         "takeover_ms": 2700.0,
     }
     assert whole["service"]["haproxy_log"] == [
-        {"t_ms": 9500.0, "node": "ha_first", "line": "a line"}
+        {"t_ms": 9500.0, "node": "ha_first", "line": "a line"},
+        {"t_ms": 10500.0, "node": "ha_second", "line": "late"},
     ]
     assert whole["service"]["failed"] == {"ECONNREFUSED": 4000}
     (plot,) = plot_service(report, tmp_path)
