@@ -324,6 +324,19 @@ _BFD_STATES = ("AdminDown", "Down", "Init", "Up")
 Event = VrrpAdvert | ArpEvent | ProbePacket | BfdControl
 
 
+def _is_tcp(data: bytes) -> bool:
+    """Whether a frame carries a TCP segment (IPv4, or IPv6 without extension headers)."""
+    found = _ethertype_payload(data)
+    if found is None:
+        return False
+    ethertype, payload = found
+    if ethertype == 0x0800:
+        return len(payload) > 9 and payload[9] == 6
+    if ethertype == 0x86DD:
+        return len(payload) > 6 and payload[6] == 6
+    return False
+
+
 def decode_frame(data: bytes) -> dict[str, Any] | None:
     """Decode the fields of a VRRP advert, ARP packet or probe in an Ethernet frame.
 
@@ -506,6 +519,9 @@ def events(
     ``direction``.
     """
     frames = read_frames(source) if isinstance(source, str | os.PathLike) else source
+    # TCP (a service's HTTP, 1,000 connections a second) decodes into no event: cut it before
+    # the folding, which hashes every frame.
+    frames = [f for f in frames if not _is_tcp(f.data)]
     out: list[Event] = []
     if dedupe:
         for tr in transits(frames, window):

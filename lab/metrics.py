@@ -251,36 +251,56 @@ def split_brain_intervals(
     that: its router left MASTER, or a fault silenced it (a host that died sends nothing more).
     An advert's hold ends there; a later advert of the same source starts a new run. Without
     it, a takeover sooner than 1.5 intervals after the old master's last advert (BFD's) would
-    count as two advertisers.
+    count as two advertisers. A hold also ends at a higher-priority advert of another source
+    that the source did not answer with an advert of its own: a master hearing a better one
+    steps down (a weighted check's handover, where the old master stays up), and the few
+    milliseconds its daemon takes to say so are no split brain.
     """
     hold = 1.5 * advert_int
-    spans: dict[tuple[int, str], list[tuple[float, float]]] = {}
-    for a in sorted(adverts, key=lambda a: a.at):
-        if not start <= a.at <= end:
-            continue
+    # Per source, its runs as [start, end, last advert's time, last advert's priority].
+    spans: dict[tuple[int, str], list[list[float]]] = {}
+    mine = sorted((a for a in adverts if start <= a.at <= end), key=lambda a: a.at)
+    for a in mine:
         key = (a.vrid, a.src_ip)
         runs = spans.setdefault(key, [])
         if a.priority == 0:
             # A priority-0 advert is a resignation (RFC 5798 §6.4.3): the source stops being a
             # master right there, so a backup taking over Skew_Time later is a handover.
             if runs and runs[-1][1] > a.at:
-                runs[-1] = (runs[-1][0], a.at)
+                runs[-1][1] = a.at
             continue
         # This advert's hold ends early where its node is known to have stopped since.
         ends = (stopped or {}).get(a.node or "", ())
         reach = min([a.at + hold, *(t for t in ends if a.at <= t < a.at + hold)])
         if runs and a.at <= runs[-1][1]:
-            runs[-1] = (runs[-1][0], max(runs[-1][1], reach))
+            runs[-1][1:] = [max(runs[-1][1], reach), a.at, a.priority]
         else:
-            runs.append((a.at, reach))
+            runs.append([a.at, reach, a.at, a.priority])
+    # A master hearing a better advert steps down (RFC 5798 §6.4.3): a source that sent nothing
+    # after a higher-priority advert of its VRID was done by then, whenever its daemon said so.
+    for (vrid, src), runs in spans.items():
+        for run in runs:
+            better = next(
+                (
+                    b.at
+                    for b in mine
+                    if b.vrid == vrid
+                    and b.src_ip != src
+                    and run[2] < b.at < run[1]
+                    and b.priority > run[3]
+                ),
+                None,
+            )
+            if better is not None:
+                run[1] = better
     out: list[tuple[float, float]] = []
     keys = list(spans)
     for i, ka in enumerate(keys):
         for kb in keys[i + 1 :]:
             if ka[0] != kb[0]:
                 continue
-            for a0, a1 in spans[ka]:
-                for b0, b1 in spans[kb]:
+            for a0, a1, *_ in spans[ka]:
+                for b0, b1, *_ in spans[kb]:
                     lo, hi = max(a0, b0), min(a1, b1, end)
                     if hi > lo:
                         out.append((lo, hi))

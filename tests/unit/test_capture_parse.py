@@ -458,3 +458,30 @@ def test_a_failure_announced_after_a_sender_reopened_the_entry_still_counts_as_f
     # A snapshot of an asking entry, or a resolved one, is no failure.
     assert not NeighbourChange(6.6, VIP, None, "INCOMPLETE", "dump", 2).failed
     assert not NeighbourChange(6.6, VIP, "00:00:5e:00:01:01", "REACHABLE", "new", 2).failed
+
+
+def test_tcp_is_cut_before_the_folding_and_nothing_else_is() -> None:
+    """A service's TCP (1,000 connections a second) decodes into no event, so events() drops it
+    before hashing every copy; an ARP packet and a UDP probe beside it still decode."""
+    from scapy.layers.inet import TCP
+
+    from lab.capture_events import _is_tcp
+
+    mac = {"src": "fa:16:3e:08:e6:15", "dst": "00:00:5e:00:01:01"}
+    tcp = bytes(Ether(**mac) / IP(src="10.200.51.34", dst="10.200.51.10") / TCP(dport=80))
+    tcp6 = bytes(Ether(**mac) / IPv6(src="2001:db8::34", dst="2001:db8::10") / TCP(dport=80))
+    arp = bytes(
+        Ether(src=mac["src"], dst="ff:ff:ff:ff:ff:ff")
+        / ARP(psrc="10.200.51.34", pdst="10.200.51.10")
+    )
+    probe = bytes(
+        Ether(**mac)
+        / IP(src="10.200.51.34", dst="10.200.51.10")
+        / UDP(sport=40000, dport=50051)
+        / Raw(encode_request(7))
+    )
+    assert _is_tcp(tcp) and _is_tcp(tcp6)
+    assert not _is_tcp(arp) and not _is_tcp(probe)
+    frames = [fr(0, IF_B, "in", tcp), fr(1, IF_B, "in", arp), fr(2, IF_B, "in", probe)]
+    kinds = [type(e).__name__ for e in events(frames)]
+    assert kinds == ["ArpEvent", "ProbePacket"]

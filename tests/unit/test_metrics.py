@@ -124,3 +124,22 @@ def test_outage_takes_the_longest_gap_after_the_fault() -> None:
 def test_no_gap_is_no_outage() -> None:
     last, first, lost, server = metrics.outage(probes("aaaabbbb"), at=0.002)
     assert (last, first, lost, server) == (0.002, 0.002, 0, "ha_first")
+
+
+def test_a_master_that_heard_a_better_advert_and_sent_nothing_more_is_no_split_brain() -> None:
+    """A weighted check's handover: ha_first (lowered to 50) stays up and steps down when it
+    hears ha_second (100). Its last advert's hold reaches past ha_second's first, but it sent
+    nothing after it: a handover, whatever its daemon's report adds. One more advert of its own
+    after the better one is two advertisers, however short."""
+    adv = 1.0
+    first = [AdvertSeen(t, "m", "10.0.0.1", 1, 200, "ha_first") for t in (0.0, 1.0, 2.0)]
+    first.append(AdvertSeen(3.0, "m", "10.0.0.1", 1, 50, "ha_first"))
+    second = [AdvertSeen(t, "m2", "10.0.0.2", 1, 100, "ha_second") for t in (3.6, 4.6, 5.6)]
+    assert metrics.split_brain_intervals(first + second, adv, 0.0, 6.0) == []
+    answered = [*first, AdvertSeen(3.603, "m", "10.0.0.1", 1, 50, "ha_first")]
+    (interval,) = metrics.split_brain_intervals(answered + second, adv, 0.0, 6.0)
+    assert interval[0] == pytest.approx(3.6) and interval[1] == pytest.approx(4.6)
+    # A better source does not cut a worse one that keeps advertising: both stay masters.
+    steady = [AdvertSeen(t, "m", "10.0.0.1", 1, 200, "ha_first") for t in (0.0, 1.0, 2.0, 3.0)]
+    rival = [AdvertSeen(t, "m2", "10.0.0.2", 1, 250, "ha_second") for t in (1.5, 2.5)]
+    assert metrics.split_brain_intervals(steady + rival, adv, 0.0, 3.0) == [(1.5, 3.0)]
