@@ -27,6 +27,7 @@ Every process runs in the lab's sandbox, so none outlives it, SIGKILL of the run
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lab import clock
-from lab.errors import LabError, UsageError
+from lab.errors import EnvironmentMissing, LabError, UsageError
 from lab.service_probe import BackendRun, HttpClientRun, HttpResults
 from lab.service_spec import CHECK_PATH, HEALTH_PORT, ServiceSpec
 from lab.wait import wait_until
@@ -169,6 +170,11 @@ class Haproxy:
         """Start haproxy; return once its monitor port answers, with the time it was started."""
         if self.running:
             raise LabError(f"haproxy already runs in {self.name}")
+        if shutil.which(HAPROXY) is None:
+            raise EnvironmentMissing(
+                f"{HAPROXY} is not installed; install it with apt-get install haproxy "
+                "(`make system` does)"
+            )
         at = clock.now()
         self._proc = self.node.popen(
             [HAPROXY, "-db", "-f", f"{RUN_DIR}/haproxy.cfg"],
