@@ -369,6 +369,8 @@ class Service:
             self.backend.stop()
 
 
+#: The service of each lab that runs one, by lab id: how the faults find a node's haproxy
+#: (``service_of``). Emptied at the lab's teardown.
 _SERVICES: dict[str, Service] = {}
 
 
