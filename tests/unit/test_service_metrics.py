@@ -293,3 +293,56 @@ def test_the_report_shows_the_service_outage_and_draws_it(tmp_path: Path) -> Non
     assert whole["service"]["failed"] == {"ECONNREFUSED": 4000}
     (plot,) = plot_service(report, tmp_path)
     assert plot.name == "seed-haproxy-failover1-http.png" and plot.stat().st_size > 0
+
+
+def test_an_error_in_a_step_spelt_with_a_dash_points_at_its_line() -> None:
+    """``steps[7].service-down`` is a path with a ``-`` in it: the error names the step's own
+    line, not the scenario's first."""
+    old = "    service-down: ha_first"
+    line = SERVICE_TEXT.splitlines().index(old) + 1
+    message = error_of(SERVICE_TEXT.replace(old, "    service-down: observer", 1))
+    assert message.startswith(f"s.yaml:{line}: steps[7].service-down: ")
+
+
+def test_an_interface_down_names_an_interface_the_node_has() -> None:
+    text = (SCENARIO_DIR / "short-timers.yaml").read_text()
+    step = "  - interface-down: {node: ha_first, interface: %s}\n"
+    assert parse_scenario(text + step % "ens3", "s.yaml").steps[-1].action == "interface_down"
+    message = error_of(text + step % "ens4")
+    last = len(parse_scenario(text, "s.yaml").steps)
+    assert f"steps[{last}].interface-down.interface: ha_first has no interface 'ens4'" in message
+    assert "(it has: ens3)" in message
+
+
+def test_only_a_connection_that_was_open_counts_as_broken() -> None:
+    """A slot that fails to connect again (refused while the VIP has no haproxy) reports a
+    break each time; only the break of an open connection is a broken connection."""
+    from lab.recording import _established_breaks
+    from lab.service_probe import SessionEvent
+
+    events = [
+        SessionEvent(0, 1.0, "opened", None, "ha_first"),
+        SessionEvent(0, 2.0, "broken", "closed", "ha_first"),
+        SessionEvent(0, 2.1, "broken", "refused", None),
+        SessionEvent(0, 2.2, "broken", "refused", None),
+        SessionEvent(1, 2.05, "broken", "refused", None),
+        SessionEvent(0, 3.0, "opened", None, "ha_second"),
+        SessionEvent(0, 4.0, "broken", "reset", "ha_second"),
+    ]
+    assert _established_breaks(events) == [
+        SessionBreak(0, 2.0, "closed"),
+        SessionBreak(0, 4.0, "reset"),
+    ]
+
+
+def test_haproxy_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No haproxy on the PATH: the machine lacks something (exit 3), with how to get it."""
+    from types import SimpleNamespace
+
+    from lab.errors import EnvironmentMissing
+    from lab.service import Haproxy
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    proxy = Haproxy(SimpleNamespace(name="ha_first"), "")  # type: ignore[arg-type]
+    with pytest.raises(EnvironmentMissing, match="apt-get install haproxy"):
+        proxy.start()
