@@ -39,13 +39,20 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.checks` — the ``vrrp_script`` runs: their deadlines share the timer heap, the
   pidfds of the runs in progress the ``select()``;
 * :mod:`vrrp.watch` — the ``track_file`` numbers, read again on inotify's events;
+* :mod:`vrrp.sync_group` — ``vrrp_sync_group``: when a member may take over, which members a
+  member's transition takes along, and the group's state;
+* :mod:`vrrp.proc_scan` and :mod:`vrrp.track_process` — ``track_process``: the /proc scan
+  every 0.1 s and the matching and quorum rules (glue: :class:`vrrp.daemon_process.ProcessGlue`);
 * :mod:`vrrp.notify` — the notify FIFO and scripts;
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
 
-At about 870 lines the module is over the project's ~800: every event source the one loop
+At about 920 lines the module is over the project's ~800: every event source the one loop
 multiplexes (sockets, links, BFD, scripts, files, signals, the control socket) meets the instances
-here, and the glue for each is a few lines that need the loop's heap and the instances both.
+here, and the glue for each is a few lines that need the loop's heap and the instances both. The
+sync groups' glue, which moves several instances at once, is the mixin
+:class:`vrrp.daemon_sync.SyncGroupGlue`, and their rules are :mod:`vrrp.sync_group`; the
+tracked processes' glue is the mixin :class:`vrrp.daemon_process.ProcessGlue`.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ from vrrp import spec as spec_mod
 from vrrp.bfd.endpoint import BfdEndpoint, BfdEvent
 from vrrp.checks import ScriptChecks, ScriptEvent
 from vrrp.control import DEFAULT_CONTROL, ControlServer, instance_status, lateness_ms, query_status
+from vrrp.daemon_process import ProcessGlue
+from vrrp.daemon_sync import SyncGroupGlue
 from vrrp.instance import Instance, params_for, spread_phases
 from vrrp.netio import (
     AcceptMode,
@@ -86,6 +95,7 @@ from vrrp.packet import (
     Counters,
     IPAddress,
 )
+from vrrp.proc_scan import ProcessWatch
 from vrrp.process import apply_scheduling, daemonize, set_timer_slack, setup_logging
 from vrrp.receive import accept
 from vrrp.spec import DaemonSpec, InstanceSpec, Rfc9568
@@ -103,7 +113,8 @@ from vrrp.state import (
     State,
     StateMachine,
 )
-from vrrp.tracking import bfd_takeover_due, fault_reason, scripts_pending, tracked_priority
+from vrrp.sync_group import SyncGroups
+from vrrp.tracking import bfd_takeover_due, fault_reason, tracked_priority
 from vrrp.transmit import garp_mac, send_advert, send_garps, send_lower_prio_garps
 from vrrp.watch import FileWatch
 
@@ -131,7 +142,7 @@ _MAX_DRAIN = 256  # datagrams read per readable socket per loop turn
 _GARP_SLACK = 0.0002  # one instance's batch takes ~50 µs; 255 spread VRIDs leave 390 µs
 
 
-class Daemon:
+class Daemon(SyncGroupGlue, ProcessGlue):
     """The daemon. ``Daemon(path).run()`` returns the exit code."""
 
     def __init__(
@@ -162,6 +173,11 @@ class Daemon:
         self.bfd = BfdEndpoint()
         self.checks = ScriptChecks()
         self.files = FileWatch()
+        self.processes = ProcessWatch()
+        self.sync = SyncGroups()
+        #: True while a sync group's members are being moved together: their own transitions
+        #: then take no other member along, and the group's state is settled once at the end.
+        self._syncing = False
         self.control: ControlServer | None = None
         self.started = time.time()
         self.reloads = 0
@@ -194,6 +210,7 @@ class Daemon:
             return 1
         set_timer_slack(1000)
         apply_scheduling(self.spec)
+        self.sync = SyncGroups(self.spec.sync_groups)
         self._install_signals()
         try:
             self.links = Links()
@@ -218,6 +235,8 @@ class Daemon:
             self.checks.configure(self.spec.scripts, now)
             self._on_checks([], now)
             self.files.configure(self.spec.files)
+            # Counted before the instances start: an unweighted one without quorum faults.
+            self._on_processes(self.processes.configure(self.spec.processes, now), now)
             # Interfaces and sockets first, then the machines: the netlink work of hundreds of
             # instances must not stand between an instance's BACKUP report and the loop.
             staged = []
@@ -233,6 +252,7 @@ class Daemon:
             now = time.monotonic()
             for inst, offset in staged:
                 self._run_instance(inst, now + offset)
+            self._settle_groups()
             log.info("started %d instance(s) from %s", len(self.instances), self.config_path)
             self._loop()
         except Exception:
@@ -336,7 +356,7 @@ class Daemon:
     def _run_instance(self, inst: Instance, now: float) -> None:
         """The Startup event (or FAULT, when its interface is down or its tracking says so;
         or nothing yet, while an unweighted tracked script has not reported)."""
-        inst.waiting = tuple(scripts_pending(inst.spec, self.checks.ok))
+        inst.waiting = self._pending(inst.spec)
         if inst.waiting:
             log.info("(%s) waiting for script(s) %s to report", inst.name, ", ".join(inst.waiting))
             return
@@ -370,6 +390,7 @@ class Daemon:
     # -- actions ------------------------------------------------------------------------------
 
     def _execute(self, inst: Instance, actions: list[Action], now: float) -> None:
+        became: BecomeMaster | BecomeBackup | None = None
         for action in actions:
             if isinstance(action, SendAdvert):
                 send_advert(inst, action.priority, action.adver_int_cs)
@@ -388,6 +409,8 @@ class Daemon:
                     self._schedule_garp(inst, now + garp.refresh, garp.refresh_repeat)
             elif isinstance(action, BecomeMaster | BecomeBackup | BecomeInitialize):
                 self._transition(inst, action)
+                if isinstance(action, BecomeMaster | BecomeBackup):
+                    became = action
             elif isinstance(action, DiscardAdvert):
                 key = str(action.reason)
                 inst.discards[key] = inst.discards.get(key, 0) + 1
@@ -397,6 +420,8 @@ class Daemon:
                     garp = inst.spec.garp
                     self._schedule_garp(inst, now + garp.lower_prio_delay, garp.lower_prio_repeat)
         self._schedule_machine(inst)
+        if became is not None and inst.spec.sync_group and not self._syncing:
+            self._sync_transition(inst, became, now)
 
     def _vips(self, inst: Instance, vips: tuple[str, ...], *, add: bool) -> None:
         assert self.links is not None
@@ -427,6 +452,8 @@ class Daemon:
         log.info("(%s) Entering %s STATE (%s)", inst.name, word, reason)
         self._sync_accept_mode()
         self.notifier.notify(inst, word)
+        if inst.spec.sync_group and not self._syncing:
+            self._settle_groups()
 
     def _sync_accept_mode(self) -> None:
         """Drop traffic to the VIPs of every Master that may not accept it (row A03)."""
@@ -441,12 +468,10 @@ class Daemon:
     # -- interface tracking ------------------------------------------------------------------
 
     def _priority(self, ispec: InstanceSpec) -> int:
-        return tracked_priority(
-            ispec, self._is_up, self.bfd.is_up, self.checks.ok, self.files.value
-        )
+        return tracked_priority(ispec, *self._tracker_states())
 
-    def _fault_reason(self, ispec: InstanceSpec) -> str | None:
-        return fault_reason(ispec, self._is_up, self.bfd.is_up, self.checks.ok, self.files.value)
+    def _own_fault(self, ispec: InstanceSpec) -> str | None:
+        return fault_reason(ispec, *self._tracker_states())
 
     def _on_checks(self, events: list[ScriptEvent], now: float) -> None:
         """Put changed script deadlines on the heap, then apply the scripts' new states."""
@@ -489,6 +514,7 @@ class Daemon:
                     not event.up
                     and not inst.fault
                     and bfd_takeover_due(inst.spec, event.name, neighbor, inst.last_master)
+                    and self._may_take_over(inst, now)
                 ):
                     # Ours (bfd_takeover): the session to the master is down, so is the master.
                     self._execute(inst, inst.machine.master_down(now), now)
@@ -515,12 +541,12 @@ class Daemon:
         for inst in list(self.instances.values()):
             self._reassess(inst, now)
 
-    def _reassess(self, inst: Instance, now: float) -> None:
+    def _reassess_one(self, inst: Instance, now: float) -> None:
         """Apply the state of what the instance tracks (interfaces, BFD sessions, scripts,
-        files) to it: start it once its scripts have reported, FAULT in or out, or a new
-        priority."""
+        files, its sync group's members) to it: start it once its scripts have reported, FAULT
+        in or out, or a new priority."""
         if inst.waiting:
-            if not scripts_pending(inst.spec, self.checks.ok):
+            if not self._pending(inst.spec):
                 self._run_instance(inst, now)
             return
         reason = self._fault_reason(inst.spec)
@@ -574,6 +600,10 @@ class Daemon:
                 if self.checks.is_current(name, gen):
                     self._on_checks(self.checks.tick(name, now), now)
                 continue
+            if kind == "p":
+                if gen == self.processes.gen:
+                    self._on_processes(self.processes.tick(now), now)
+                continue
             inst = self.instances.get(name)
             if inst is None:
                 continue
@@ -591,6 +621,12 @@ class Daemon:
                 # wake-up latency and busy moments never accumulate into the advert interval.
                 interval = inst.machine.advertisement_interval
                 at = deadline + (late // interval) * interval if late > 0 else deadline
+                if (
+                    inst.spec.sync_group
+                    and inst.machine.state is State.BACKUP
+                    and not self._may_take_over(inst, at)
+                ):
+                    continue
                 self._execute(inst, inst.machine.tick(at), now)
             elif gen == inst.garp_gen and inst.machine.state is State.MASTER:
                 # Delayed and refresh GARPs are not urgent: queued, and sent when no advert is
@@ -624,6 +660,8 @@ class Daemon:
                 stale = not self.bfd.is_current(name, gen)
             elif kind == "s":
                 stale = not self.checks.is_current(name, gen)
+            elif kind == "p":
+                stale = gen != self.processes.gen
             else:
                 stale = inst is None or gen != (inst.timer_gen if kind == "m" else inst.garp_gen)
             if not stale:
@@ -667,6 +705,16 @@ class Daemon:
         actions = inst.machine.advert_received(
             now, advert.priority, advert.interval_cs, str(received.src)
         )
+        group = self.sync.group_of(inst.name) if inst.spec.sync_group else None
+        if (
+            group is not None
+            and advert.priority
+            and inst.machine.state is State.BACKUP
+            and not any(isinstance(a, DiscardAdvert) for a in actions)
+        ):
+            # A master heard and accepted: a member held in Backup wants BACKUP again (vrrp.c
+            # vrrp_state_backup, "We might have been held in backup by a sync group").
+            group.want_backup(inst.name)
         self._execute(inst, actions, now)
 
     # -- control socket -----------------------------------------------------------------------
@@ -684,6 +732,8 @@ class Daemon:
             "bfd_receive": self.bfd.receive_counters(),
             "scripts": self.checks.status(),
             "files": self.files.status(),
+            "processes": self.processes.status(),
+            "sync_groups": self.sync.status(),
             "receive": {
                 f"{ifname}/ipv{family}": c.as_dict()
                 for (ifname, family), c in self.rx_counters.items()
@@ -709,6 +759,8 @@ class Daemon:
         self.checks.configure(new.scripts, now)
         self._on_checks([], now)
         self.files.configure(new.files, reload=True)
+        self._on_processes(self.processes.configure(new.processes, now), now)
+        self.sync = SyncGroups(new.sync_groups, previous=self.sync)
         wanted = {s.name: s for s in new.instances}
         for name, inst in list(self.instances.items()):
             ispec = wanted.get(name)
@@ -837,6 +889,9 @@ class Daemon:
                 self._stop_instance(inst, now)
             except Exception:  # keep going: the rest must be cleaned up too
                 log.exception("(%s) error while stopping", inst.name)
+        for group in self.sync.groups.values():
+            # keepalived's vrrp_notify at exit: every group STOP, after its instances.
+            self.notifier.notify_group(group.spec, "STOP")
         # After the priority-0 adverts: RFC 5880 §6.8.16's AdminDown (diag 7) on every session,
         # which keepalived does not send (its peers time out instead).
         try:

@@ -1,9 +1,10 @@
 """keepalived's notifications of a state change: the ``vrrp_notify_fifo`` line and the scripts.
 
 On each transition the daemon's :class:`Notifier` writes ``INSTANCE "name" STATE priority`` to
-the FIFO (:func:`notify_line`, byte for byte keepalived's), runs the ``notify_<state>`` script
-and the generic ``notify`` script with ``INSTANCE name STATE priority`` appended, and reaps the
-scripts when SIGCHLD says one has ended.
+the FIFO (:func:`notify_line`, byte for byte keepalived's; ``GROUP "name" STATE 0`` for a sync
+group), runs the ``notify_<state>`` script and the generic ``notify`` script with ``INSTANCE name
+STATE priority`` (``GROUP name STATE 0``) appended, and reaps the scripts when SIGCHLD says one
+has ended.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import stat
 import subprocess
 
 from vrrp.instance import Instance
+from vrrp.spec import SyncGroupSpec
 
 __all__ = ["Notifier", "notify_line"]
 
 log = logging.getLogger("vrrp")
 
 
-def notify_line(name: str, state: str, priority: int) -> str:
-    """A ``vrrp_notify_fifo`` line, byte for byte as keepalived's ``notify_fifo`` writes it."""
-    return f'INSTANCE "{name}" {state} {priority}\n'
+def notify_line(name: str, state: str, priority: int, kind: str = "INSTANCE") -> str:
+    """A ``vrrp_notify_fifo`` line, byte for byte as keepalived's ``notify_fifo`` writes it
+    (``kind`` ``GROUP`` for a sync group, whose priority keepalived writes as 0)."""
+    return f'{kind} "{name}" {state} {priority}\n'
 
 
 class Notifier:
@@ -76,6 +79,26 @@ class Notifier:
             self._spawn(list(script))
         if inst.spec.notify:
             self._spawn([*inst.spec.notify, "INSTANCE", inst.name, word, str(priority)])
+
+    def notify_group(self, group: SyncGroupSpec, word: str) -> None:
+        """Tell the FIFO and the group's scripts that the sync group entered ``word``
+        (keepalived's ``send_group_notifies``: the ``notify_<state>`` script, the generic one
+        with ``GROUP name STATE 0`` appended, then the FIFO line)."""
+        script = {
+            "MASTER": group.notify_master,
+            "BACKUP": group.notify_backup,
+            "FAULT": group.notify_fault,
+            "STOP": group.notify_stop,
+        }.get(word)
+        if script:
+            self._spawn(list(script))
+        if group.notify:
+            self._spawn([*group.notify, "GROUP", group.name, word, "0"])
+        if self.fifo_fd is not None:
+            try:
+                os.write(self.fifo_fd, notify_line(group.name, word, 0, "GROUP").encode())
+            except OSError as exc:
+                log.warning("notify fifo write failed: %s", exc)
 
     def _spawn(self, argv: list[str]) -> None:
         try:

@@ -40,7 +40,16 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any, TypeVar
 
-from vrrp.config import BfdInstance, Config, NotifyScript, Statement, VrrpInstance, VrrpScript
+from vrrp.config import (
+    BfdInstance,
+    Config,
+    NotifyScript,
+    Statement,
+    SyncGroup,
+    TrackedProcess,
+    VrrpInstance,
+    VrrpScript,
+)
 from vrrp.config.tracked import TrackEntry
 from vrrp.packet import Auth, ChecksumForm, IPAddress, vmac
 
@@ -50,10 +59,13 @@ __all__ = [
     "FileSpec",
     "GarpSpec",
     "InstanceSpec",
+    "ProcessSpec",
     "Rfc9568",
     "ScriptSpec",
+    "SyncGroupSpec",
     "TrackBfdSpec",
     "TrackFileSpec",
+    "TrackProcessSpec",
     "TrackScriptSpec",
     "TrackSpec",
     "VipSpec",
@@ -176,6 +188,42 @@ class TrackFileSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One ``vrrp_track_process``: which processes to count, and the count that is up."""
+
+    name: str
+    process: str
+    """``/proc/PID/comm``, or with ``full_command`` the command line's first word, exactly."""
+    parameters: tuple[str, ...] = ()
+    match: str | None = None
+    """How the rest of the command line is matched: None (not at all), ``exact``, ``partial``
+    (the parameters are its first words) or ``initial`` (the last may be a prefix)."""
+    full_command: bool = False
+    quorum: int = 1
+    quorum_max: int | None = None
+    """None: no maximum."""
+    fork_delay: float = 0.0
+    """How long a change a process start causes waits before it applies (0: at once)."""
+    terminate_delay: float = 0.0
+    """How long a change a process exit causes waits before it applies (0: at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackProcessSpec:
+    """A ``track_process`` entry, with the block's default weight resolved."""
+
+    name: str
+    """The ``vrrp_track_process`` tracked."""
+    weight: int = 0
+    """0: the instance is in FAULT while the process has no quorum (while it has with
+    ``reverse``). Otherwise the priority changes by ``weight`` while it has quorum if the
+    weight is positive, while it has not if negative; ``reverse`` negates the change
+    (keepalived's ``initialise_process_tracking_priorities``,
+    ``process_update_track_process_status``)."""
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BfdSpec:
     """One ``bfd_instance``: a single-hop BFD session (RFC 5880, RFC 5881) to run."""
 
@@ -277,9 +325,13 @@ class InstanceSpec:
     track_bfds: tuple[TrackBfdSpec, ...] = ()
     track_scripts: tuple[TrackScriptSpec, ...] = ()
     track_files: tuple[TrackFileSpec, ...] = ()
+    track_processes: tuple[TrackProcessSpec, ...] = ()
     bfd_takeover: bool = False
     """Ours: a tracked session to the current master going Down ends the Master_Down_Timer."""
     debug: int = 0
+    sync_group: str | None = None
+    """The ``vrrp_sync_group`` it is a member of. Its trackers are in the ``track_*`` above,
+    after the instance's own, as keepalived adds them to every member."""
 
     @property
     def vmac_address(self) -> str:
@@ -341,6 +393,20 @@ class InstanceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncGroupSpec:
+    """One ``vrrp_sync_group``: its members and the scripts its transitions run."""
+
+    name: str
+    members: tuple[str, ...]
+    notify_master: tuple[str, ...] | None = None
+    notify_backup: tuple[str, ...] | None = None
+    notify_fault: tuple[str, ...] | None = None
+    notify_stop: tuple[str, ...] | None = None
+    notify: tuple[str, ...] | None = None
+    """The generic script: keepalived appends ``GROUP NAME STATE 0``."""
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonSpec:
     """The whole configuration, resolved."""
 
@@ -348,6 +414,8 @@ class DaemonSpec:
     bfds: tuple[BfdSpec, ...] = ()
     scripts: tuple[ScriptSpec, ...] = ()
     files: tuple[FileSpec, ...] = ()
+    processes: tuple[ProcessSpec, ...] = ()
+    sync_groups: tuple[SyncGroupSpec, ...] = ()
     notify_fifo: str | None = None
     notify_fifo_script: tuple[str, ...] | None = None
     router_id: str | None = None
@@ -431,7 +499,7 @@ def build_bfd(bfd: BfdInstance) -> BfdSpec:
     )
 
 
-_Tracked = TypeVar("_Tracked", TrackBfdSpec, TrackScriptSpec, TrackFileSpec)
+_Tracked = TypeVar("_Tracked", TrackBfdSpec, TrackScriptSpec, TrackFileSpec, TrackProcessSpec)
 
 
 def _resolved(
@@ -457,6 +525,21 @@ def build_script(script: VrrpScript) -> ScriptSpec:
     )
 
 
+def build_process(process: TrackedProcess) -> ProcessSpec:
+    """Resolve one ``vrrp_track_process``."""
+    return ProcessSpec(
+        name=process.name,
+        process=process.process,
+        parameters=process.parameters,
+        match=process.match,
+        full_command=process.matches_command,
+        quorum=process.effective_quorum,
+        quorum_max=process.effective_quorum_max,
+        fork_delay=process.fork_delay or 0.0,
+        terminate_delay=process.terminate_delay or 0.0,
+    )
+
+
 def build_instance(
     inst: VrrpInstance,
     config: Config,
@@ -464,7 +547,10 @@ def build_instance(
     *,
     bfd_takeover: bool = False,
 ) -> InstanceSpec:
-    """Resolve one instance with keepalived's defaults."""
+    """Resolve one instance with keepalived's defaults; a sync group member tracks its group's
+    interfaces, scripts, files and BFD sessions too (vrrp.c ``sync_group_tracking_init``)."""
+    group = config.sync_group_of(inst.name)
+    tracked = _GroupTrackers(inst, group)
     version = inst.effective_version(config.global_defs)
     vmac_name = inst.vmac_interface
     vip_dev_default = vmac_name or inst.interface
@@ -501,13 +587,45 @@ def build_instance(
         notify_stop=_argv(inst.notify_stop),
         notify=_argv(inst.notify),
         track_interfaces=tuple(
-            TrackSpec(t.name, t.weight, t.reverse) for t in inst.track_interface
+            TrackSpec(t.name, t.weight, t.reverse) for t in tracked.entries("track_interface")
         ),
-        track_bfds=_resolved(inst.track_bfd, config.bfd_instance, TrackBfdSpec),
-        track_scripts=_resolved(inst.track_script, config.vrrp_script, TrackScriptSpec),
-        track_files=_resolved(inst.track_file, config.track_file_block, TrackFileSpec),
+        track_bfds=_resolved(tracked.entries("track_bfd"), config.bfd_instance, TrackBfdSpec),
+        track_scripts=_resolved(
+            tracked.entries("track_script"), config.vrrp_script, TrackScriptSpec
+        ),
+        track_files=_resolved(
+            tracked.entries("track_file"), config.track_file_block, TrackFileSpec
+        ),
+        # A sync group's track_process is not supported (the parser warns): the member's own.
+        track_processes=_resolved(inst.track_process, config.track_process_block, TrackProcessSpec),
         bfd_takeover=bfd_takeover,
         debug=inst.debug,
+        sync_group=group.name if group is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupTrackers:
+    """An instance's tracker entries, its group's after its own."""
+
+    inst: VrrpInstance
+    group: SyncGroup | None
+
+    def entries(self, keyword: str) -> list[Any]:
+        own = list(getattr(self.inst, keyword))
+        return own + (list(getattr(self.group, keyword)) if self.group is not None else [])
+
+
+def build_sync_group(group: SyncGroup) -> SyncGroupSpec:
+    """Resolve one ``vrrp_sync_group``."""
+    return SyncGroupSpec(
+        name=group.name,
+        members=tuple(group.group),
+        notify_master=_argv(group.notify_master),
+        notify_backup=_argv(group.notify_backup),
+        notify_fault=_argv(group.notify_fault),
+        notify_stop=_argv(group.notify_stop),
+        notify=_argv(group.notify),
     )
 
 
@@ -543,6 +661,8 @@ def build(config: Config, *, rfc9568: Rfc9568 = Rfc9568.NONE) -> DaemonSpec:
         files=tuple(
             FileSpec(f.name, f.file, f.init_value, f.init_overwrite) for f in config.track_files
         ),
+        processes=tuple(build_process(p) for p in config.track_processes),
+        sync_groups=tuple(build_sync_group(group) for group in config.sync_groups),
         notify_fifo=gd.vrrp_notify_fifo.path if gd.vrrp_notify_fifo else None,
         notify_fifo_script=_argv(gd.vrrp_notify_fifo_script),
         router_id=gd.router_id,

@@ -87,6 +87,10 @@ class Reason(enum.StrEnum):
     #: §6.4.2's Master_Down_Timer fire, brought forward by the driver: something faster than
     #: adverts (a BFD session to the Master) saw the Master die (:meth:`StateMachine.master_down`).
     MASTER_DOWN = "master-down"
+    #: Not an RFC event: another member of the instance's keepalived ``vrrp_sync_group`` changed
+    #: state, and the group moves together (:meth:`StateMachine.master_down`,
+    #: :meth:`StateMachine.step_down`).
+    SYNC_GROUP = "sync-group"
     #: §6.4.3: an advert with a higher priority than ours arrived while Master.
     HIGHER_PRIORITY = "higher-priority"
     #: §6.4.3: an advert with our priority and a higher primary address arrived while Master.
@@ -466,7 +470,7 @@ class StateMachine:
             return self._become_master(now, Reason.MASTER_DOWN_TIMER)
         return []
 
-    def master_down(self, now: float) -> list[Action]:
+    def master_down(self, now: float, reason: Reason = Reason.MASTER_DOWN) -> list[Action]:
         """The Master is known to be down: end the Master_Down_Timer at once, as if it fired.
 
         Not an RFC 5798 event: the driver calls it when something faster than adverts saw the
@@ -477,7 +481,35 @@ class StateMachine:
         """
         if self._state is not State.BACKUP:
             return []
-        return self._become_master(now, Reason.MASTER_DOWN)
+        return self._become_master(now, reason)
+
+    def hold_backup(self, now: float) -> list[Action]:
+        """Stay Backup although the Master_Down_Timer has expired: start it again.
+
+        Not an RFC 5798 event: keepalived's sync group holds a member whose timer expired in
+        Backup until every other member can take over too (vrrp_sync.c
+        ``vrrp_sync_can_goto_master``: "ms_down_timer = VRRP_MS_DOWN_TIMER"). A no-op unless
+        Backup.
+        """
+        if self._state is State.BACKUP:
+            self._master_down_timer = now + self.master_down_interval
+        return []
+
+    def step_down(self, now: float) -> list[Action]:
+        """Leave Master for Backup because another member of the sync group did.
+
+        Not an RFC 5798 event: keepalived's ``vrrp_sync_backup`` calls
+        ``vrrp_state_leave_master``, which removes the VIPs and starts the Master_Down_Timer
+        without a priority-0 advert (the router that made the group step down is a Master
+        already). A no-op unless Master.
+        """
+        if self._state is not State.MASTER:
+            return []
+        self._state = State.BACKUP
+        self._adver_timer = None
+        self._master_down_timer = now + self.master_down_interval
+        self._preempt_hold_until = None
+        return [RemoveVips(self._params.vips), BecomeBackup(Reason.SYNC_GROUP)]
 
     def advert_received(
         self, now: float, priority: int, max_adver_int_cs: int, src_ip: str

@@ -1,5 +1,6 @@
 """keepalived's tracking rules: when an instance is in FAULT, and what the weights of its
-``track_interface``, ``track_bfd`` and ``track_script`` entries make of its priority; how a
+``track_interface``, ``track_bfd``, ``track_script``, ``track_file`` and ``track_process`` entries
+make of its priority; how a
 ``vrrp_script``'s results are counted (:class:`ScriptCounter`); and, ours, when a tracked BFD
 session ends the Master_Down_Timer (``bfd_takeover``).
 
@@ -20,6 +21,12 @@ started (:func:`scripts_pending`).
 number in the file times the weight (:func:`file_status`), read again whenever the file is
 written, moved or deleted (a missing file holds 0; :mod:`vrrp.watch`).
 
+``track_process`` as keepalived 2.2.7 applies it (vrrp_track.c
+``initialise_process_tracking_priorities``, ``process_update_track_process_status``): the
+block is up while it has quorum (:class:`vrrp.track_process.ProcessQuorum`), and its weights
+apply by the same rule as a ``track_bfd``'s, with quorum for the session's Up. Weight 0: FAULT
+while it has no quorum (while it has with ``reverse``), from the first count.
+
 ``track_bfd`` as keepalived 2.2.7 applies it (vrrp_track.c ``initialise_track_bfd_state``,
 vrrp_scheduler.c ``vrrp_handle_bfd_event``): only Up counts as up (Init and AdminDown are
 down). Weight 0: FAULT while the session is not Up (while it is Up with ``reverse``), from the
@@ -34,7 +41,7 @@ from collections.abc import Callable
 from ipaddress import ip_address
 
 from vrrp.packet import IPAddress
-from vrrp.spec import InstanceSpec, TrackBfdSpec, TrackScriptSpec
+from vrrp.spec import InstanceSpec, TrackBfdSpec, TrackProcessSpec, TrackScriptSpec
 from vrrp.state import OWNER_PRIORITY
 
 __all__ = [
@@ -47,6 +54,8 @@ __all__ = [
     "file_status",
     "file_weight",
     "is_faulted",
+    "process_faulted",
+    "process_weight",
     "script_faulted",
     "script_weight",
     "scripts_pending",
@@ -152,12 +161,13 @@ def scripts_pending(
 
 
 def _weights(
-    tracks: tuple[TrackBfdSpec, ...] | tuple[TrackScriptSpec, ...],
+    tracks: tuple[TrackBfdSpec, ...] | tuple[TrackScriptSpec, ...] | tuple[TrackProcessSpec, ...],
     good: Callable[[str], bool | None],
 ) -> int:
-    """The sum of the weights that apply now, by keepalived's one rule for a tracked session or
-    script: a positive weight while it is good (a session Up, a script succeeding), a negative
-    one while it is not, negated with ``reverse``; nothing while it is undecided (None)."""
+    """The sum of the weights that apply now, by keepalived's one rule for a tracked session,
+    script or process: a positive weight while it is good (a session Up, a script succeeding,
+    a process with quorum), a negative one while it is not, negated with ``reverse``; nothing
+    while it is undecided (None)."""
     total = 0
     for track in tracks:
         state = good(track.name)
@@ -169,6 +179,25 @@ def _weights(
 def script_weight(spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided) -> int:
     """The sum of the ``track_script`` weights that apply now (before clamping)."""
     return _weights(spec.track_scripts, script_ok)
+
+
+def process_faulted(
+    spec: InstanceSpec, process_up: Callable[[str], bool | None] = _undecided
+) -> str | None:
+    """The unweighted ``track_process`` that puts the instance in FAULT now, or None (an
+    uncounted block, None, faults nothing: the daemon counts before it starts instances)."""
+    for track in spec.track_processes:
+        up = process_up(track.name)
+        if track.weight == 0 and up is not None and up == track.reverse:
+            return track.name
+    return None
+
+
+def process_weight(
+    spec: InstanceSpec, process_up: Callable[[str], bool | None] = _undecided
+) -> int:
+    """The sum of the ``track_process`` weights that apply now (before clamping)."""
+    return _weights(spec.track_processes, process_up)
 
 
 def bfd_faulted(spec: InstanceSpec, bfd_up: Callable[[str], bool]) -> bool:
@@ -190,10 +219,11 @@ def fault_reason(
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
     file_value: Callable[[str], int] = _zero,
+    process_up: Callable[[str], bool | None] = _undecided,
 ) -> str | None:
     """Why the instance is in FAULT now (for the log), or None: the interface, or a tracked
-    interface without a weight, is down, or an unweighted ``track_bfd`` or ``track_script``,
-    or a tracked file, says so."""
+    interface without a weight, is down, or an unweighted ``track_bfd``, ``track_script`` or
+    ``track_process``, or a tracked file, says so."""
     if not is_up(spec.interface):
         return "interface down"
     if any(t.weight is None and not is_up(t.name) for t in spec.track_interfaces):
@@ -206,6 +236,9 @@ def fault_reason(
     tracked = file_faulted(spec, file_value)
     if tracked is not None:
         return f"tracked file {tracked} holds {file_value(tracked)}"
+    process = process_faulted(spec, process_up)
+    if process is not None:
+        return f"tracked process {process} quorum {'gained' if process_up(process) else 'lost'}"
     return None
 
 
@@ -215,9 +248,10 @@ def is_faulted(
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
     file_value: Callable[[str], int] = _zero,
+    process_up: Callable[[str], bool | None] = _undecided,
 ) -> bool:
     """Whether the instance is in FAULT now (:func:`fault_reason`)."""
-    return fault_reason(spec, is_up, bfd_up, script_ok, file_value) is not None
+    return fault_reason(spec, is_up, bfd_up, script_ok, file_value, process_up) is not None
 
 
 def tracked_priority(
@@ -226,9 +260,10 @@ def tracked_priority(
     bfd_up: Callable[[str], bool] = _never,
     script_ok: Callable[[str], bool | None] = _undecided,
     file_value: Callable[[str], int] = _zero,
+    process_up: Callable[[str], bool | None] = _undecided,
 ) -> int:
-    """The configured priority plus the weights of tracked interfaces, BFD sessions, scripts
-    and files that apply now, clamped to 1..254 (the owner's 255 is not for tracking to
+    """The configured priority plus the weights of tracked interfaces, BFD sessions, scripts,
+    files and processes that apply now, clamped to 1..254 (the owner's 255 is not for tracking to
     change)."""
     if spec.priority == OWNER_PRIORITY:
         return spec.priority
@@ -239,6 +274,7 @@ def tracked_priority(
     priority += bfd_weight(spec, bfd_up)
     priority += script_weight(spec, script_ok)
     priority += file_weight(spec, file_value)
+    priority += process_weight(spec, process_up)
     return max(1, min(OWNER_PRIORITY - 1, priority))
 
 

@@ -243,12 +243,22 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
     except kconf.ConfigError as exc:
         raise UsageError(f"{source}: {exc}") from None
     ignored: list[str] = []
+    if parsed.sync_groups:
+        # vrrpd runs each virtual router alone: ignoring the group would let its members split.
+        raise UnsupportedConfig(
+            f"{source}: vrrp_sync_group {parsed.sync_groups[0].name}: FRR vrrpd has no sync "
+            "groups (members moving together); use keepalived or bundled"
+        )
     groups: dict[tuple[str, int], list[kconf.VrrpInstance]] = {}
     for inst in parsed.instances:
         where = f"{source}: vrrp_instance {inst.name}"
         if inst.track_bfd:
             raise UnsupportedConfig(f"{where}: {TRACK_BFD_REFUSAL}")
-        for keyword, what in (("track_script", "health checks"), ("track_file", "tracked files")):
+        for keyword, what in (
+            ("track_script", "health checks"),
+            ("track_file", "tracked files"),
+            ("track_process", "process tracking"),
+        ):
             if getattr(inst, keyword):
                 # Ignoring it would let FRR stay master where the config says it must not.
                 raise UnsupportedConfig(
@@ -287,7 +297,14 @@ def translate(text: str, source: str = "<config>") -> FrrPlan:
             ("virtual_ipaddress_excluded", inst.virtual_ipaddress_excluded or None),
             ("garp_master_delay", inst.garp_master_delay),
             ("garp_master_refresh", inst.garp_master_refresh),
-            ("notify", inst.notify or inst.notify_master or inst.notify_backup),
+            (
+                "notify",
+                inst.notify
+                or inst.notify_master
+                or inst.notify_backup
+                or inst.notify_fault
+                or inst.notify_stop,
+            ),
             # FRR 8.4 has no accept command; its `show vrrp` reports acceptMode true, and its
             # docs say Accept_Mode is not implemented.
             ("accept", inst.accept),
@@ -527,6 +544,11 @@ class FrrRouter(Router):
         if not routes or "dev" not in routes[0]:
             raise RouterError(f"{self.name} has no route to its BFD peer {peer}")
         return routes[0]["dev"], local or routes[0]["prefsrc"]
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The settings of the config FRR runs without (the translation's list)."""
+        return self.plan.ignored
 
     def set_config(self, config: str | RouterParams) -> None:
         """Replace the config (translated at once); it applies at :meth:`start`/:meth:`reload`."""

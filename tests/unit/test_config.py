@@ -160,14 +160,14 @@ vrrp_instance vi_1 {
     }
     virtual_router_id 7
     priority 150
-    track_process {
+    track_src_ip {
         haproxy
     }
     virtual_ipaddress {
         192.0.2.1/24
     }
 }
-vrrp_track_process haproxy {
+track_group haproxy {
     process "haproxy"
 }
 """
@@ -180,8 +180,8 @@ def test_unknown_keywords_are_warnings_with_location() -> None:
         "u.conf:3: unknown keyword 'frobnicate'",
         "u.conf:7: unknown keyword 'foo'",
         "u.conf:8: unknown keyword 'mystery_block'",
-        "u.conf:15: unsupported keyword 'track_process' ignored",
-        "u.conf:22: unsupported keyword 'vrrp_track_process' ignored",
+        "u.conf:15: unsupported keyword 'track_src_ip' ignored",
+        "u.conf:22: unsupported keyword 'track_group' ignored",
     ]
     # Parsing carried on: everything after the unknown keywords is there, and the
     # unknown block's contents (priority 300) were skipped, not interpreted.

@@ -96,30 +96,30 @@ def test_kept_statements_carry_file_line_and_scope(tmp_path: Path) -> None:
     (tmp_path / "extra.conf").write_text("frobnicate 1 2\n")
     main = tmp_path / "k.conf"
     main.write_text(
-        "vrrp_track_process chk {\n    process haproxy\n}\n"  # 1-3
+        "track_group chk {\n    process haproxy\n}\n"  # 1-3
         "global_defs {\n    vrrp_priority 1\n    include extra.conf\n}\n"  # 4-7
         "vrrp_instance vi {\n    interface eth0\n    virtual_router_id 1\n"  # 8-10
-        "    smtp_alert\n    track_process {\n        chk\n    }\n"  # 11-14
+        "    smtp_alert\n    track_src_ip {\n        chk\n    }\n"  # 11-14
         '    authentication {\n        auth_pass x\n        color "blue #1"\n    }\n'  # 15-18
         "    virtual_ipaddress {\n        192.0.2.1\n    }\n}\n"
     )
     cfg = config.load(main)
     where = [(s.keyword, s.args, Path(s.filename).name, s.line, s.scope) for s in cfg.unused]
     assert where == [
-        ("vrrp_track_process", ("chk",), "k.conf", 1, TOP),
+        ("track_group", ("chk",), "k.conf", 1, TOP),
         ("vrrp_priority", ("1",), "k.conf", 5, "global_defs"),
         ("frobnicate", ("1", "2"), "extra.conf", 1, "global_defs"),
         ("smtp_alert", (), "k.conf", 11, "vrrp_instance vi"),
-        ("track_process", (), "k.conf", 12, "vrrp_instance vi"),
+        ("track_src_ip", (), "k.conf", 12, "vrrp_instance vi"),
         ("color", ("blue #1",), "k.conf", 17, "vrrp_instance vi/authentication"),
     ]
     script, *_, smtp, track, color = cfg.unused
-    assert script.block == (Statement("process", ("haproxy",), str(main), 2, "vrrp_track_process"),)
-    assert track.block == (Statement("chk", (), str(main), 13, "vrrp_instance vi/track_process"),)
+    assert script.block == (Statement("process", ("haproxy",), str(main), 2, "track_group"),)
+    assert track.block == (Statement("chk", (), str(main), 13, "vrrp_instance vi/track_src_ip"),)
     assert track.instance == "vi" and color.instance is None and script.instance is None
     # A silently accepted keyword has no warning; the others carry theirs.
     assert smtp.warning is None
-    assert str(track.warning) == f"{main}:12: unsupported keyword 'track_process' ignored"
+    assert str(track.warning) == f"{main}:12: unsupported keyword 'track_src_ip' ignored"
     assert [s.keyword for s in cfg.statements("vrrp_priority", "global_defs")] == ["vrrp_priority"]
     assert cfg.statements("vrrp_priority", TOP) == []
 

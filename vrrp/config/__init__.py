@@ -3,7 +3,8 @@
 The reference is keepalived 2.2.7.  The module reads and writes the part of
 ``keepalived.conf`` that concerns VRRP: ``global_defs`` (VRRP-related keys),
 ``bfd_instance``, ``vrrp_script`` and ``track_file`` blocks (with ``track_bfd``,
-``track_script`` and ``track_file`` in instances) and ``vrrp_instance`` blocks, with
+``track_script`` and ``track_file`` in instances), ``vrrp_instance`` and ``vrrp_sync_group``
+blocks, with
 ``include``, comments and keepalived's rules for braces and quoting.
 
 Three entry points:
@@ -50,10 +51,10 @@ The package, from the bottom up: :mod:`.errors`; :mod:`.values` (the field domai
 range is declared and checked there once); :mod:`.lexer` (keepalived's tokeniser and
 ``include``); :mod:`.commands` (the scripts the daemon runs); :mod:`.bfd`, :mod:`.scripts` and
 :mod:`.files` (the tracked blocks' dataclasses and their checks; :mod:`.tracked`, what every
-entry naming one shares); :mod:`.model` (the other dataclasses and
-all their checks); :mod:`.keywords` and :mod:`.tracker_tables` (the keyword tables:
-spelling, converter, field, rendering); :mod:`.parser` and :mod:`.render`, which walk those
-tables.
+entry naming one shares); :mod:`.sync_groups` (``vrrp_sync_group`` and its rules);
+:mod:`.model` (the other dataclasses and all their checks); :mod:`.keywords` and
+:mod:`.tracker_tables` (the keyword tables: spelling, converter, field, rendering);
+:mod:`.parser` and :mod:`.render`, which walk those tables.
 """
 
 from .bfd import BfdInstance, TrackBfd
@@ -73,8 +74,10 @@ from .model import (
     VrrpInstance,
 )
 from .parser import load, parse
+from .processes import TrackedProcess, TrackProcess
 from .render import render
 from .scripts import TrackScript, VrrpScript
+from .sync_groups import SyncGroup
 from .values import (
     VRRP_MAX_VIPS,
     VRRP_PRIO_DFL,
@@ -101,11 +104,14 @@ __all__ = [
     "NotifyScript",
     "State",
     "Statement",
+    "SyncGroup",
     "TrackBfd",
     "TrackFile",
     "TrackInterface",
+    "TrackProcess",
     "TrackScript",
     "TrackedFile",
+    "TrackedProcess",
     "UnicastPeer",
     "VirtualIP",
     "VrrpInstance",

@@ -29,6 +29,7 @@ from .model import (
     UnicastPeer,
     VirtualIP,
 )
+from .processes import PROCESS_WEIGHT, TrackProcess
 from .scripts import TrackScript
 from .values import (
     ADVERT_INT,
@@ -358,6 +359,17 @@ def track_file(node: Node) -> TrackFile:
     return TrackFile(name, weight, reverse)
 
 
+def track_process(node: Node) -> TrackProcess:
+    """A ``track_process`` line: ``NAME [weight -254..254 [reverse|noreverse]]``."""
+    no_block(node)
+    name, *rest = node.tokens
+    if not rest:
+        return TrackProcess(name)
+    usage = "NAME [weight -254..254 [reverse|noreverse]]"
+    weight, reverse = weight_words("track_process", rest, usage, PROCESS_WEIGHT)
+    return TrackProcess(name, weight, reverse)
+
+
 def milliseconds(domain: Milliseconds) -> Convert:
     """A time the file writes in milliseconds (up to 3 decimals), in ``domain``."""
     return one(domain.expected, domain.from_text)
@@ -438,8 +450,9 @@ def peer_line(peer: UnicastPeer) -> str:
     return " ".join(parts)
 
 
-def weighted_entry_line(track: TrackBfd | TrackFile) -> str:
-    """One ``track_bfd`` or ``track_file`` entry (both know ``noreverse``)."""
+def weighted_entry_line(track: TrackBfd | TrackFile | TrackProcess) -> str:
+    """One ``track_bfd``, ``track_file`` or ``track_process`` entry (each knows
+    ``noreverse``)."""
     if track.weight is None:
         return track.name
     words = {None: "", True: " reverse", False: " noreverse"}
@@ -584,6 +597,7 @@ VRRP_INSTANCE = Table(
         _entries("track_bfd", track_bfd, weighted_entry_line, "BFD instance names"),
         _entries("track_script", track_script, track_script_line, "vrrp_script names"),
         _entries("track_file", track_file, weighted_entry_line, "track_file names"),
+        _entries("track_process", track_process, weighted_entry_line, "vrrp_track_process names"),
         _entries("virtual_ipaddress", vip("virtual_ipaddress"), vip_line, "addresses"),
         _entries(
             "virtual_ipaddress_excluded", vip("virtual_ipaddress_excluded"), vip_line, "addresses"
@@ -595,7 +609,6 @@ VRRP_INSTANCE = Table(
         {
             "mcast_src_ip",
             "mcast_dst_ip",
-            "track_process",
             "track_src_ip",
             "use_vmac_addr",
             "use_ipvlan",
@@ -745,8 +758,6 @@ TOP_LEVEL = Table(
     (),
     unsupported=frozenset(
         {
-            "vrrp_sync_group",
-            "vrrp_track_process",
             "track_group",
             "static_ipaddress",
             "static_routes",
@@ -763,4 +774,6 @@ TOP_LEVEL = Table(
     ),
 )
 """The file level, apart from ``global_defs``, ``vrrp_instance`` and the blocks of
-:mod:`.tracker_tables` (see :mod:`.parser`)."""
+:mod:`.tracker_tables` (``bfd_instance``, ``vrrp_script``, ``track_file``, ``vrrp_track_process``,
+``vrrp_sync_group``;
+see :mod:`.parser`)."""

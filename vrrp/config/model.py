@@ -5,10 +5,11 @@ the cross-field and cross-instance rules of keepalived's vrrp_complete_instance)
 built in Python and one parsed from a file are held to the same rules.  The keyword table
 (:mod:`.keywords`) converts a file's words with the same domain objects.
 
-At about 835 lines the module is a little over the project's ~800, on purpose: the model and
+At about 845 lines the module is a little over the project's ~800, on purpose: the model and
 every rule it is held to are one idea, and split apart a rule could be skipped by one way of
-building a model. The tracked blocks and their rules live in :mod:`.bfd` and :mod:`.scripts`,
-the commands in :mod:`.commands`, the domains in :mod:`.values`.
+building a model. The tracked blocks and their rules live in :mod:`.bfd`, :mod:`.scripts`,
+:mod:`.tracked` and :mod:`.processes`, the sync groups in :mod:`.sync_groups`, the commands in
+:mod:`.commands`, the domains in :mod:`.values`.
 """
 
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,15 @@ from .bfd import BfdInstance, TrackBfd, check_bfd_instances, track_bfd_problems
 from .commands import NotifyScript
 from .errors import ConfigError, ConfigWarning, Problem
 from .files import TrackedFile, TrackFile, check_tracked_files, track_file_problems
+from .processes import (
+    TrackedProcess,
+    TrackProcess,
+    check_tracked_processes,
+    track_process_problems,
+)
 from .scripts import TrackScript, VrrpScript, check_vrrp_scripts, track_script_problems
+from .sync_groups import SyncGroup, check_sync_groups
+from .tracked import TrackInterface
 from .values import (
     ADVERT_INT,
     AUTH_PASS_MAX,
@@ -31,7 +40,6 @@ from .values import (
     INSTANCE_GARP,
     PREEMPT_DELAY,
     PRIORITY,
-    TRACK_WEIGHT,
     TTL,
     VERSION,
     VIP_FLAGS,
@@ -194,29 +202,6 @@ class VirtualIP:
 
 
 @dataclass
-class TrackInterface:
-    """A ``track_interface`` entry: ``IFACE [weight -253..253 [reverse]]``.
-
-    Without a weight, the instance goes to FAULT when the interface goes down.
-    """
-
-    name: str
-    weight: int | None = None
-    reverse: bool = False
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Check the fields; raise :class:`ConfigError` if invalid."""
-        check_ifname("track_interface", self.name)
-        TRACK_WEIGHT.check_opt("track_interface weight", self.weight)
-        check_bool("track_interface reverse", self.reverse)
-        if self.reverse and self.weight is None:
-            raise ConfigError("track_interface: expected a weight before 'reverse'")
-
-
-@dataclass
 class GlobalDefs:
     """The VRRP part of ``global_defs``; defaults are keepalived 2.2.7's.
 
@@ -335,6 +320,7 @@ class VrrpInstance:
     track_bfd: list[TrackBfd] = field(default_factory=list)
     track_script: list[TrackScript] = field(default_factory=list)
     track_file: list[TrackFile] = field(default_factory=list)
+    track_process: list[TrackProcess] = field(default_factory=list)
     notify_master: NotifyScript | None = None
     notify_backup: NotifyScript | None = None
     notify_fault: NotifyScript | None = None
@@ -370,6 +356,10 @@ class VrrpInstance:
         ]
         self.track_bfd = [
             t if isinstance(t, TrackBfd) else TrackBfd(t) for t in _as_list(self.track_bfd)
+        ]
+        self.track_process = [
+            t if isinstance(t, TrackProcess) else TrackProcess(t)
+            for t in _as_list(self.track_process)
         ]
         for keyword in NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
@@ -427,6 +417,8 @@ class VrrpInstance:
             check_type("track_script", script, TrackScript).validate()
         for tracked in self.track_file:
             check_type("track_file", tracked, TrackFile).validate()
+        for process in self.track_process:
+            check_type("track_process", process, TrackProcess).validate()
         for keyword in NOTIFY_KEYWORDS:
             script = getattr(self, keyword)
             if script is not None:
@@ -755,7 +747,7 @@ class Statement:
 @dataclass
 class Config:
     """A parsed or hand-built configuration: ``global_defs``, BFD instances, VRRP scripts,
-    tracked files and VRRP instances.
+    tracked files and processes, VRRP instances and sync groups.
 
     ``warnings`` (not part of equality) lists what the parser complained about;
     ``unused`` (not part of equality, not rendered) the statements it did not model.
@@ -767,6 +759,8 @@ class Config:
     bfd_instances: list[BfdInstance] = field(default_factory=list)
     vrrp_scripts: list[VrrpScript] = field(default_factory=list)
     track_files: list[TrackedFile] = field(default_factory=list)
+    track_processes: list[TrackedProcess] = field(default_factory=list)
+    sync_groups: list[SyncGroup] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list, compare=False)
     unused: list[Statement] = field(default_factory=list, compare=False)
 
@@ -775,6 +769,8 @@ class Config:
         self.bfd_instances = list(self.bfd_instances)
         self.vrrp_scripts = list(self.vrrp_scripts)
         self.track_files = list(self.track_files)
+        self.track_processes = list(self.track_processes)
+        self.sync_groups = list(self.sync_groups)
         self.validate()
 
     def validate(self) -> None:
@@ -783,6 +779,7 @@ class Config:
         bfds = check_bfd_instances(self.bfd_instances)
         scripts = check_vrrp_scripts(self.vrrp_scripts)
         files = check_tracked_files(self.track_files)
+        processes = check_tracked_processes(self.track_processes)
         seen: dict[str, VrrpInstance] = {}
         for inst in self.instances:
             check_type("vrrp_instance", inst, VrrpInstance).validate()
@@ -792,6 +789,7 @@ class Config:
             errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
             errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
             errors += track_file_problems(inst.track_file, inst.effective_priority, files)
+            errors += track_process_problems(inst.track_process, inst.effective_priority, processes)
             if errors:
                 raise ConfigError(f"vrrp_instance {inst.name}: {errors[0].message}")
             for other in seen.values():
@@ -799,6 +797,7 @@ class Config:
                 if problem:
                     raise ConfigError(f"vrrp_instance {inst.name}: {problem}")
             seen[inst.name] = inst
+        check_sync_groups(self.sync_groups, seen, scripts, files, bfds)
 
     def bfd_instance(self, name: str) -> BfdInstance:
         """The ``bfd_instance`` called ``name`` (``KeyError`` if there is none)."""
@@ -820,6 +819,17 @@ class Config:
             if tracked.name == name:
                 return tracked
         raise KeyError(name)
+
+    def track_process_block(self, name: str) -> TrackedProcess:
+        """The ``vrrp_track_process`` block called ``name`` (``KeyError`` if there is none)."""
+        for process in self.track_processes:
+            if process.name == name:
+                return process
+        raise KeyError(name)
+
+    def sync_group_of(self, name: str) -> SyncGroup | None:
+        """The ``vrrp_sync_group`` instance ``name`` is a member of, or None."""
+        return next((g for g in self.sync_groups if name in g.group), None)
 
     def instance(self, name: str) -> VrrpInstance:
         """The instance called ``name`` (``KeyError`` if there is none)."""

@@ -32,13 +32,19 @@ from .model import (
     instance_problems,
     same_vrid_problem,
 )
+from .processes import TrackedProcess, track_process_problems
 from .scripts import VrrpScript, track_script_problems
+from .sync_groups import SyncGroup, member_problems, sync_group_problems
 from .tracker_tables import (
     BFD_INSTANCE,
+    SYNC_GROUP,
     TRACK_FILE,
+    TRACK_PROCESS,
     VRRP_SCRIPT,
     build_bfd_instance,
+    build_sync_group,
     build_track_file,
+    build_track_process,
     build_vrrp_script,
 )
 from .values import check_word
@@ -93,11 +99,13 @@ class _Parser:
         self.warnings: list[ConfigWarning] = []
         self.unused: list[Statement] = []
         self.instances: list[_Block] = []
+        self.sync_groups: list[_Block] = []
         #: The blocks an instance tracks by name, by their keyword (bfd_instance, vrrp_script).
         self.tracked: dict[str, list[_Block]] = {
             "bfd_instance": [],
             "vrrp_script": [],
             "track_file": [],
+            "vrrp_track_process": [],
         }
         #: By vrrp_instance, the names of those blocks read before it: keepalived looks a
         #: track_bfd or track_script up as it reads it, so one naming a later block is ignored.
@@ -203,10 +211,15 @@ class _Parser:
                 # keepalived's old spelling is the same block.
                 check = lambda name: check_word("track_file", name, "a name")  # noqa: E731
                 self.named(node, TRACK_FILE, check, kind="track_file")
+            elif keyword == "vrrp_track_process":
+                check = lambda name: check_word("vrrp_track_process", name, "a name")  # noqa: E731
+                self.named(node, TRACK_PROCESS, check)
             elif keyword == "vrrp_script":
                 self.named(
                     node, VRRP_SCRIPT, lambda name: check_word("vrrp_script", name, "a name")
                 )
+            elif keyword == "vrrp_sync_group":
+                self.sync_group(node)
             else:
                 self.unknown(node, TOP_LEVEL, TOP)
         gd = GlobalDefs(**settings.values)
@@ -219,14 +232,21 @@ class _Parser:
             b.name: _located(b.node, build_track_file, b.name, b.values)
             for b in self.tracked["track_file"]
         }
-        instances = [self.finish(b, gd, bfds, scripts, files) for b in self.instances]
+        processes = {
+            b.name: _located(b.node, build_track_process, b.name, b.values)
+            for b in self.tracked["vrrp_track_process"]
+        }
+        instances = [self.finish(b, gd, bfds, scripts, files, processes) for b in self.instances]
         self.check_vrids(instances)
+        groups = self.finish_sync_groups(instances, scripts, files, bfds)
         config = Config(
             global_defs=gd,
             instances=instances,
             bfd_instances=list(bfds.values()),
             vrrp_scripts=list(scripts.values()),
             track_files=list(files.values()),
+            track_processes=list(processes.values()),
+            sync_groups=groups,
         )
         config.warnings = self.warnings
         config.unused = self.unused
@@ -249,6 +269,78 @@ class _Parser:
         }
         children = _children(node, VRRP_INSTANCE.what)
         self.walk(block, children, VRRP_INSTANCE, f"vrrp_instance {name}")
+
+    def sync_group(self, node: Node) -> None:
+        """A ``vrrp_sync_group`` block: read now, its members resolved at the end of the file
+        (as keepalived's ``vrrp_complete_init`` does), its trackers' names looked up now."""
+        (name,) = _header(node, 1)
+        _located(node, lambda: check_word("vrrp_sync_group", name, "a group name"))
+        for other in self.sync_groups:
+            if other.name == name:
+                raise _error(
+                    node,
+                    f"vrrp_sync_group: expected a unique name, got {name!r} "
+                    f"(already defined at {other.node.filename}:{other.node.line})",
+                )
+        children = _children(node, SYNC_GROUP.what)
+        lists = [child for child in children if child.tokens[0] == "group"]
+        if len(lists) > 1:
+            # keepalived: "Group list already specified for sync group", the second skipped.
+            raise _error(
+                lists[1],
+                f"group: expected one group block in vrrp_sync_group {name}, got a second "
+                f"(the first at {lists[0].filename}:{lists[0].line})",
+            )
+        block = _Block(node, name)
+        self.sync_groups.append(block)
+        self.before[f"vrrp_sync_group {name}"] = {
+            kind: {b.name for b in blocks} for kind, blocks in self.tracked.items()
+        }
+        self.walk(block, children, SYNC_GROUP, f"vrrp_sync_group {name}")
+
+    def finish_sync_groups(
+        self,
+        instances: list[VrrpInstance],
+        scripts: dict[str, VrrpScript],
+        files: dict[str, TrackedFile],
+        bfds: dict[str, BfdInstance],
+    ) -> list[SyncGroup]:
+        """The ``vrrp_sync_group`` models, each checked against the instances and the tracked
+        blocks; a member's problem is located at its entry in the instance."""
+        by_name = {inst.name: inst for inst in instances}
+        blocks = {b.name: b for b in self.instances}
+        taken: dict[str, str] = {}
+        groups = []
+        for b in self.sync_groups:
+            group = _located(b.node, build_sync_group, b.name, b.values)
+            errors, warnings = sync_group_problems(group, by_name, taken, scripts, files, bfds)
+            for problem in warnings:
+                self.warn(self.where(b, problem.key), problem.message)
+            if errors:
+                raise _error(self.group_where(b, errors[0].key), errors[0].message)
+            scope = f"vrrp_sync_group {b.name}"
+            self.defined_before(b, "track_bfd", group.track_bfd, "bfd_instance", scope)
+            self.defined_before(b, "track_script", group.track_script, "vrrp_script", scope)
+            self.defined_before(b, "track_file", group.track_file, "track_file", scope)
+            for member in group.group:
+                problems = member_problems(group, by_name[member], scripts, files, bfds)
+                if problems:
+                    where = self.where(blocks[member], problems[0].key)
+                    raise _error(where, f"vrrp_instance {member}: {problems[0].message}")
+                taken[member] = group.name
+            groups.append(group)
+        return groups
+
+    def group_where(self, b: _Block, key: object) -> Node:
+        """Where a sync group's problem is: the ``group`` line naming the member, or the
+        entry."""
+        if isinstance(key, tuple) and key[0] == "group":
+            for (field_name, *_), node in (
+                (k, n) for k, n in b.where.items() if isinstance(k, tuple)
+            ):
+                if field_name == "group" and key[1] in node.tokens:
+                    return node
+        return self.where(b, key)
 
     def named(
         self,
@@ -296,6 +388,7 @@ class _Parser:
         bfds: dict[str, BfdInstance],
         scripts: dict[str, VrrpScript],
         files: dict[str, TrackedFile],
+        processes: dict[str, TrackedProcess],
     ) -> VrrpInstance:
         for required in ("interface", "virtual_router_id"):
             if required not in b.values:
@@ -314,22 +407,28 @@ class _Parser:
         errors += track_bfd_problems(inst.track_bfd, inst.effective_priority, bfds)
         errors += track_script_problems(inst.track_script, inst.effective_priority, scripts)
         errors += track_file_problems(inst.track_file, inst.effective_priority, files)
+        errors += track_process_problems(inst.track_process, inst.effective_priority, processes)
         if errors:
             raise _error(self.where(b, errors[0].key), errors[0].message)
         self.defined_before(b, "track_bfd", inst.track_bfd, "bfd_instance")
         self.defined_before(b, "track_script", inst.track_script, "vrrp_script")
         self.defined_before(b, "track_file", inst.track_file, "track_file")
+        self.defined_before(b, "track_process", inst.track_process, "vrrp_track_process")
         return inst
 
-    def defined_before(self, b: _Block, keyword: str, tracks: list[Any], kind: str) -> None:
-        """Refuse a ``keyword`` entry of instance ``b`` naming a ``kind`` block defined after
-        it (keepalived ignores such an entry)."""
+    def defined_before(
+        self, b: _Block, keyword: str, tracks: list[Any], kind: str, scope: str | None = None
+    ) -> None:
+        """Refuse a ``keyword`` entry of instance ``b`` (or of the block ``scope`` names)
+        naming a ``kind`` block defined after it (keepalived ignores such an entry)."""
+        scope = scope or f"vrrp_instance {b.name}"
+        before = self.before[b.name if scope.startswith("vrrp_instance ") else scope]
         for i, track in enumerate(tracks):
-            if track.name not in self.before[b.name][kind]:
+            if track.name not in before[kind]:
                 later = next(x for x in self.tracked[kind] if x.name == track.name).node
                 raise _error(
                     self.where(b, (keyword, i)),
-                    f"{keyword}: expected a {kind} defined before vrrp_instance {b.name} "
+                    f"{keyword}: expected a {kind} defined before {scope} "
                     f"(keepalived ignores one defined later), got {track.name!r} (defined at "
                     f"{later.filename}:{later.line})",
                 )

@@ -6,8 +6,10 @@ from .bfd import BfdInstance
 from .files import TrackedFile
 from .keywords import GLOBAL_DEFS, VRRP_INSTANCE, Table
 from .model import Config, GlobalDefs, VrrpInstance
+from .processes import TrackedProcess
 from .scripts import VrrpScript
-from .tracker_tables import BFD_INSTANCE, TRACK_FILE, VRRP_SCRIPT
+from .sync_groups import SyncGroup
+from .tracker_tables import BFD_INSTANCE, SYNC_GROUP, TRACK_FILE, TRACK_PROCESS, VRRP_SCRIPT
 
 __all__ = ["render"]
 
@@ -25,12 +27,29 @@ def _defaults(model: type) -> dict[str, object]:
 
 _DEFAULTS = {
     model: _defaults(model)
-    for model in (GlobalDefs, VrrpInstance, BfdInstance, VrrpScript, TrackedFile)
+    for model in (
+        GlobalDefs,
+        VrrpInstance,
+        BfdInstance,
+        VrrpScript,
+        TrackedFile,
+        TrackedProcess,
+        SyncGroup,
+    )
 }
 
 
 def _body(
-    obj: GlobalDefs | VrrpInstance | BfdInstance | VrrpScript | TrackedFile, table: Table
+    obj: (
+        GlobalDefs
+        | VrrpInstance
+        | BfdInstance
+        | VrrpScript
+        | TrackedFile
+        | TrackedProcess
+        | SyncGroup
+    ),
+    table: Table,
 ) -> list[str]:
     """The lines of a block: every keyword whose fields are not at their default.
 
@@ -66,10 +85,16 @@ def render(config: Config) -> str:
     tracked = [("bfd_instance", b, BFD_INSTANCE) for b in config.bfd_instances]
     tracked += [("vrrp_script", s, VRRP_SCRIPT) for s in config.vrrp_scripts]
     tracked += [("track_file", f, TRACK_FILE) for f in config.track_files]
+    tracked += [("vrrp_track_process", p, TRACK_PROCESS) for p in config.track_processes]
     for kind, obj, table in tracked:
         body = _body(obj, table)
         lines += [f"{kind} {obj.name} {{", *(f"    {line}" for line in body), "}", ""]
     for inst in config.instances:
         body = _body(inst, VRRP_INSTANCE)
         lines += [f"vrrp_instance {inst.name} {{", *(f"    {line}" for line in body), "}", ""]
+    # After the instances (keepalived resolves the members at the end of the file anyway) and
+    # after the tracked blocks (it looks the group's trackers up as it reads them).
+    for group in config.sync_groups:
+        body = _body(group, SYNC_GROUP)
+        lines += [f"vrrp_sync_group {group.name} {{", *(f"    {line}" for line in body), "}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -4,7 +4,9 @@ one :class:`TrackEntry` with each kind's keyword, weights and ``reverse`` rule; 
 2.2.7's checks, which look the name up as the entry is read, ignore one not found or seen
 before, and take no weight on the address owner (vrrp_track.c ``alloc_track_bfd``,
 ``alloc_track_script``; track_file.c ``vrrp_alloc_track_file``; vrrp.c
-``vrrp_complete_instance``). Each is an error here.
+``vrrp_complete_instance``). Each is an error here. Beside them :class:`TrackInterface`, the
+entry naming an interface (here rather than in :mod:`.model` so that :mod:`.sync_groups`, which
+:mod:`.model` imports, can use it too).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from .errors import ConfigError, Problem
-from .values import TRACK_WEIGHT, IntRange, check_bool, check_type, check_word
+from .values import TRACK_WEIGHT, IntRange, check_bool, check_ifname, check_type, check_word
 
-__all__ = ["TrackEntry", "blocks_by_name", "tracked_entry_problems"]
+__all__ = ["TrackEntry", "TrackInterface", "blocks_by_name", "tracked_entry_problems"]
 
 
 @dataclass
@@ -59,6 +61,29 @@ class TrackEntry:
         if self.reverse is None:
             return self.weight, bool(block.reverse) if self.inherits_reverse else False
         return self.weight, self.reverse
+
+
+@dataclass
+class TrackInterface:
+    """A ``track_interface`` entry: ``IFACE [weight -253..253 [reverse]]``.
+
+    Without a weight, the instance goes to FAULT when the interface goes down.
+    """
+
+    name: str
+    weight: int | None = None
+    reverse: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the fields; raise :class:`ConfigError` if invalid."""
+        check_ifname("track_interface", self.name)
+        TRACK_WEIGHT.check_opt("track_interface weight", self.weight)
+        check_bool("track_interface reverse", self.reverse)
+        if self.reverse and self.weight is None:
+            raise ConfigError("track_interface: expected a weight before 'reverse'")
 
 
 def tracked_entry_problems(

@@ -1,6 +1,7 @@
 """The keyword tables of the blocks an instance tracks by name: ``bfd_instance``,
-``vrrp_script`` and ``track_file``, read as :mod:`.keywords` reads ``vrrp_instance`` (the same
-:class:`Keyword` and :class:`Table`, walked by :mod:`.parser` and written by :mod:`.render`).
+``vrrp_script`` and ``track_file``, and of the ``vrrp_sync_group`` that tracks them for its
+members, read as :mod:`.keywords` reads ``vrrp_instance`` (the same :class:`Keyword` and
+:class:`Table`, walked by :mod:`.parser` and written by :mod:`.render`).
 
 ``bfd_instance`` follows keepalived/bfd/bfd_parser.c ``init_bfd_keywords``, ``vrrp_script``
 keepalived/vrrp/vrrp_parser.c's ``vrrp_vscript_*`` handlers.
@@ -14,18 +15,31 @@ from .files import FILE_WEIGHT, INIT_VALUE, TrackedFile
 from .keywords import (
     Keyword,
     Table,
+    block,
     flag_keyword,
     line,
     milliseconds,
     no_block,
     number,
     one,
+    script,
+    script_line,
+    track,
+    track_bfd,
+    track_file,
+    track_line,
+    track_script,
+    track_script_line,
     weight_words,
+    weighted_entry_line,
     words,
 )
 from .lexer import Node, split_quoted_escaped
+from .processes import PROCESS_DELAY, PROCESS_WEIGHT, QUORUM, QUORUM_MAX, TrackedProcess
 from .scripts import SCRIPT_COUNT, SCRIPT_SECONDS, VrrpScript
+from .sync_groups import GROUP_NOTIFY_KEYWORDS, SyncGroup
 from .values import (
+    BARE_WORD,
     BFD_IDLE_TX,
     BFD_INTERVAL,
     BFD_MAX_HOPS,
@@ -38,10 +52,14 @@ from .values import (
 
 __all__ = [
     "BFD_INSTANCE",
+    "SYNC_GROUP",
     "TRACK_FILE",
+    "TRACK_PROCESS",
     "VRRP_SCRIPT",
     "build_bfd_instance",
+    "build_sync_group",
     "build_track_file",
+    "build_track_process",
     "build_vrrp_script",
 ]
 
@@ -230,6 +248,96 @@ def build_track_file(name: str, values: dict[str, Any]) -> TrackedFile:
     return TrackedFile(name, path, **kwargs)
 
 
+def process_words(node: Node) -> tuple[str, tuple[str, ...]]:
+    """``process NAME [PARAMETER...]``: the name or argv[0], and the parameters (each word
+    quoted or not, as keepalived's ``vrrp_tprocess_process_handler`` reads them)."""
+    args = words(node, "a process name or path, optionally followed by its parameters", 1, 10**6)
+    return args[0], tuple(args[1:])
+
+
+def param_match(node: Node) -> str:
+    """``param_match [initial|partial]``: bare, the parameters must match exactly."""
+    args = words(node, "nothing (exact), 'initial' or 'partial'", 0, 1)
+    if not args:
+        return "exact"
+    if args[0] not in ("initial", "partial"):
+        # keepalived 2.2.7 knows no 'exact' word: "Invalid param_match type exact - ignoring".
+        raise ConfigError(
+            f"param_match: expected nothing (exact match), 'initial' or 'partial', got {args[0]!r}"
+        )
+    return args[0]
+
+
+def process_weight(node: Node) -> tuple[int, bool]:
+    """A ``vrrp_track_process`` block's ``weight N [reverse]`` (-254..254)."""
+    no_block(node)
+    usage = "weight -254..254 optionally followed by 'reverse'"
+    weight, reverse = weight_words("weight", list(node.tokens), usage, PROCESS_WEIGHT)
+    if reverse is False:
+        # keepalived's vrrp_tprocess_weight_handler knows only 'reverse' here.
+        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
+    return weight, bool(reverse)
+
+
+def _quoted(word: str) -> str:
+    return word if BARE_WORD.fullmatch(word) else f'"{word}"'
+
+
+def _delay(name: str) -> Keyword:
+    return Keyword(
+        name,
+        one(PROCESS_DELAY.expected, PROCESS_DELAY.from_text),
+        (name,),
+        line(name, PROCESS_DELAY.format),
+    )
+
+
+TRACK_PROCESS = Table(
+    (
+        Keyword(
+            "process",
+            process_words,
+            ("process", "parameters"),
+            lambda p, params: ["process " + " ".join(_quoted(w) for w in (p, *params))],
+        ),
+        Keyword(
+            "param_match",
+            param_match,
+            ("param_match",),
+            lambda m: ["param_match" + ("" if m == "exact" else f" {m}")],
+        ),
+        Keyword(
+            "weight",
+            process_weight,
+            ("weight", "reverse"),
+            lambda w, r: [f"weight {w}" + (" reverse" if r else "")] if w or r else [],
+            always=True,
+        ),
+        Keyword("quorum", number(QUORUM), ("quorum",), line("quorum")),
+        Keyword("quorum_max", number(QUORUM_MAX), ("quorum_max",), line("quorum_max")),
+        # 'delay' sets both; the model renders the two.
+        Keyword(
+            "delay",
+            lambda node: (PROCESS_DELAY.from_text("delay", words(node, "seconds", 1)[0]),) * 2,
+            ("fork_delay", "terminate_delay"),
+        ),
+        _delay("fork_delay"),
+        _delay("terminate_delay"),
+        flag_keyword("full_command"),
+    ),
+    "process settings",
+)
+"""``vrrp_track_process NAME { ... }`` (keepalived/vrrp/vrrp_parser.c, the keywords installed
+after ``vrrp_tprocess_handler``)."""
+
+
+def build_track_process(name: str, values: dict[str, Any]) -> TrackedProcess:
+    """The model of a ``vrrp_track_process`` block from its name and keywords."""
+    kwargs = dict(values)
+    process = _required(kwargs, "process", f"vrrp_track_process {name}", "the process name or path")
+    return TrackedProcess(name, process, **kwargs)
+
+
 def _required(
     kwargs: dict[str, Any], field: str, block: str, expected: str, keyword: str | None = None
 ) -> Any:
@@ -241,3 +349,50 @@ def _required(
             f"{block.split()[0]})"
         )
     return kwargs.pop(field)
+
+
+def group_names(node: Node) -> tuple[str, ...]:
+    """One line of a ``group { }`` block: one or more ``vrrp_instance`` names (keepalived's
+    ``read_value_block`` takes every word of every line)."""
+    no_block(node)
+    return tuple(check_word("group", name, "a vrrp_instance name") for name in node.tokens)
+
+
+def _group_entries(name: str, convert: Any, text: Any, what: str) -> Keyword:
+    return Keyword(name, convert, (name,), block(name, text), entries=True, what=what)
+
+
+SYNC_GROUP = Table(
+    (
+        Keyword(
+            "group",
+            group_names,
+            ("group",),
+            # Stored flat (see build_sync_group): one name a line.
+            block("group", str),
+            entries=True,
+            what="vrrp_instance names",
+        ),
+        _group_entries("track_interface", track, track_line, "interface names"),
+        _group_entries("track_script", track_script, track_script_line, "vrrp_script names"),
+        _group_entries("track_file", track_file, weighted_entry_line, "track_file names"),
+        _group_entries("track_bfd", track_bfd, weighted_entry_line, "BFD instance names"),
+        *(Keyword(n, script, (n,), script_line(n), keep_first=True) for n in GROUP_NOTIFY_KEYWORDS),
+        flag_keyword("sync_group_tracking_weight"),
+    ),
+    "sync group settings",
+    unsupported=frozenset(
+        {"smtp_alert", "global_tracking", "notify_priority_changes", "track_process"}
+    ),
+)
+"""``vrrp_sync_group NAME { ... }`` (keepalived/vrrp/vrrp_parser.c ``vrrp_sync_group_handler``
+and the keywords installed after it)."""
+
+
+def build_sync_group(name: str, values: dict[str, Any]) -> SyncGroup:
+    """The model of a ``vrrp_sync_group`` block from its name and keywords (the ``group``
+    block's lines, each a tuple of names, made one list)."""
+    kwargs = dict(values)
+    lines = kwargs.pop("group", [])
+    members = [member for names in lines for member in names]
+    return SyncGroup(name, members, **kwargs)
