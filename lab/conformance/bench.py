@@ -451,11 +451,17 @@ class Bench:
         return RouterParams(**values)
 
     def start_iut(
-        self, params: RouterParams, extra: tuple[str, ...] = (), append: str = ""
+        self,
+        params: RouterParams,
+        extra: tuple[str, ...] = (),
+        append: str = "",
+        requires: tuple[str, ...] = (),
     ) -> float:
         """Start the IUT with ``params`` (stopping a previous one first); return the lab-clock
         time of its first report (its router is :attr:`router`). ``append`` is more config
-        after the instance (a B row's ``bfd_instance``)."""
+        after the instance (a B row's ``bfd_instance``). ``requires`` names keywords the row
+        asks about: a driver that would run without one of them refuses
+        (:meth:`lab.routers.Router.require`), and the row is n/a."""
         self.stop_iut()
         text = self.iut.config(params, extra) + append
         if self.router is None:
@@ -474,6 +480,7 @@ class Bench:
             # The same driver object again: it owns the node's notify FIFO and its reader.
             self.router.set_config(text)
         router = self.router
+        router.require(requires)
         self.launched = clock.now()
         first = router.start()
         self.witness.watch(router.daemon_pids())
@@ -508,34 +515,34 @@ class Bench:
         )
         return want
 
-    def wait_master(self, within: float, since: float) -> Transition | None:
-        """The IUT's MASTER report at or after ``since`` within ``within`` seconds, or None.
+    def wait_report(
+        self, state: str, within: float, since: float, instance: str | None = None
+    ) -> Transition | None:
+        """The IUT's report of ``state`` (of ``instance``, else of any of its instances) at or
+        after ``since`` within ``within`` seconds, or None.
 
         Blocks on the router's event stream; None means it did not happen in that window.
         """
         assert self.router is not None
         try:
             return self.router.events.wait_for(
-                lambda e: e.kind == "INSTANCE" and e.state == "MASTER",
+                lambda e: (
+                    e.kind == "INSTANCE" and e.state == state and instance in (None, e.instance)
+                ),
                 timeout=within,
-                what="the IUT to become MASTER",
+                what=f"{instance or 'the IUT'} to report {state}",
                 since=since,
             )
         except WaitTimeout:
             return None
 
+    def wait_master(self, within: float, since: float) -> Transition | None:
+        """The IUT's MASTER report at or after ``since`` within ``within`` seconds, or None."""
+        return self.wait_report("MASTER", within, since)
+
     def wait_backup(self, within: float, since: float) -> Transition | None:
         """The IUT's BACKUP report at or after ``since`` within ``within`` seconds, or None."""
-        assert self.router is not None
-        try:
-            return self.router.events.wait_for(
-                lambda e: e.kind == "INSTANCE" and e.state == "BACKUP",
-                timeout=within,
-                what="the IUT to become BACKUP",
-                since=since,
-            )
-        except WaitTimeout:
-            return None
+        return self.wait_report("BACKUP", within, since)
 
     def state(self) -> str:
         """The IUT's last reported state."""

@@ -16,7 +16,8 @@ the rows are:
 * :mod:`lab.conformance.checks_arp_nd`: A01–A03;
 * :mod:`lab.conformance.checks_unicast`: U01;
 * :mod:`lab.conformance.checks_reception`: P02, the last VRRP row registered;
-* :mod:`lab.conformance.checks_bfd`: B01–B09 (BFD, over :mod:`lab.conformance.bfd_bench`).
+* :mod:`lab.conformance.checks_bfd`: B01–B09 (BFD, over :mod:`lab.conformance.bfd_bench`);
+* :mod:`lab.conformance.checks_trackers`: K01–K07 (keepalived's trackers).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from lab.conformance import checks_arp_nd  # noqa: F401
 from lab.conformance import checks_unicast  # noqa: F401
 from lab.conformance import checks_reception  # noqa: F401
 from lab.conformance import checks_bfd  # noqa: F401
+from lab.conformance import checks_trackers  # noqa: F401
 
 # isort: on
 

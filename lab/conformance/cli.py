@@ -61,8 +61,9 @@ def add_conformance_command(sub: Any) -> None:
     p = sub.add_parser(
         "conformance",
         help=(
-            "check VRRP implementations against RFC 5798/9568, and their BFD against RFC "
-            "5880/5881 (--rows bfd) (docs/architecture.md#conformance); print the matrix"
+            "check VRRP implementations against RFC 5798/9568, their BFD against RFC "
+            "5880/5881 (--rows bfd) and their trackers against keepalived.conf(5) (--rows "
+            "trackers) (docs/architecture.md#conformance); print the matrix"
         ),
     )
     p.add_argument(
@@ -75,8 +76,8 @@ def add_conformance_command(sub: Any) -> None:
     p.add_argument(
         "--rows",
         metavar="IDS",
-        help="rows to run, e.g. P01,T01 or B01,B05; 'vrrp', 'bfd' and 'all' name those sets "
-        "(default: the VRRP rows)",
+        help="rows to run, e.g. P01,T01 or B01,K03; 'vrrp', 'bfd', 'trackers' and 'all' name "
+        "those sets (default: the VRRP rows)",
     )
     p.add_argument(
         "--jobs",
@@ -246,17 +247,23 @@ def cell(verdict: Verdict) -> str:
     return text
 
 
+def matrix_title(rows: Sequence[str]) -> str:
+    """What the matrix of ``rows`` checks against: the RFCs (and keepalived's manual) of the
+    row groups it holds, and the families they are asked in."""
+    parts = {
+        "VRRP (RFC 5798 / 9568)": any(not ROWS[r].bfd and not ROWS[r].tracker for r in rows),
+        "BFD (RFC 5880 / 5881)": any(ROWS[r].bfd for r in rows),
+        "trackers (keepalived.conf(5))": any(ROWS[r].tracker for r in rows),
+    }
+    held = [name for name, present in parts.items() if present]
+    families = sorted({family for r in rows for family in ROWS[r].families})
+    spelled = " and ".join(f"IPv{family}" for family in families)
+    return f"Conformance: {', '.join(held)}, {spelled}"
+
+
 def matrix_table(verdicts: Sequence[Verdict], columns: Sequence[str], rows: Sequence[str]) -> Table:
     """The matrix: a row per conformance row, a column per implementation."""
-    bfd = [row for row in rows if ROWS[row].bfd]
-    title = (
-        "VRRP conformance (RFC 5798 / RFC 9568)"
-        if not bfd
-        else "BFD conformance (RFC 5880 / RFC 5881)"
-        if len(bfd) == len(rows)
-        else "VRRP and BFD conformance (RFC 5798 / 9568, RFC 5880 / 5881)"
-    )
-    table = Table(title=f"{title}, IPv4 and IPv6", title_justify="left")
+    table = Table(title=matrix_title(rows), title_justify="left")
     table.add_column("row")
     table.add_column("level")
     table.add_column("rule")

@@ -170,6 +170,27 @@ DEPARTURES: dict[str, dict[str, Expectation]] = {
             "never tested; the other malformed packets are discarded",
             contains="A bit without authentication: accepted",
         ),
+        # The K rows ask about keepalived's trackers: vrrpd has no health checks (the driver
+        # refuses track_script rather than run a config whose VIP would not move), and no
+        # preempt_delay (the driver would run without it).
+        **{
+            row: Expectation(
+                "n/a",
+                "vrrpd has no health checks; the driver refuses track_script",
+                contains="track_script: FRR vrrpd has no health checks",
+            )
+            for row in ("K01", "K02", "K03", "K05", "K07")
+        },
+        "K04": Expectation(
+            "n/a",
+            "vrrpd has no sync groups; the driver refuses vrrp_sync_group",
+            contains="vrrp_sync_group",
+        ),
+        "K06": Expectation(
+            "n/a",
+            "vrrpd has no preempt_delay; the driver would run without it",
+            contains="preempt_delay (FRR has no such setting)",
+        ),
     },
 }
 
@@ -177,6 +198,9 @@ DEPARTURES: dict[str, dict[str, Expectation]] = {
 COLUMNS = list(DEPARTURES)
 #: The columns the suite asks the BFD rows of: bundled-9568 runs the bundled daemon's BFD.
 BFD_COLUMNS = ["keepalived", "bundled", "frr"]
+#: The columns the suite asks the tracker rows of: bundled-9568's RFC 9568 switch changes
+#: nothing a tracker does.
+TRACKER_COLUMNS = ["keepalived", "bundled", "frr"]
 
 
 def expectation(column: str, row: str) -> Expectation:

@@ -27,13 +27,14 @@ class Row:
     id: str
     title: str
     section: str
-    """Where RFC 5798 (or RFC 9568 where it differs) states the rule."""
+    """Where RFC 5798 (or RFC 9568 where it differs) states the rule; for a K row, where
+    ``keepalived.conf(5)`` documents the keyword (no RFC covers trackers)."""
     level: Level
     families: tuple[Family, ...] = (4, 6)
     """The address families the rule applies to; the check asks its question in each."""
     group: str = ""
     """UNH-IOL style group: transmission, reception, timers, state machine, ARP/ND, unicast;
-    BFD for the B rows."""
+    BFD for the B rows; trackers for the K rows."""
     rfc9568: bool = False
     """Whether RFC 9568 changes what the check measures: the checksum's form, Skew_Time under
     a master whose interval differs from the IUT's own, the answer to a losing advert. On the
@@ -43,6 +44,11 @@ class Row:
     def bfd(self) -> bool:
         """Whether the row asks about BFD (RFC 5880/5881) rather than VRRP."""
         return self.group == "BFD"
+
+    @property
+    def tracker(self) -> bool:
+        """Whether the row asks about keepalived's trackers (a K row) rather than an RFC."""
+        return self.group == "trackers"
 
 
 ROWS: dict[str, Row] = {
@@ -195,6 +201,62 @@ ROWS: dict[str, Row] = {
             group="unicast",
         ),
         Row(
+            "K01",
+            "check of weight 0 failing: FAULT at the failing run, no advert after it",
+            "keepalived.conf(5) vrrp_script weight",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K02",
+            "negative weight lowers the advertised priority (clamped to 1); the peer takes over",
+            "keepalived.conf(5) vrrp_script weight",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K03",
+            "fall failing runs in a row to fail, rise succeeding runs to recover",
+            "keepalived.conf(5) vrrp_script rise, fall",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K04",
+            "sync group members transition together, and a held member stays backup",
+            "keepalived.conf(5) vrrp_sync_group",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K05",
+            "nopreempt holds after a FAULT too; a resigning master is still replaced",
+            "keepalived.conf(5) nopreempt",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K06",
+            "preempt_delay: no takeover from a lower-priority master before the delay",
+            "keepalived.conf(5) preempt_delay",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
+            "K07",
+            "notify scripts run once per transition, in order",
+            "keepalived.conf(5) notify_master, notify_backup, notify_fault, notify_stop",
+            "MUST",
+            families=(4,),
+            group="trackers",
+        ),
+        Row(
             "B01", "TTL / hop limit 255 sent; 254 discarded (GTSM)", "5881 §5", "MUST", group="BFD"
         ),
         Row(
@@ -250,12 +312,14 @@ ROWS: dict[str, Row] = {
         ),
     )
 }
-#: The VRRP rows: the default matrix.
-VRRP_ROWS = [row for row, spec in ROWS.items() if not spec.bfd]
+#: The VRRP rows of RFC 5798 / 9568: the default matrix.
+VRRP_ROWS = [row for row, spec in ROWS.items() if not spec.bfd and not spec.tracker]
 #: The BFD rows (RFC 5880/5881).
 BFD_ROWS = [row for row, spec in ROWS.items() if spec.bfd]
+#: The tracker rows (keepalived's health checks, preemption knobs, notify scripts).
+TRACKER_ROWS = [row for row, spec in ROWS.items() if spec.tracker]
 #: Words ``--rows`` takes for a set of rows.
-ROW_SETS = {"vrrp": VRRP_ROWS, "bfd": BFD_ROWS, "all": list(ROWS)}
+ROW_SETS = {"vrrp": VRRP_ROWS, "bfd": BFD_ROWS, "trackers": TRACKER_ROWS, "all": list(ROWS)}
 
 
 def parse_rows(text: str | None) -> list[str]:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeVar
 
 from lab import clock
-from lab.errors import EnvironmentMissing, LabError, UsageError, WaitTimeout
+from lab.errors import EnvironmentMissing, LabError, Unsupported, UsageError, WaitTimeout
 from lab.linux import Scheduling
 from lab.routers.events import (
     STATES,
@@ -403,6 +403,21 @@ class Router(ABC):
                 raise RouterError(f"router {self.name} ({self.impl}) is not running")
             self._prepare_files()
             return self._signal_main(signal.SIGHUP)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The settings of its config this daemon runs without, one line each naming the
+        keyword (FRR's vrrpd has no notify scripts, say); empty for a daemon that runs them
+        all."""
+        return ()
+
+    def require(self, keywords: tuple[str, ...]) -> None:
+        """Refuse (:class:`lab.errors.Unsupported`) if the config's ``keywords`` are among
+        the settings this daemon would run without (:attr:`ignored`): a question about them
+        cannot be asked of it."""
+        missing = [note for note in self.ignored if any(k in note for k in keywords)]
+        if missing:
+            raise Unsupported(f"{self.impl} runs without {'; '.join(missing)}")
 
     def set_config(self, config: str | RouterParams) -> None:
         """Replace the config; it takes effect at the next :meth:`start` or :meth:`reload`."""

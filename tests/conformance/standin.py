@@ -1,11 +1,13 @@
-"""Drivers that run the scripted stand-ins (``liar.py`` for VRRP, ``bfd_liar.py`` for BFD) as
-lab routers, one per flaw.
+"""Drivers that run the stand-ins as lab routers, one per flaw: the scripted ones (``liar.py``
+for VRRP, ``bfd_liar.py`` for BFD) and the bundled daemon with one tracker rule broken
+(``mutant.py``, for the K rows).
 
 ``liar_iut("ttl254")`` registers a :class:`lab.routers.Router` subclass named ``liar-ttl254``
 with :func:`lab.routers.register_driver` and returns the :class:`lab.conformance.Iut` column
 that runs it, so the conformance checks drive it exactly as they drive keepalived: through
 ``make_router``, the rendered ``keepalived.conf`` and the notify FIFO. ``bfd_liar_iut`` does
-the same for the BFD stand-in (``bfdliar-<flaw>``).
+the same for the BFD stand-in (``bfdliar-<flaw>``), ``mutant_iut`` for the mutants
+(``mutant-<flaw>``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import ClassVar
 
 from lab.conformance import Iut, iut
 from lab.routers import Router, register_driver
+from lab.routers.bundled import BundledRouter
 
 LIAR = Path(__file__).with_name("liar.py")
 
@@ -63,6 +66,39 @@ def bfd_liar_iut(flaw: str) -> Iut:
             f"BfdLiarRouter_{flaw.replace('-', '_')}",
             (BfdLiarRouter,),
             {"impl": name, "flaw": flaw},
+        )
+    )
+    return iut(name)
+
+
+MUTANT = Path(__file__).with_name("mutant.py")
+
+
+class MutantRouter(BundledRouter):
+    """The bundled daemon with one tracker rule broken (``mutant.py``), driven as bundled."""
+
+    impl: ClassVar[str] = "mutant"
+    flaw: ClassVar[str] = "none"
+
+    def command(self) -> list[str]:
+        """``mutant.py --flaw FLAW`` followed by the bundled daemon's own arguments."""
+        return [
+            self.program,
+            str(MUTANT),
+            "--flaw",
+            self.flaw,
+            *self.standard_flags(),
+            "--control",
+            self.control_path,
+        ]
+
+
+def mutant_iut(flaw: str) -> Iut:
+    """The column of the bundled daemon with ``flaw`` (``none``: the daemon as it is)."""
+    name = f"mutant-{flaw}"
+    register_driver(
+        type(
+            f"MutantRouter_{flaw.replace('-', '_')}", (MutantRouter,), {"impl": name, "flaw": flaw}
         )
     )
     return iut(name)

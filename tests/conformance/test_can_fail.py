@@ -1,7 +1,8 @@
 """Every verdict can fail (issue 6, point 3; issue 13 for the B rows), and every check can pass.
 
-For each row, a scripted stand-in plays the implementation under test and breaks just that
-row's rule (``liar.py`` for the VRRP rows, ``bfd_liar.py`` for the BFD rows); the row's check,
+For each row, a stand-in plays the implementation under test and breaks just that row's rule
+(``liar.py`` for the VRRP rows, ``bfd_liar.py`` for the BFD rows, ``mutant.py``, the bundled
+daemon with one function replaced, for the tracker rows); the row's check,
 unchanged, must report ``fail``, in IPv4 and in IPv6 (a BFD row in IPv4: see :func:`families`).
 The honest stand-in (no flaw) must pass every row in the same families, so a fail is the flaw's
 doing, not the bench's.
@@ -18,9 +19,12 @@ from lab.conformance.checks_bfd import MALFORMED
 from lab.conformance.rows import Family
 from tests.conformance.bfd_liar import FLAWS as BFD_FLAWS
 from tests.conformance.liar import FLAWS
-from tests.conformance.standin import bfd_liar_iut, liar_iut
+from tests.conformance.mutant import FLAWS as MUTANT_FLAWS
+from tests.conformance.standin import bfd_liar_iut, liar_iut, mutant_iut
 
-BROKEN = {flaw: row for flaws in (FLAWS, BFD_FLAWS) for flaw, row in flaws.items() if row}
+BROKEN = {
+    flaw: row for flaws in (FLAWS, BFD_FLAWS, MUTANT_FLAWS) for flaw, row in flaws.items() if row
+}
 #: Rows that ask several cases: each case must fail on its own against the flaw, in each
 #: family (the IPv6 reasons carry the ``IPv6: `` prefix too), so no case is a passenger.
 #: ``{ttl}`` is the family's word: TTL or hop limit.
@@ -33,7 +37,10 @@ CASES = {
 
 
 def standin(flaw: str, row: str) -> Iut:
-    """The stand-in column breaking ``flaw`` that plays ``row``'s protocol."""
+    """The stand-in column breaking ``flaw`` that plays ``row``'s protocol: for a K row, the
+    bundled daemon with that flaw (``none``: the daemon itself)."""
+    if ROWS[row].tracker:
+        return mutant_iut(flaw)
     return bfd_liar_iut(flaw) if ROWS[row].bfd else liar_iut(flaw)
 
 
@@ -49,6 +56,7 @@ def test_every_row_has_a_flaw() -> None:
     """The stand-ins break each row's rule in one of their flaws (no lab needed)."""
     assert sorted(BROKEN.values()) == sorted(ROWS)
     assert {ROWS[row].bfd for row in BFD_FLAWS.values() if row} == {True}
+    assert {ROWS[row].tracker for row in MUTANT_FLAWS.values() if row} == {True}
 
 
 @pytest.mark.lab

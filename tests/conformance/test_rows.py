@@ -17,8 +17,8 @@ import pytest
 from lab.conformance import iut, run_row
 from lab.conformance.bench import RFC9568_SUFFIX
 from lab.conformance.cli import not_runnable
-from lab.conformance.expected import BFD_COLUMNS, COLUMNS, expectation
-from lab.conformance.rows import BFD_ROWS, ROWS, VRRP_ROWS
+from lab.conformance.expected import BFD_COLUMNS, COLUMNS, TRACKER_COLUMNS, expectation
+from lab.conformance.rows import BFD_ROWS, ROWS, TRACKER_ROWS, VRRP_ROWS
 from tests.matrix import FULL
 
 
@@ -33,10 +33,13 @@ def asked(column: str, row: str) -> bool:
 
 #: Every cell: the VRRP rows in every column (an RFC 9568 column: see :func:`asked`), the BFD
 #: rows in the columns with a BFD of their own (bundled-9568 is the bundled daemon's BFD
-#: again: its RFC 9568 switch is VRRP's).
-CELLS = [(c, r) for c in COLUMNS for r in VRRP_ROWS if asked(c, r)] + [
-    (c, r) for c in BFD_COLUMNS for r in BFD_ROWS
-]
+#: again: its RFC 9568 switch is VRRP's), the tracker rows in the columns of their own
+#: implementation (bundled-9568 tracks as bundled does).
+CELLS = (
+    [(c, r) for c in COLUMNS for r in VRRP_ROWS if asked(c, r)]
+    + [(c, r) for c in BFD_COLUMNS for r in BFD_ROWS]
+    + [(c, r) for c in TRACKER_COLUMNS for r in TRACKER_ROWS]
+)
 
 
 @pytest.mark.lab
