@@ -325,9 +325,13 @@ def steady_window(advert_ints: Iterable[float], floor: float = 0.2) -> float:
     return max(floor, 3 * max(ints)) if ints else floor
 
 
-def steady_deadline(window: float, advert_ints: Iterable[float]) -> float:
-    """How long to wait for a steady ``window`` (seconds): the window, the probe horizon, and
-    three Master_Down_Intervals (about 3·(3·Adv + Adv)) for the routers to settle."""
+def steady_deadline(window: float, advert_ints: Iterable[float], regarp: float = 0.0) -> float:
+    """How long to wait for a steady ``window`` (seconds): the window, the probe horizon,
+    three Master_Down_Intervals (about 3·(3·Adv + Adv)) for the routers to settle, and
+    ``regarp``: the longest ``garp_master_delay`` of a router with ``use_vmac``. On a learning
+    switch an old master that still holds the VIP can answer the new master's GARPs from the
+    shared VMAC, and only the new master's second GARP batch, that long after its first, takes
+    the VMAC back (docs/scenarios.md, "The service behind the VIP")."""
     ints = list(advert_ints)
     adv = max(ints) if ints else 1.0
-    return window + LATE + 3 * 4 * adv
+    return window + LATE + 3 * 4 * adv + regarp

@@ -130,6 +130,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
         )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
+        _vmac_answered_back(recording, f, until)
         if recording.has_service:
             f.service = _service_outage(recording, f, until)
         out.append(f)
@@ -157,39 +158,6 @@ def _service_outage(
         takeover=f.first_advert_after,
     )
     new = recording.timers.get(f.new_master or "")
-    if new is not None and new.use_vmac and f.first_garp_after is not None and f.old_master:
-        # The old master's answers are ARP replies (its own GARPs are requests).
-        arps = [
-            (e.time, e.sender, e.src_mac)
-            for e in recording.capture_events
-            if isinstance(e, ArpEvent) and e.op == 2
-        ]
-        to_vip = [
-            (e.time, e.receivers)
-            for e in recording.capture_events
-            if isinstance(e, ProbePacket)
-            and e.direction_kind == "request"
-            and e.dst_ip == recording.vip
-        ]
-        relearned = service_metrics.vmac_relearned(
-            arps,
-            to_vip,
-            f.old_master,
-            f.new_master or "",
-            _vmac(new.vrid),
-            f.first_garp_after,
-            old.advert_int if old is not None else new.advert_int,
-        )
-        if relearned is not None:
-            out.vmac_relearned_at, out.astray_at = relearned
-            out.regarp_at = next(
-                (
-                    at
-                    for at, who in recording.garps
-                    if who == f.new_master and out.astray_at < at < until
-                ),
-                None,
-            )
     if f.fault in ("service_down", "service_hang") and old is not None and new is not None:
         window = service_metrics.service_window(
             old.checks,
@@ -199,11 +167,54 @@ def _service_outage(
         )
         if window is not None:
             low, high = window
-            if out.vmac_relearned_at is not None:
+            if f.vmac_answered_back_at is not None:
                 # The service comes back with the new master's second GARP batch.
                 high += new.garp_master_delay
             out.theory_min_ms, out.theory_ms = low * 1000, high * 1000
     return out
+
+
+def _vmac_answered_back(recording: Recording, f: metrics.Failover, until: float) -> None:
+    """Whether, in failover ``f``, the old master answered the new master's GARP from the
+    shared VMAC and the fabric then sent the VIP's frames to it
+    (:func:`lab.metrics.vmac_answered_back`); sets the failover's ``vmac_*`` times if so."""
+    new = recording.timers.get(f.new_master or "")
+    if new is None or not new.use_vmac or f.first_garp_after is None or not f.old_master:
+        return
+    old = recording.timers.get(f.old_master)
+    # The old master's answers are ARP replies (its own GARPs are requests).
+    arps = [
+        (e.time, e.sender, e.src_mac)
+        for e in recording.capture_events
+        if isinstance(e, ArpEvent) and e.op == 2
+    ]
+    to_vip = [
+        (e.time, e.receivers)
+        for e in recording.capture_events
+        if isinstance(e, ProbePacket)
+        and e.direction_kind == "request"
+        and e.dst_ip == recording.vip
+    ]
+    found = metrics.vmac_answered_back(
+        arps,
+        to_vip,
+        f.old_master,
+        f.new_master or "",
+        _vmac(new.vrid),
+        f.first_garp_after,
+        old.advert_int if old is not None else new.advert_int,
+    )
+    if found is None:
+        return
+    f.vmac_answered_back_at, f.vmac_astray_at = found
+    f.vmac_regarp_at = next(
+        (
+            at
+            for at, who in recording.garps
+            if who == f.new_master and f.vmac_astray_at < at < until
+        ),
+        None,
+    )
 
 
 def _takeover_window(old: RouterTimers, new: RouterTimers) -> tuple[float, float]:

@@ -36,8 +36,16 @@ SILENT_FAULTS = ("crash", "host_down", "freeze", "partition", "link_flap")
 #: Faults after which VRRP has nothing to detect, so the RFC gives no figure: BFD is lost while
 #: every advert still arrives (what a backup does then is the implementation's BFD policy); a
 #: service fault is detected by a health check, whose window lab.service_metrics gives; what an
-#: interface-down does is the tracker's (FAULT and priority 0, or a lowered priority).
-NO_RFC_FIGURE = ("bfd_loss", "interface_down", "service_down", "service_hang", "service_flap")
+#: interface-down does is the tracker's (FAULT and priority 0, or a lowered priority), and so is
+#: what a flagged file does (a track_file, or a check that tests for it).
+NO_RFC_FIGURE = (
+    "bfd_loss",
+    "interface_down",
+    "service_down",
+    "service_hang",
+    "service_flap",
+    "file_flag",
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,14 @@ class Failover:
     """The BFD component, when a router's BFD session went Down in the window."""
     service: ServiceOutage | None = None
     """The outage HTTP clients saw, with its components (scenarios with a ``service:``)."""
+    vmac_answered_back_at: float | None = None
+    """When the old master, still holding the VIP, answered the new master's GARP from the
+    shared virtual MAC and the fabric learnt that MAC on its port again
+    (:func:`vmac_answered_back`); None when it did not."""
+    vmac_astray_at: float | None = None
+    """The first frame for the VIP the fabric then delivered to the old master."""
+    vmac_regarp_at: float | None = None
+    """The new master's first GARP after that: when the fabric learns the VMAC back."""
 
     @property
     def duplicated_vip(self) -> bool:
@@ -141,12 +157,87 @@ class Failover:
             ],
             "vip_holders_at_end": self.vip_holders_at_end,
             "bfd": self.bfd.as_json(self.at) if self.bfd is not None else None,
-            "service": self.service.as_json() if self.service is not None else None,
+            "service": self._service_json(),
+            "vmac_answered_back": None
+            if self.vmac_answered_back_at is None
+            else {
+                "answered_ms": _round((self.vmac_answered_back_at - self.at) * 1000),
+                "astray_ms": _round(((self.vmac_astray_at or self.at) - self.at) * 1000),
+                "regarp_ms": None
+                if self.vmac_regarp_at is None
+                else _round((self.vmac_regarp_at - self.at) * 1000),
+            },
         }
+
+    def _service_json(self) -> dict[str, object] | None:
+        """The service's record, with ``vmac_relearned_by_old_master_ms`` (since the first
+        failed request), which it has carried since before the VMAC answer became every
+        failover's (``vmac_answered_back``)."""
+        if self.service is None:
+            return None
+        record = self.service.as_json()
+        first_failed = self.service.first_failed
+        record["vmac_relearned_by_old_master_ms"] = (
+            None
+            if self.vmac_answered_back_at is None or first_failed is None
+            else _round((self.vmac_answered_back_at - first_failed) * 1000)
+        )
+        return record
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def vmac_answered_back(
+    arps: Sequence[tuple[float, str, str]],
+    to_vip: Sequence[tuple[float, tuple[str, ...]]],
+    old_master: str,
+    new_master: str,
+    vmac: str,
+    new_masters_garp: float,
+    within: float,
+) -> tuple[float, float] | None:
+    """(When the old master answered the new master's GARP from the shared virtual MAC, when
+    the fabric then delivered a frame for the VIP to it and not to the new master), or None
+    when that did not happen.
+
+    ``arps`` are the capture's ARP replies as (time, sender, source MAC), ``to_vip`` its probes
+    to the VIP as (time, receivers). Both routers own ``vmac`` (``use_vmac``). A handover where
+    the old master stays up (a weighted check lowered it) leaves it holding the VIP until it
+    hears the new master's first advert, sent with its first GARPs; if a GARP request reaches
+    it before that, its kernel answers it, from the VMAC, and a learning switch moves the MAC
+    back to its port. Frames to the VIP then reach a node that no longer holds it, until the
+    new master sends from the VMAC again: its next GARP, ``garp_master_delay`` later.
+
+    Both are looked for within ``within`` seconds (the old master's advert interval: by then it
+    has heard an advert and let the VIP go, so a later reply or delivery is another story, a
+    preemption back say). An answer the fabric did not learn from (an SDN that filters it)
+    delivers nothing astray, and is not reported; nor is a frame flooded to both.
+    """
+    answered = next(
+        (
+            at
+            for at, sender, src in sorted(arps)
+            if new_masters_garp <= at < new_masters_garp + within
+            and sender == old_master
+            and src == vmac
+        ),
+        None,
+    )
+    if answered is None:
+        return None
+    astray = next(
+        (
+            at
+            for at, receivers in sorted(to_vip)
+            if answered <= at < answered + within
+            and old_master in receivers
+            and new_master not in receivers
+        ),
+        None,
+    )
+    return None if astray is None else (answered, astray)
 
 
 def skew_time(priority: int, advert_int: float, version: int = 3) -> float:

@@ -53,6 +53,7 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
         ),
         (rel(f.first_served_after), f"first probe served after the outage (by {f.new_master})"),
         *_bfd_events(f, rel),
+        *_vmac_events(f, rel),
         *_service_events(f, rel),
     ]
     if f.duplicated_vip:
@@ -90,6 +91,23 @@ def _bfd_events(
     ]
 
 
+def _vmac_events(
+    f: Failover, rel: Callable[[float | None], float | None]
+) -> list[tuple[float | None, str]]:
+    """The old master answering the new master's GARP from the shared VMAC, when it did."""
+    if f.vmac_answered_back_at is None:
+        return []
+    return [
+        (
+            rel(f.vmac_answered_back_at),
+            f"{f.old_master}, still holding the VIP, answers {f.new_master}'s GARP from the "
+            "shared VMAC: the fabric learns the VMAC on its port again",
+        ),
+        (rel(f.vmac_astray_at), f"the fabric delivers a frame for the VIP to {f.old_master}"),
+        (rel(f.vmac_regarp_at), f"{f.new_master}'s next GARP: the fabric learns the VMAC back"),
+    ]
+
+
 def _service_events(
     f: Failover, rel: Callable[[float | None], float | None]
 ) -> list[tuple[float | None, str]]:
@@ -100,17 +118,7 @@ def _service_events(
         return []
     errors = ", ".join(f"{n} {why}" for why, n in sorted(s.errors.items(), key=lambda e: -e[1]))
     lowered = None if s.check_detection_ms is None else f.at + s.check_detection_ms / 1000
-    relearned = [
-        (
-            rel(s.vmac_relearned_at),
-            f"{f.old_master}, still holding the VIP, answers {f.new_master}'s GARP from the "
-            "shared VMAC: the fabric learns the VMAC on its port again",
-        ),
-        (rel(s.astray_at), f"the fabric delivers a frame for the VIP to {f.old_master}"),
-        (rel(s.regarp_at), f"{f.new_master}'s next GARP: the fabric learns the VMAC back"),
-    ]
     return [
-        *relearned,
         (rel(s.first_failed), f"first failed HTTP request ({s.failed_requests} failed: {errors})"),
         (rel(lowered), f"health check: {f.old_master} advertises a lowered priority"),
         (

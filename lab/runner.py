@@ -371,6 +371,11 @@ class ScenarioRun:
 
     def _expect(self, expect: Expect) -> tuple[bool, str]:
         kind = expect.kind
+        address = expect.reachable or expect.unreachable
+        if address is not None and str(address) != self.vip:
+            # The observer probes the first VIP only: a verdict on another address would be
+            # the first VIP's, under the other's name.
+            return False, f"the observer probes {self.vip} only, not {address}"
         if kind in ("master", "backup", "fault", "masters", "is_master"):
             return self._expect_states(expect)
         if kind == "reachable":
@@ -427,7 +432,9 @@ class ScenarioRun:
         if self.probes is None or step.steady is False:
             return True, ""
         window = step.steady or steady_window(self._advert_ints())
-        return self._await_steady(window, steady_deadline(window, self._advert_ints()))
+        timers = [router_timers(r) for r in self.routers.values()]
+        regarp = max((t.garp_master_delay for t in timers if t.use_vmac), default=0.0)
+        return self._await_steady(window, steady_deadline(window, self._advert_ints(), regarp))
 
     def _await_steady(self, window: float, within: float) -> tuple[bool, str]:
         """Wait until the observer's probes were all served for ``window`` seconds."""
@@ -507,7 +514,7 @@ class ScenarioRun:
         wanted = sorted(expect.masters) if expect.masters is not None else None
 
         def states() -> dict[str, str]:
-            return {name: router.state() for name, router in self.routers.items()}
+            return {name: router.state(expect.instance) for name, router in self.routers.items()}
 
         def holds(seen: dict[str, str]) -> bool:
             masters = sorted(n for n, s in seen.items() if s == "MASTER")
@@ -525,7 +532,8 @@ class ScenarioRun:
             states,
             accept=holds,
             timeout=expect.within,
-            what=f"router states to match {expect.kind}",
+            what=f"router states to match {expect.kind}"
+            + (f" (instance {expect.instance})" if expect.instance else ""),
         )
         return True, ", ".join(f"{n} {s}" for n, s in seen.items())
 

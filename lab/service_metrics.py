@@ -89,14 +89,6 @@ class ServiceOutage:
     theory_ms: float | None = None
     """The latest outage the configured timers allow (``service-down`` and ``service-hang``)."""
     theory_min_ms: float | None = None
-    vmac_relearned_at: float | None = None
-    """When the old master, still holding the VIP, answered the new master's GARP from the
-    shared virtual MAC and the fabric learnt that MAC on its port again (:func:`vmac_relearned`);
-    None when it did not."""
-    astray_at: float | None = None
-    """The first frame for the VIP the fabric then delivered to the old master."""
-    regarp_at: float | None = None
-    """The new master's first GARP after that: when the bridge learns the MAC back."""
 
     @property
     def recovered(self) -> bool:
@@ -126,9 +118,6 @@ class ServiceOutage:
             },
             "theory_ms": _round(self.theory_ms),
             "theory_min_ms": _round(self.theory_min_ms),
-            "vmac_relearned_by_old_master_ms": None
-            if self.vmac_relearned_at is None or self.first_failed is None
-            else _round((self.vmac_relearned_at - self.first_failed) * 1000),
         }
 
 
@@ -242,57 +231,6 @@ def service_window(
     earliest = min((c.fall - 1) * c.interval + run for c, run in zip(checks, runs, strict=True))
     latest = max(c.fall * c.interval + run for c, run in zip(checks, runs, strict=True))
     return earliest + takeover[0], latest + advert_int + takeover[1]
-
-
-def vmac_relearned(
-    arps: Sequence[tuple[float, str, str]],
-    to_vip: Sequence[tuple[float, tuple[str, ...]]],
-    old_master: str,
-    new_master: str,
-    vmac: str,
-    new_masters_garp: float,
-    within: float,
-) -> tuple[float, float] | None:
-    """(When the old master answered the new master's GARP from the shared virtual MAC, when
-    the fabric then delivered a frame for the VIP to it and not to the new master), or None
-    when that did not happen.
-
-    ``arps`` are the capture's ARP replies as (time, sender, source MAC), ``to_vip`` its probes
-    to the VIP as (time, receivers). Both routers own ``vmac`` (``use_vmac``). A handover where
-    the old master stays up (a weighted check lowered it) leaves it holding the VIP until it
-    hears the new master's first advert, sent with its first GARPs; if a GARP request reaches
-    it before that, its kernel answers it, from the VMAC, and a learning switch moves the MAC
-    back to its port. Frames to the VIP then reach a node that no longer holds it, until the
-    new master sends from the VMAC again: its next GARP, ``garp_master_delay`` later.
-
-    Both are looked for within ``within`` seconds (the old master's advert interval: by then it
-    has heard an advert and let the VIP go, so a later reply or delivery is another story, a
-    preemption back say). An answer the fabric did not learn from (an SDN that filters it)
-    delivers nothing astray, and is not reported; nor is a frame flooded to both.
-    """
-    answered = next(
-        (
-            at
-            for at, sender, src in sorted(arps)
-            if new_masters_garp <= at < new_masters_garp + within
-            and sender == old_master
-            and src == vmac
-        ),
-        None,
-    )
-    if answered is None:
-        return None
-    astray = next(
-        (
-            at
-            for at, receivers in sorted(to_vip)
-            if answered <= at < answered + within
-            and old_master in receivers
-            and new_master not in receivers
-        ),
-        None,
-    )
-    return None if astray is None else (answered, astray)
 
 
 def sessions_broken(breaks: Sequence[SessionBreak], at: float, until: float) -> dict[str, int]:

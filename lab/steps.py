@@ -140,6 +140,12 @@ class Expect(_Model):
         gt=0,
         description="No probe to the VIP was lost for this many seconds (waits up to `within`).",
     )
+    instance: str | None = Field(
+        None,
+        description="For master, backup, fault, masters and is_master: the vrrp_instance whose "
+        "state is judged, where a router runs several (a sync group's members); default: the "
+        "state the router reported last.",
+    )
     within: float = Field(10.0, gt=0, description="Seconds to wait for the condition to hold.")
     during: float = Field(2.0, gt=0, description="Seconds observed, for `unreachable`.")
 
@@ -151,6 +157,11 @@ class Expect(_Model):
                 f"an expectation takes exactly one of {', '.join(_EXPECT_KEYS)}; got "
                 f"{', '.join(keys) or 'none'}"
             )
+        if self.instance is not None and keys[0] not in _STATE_KEYS:
+            raise ValueError(
+                f"instance: judges a router's state, not {keys[0]}; use it with "
+                f"{', '.join(_STATE_KEYS)}"
+            )
         return self
 
     @property
@@ -159,6 +170,8 @@ class Expect(_Model):
         return next(k for k in _EXPECT_KEYS if getattr(self, k) is not None)
 
 
+#: The expectations about router states, which ``instance`` narrows to one vrrp_instance.
+_STATE_KEYS = ("master", "backup", "fault", "masters", "is_master")
 _EXPECT_KEYS = (
     "master",
     "backup",
@@ -278,6 +291,7 @@ FAILOVER_FAULTS = (
     "service_down",
     "service_hang",
     "service_flap",
+    "file_flag",
 )
 #: The actions on a proxy's haproxy (the scenario's ``service:``).
 SERVICE_ACTIONS = ("service_down", "service_hang", "service_up", "service_flap")

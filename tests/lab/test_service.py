@@ -108,7 +108,7 @@ def black_hole(routers: Routers) -> float:
     """How long HTTP may stay black-holed after a handover where the old master stays up: it
     may answer the new master's GARP from the shared VMAC while it still holds the VIP, and the
     bridge learns the MAC back only from the new master's second GARP batch,
-    ``garp_master_delay`` later (lab.service_metrics.vmac_relearned); plus the takeover."""
+    ``garp_master_delay`` later (lab.metrics.vmac_answered_back); plus the takeover."""
     return router_timers(routers["ha_second"]).garp_master_delay + 2 * mdi(routers)
 
 

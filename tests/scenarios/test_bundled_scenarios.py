@@ -57,9 +57,9 @@ def _judges_time(path: Path) -> bool:
 
 
 def _tracks(path: Path) -> bool:
-    """Whether a scenario's routers track BFD, a health check or a file (a verbatim config's
-    track_bfd, track_script or track_file; or bfd:, checks:, files:), none of which FRR's
-    vrrpd has."""
+    """Whether a scenario's routers track BFD, a health check or a file, or sync instances (a
+    verbatim config's track_bfd, track_script, track_file or vrrp_sync_group; or bfd:,
+    checks:, files:), none of which FRR's vrrpd has."""
     from vrrp import config as kconfig
 
     scenario = load_scenario(path)
@@ -69,7 +69,9 @@ def _tracks(path: Path) -> bool:
         if spec.config is not None:
             parsed = kconfig.parse((path.parent / spec.config).read_text(), str(spec.config))
             tracked = ("track_bfd", "track_script", "track_file")
-            if any(getattr(inst, t) for inst in parsed.instances for t in tracked):
+            if parsed.sync_groups or any(
+                getattr(inst, t) for inst in parsed.instances for t in tracked
+            ):
                 return True
     return False
 

@@ -182,3 +182,8 @@ def test_a_service_that_never_came_up_is_startup_only_until_the_first_fault() ->
         ("failover 1", 11),
         (None, 29),
     ]
+
+
+def test_the_steady_deadline_waits_for_the_second_garp_batch_with_a_vmac() -> None:
+    # A VMAC answered back by the old master is repaired by the second GARP batch only.
+    assert steady_deadline(0.3, [0.1], regarp=5.0) == steady_deadline(0.3, [0.1]) + 5.0

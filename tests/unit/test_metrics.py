@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab import metrics
-from lab.metrics import AdvertSeen, NeighbourChange, Probe
+from lab.metrics import AdvertSeen, NeighbourChange, Probe, vmac_answered_back
 
 
 def probes(pattern: str, start: float = 0.0, step: float = 0.001) -> list[Probe]:
@@ -143,3 +143,50 @@ def test_a_master_that_heard_a_better_advert_and_sent_nothing_more_is_no_split_b
     steady = [AdvertSeen(t, "m", "10.0.0.1", 1, 200, "ha_first") for t in (0.0, 1.0, 2.0, 3.0)]
     rival = [AdvertSeen(t, "m2", "10.0.0.2", 1, 250, "ha_second") for t in (1.5, 2.5)]
     assert metrics.split_brain_intervals(steady + rival, adv, 0.0, 3.0) == [(1.5, 3.0)]
+
+
+#: The shared virtual MAC of VRID 1.
+VMAC = "00:00:5e:00:01:01"
+
+
+def test_the_old_master_answering_the_new_masters_garp_from_the_vmac_is_found() -> None:
+    """What a plain bridge showed in one handover in several: ha_second's GARP request at
+    0.818 s reached ha_first, still holding the VIP, which answered it from the shared VMAC;
+    the bridge then delivered the VIP's frames to ha_first."""
+    arps = [
+        (100.818, "ha_second", VMAC),  # the new master's GARP
+        (100.8181, "ha_first", VMAC),  # the old master's answer: the bridge learns it back
+        (100.9, "ha_first", "fa:16:3e:8d:dc:bb"),  # from its own MAC: harmless
+    ]
+    astray = [
+        (100.8, ("ha_first",)),  # before the answer: the takeover's own moment
+        (100.819, ("ha_first", "ha_second")),  # flooded: the new master has it too
+        (100.82, ("ha_first",)),  # astray
+    ]
+    found = vmac_answered_back(arps, astray, "ha_first", "ha_second", VMAC, 100.818, 0.1)
+    assert found == (100.8181, 100.82)
+    # An answer the fabric did not learn from sends nothing astray: not reported.
+    delivered = [(100.82, ("ha_second",))]
+    assert vmac_answered_back(arps, delivered, "ha_first", "ha_second", VMAC, 100.818, 0.1) is None
+    # Before the new master's GARP it is the old master's own MAC to send from.
+    assert vmac_answered_back(arps[1:], astray, "ha_first", "ha_second", VMAC, 100.9, 0.1) is None
+    # A reply and a delivery an advert interval on are another story (the old master is
+    # master again after a preemption back).
+    late = [(110.0, "ha_first", VMAC)]
+    assert (
+        vmac_answered_back(
+            late, [(110.01, ("ha_first",))], "ha_first", "ha_second", VMAC, 100.818, 0.1
+        )
+        is None
+    )
+
+
+def test_a_failover_reports_the_vmac_answered_back_after_its_fault() -> None:
+    f = metrics.Failover("file_flag", "ha_first", 100.0)
+    assert f.as_json()["vmac_answered_back"] is None
+    f.vmac_answered_back_at, f.vmac_astray_at, f.vmac_regarp_at = 100.8181, 100.82, 105.82
+    assert f.as_json()["vmac_answered_back"] == {
+        "answered_ms": 818.1,
+        "astray_ms": 820.0,
+        "regarp_ms": 5820.0,
+    }

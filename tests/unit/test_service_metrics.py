@@ -23,7 +23,6 @@ from lab.service_metrics import (
     service_outage,
     service_window,
     theory_problem,
-    vmac_relearned,
 )
 from vrrp.timers import Timers
 
@@ -211,39 +210,6 @@ def test_a_bad_service_is_one_line(old: str, new: str, words: str) -> None:
 def test_a_service_step_without_a_service_is_refused() -> None:
     text = SERVICE_TEXT.replace("service:\n  backend: backend\n", "")
     assert "declare `service:`" in error_of(text)
-
-
-VMAC = "00:00:5e:00:01:01"
-
-
-def test_the_old_master_answering_the_new_masters_garp_from_the_vmac_is_found() -> None:
-    """What a plain bridge showed in one handover in several: ha_second's GARP request at
-    0.818 s reached ha_first, still holding the VIP, which answered it from the shared VMAC;
-    the bridge then delivered the VIP's frames to ha_first."""
-    arps = [
-        (100.818, "ha_second", VMAC),  # the new master's GARP
-        (100.8181, "ha_first", VMAC),  # the old master's answer: the bridge learns it back
-        (100.9, "ha_first", "fa:16:3e:8d:dc:bb"),  # from its own MAC: harmless
-    ]
-    astray = [
-        (100.8, ("ha_first",)),  # before the answer: the takeover's own moment
-        (100.819, ("ha_first", "ha_second")),  # flooded: the new master has it too
-        (100.82, ("ha_first",)),  # astray
-    ]
-    found = vmac_relearned(arps, astray, "ha_first", "ha_second", VMAC, 100.818, 0.1)
-    assert found == (100.8181, 100.82)
-    # An answer the fabric did not learn from sends nothing astray: not reported.
-    delivered = [(100.82, ("ha_second",))]
-    assert vmac_relearned(arps, delivered, "ha_first", "ha_second", VMAC, 100.818, 0.1) is None
-    # Before the new master's GARP it is the old master's own MAC to send from.
-    assert vmac_relearned(arps[1:], astray, "ha_first", "ha_second", VMAC, 100.9, 0.1) is None
-    # A reply and a delivery an advert interval on are another story (the old master is
-    # master again after a preemption back).
-    late = [(110.0, "ha_first", VMAC)]
-    assert (
-        vmac_relearned(late, [(110.01, ("ha_first",))], "ha_first", "ha_second", VMAC, 100.818, 0.1)
-        is None
-    )
 
 
 def test_the_report_shows_the_service_outage_and_draws_it(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from lab.steps import Bound, Step
+from lab.steps import Bound, Expect, Step
 
 
 def test_fault_keys_accept_design_spellings() -> None:
@@ -35,3 +35,10 @@ def test_expectations_take_exactly_one_condition() -> None:
 def test_bounds() -> None:
     assert Bound(max=700).check(609.0) and not Bound(max=700).check(None)
     assert not Bound(min=580, max=640).check(700) and str(Bound(min=1, max=2)) == "in [1, 2]"
+
+
+def test_an_expectation_names_the_instance_it_judges_only_for_a_state() -> None:
+    assert Expect(master="ha_first", instance="VI_2").instance == "VI_2"
+    assert Expect(masters=["ha_first"], instance="VI_1").kind == "masters"
+    with pytest.raises(ValueError, match="instance: judges a router's state, not served_by"):
+        Expect(served_by="ha_first", instance="VI_1")

@@ -312,7 +312,7 @@ def test_a_file_flag_step_reads_its_arguments() -> None:
     from lab.steps import Step
 
     step = Step.model_validate({"file-flag": {"node": "ha_first", "path": "/run/m"}})
-    assert step.action == "file_flag" and not step.is_fault
+    assert step.action == "file_flag" and step.is_fault  # it opens a measured failover
     assert _step_arguments(step.file_flag) == ("ha_first", "/run/m", 1)
     cleared = Step.model_validate({"file-flag": {"node": "a", "path": "/run/m", "value": None}})
     assert _step_arguments(cleared.file_flag) == ("a", "/run/m", None)
