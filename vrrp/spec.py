@@ -596,8 +596,9 @@ def build_instance(
         track_files=_resolved(
             tracked.entries("track_file"), config.track_file_block, TrackFileSpec
         ),
-        # A sync group's track_process is not supported (the parser warns): the member's own.
-        track_processes=_resolved(inst.track_process, config.track_process_block, TrackProcessSpec),
+        track_processes=_resolved(
+            tracked.entries("track_process"), config.track_process_block, TrackProcessSpec
+        ),
         bfd_takeover=bfd_takeover,
         debug=inst.debug,
         sync_group=group.name if group is not None else None,

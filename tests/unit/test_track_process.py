@@ -159,13 +159,39 @@ def test_the_owner_may_track_unweighted() -> None:
     assert [t.name for t in config.instances[0].track_process] == ["web", "sleeper"]
 
 
-def test_a_sync_group_s_track_process_is_still_a_warning() -> None:
-    text = _config("web") + "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n"
-    text += "    track_process {\n        web\n    }\n}\n"
-    config = parse(text, "g.conf")
-    assert "g.conf:26: unsupported keyword 'track_process' ignored" in [
-        str(w) for w in config.warnings
-    ]
+def _grouped(*tracks: str) -> str:
+    """VI_1 tracking ``web`` itself and VI_2 tracking nothing, in a sync group tracking
+    ``tracks``."""
+    entries = "".join(f"        {t}\n" for t in tracks)
+    return (
+        _config("web")
+        + "vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 2\n"
+        + "    priority 100\n    virtual_ipaddress {\n        192.0.2.2\n    }\n}\n"
+        + "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n"
+        + f"    track_process {{\n{entries}    }}\n}}\n"
+    )
+
+
+def test_a_sync_group_s_track_process_is_every_member_s() -> None:
+    config = parse(_grouped("sleeper"), "g.conf")
+    assert [t.name for t in config.sync_groups[0].track_process] == ["sleeper"]
+    assert parse(render(config)).sync_groups == config.sync_groups
+    first, second = build(config).instances
+    # Each member's own entries, then the group's (vrrp.c sync_group_tracking_init).
+    assert [t.name for t in first.track_processes] == ["web", "sleeper"]
+    assert [t.name for t in second.track_processes] == ["sleeper"]
+
+
+@needs_keepalived
+def test_a_rendered_group_track_process_passes_keepalived_config_test(tmp_path: Path) -> None:
+    assert_keepalived_accepts(parse(_grouped("sleeper")), tmp_path)
+
+
+def test_a_sync_group_s_track_process_names_a_block_the_member_does_not() -> None:
+    with pytest.raises(ConfigError, match=r"g.conf:\d+: .*vrrp_track_process"):
+        parse(_grouped("nosuch"), "g.conf")
+    with pytest.raises(ConfigError, match="tracked by the instance or by its vrrp_sync_group G"):
+        parse(_grouped("web"), "g.conf")
 
 
 def test_a_model_keepalived_could_not_read_back_is_refused() -> None:

@@ -797,7 +797,7 @@ class Config:
                 if problem:
                     raise ConfigError(f"vrrp_instance {inst.name}: {problem}")
             seen[inst.name] = inst
-        check_sync_groups(self.sync_groups, seen, scripts, files, bfds)
+        check_sync_groups(self.sync_groups, seen, scripts, files, bfds, processes)
 
     def bfd_instance(self, name: str) -> BfdInstance:
         """The ``bfd_instance`` called ``name`` (``KeyError`` if there is none)."""

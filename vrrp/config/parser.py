@@ -238,7 +238,7 @@ class _Parser:
         }
         instances = [self.finish(b, gd, bfds, scripts, files, processes) for b in self.instances]
         self.check_vrids(instances)
-        groups = self.finish_sync_groups(instances, scripts, files, bfds)
+        groups = self.finish_sync_groups(instances, scripts, files, bfds, processes)
         config = Config(
             global_defs=gd,
             instances=instances,
@@ -304,6 +304,7 @@ class _Parser:
         scripts: dict[str, VrrpScript],
         files: dict[str, TrackedFile],
         bfds: dict[str, BfdInstance],
+        processes: dict[str, TrackedProcess],
     ) -> list[SyncGroup]:
         """The ``vrrp_sync_group`` models, each checked against the instances and the tracked
         blocks; a member's problem is located at its entry in the instance."""
@@ -313,7 +314,9 @@ class _Parser:
         groups = []
         for b in self.sync_groups:
             group = _located(b.node, build_sync_group, b.name, b.values)
-            errors, warnings = sync_group_problems(group, by_name, taken, scripts, files, bfds)
+            errors, warnings = sync_group_problems(
+                group, by_name, taken, scripts, files, bfds, processes
+            )
             for problem in warnings:
                 self.warn(self.where(b, problem.key), problem.message)
             if errors:
@@ -322,8 +325,11 @@ class _Parser:
             self.defined_before(b, "track_bfd", group.track_bfd, "bfd_instance", scope)
             self.defined_before(b, "track_script", group.track_script, "vrrp_script", scope)
             self.defined_before(b, "track_file", group.track_file, "track_file", scope)
+            self.defined_before(
+                b, "track_process", group.track_process, "vrrp_track_process", scope
+            )
             for member in group.group:
-                problems = member_problems(group, by_name[member], scripts, files, bfds)
+                problems = member_problems(group, by_name[member], scripts, files, bfds, processes)
                 if problems:
                     where = self.where(blocks[member], problems[0].key)
                     raise _error(where, f"vrrp_instance {member}: {problems[0].message}")

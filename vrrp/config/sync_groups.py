@@ -15,13 +15,14 @@ repairs or ignores is a :class:`ConfigError` here:
   ("no virtual router(s). removing");
 * members of which some are the address owner and some not (keepalived: "This won't work.");
 * a weighted group tracker when a member is the address owner (keepalived clears the weight);
-* a member's own weighted ``track_interface``, ``track_script``, ``track_file`` or
-  ``track_bfd`` unless the group has ``sync_group_tracking_weight`` (keepalived makes the
-  interface and a default-weight file unweighted and drops the others: the members of a group
-  must not have diverging priorities); the man page says "track scripts/files configured against
-  member VRRP instances will have their tracking weights automatically set to zero";
-* the same interface, script, file or BFD instance tracked by the group and by a member
-  (keepalived merges the two, taking the group's weight unless the member's is 0).
+* a member's own weighted ``track_interface``, ``track_script``, ``track_file``,
+  ``track_bfd`` or ``track_process`` unless the group has ``sync_group_tracking_weight``
+  (keepalived makes the interface and a default-weight file unweighted and drops the others:
+  the members of a group must not have diverging priorities); the man page says "track
+  scripts/files configured against member VRRP instances will have their tracking weights
+  automatically set to zero";
+* the same interface, script, file, BFD instance or process tracked by the group and by a
+  member (keepalived merges the two, taking the group's weight unless the member's is 0).
 
 A group with one member is a warning, as keepalived runs it ("this probably isn't what you
 want"). ``sync_group_tracking_weight`` is a keyword of the ``vrrp_sync_group`` block in 2.2.7 (not
@@ -36,6 +37,7 @@ from .bfd import BfdInstance, TrackBfd
 from .commands import NotifyScript
 from .errors import ConfigError, Problem
 from .files import TrackedFile, TrackFile
+from .processes import TrackedProcess, TrackProcess
 from .scripts import TrackScript, VrrpScript
 from .tracked import TrackInterface, tracked_entry_problems
 from .values import VRRP_PRIO_OWNER, check_bool, check_type, check_word, fail
@@ -51,7 +53,7 @@ __all__ = [
 GROUP_NOTIFY_KEYWORDS = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
 """The notify script fields of a ``vrrp_sync_group``, in the order they are rendered."""
 
-_TRACKERS = ("track_interface", "track_script", "track_file", "track_bfd")
+_TRACKERS = ("track_interface", "track_script", "track_file", "track_bfd", "track_process")
 
 
 def _coerce(values: object, kind: type) -> list[Any]:
@@ -77,6 +79,7 @@ class SyncGroup:
     track_script: list[TrackScript] = field(default_factory=list)
     track_file: list[TrackFile] = field(default_factory=list)
     track_bfd: list[TrackBfd] = field(default_factory=list)
+    track_process: list[TrackProcess] = field(default_factory=list)
     notify_master: NotifyScript | None = None
     notify_backup: NotifyScript | None = None
     notify_fault: NotifyScript | None = None
@@ -90,6 +93,7 @@ class SyncGroup:
         self.track_script = _coerce(self.track_script, TrackScript)
         self.track_file = _coerce(self.track_file, TrackFile)
         self.track_bfd = _coerce(self.track_bfd, TrackBfd)
+        self.track_process = _coerce(self.track_process, TrackProcess)
         for keyword in GROUP_NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
             if isinstance(value, str):
@@ -107,7 +111,7 @@ class SyncGroup:
         for name in self.group:
             check_word("group", name, "a vrrp_instance name")
         for keyword, kind in zip(
-            _TRACKERS, (TrackInterface, TrackScript, TrackFile, TrackBfd), strict=True
+            _TRACKERS, (TrackInterface, TrackScript, TrackFile, TrackBfd, TrackProcess), strict=True
         ):
             for entry in getattr(self, keyword):
                 check_type(keyword, entry, kind).validate()
@@ -129,6 +133,7 @@ def sync_group_problems(
     scripts: Mapping[str, VrrpScript],
     files: Mapping[str, TrackedFile],
     bfds: Mapping[str, BfdInstance],
+    processes: Mapping[str, TrackedProcess],
 ) -> tuple[list[Problem], list[Problem]]:
     """The errors and warnings of one group against the configuration: its members
     (``instances`` by name; ``taken``, the groups already holding an instance) and its trackers
@@ -191,6 +196,9 @@ def sync_group_problems(
     )
     errors += tracked_entry_problems("track_file", "track_file", group.track_file, owner, files)
     errors += tracked_entry_problems("track_bfd", "bfd_instance", group.track_bfd, owner, bfds)
+    errors += tracked_entry_problems(
+        "track_process", "vrrp_track_process", group.track_process, owner, processes
+    )
     seen_if: set[str] = set()
     for i, track in enumerate(group.track_interface):
         if track.name in seen_if:
@@ -214,6 +222,7 @@ def member_problems(
     scripts: Mapping[str, VrrpScript],
     files: Mapping[str, TrackedFile],
     bfds: Mapping[str, BfdInstance],
+    processes: Mapping[str, TrackedProcess],
 ) -> list[Problem]:
     """The errors of a member ``inst``'s own trackers in ``group``: a weighted one unless
     ``sync_group_tracking_weight`` (vrrp.c ``vrrp_complete_instance``), one the group tracks too.
@@ -223,6 +232,7 @@ def member_problems(
         "track_script": scripts,
         "track_file": files,
         "track_bfd": bfds,
+        "track_process": processes,
     }
     for keyword in _TRACKERS:
         for i, track in enumerate(getattr(inst, keyword)):
@@ -264,6 +274,7 @@ def check_sync_groups(
     scripts: Mapping[str, VrrpScript],
     files: Mapping[str, TrackedFile],
     bfds: Mapping[str, BfdInstance],
+    processes: Mapping[str, TrackedProcess],
 ) -> None:
     """Check a configuration's sync groups against its instances and tracked blocks. Raises
     :class:`ConfigError` on the first problem."""
@@ -274,11 +285,11 @@ def check_sync_groups(
         if group.name in names:
             raise fail("vrrp_sync_group", "a unique name", f"{group.name} twice")
         names.add(group.name)
-        errors, _ = sync_group_problems(group, instances, taken, scripts, files, bfds)
+        errors, _ = sync_group_problems(group, instances, taken, scripts, files, bfds, processes)
         if errors:
             raise ConfigError(f"vrrp_sync_group {group.name}: {errors[0].message}")
         for name in group.group:
-            problems = member_problems(group, instances[name], scripts, files, bfds)
+            problems = member_problems(group, instances[name], scripts, files, bfds, processes)
             if problems:
                 raise ConfigError(f"vrrp_instance {name}: {problems[0].message}")
             taken[name] = group.name

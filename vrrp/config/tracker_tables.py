@@ -28,6 +28,7 @@ from .keywords import (
     track_bfd,
     track_file,
     track_line,
+    track_process,
     track_script,
     track_script_line,
     weight_words,
@@ -377,13 +378,14 @@ SYNC_GROUP = Table(
         _group_entries("track_script", track_script, track_script_line, "vrrp_script names"),
         _group_entries("track_file", track_file, weighted_entry_line, "track_file names"),
         _group_entries("track_bfd", track_bfd, weighted_entry_line, "BFD instance names"),
+        _group_entries(
+            "track_process", track_process, weighted_entry_line, "vrrp_track_process names"
+        ),
         *(Keyword(n, script, (n,), script_line(n), keep_first=True) for n in GROUP_NOTIFY_KEYWORDS),
         flag_keyword("sync_group_tracking_weight"),
     ),
     "sync group settings",
-    unsupported=frozenset(
-        {"smtp_alert", "global_tracking", "notify_priority_changes", "track_process"}
-    ),
+    unsupported=frozenset({"smtp_alert", "global_tracking", "notify_priority_changes"}),
 )
 """``vrrp_sync_group NAME { ... }`` (keepalived/vrrp/vrrp_parser.c ``vrrp_sync_group_handler``
 and the keywords installed after it)."""
