@@ -788,16 +788,27 @@ class Bench:
         except WaitTimeout:
             return None
 
+    def wait_advert(
+        self,
+        sender: str,
+        since: float,
+        timeout: float,
+        match: Callable[[VrrpAdvert], bool] = lambda a: True,
+    ) -> Seen | None:
+        """``sender``'s first advert at or after ``since`` (matching ``match``), or None. Only
+        adverts are matched: the same node's ARP and ND frames are captured too."""
+        return self.wait_seen(
+            lambda s: s.sender == sender and isinstance(s.event, VrrpAdvert) and match(s.event),
+            since=since,
+            timeout=timeout,
+            what=f"an advert from the {sender}",
+        )
+
     def wait_iut_advert(
         self, since: float, timeout: float, match: Callable[[VrrpAdvert], bool] = lambda a: True
     ) -> Seen | None:
         """The IUT's first advert at or after ``since`` (matching ``match``), or None."""
-        return self.wait_seen(
-            lambda s: s.sender == "iut" and isinstance(s.event, VrrpAdvert) and match(s.event),
-            since=since,
-            timeout=timeout,
-            what="an advert from the IUT",
-        )
+        return self.wait_advert("iut", since, timeout, match)
 
 
 class Advertiser:

@@ -77,12 +77,7 @@ def f02(b: Bench, f: Findings) -> None:
     took_iut = b.wait_iut_advert(
         sent - 0.005, 2 * mdi(params), lambda a: a.priority == params.priority
     )
-    resign = b.wait_seen(
-        lambda s: s.sender == "tester" and s.event.priority == 0,
-        since=sent - 0.005,
-        timeout=1.0,
-        what="the tester's priority 0",
-    )
+    resign = b.wait_advert("tester", sent - 0.005, 1.0, lambda a: a.priority == 0)
     if took_iut is None or resign is None:
         f.timing(
             False,
