@@ -182,6 +182,36 @@ def _healthy_master(
     return True
 
 
+def _prompt(
+    f: Findings,
+    what: str,
+    cause: float,
+    answer: float,
+    bound: float,
+    tol: float,
+    passed: str,
+    failed: str,
+    *,
+    wire: bool = False,
+) -> None:
+    """Judge an ``answer`` (a report, an advert) to a ``cause`` at most ``bound`` seconds apart,
+    to the tolerance ``tol``, either way round; the gap is kept as evidence under ``what``. A
+    host stall longer than the tolerance in between makes it inconclusive. ``passed`` and
+    ``failed`` may name the gap as ``{gap}``."""
+    gap = answer - cause
+    f.measure(f"{what} (s)", round(gap, 4))
+    f.timing(
+        abs(gap) <= bound + tol,
+        passed.format(gap=gap),
+        failed.format(gap=gap),
+        window=(min(cause, answer), max(cause, answer)),
+        tolerance=tol,
+        what=what,
+        wire=wire,
+        late_by=abs(gap) - bound - tol,
+    )
+
+
 @check("K01")
 def k01(b: Bench, f: Findings) -> None:
     """A failing check of weight 0 puts the master in FAULT at the run that fails, and the IUT
@@ -200,16 +230,15 @@ def k01(b: Bench, f: Findings) -> None:
     if fault is None:
         f.check(False, "", f"no FAULT within {2 * INTERVAL + 1.0:g}s of the failing run")
         return
-    took = fault.at - failed.end
-    f.measure("FAULT after the failing run (s)", round(took, 4))
-    f.timing(
-        took <= tol,
-        f"FAULT {took:.3f}s after the failing run",
-        f"FAULT {took:.3f}s after the failing run (within {tol:.3f}s expected: fall 1)",
-        window=(failed.end, fault.at),
-        tolerance=tol,
-        what="FAULT after the failing run",
-        late_by=took - tol,
+    _prompt(
+        f,
+        "FAULT after the failing run",
+        failed.end,
+        fault.at,
+        0.0,
+        tol,
+        "FAULT {gap:.3f}s after the failing run",
+        f"FAULT {{gap:.3f}}s after the failing run (within {tol:.3f}s expected: fall 1)",
     )
     # Ten advert intervals after the failing run: a master still advertising would have sent
     # ten adverts.
@@ -258,16 +287,16 @@ def k02(b: Bench, f: Findings) -> None:
             f"{label}: advertised {lowered.event.priority}, not {IUT_PRIO} {weight:+d} "
             f"clamped to 1..254 = {want}",
         )
-        took = lowered.time - failed.end
-        f.timing(
-            took <= params.advert_int + tol,
-            f"{label}: lowered at the next advert ({took:.3f}s)",
-            f"{label}: lowered {took:.3f}s after the failing run (the next advert is due "
+        _prompt(
+            f,
+            f"{label}: lowered priority after the failing run",
+            failed.end,
+            lowered.time,
+            params.advert_int,
+            tol,
+            f"{label}: lowered at the next advert ({{gap:.3f}}s)",
+            f"{label}: lowered {{gap:.3f}}s after the failing run (the next advert is due "
             f"within {params.advert_int:g}s)",
-            window=(failed.end, lowered.time),
-            tolerance=tol,
-            what=f"{label}: lowered priority",
-            late_by=took - params.advert_int - tol,
         )
         if weight == WEIGHT:
             _peer_takes_over(b, f, params)
@@ -291,16 +320,15 @@ def _peer_takes_over(b: Bench, f: Findings, params: RouterParams) -> None:
         b.catch_up(quiet_from + 5 * params.advert_int)
         late = b.adverts(since=quiet_from, until=quiet_from + 5 * params.advert_int)
     f.frame(f"peer's first advert (priority {PEER_PRIO})", first.number)
-    took = backup.at - first.time
-    f.measure("BACKUP after the peer's first advert (s)", round(took, 4))
-    f.timing(
-        took <= tol,
+    _prompt(
+        f,
+        "BACKUP after the peer's first advert",
+        first.time,
+        backup.at,
+        0.0,
+        tol,
         f"the peer of priority {PEER_PRIO} took over at its first advert",
-        f"BACKUP {took:.3f}s after the peer's first advert (at once expected)",
-        window=(first.time, backup.at),
-        tolerance=tol,
-        what="backup under the peer",
-        late_by=took - tol,
+        "BACKUP {gap:.3f}s after the peer's first advert (at once expected)",
     )
     f.check(not late, "silent as backup", f"{len(late)} adverts after yielding to the peer")
 
@@ -374,16 +402,15 @@ def k04(b: Bench, f: Findings) -> None:
         if other is None:
             f.check(False, "", f"{SECOND} stayed master when {params.instance} became backup")
             return
-        lag = other.at - first.at
-        f.measure("second member's BACKUP after the first's (s)", round(lag, 4))
-        f.timing(
-            abs(lag) <= tol,
-            f"both members backup together ({lag * 1000:.1f} ms apart)",
-            f"{SECOND} backup {lag:.3f}s after {params.instance} (together expected)",
-            window=(first.at, other.at),
-            tolerance=tol,
-            what="the group to backup",
-            late_by=lag - tol,
+        _prompt(
+            f,
+            "second member's BACKUP after the first's",
+            first.at,
+            other.at,
+            0.0,
+            tol,
+            "both members backup together ({gap:.4f}s apart)",
+            f"{SECOND} backup {{gap:.3f}}s after {params.instance} (together expected)",
         )
         # No one advertises VRID 2: alone, its member would take over one Master_Down_Interval
         # later. The group holds it back as long as VRID 1 hears a better master.
@@ -419,19 +446,18 @@ def k04(b: Bench, f: Findings) -> None:
         f.check(False, "", f"after the master resigned, MASTER reports {masters}")
         return
     assert firsts[0] is not None and firsts[1] is not None
-    apart = firsts[1].time - firsts[0].time
     f.frame("VRID 1's first advert as master", firsts[0].number)
     f.frame("VRID 2's first advert as master", firsts[1].number)
-    f.measure("VRID 2's first advert after VRID 1's (s)", round(apart, 4))
-    f.timing(
-        abs(apart) <= tol,
-        f"both members took over together ({apart * 1000:.1f} ms apart)",
-        f"VRID 2 took over {apart:.3f}s after VRID 1 (together expected)",
-        window=(firsts[0].time, firsts[1].time),
-        tolerance=tol,
-        what="the group to master",
+    _prompt(
+        f,
+        "VRID 2's first advert after VRID 1's",
+        firsts[0].time,
+        firsts[1].time,
+        0.0,
+        tol,
+        "both members took over together ({gap:.4f}s apart)",
+        "VRID 2 took over {gap:.3f}s after VRID 1 (together expected)",
         wire=True,
-        late_by=abs(apart) - tol,
     )
     b.stop_iut()
 
