@@ -34,7 +34,7 @@ from lab.stalls import (
     StallWitness,
     inconclusive_as_dict,
 )
-from lab.steps import Expect, Step
+from lab.steps import STATE_KEYS, Expect, Step
 from lab.wait import wait_until
 
 
@@ -376,7 +376,7 @@ class ScenarioRun:
             # The observer probes the first VIP only: a verdict on another address would be
             # the first VIP's, under the other's name.
             return False, f"the observer probes {self.vip} only, not {address}"
-        if kind in ("master", "backup", "fault", "masters", "is_master"):
+        if kind in STATE_KEYS:
             return self._expect_states(expect)
         if kind == "reachable":
             assert self.probes is not None, "reachable needs an observer and a VIP"

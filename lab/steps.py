@@ -157,10 +157,10 @@ class Expect(_Model):
                 f"an expectation takes exactly one of {', '.join(_EXPECT_KEYS)}; got "
                 f"{', '.join(keys) or 'none'}"
             )
-        if self.instance is not None and keys[0] not in _STATE_KEYS:
+        if self.instance is not None and keys[0] not in STATE_KEYS:
             raise ValueError(
                 f"instance: judges a router's state, not {keys[0]}; use it with "
-                f"{', '.join(_STATE_KEYS)}"
+                f"{', '.join(STATE_KEYS)}"
             )
         return self
 
@@ -171,7 +171,7 @@ class Expect(_Model):
 
 
 #: The expectations about router states, which ``instance`` narrows to one vrrp_instance.
-_STATE_KEYS = ("master", "backup", "fault", "masters", "is_master")
+STATE_KEYS = ("master", "backup", "fault", "masters", "is_master")
 _EXPECT_KEYS = (
     "master",
     "backup",
