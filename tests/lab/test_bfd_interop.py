@@ -108,17 +108,21 @@ def test_session_up_then_down_within_detection(
     nodes = {side: SIDES[side][0] for side in SIDES}
 
     def up(side: str) -> BfdControl | None:
+        # Up at the configured rate, its Poll Sequence over (RFC 5880 §6.8.3): before that the
+        # peer's detection time is still the slow rate's (3 × 1 s), and a kill right after Up
+        # would be detected seconds late.
         theirs = {e.my_discriminator for e in bfd(capture, nodes["b" if side == "a" else "a"])}
         return next(
             (e for e in bfd(capture, nodes[side]) if e.state == "Up"
-             and e.your_discriminator in theirs),
+             and e.your_discriminator in theirs and not (e.poll or e.final)
+             and abs(e.desired_min_tx - INTERVAL) < 1e-6),
             None,
         )  # fmt: skip
 
     capture.wait_for(
         lambda e: up("a") is not None and up("b") is not None,
         timeout=10,
-        what=f"{impl_a} and {impl_b} to bring their session Up",
+        what=f"{impl_a} and {impl_b} to bring their session Up at {INTERVAL * 1000:g} ms",
     )
     for router in routers.values():
         if isinstance(router, FrrRouter):  # bfdd's own view agrees with the wire

@@ -23,14 +23,18 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import clock, faults
+from lab import capture, capture_events, clock, faults
+from lab.capture import Capture
+from lab.capture_events import BfdControl
 from lab.errors import WaitTimeout
 from lab.lab import Lab
 from lab.routers import Router
 from lab.routers.events import BfdEvent
 from lab.routers.spec import Routers, start_routers
 from lab.scenario import SCENARIO_DIR, parse_scenario
+from lab.scratch import scratch_directory
 from lab.stalls import NO_NETLINK, takeover_netlink
+from lab.wait import wait_until
 from tests.support.stalls import assert_timely, timing_witness  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.lab
@@ -63,13 +67,47 @@ def bfd_lab(make_lab: MakeLab, impl: str, **bfd: Any) -> tuple[Lab, Routers]:
         router["bfd"] = {**BFD, **bfd}
     scenario = parse_scenario(yaml.safe_dump(doc), "short-timers+bfd")
     lab = make_lab(scenario)
+    scratch = scratch_directory()
+    lab.defer("scratch directory", scratch.cleanup)
+    recorded = capture.start_capture(lab, scratch.name)
     routers = start_routers(lab, scenario.routers, impl_override=impl)
     deadline = up_deadline(routers)
     for name, peer in (("ha_first", "ha_second"), ("ha_second", "ha_first")):
         session_up(routers[name], peer, timeout=deadline)
     routers["ha_first"].wait_state("MASTER", timeout=deadline)
     routers["ha_second"].wait_state("BACKUP", timeout=deadline)
+    at_fast_rate(recorded, list(routers))
     return lab, routers
+
+
+def at_fast_rate(recorded: Capture, senders: list[str]) -> None:
+    """Wait until every one of ``senders`` sends BFD at its configured rate: Up, Desired Min TX
+    ``min_tx`` and no Poll outstanding.
+
+    A session comes Up at the slow rate and changes to the configured one through a Poll
+    Sequence (RFC 5880 §6.8.3). Until the peer's packets carry the new Desired Min TX, the
+    survivor's detection time is the slow one (3 × 1 s): a fault injected right after Up (4 ms
+    after, once, beside ``scripts/stress.sh``) is then detected seconds late. The change takes
+    a Poll and its Final: within one slow interval after Up."""
+    want = set(senders)
+
+    def fast() -> set[str]:
+        return {
+            e.sender
+            for e in capture_events.events(recorded.frames())
+            if isinstance(e, BfdControl)
+            and e.state == "Up"
+            and not e.poll
+            and abs(e.desired_min_tx - BFD["min_tx"]) < 1e-6
+        }
+
+    wait_until(
+        fast,
+        accept=lambda seen: want <= seen,
+        timeout=2 * IDLE_TX,
+        what=f"{', '.join(sorted(want))} to send BFD at {BFD['min_tx']:g} s (the Poll Sequence "
+        "after Up done)",
+    )
 
 
 def session_up(
