@@ -10,7 +10,6 @@ deadline and records what it saw, so a failed step says why.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from lab.recording import Recording, StepStamp, adverts_seen, record, router_tim
 from lab.routers.events import BfdEvent
 from lab.routers.spec import prepare_routers
 from lab.scenario import Scenario
+from lab.scratch import scratch_directory
 from lab.service import Service, start_service
 from lab.service_metrics import ServiceRecord
 from lab.stalls import (
@@ -215,7 +215,7 @@ class ScenarioRun:
             # away with the run.
             scratch = None
             if self.pcap_dir is None:
-                scratch = tempfile.TemporaryDirectory(prefix="vrrp-lab-")
+                scratch = scratch_directory()
                 lab.defer("scratch directory", scratch.cleanup)
             self.capture = capture.start_capture(lab, self.pcap_dir or Path(scratch.name))
             self.report.pcap = self.capture.path if self.pcap_dir is not None else None

@@ -13,9 +13,9 @@ import pytest
 
 from lab import linux
 from lab.conformance.verdict import Verdict
+from lab.host_state import HostState, differences, snapshot
 from lab.wait import wait_until
 from tests.support.hoststate import (
-    HostState,
     NamespaceWatch,
     assert_namespaces_gone,
     default_sigint,
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.lab
 def test_two_columns_side_by_side(tmp_path: Path) -> None:
     """Two workers run four cells, each in its own lab; the matrix, the JSON and the captures
     come out whole and in row order, and nothing of the labs is left on the host."""
-    before = HostState.take()
+    before = snapshot()
     report, pcaps = tmp_path / "conformance.json", tmp_path / "pcap"
     run = subprocess.run(
         [sys.executable, "-m", "lab", "conformance", "--impl", "bundled,bundled-9568",
@@ -68,7 +68,7 @@ def test_two_columns_side_by_side(tmp_path: Path) -> None:
     )
     for verdict in data["verdicts"]:
         assert Path(verdict["pcap"]).stat().st_size > 0
-    assert HostState.take() == before
+    assert differences(before, snapshot()) == []
 
 
 def progress_cells(lines: list[str]) -> list[str]:
@@ -131,12 +131,12 @@ def _assert_all_gone(workers: set[int], watch: NamespaceWatch, host: HostState) 
     )
     assert len(made) >= 10, made
     assert_namespaces_gone(made, timeout=30, whose="the runner's bench labs")
-    assert HostState.take() == host
+    assert differences(host, snapshot()) == []
 
 
 def test_ctrl_c_lets_running_cells_tear_down(tmp_path: Path) -> None:
     """Ctrl-C drops the queued cells; the running ones end and take their labs down."""
-    host = HostState.take()
+    host = snapshot()
     runner, workers, watch = _start_two_cells(tmp_path)
     assert _workers(workers) == 2, workers
     runner.send_signal(signal.SIGINT)
@@ -150,7 +150,7 @@ def test_ctrl_c_lets_running_cells_tear_down(tmp_path: Path) -> None:
 def test_killed_runner_takes_its_workers_and_labs_along(tmp_path: Path) -> None:
     """SIGKILL leaves the runner no chance to clean up: the workers die with it (parent-death
     signal), and their labs with them."""
-    host = HostState.take()
+    host = snapshot()
     runner, workers, watch = _start_two_cells(tmp_path)
     assert _workers(workers) == 2, workers
     runner.kill()

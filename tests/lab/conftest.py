@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.hoststate import HostState
+from lab.host_state import HostState, snapshot
 
 
 @pytest.fixture
 def host_state() -> HostState:
     """The root namespace as it was before the test. Function scope; no dependencies."""
-    return HostState.take()
+    return snapshot()

@@ -15,10 +15,10 @@ import pytest
 
 from lab import linux
 from lab.errors import WaitTimeout
+from lab.host_state import HostState, differences, snapshot
 from lab.registry import running_labs
 from lab.wait import wait_until
 from tests.support.hoststate import (
-    HostState,
     NamespaceWatch,
     assert_namespaces_gone,
     default_sigint,
@@ -88,7 +88,7 @@ def assert_lab_gone(info: dict, before: HostState) -> None:
         what="the lab's keeper and init processes to exit",
     )
     assert_namespaces_gone(set(info["inodes"]), timeout=10, whose=f"lab {info['id']}")
-    assert HostState.take() == before
+    assert differences(before, snapshot()) == []
     assert info["id"] not in [record.id for record in running_labs()]
 
 

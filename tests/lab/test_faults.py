@@ -30,6 +30,7 @@ import pytest
 
 from lab import faults, linux
 from lab.errors import UsageError
+from lab.host_state import HostState, differences, snapshot
 from lab.lab import Lab
 from lab.node import Node
 from lab.routers import Router, RouterParams
@@ -37,7 +38,6 @@ from lab.routers.spec import Routers, load_scenario_with_routers, start_routers
 from lab.stalls import takeover_netlink
 from lab.wait import wait_until
 from tests.lab.test_keepalived import SHORT, vip_holders, vmac_links
-from tests.support.hoststate import HostState
 from tests.support.stalls import assert_timely, timing_witness  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.lab
@@ -415,7 +415,7 @@ def test_fault_table_is_separate_and_leaves_nothing(
     assert pids
     lab.close()  # thaws ha_second, stops both daemons gracefully, drops the table
     assert not any(linux.pid_alive(pid) for pid in pids)
-    assert HostState.take() == host_state
+    assert differences(host_state, snapshot()) == []
     stopped = [e.state for e in frozen.events][-1]
     assert stopped == "STOP", "a frozen router must be thawed and stopped gracefully"
 

@@ -1,43 +1,17 @@
-"""What the root namespace looks like, to prove that a lab left nothing behind."""
+"""What the leak checks need beside :mod:`lab.host_state` (the root namespace's snapshot):
+the namespaces a test's labs made, whether any process still holds them, and the runner's
+process tree."""
 
 from __future__ import annotations
 
 import glob
 import os
 import signal
-import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from lab.wait import wait_until
-
-
-def _out(argv: list[str]) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
-
-
-@dataclass(frozen=True)
-class HostState:
-    """The parts of the root namespace a lab must leave exactly as it found them."""
-
-    netns_list: str
-    links: frozenset[str]
-    routes: str
-    nft_ruleset: str
-
-    @classmethod
-    def take(cls) -> HostState:
-        """Snapshot the root namespace now."""
-        links = _out(["ip", "-o", "link", "show"])
-        names = frozenset(line.split(":")[1].strip().split("@")[0] for line in links.splitlines())
-        return cls(
-            netns_list=_out(["ip", "netns", "list"]),
-            links=names,
-            routes=_out(["ip", "route", "show", "table", "all"]),
-            nft_ruleset=_out(["nft", "list", "ruleset"]),
-        )
 
 
 def default_sigint() -> None:
