@@ -427,6 +427,10 @@ def _nft_changed(what: str, was: str, now: str) -> list[str]:
 def _sysctl_differences(
     old: Mapping[str, str], new: Mapping[str, str], links: set[str]
 ) -> list[str]:
+    """The sysctls whose value changed, one line each, and those that came or went with a
+    link of ``links`` (the links added or removed), one line per link. A sysctl that came or
+    went alone is a kernel module's doing, not a value anyone set: not a difference."""
+
     def link_of(name: str) -> str | None:
         parts = name.split(".")
         if len(parts) > 3 and parts[2] in ("conf", "neigh"):
@@ -442,11 +446,12 @@ def _sysctl_differences(
             if ifname is not None:
                 per_link[(ifname, "added" if name not in old else "removed")] += 1
                 continue
-        if name not in old:
-            lines.append(f"sysctl {name} added: {new[name]}")
-        elif name not in new:
-            lines.append(f"sysctl {name} removed (was {old[name]})")
-        elif old[name] != new[name]:
+        if name not in old or name not in new:
+            # Not a link's: a kernel module loaded (or unloaded) with it. A lab's first nft
+            # rule with conntrack loads nf_conntrack, and net.netfilter.* appear in every
+            # namespace, the root one too; nothing a lab can undo, and no value it set.
+            continue
+        if old[name] != new[name]:
             lines.append(f"sysctl {name}: {old[name]} -> {new[name]}")
     for (ifname, how), count in sorted(per_link.items()):
         lines.append(f"sysctl net.*.{{conf,neigh}}.{ifname}.*: {count} {how} with link {ifname}")

@@ -99,12 +99,12 @@ def test_a_changed_sysctl_is_one_line_with_both_values() -> None:
     assert differences(BASE, after) == ["sysctl net.ipv4.ip_forward: 0 -> 1"]
 
 
-def test_a_sysctl_that_came_or_went_alone_is_named() -> None:
-    after = dataclasses.replace(BASE, sysctls=(*BASE.sysctls[1:], ("net.mptcp.enabled", "1")))
-    assert differences(BASE, after) == [
-        "sysctl net.ipv4.conf.eth0.forwarding removed (was 0)",
-        "sysctl net.mptcp.enabled added: 1",
-    ]
+def test_a_sysctl_that_came_or_went_alone_is_a_module_s_not_a_difference() -> None:
+    # A lab's first conntrack rule loads nf_conntrack: net.netfilter.* appear everywhere.
+    after = dataclasses.replace(
+        BASE, sysctls=(*BASE.sysctls[1:], ("net.netfilter.nf_conntrack_max", "262144"))
+    )
+    assert differences(BASE, after) == []
 
 
 def test_an_added_link_is_one_line_and_its_sysctls_one_more() -> None:
@@ -252,14 +252,14 @@ VALUES = st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["0", "1", "2"]
 
 
 @given(VALUES, VALUES)
-def test_sysctl_differences_are_empty_exactly_when_equal(old: dict, new: dict) -> None:
+def test_sysctl_differences_are_one_line_per_changed_value(old: dict, new: dict) -> None:
     before = dataclasses.replace(BASE, sysctls=steady_sysctls(old))
     after = dataclasses.replace(BASE, sysctls=steady_sysctls(new))
     lines = differences(before, after)
-    assert (lines == []) == (old == new)
-    assert len(lines) == len(old.keys() ^ new.keys()) + sum(
-        old[k] != new[k] for k in old.keys() & new.keys()
-    )
+    changed = [k for k in old.keys() & new.keys() if old[k] != new[k]]
+    # One line per changed value; a name that came or went alone is a module's (not counted).
+    assert len(lines) == len(changed)
+    assert all(any(line.startswith(f"sysctl {k}: ") for line in lines) for k in changed)
 
 
 def test_only_the_mounts_a_lab_could_leave_are_compared() -> None:
