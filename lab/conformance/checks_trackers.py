@@ -1,8 +1,8 @@
 """The tracker rows, K01–K07: keepalived's health checks, preemption knobs and notify scripts.
 
 No RFC covers these: ``keepalived.conf(5)`` does, and where it is vague keepalived 2.2.7's own
-behaviour is the reference (``docs/vrrp-daemon.md``, "Trackers"). The rows ask what operators
-rely on when a check moves the VIP:
+behaviour is the reference (``docs/vrrp-daemon.md``: "Preemption and notify scripts", "Health
+checks", "Sync groups"). The rows ask what operators rely on when a check moves the VIP:
 
 * K01: a failing check of weight 0 puts the master in FAULT, and it advertises no more;
 * K02: a negative weight lowers the advertised priority (clamped to 1), and a peer between the
@@ -10,7 +10,8 @@ rely on when a check moves the VIP:
 * K03: ``fall`` failures in a row to fail, ``rise`` successes in a row to recover;
 * K04: the members of a ``vrrp_sync_group`` move together;
 * K05: ``nopreempt`` holds after a FAULT too, and a resigning master is still replaced;
-* K06: ``preempt_delay`` holds preemption back for its delay after start-up;
+* K06: ``preempt_delay`` holds preemption back for its delay after the first lower-priority
+  advert;
 * K07: each transition runs its notify script once, in order.
 
 The health check is a script in the IUT's node (:class:`Tracker`) that fails while a flag file
