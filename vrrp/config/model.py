@@ -29,7 +29,7 @@ from .processes import (
 )
 from .scripts import TrackScript, VrrpScript, check_vrrp_scripts, track_script_problems
 from .sync_groups import SyncGroup, check_sync_groups
-from .tracked import TrackInterface
+from .tracked import TrackInterface, entries_of
 from .values import (
     ADVERT_INT,
     AUTH_PASS_MAX,
@@ -344,23 +344,11 @@ class VrrpInstance:
         self.virtual_ipaddress_excluded = [
             _coerce_vip(v) for v in _as_list(self.virtual_ipaddress_excluded)
         ]
-        self.track_interface = [
-            t if isinstance(t, TrackInterface) else TrackInterface(t)
-            for t in _as_list(self.track_interface)
-        ]
-        self.track_script = [
-            t if isinstance(t, TrackScript) else TrackScript(t) for t in _as_list(self.track_script)
-        ]
-        self.track_file = [
-            t if isinstance(t, TrackFile) else TrackFile(t) for t in _as_list(self.track_file)
-        ]
-        self.track_bfd = [
-            t if isinstance(t, TrackBfd) else TrackBfd(t) for t in _as_list(self.track_bfd)
-        ]
-        self.track_process = [
-            t if isinstance(t, TrackProcess) else TrackProcess(t)
-            for t in _as_list(self.track_process)
-        ]
+        self.track_interface = entries_of(self.track_interface, TrackInterface)
+        self.track_script = entries_of(self.track_script, TrackScript)
+        self.track_file = entries_of(self.track_file, TrackFile)
+        self.track_bfd = entries_of(self.track_bfd, TrackBfd)
+        self.track_process = entries_of(self.track_process, TrackProcess)
         for keyword in NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
             if isinstance(value, str):

@@ -29,7 +29,7 @@ want"). ``sync_group_tracking_weight`` is a keyword of the ``vrrp_sync_group`` b
 of ``global_defs``); the group's own trackers' weights apply to every member whatever it says.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ from .errors import ConfigError, Problem
 from .files import TrackedFile, TrackFile
 from .processes import TrackedProcess, TrackProcess
 from .scripts import TrackScript, VrrpScript
-from .tracked import TrackInterface, tracked_entry_problems
+from .tracked import TrackInterface, entries_of, tracked_entry_problems
 from .values import VRRP_PRIO_OWNER, check_bool, check_type, check_word, fail
 
 __all__ = [
@@ -54,12 +54,6 @@ GROUP_NOTIFY_KEYWORDS = ("notify_master", "notify_backup", "notify_fault", "noti
 """The notify script fields of a ``vrrp_sync_group``, in the order they are rendered."""
 
 _TRACKERS = ("track_interface", "track_script", "track_file", "track_bfd", "track_process")
-
-
-def _coerce(values: object, kind: type) -> list[Any]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        values = [values]
-    return [v if isinstance(v, kind) else kind(v) for v in values]
 
 
 @dataclass
@@ -89,11 +83,11 @@ class SyncGroup:
 
     def __post_init__(self) -> None:
         self.group = [self.group] if isinstance(self.group, str) else list(self.group)
-        self.track_interface = _coerce(self.track_interface, TrackInterface)
-        self.track_script = _coerce(self.track_script, TrackScript)
-        self.track_file = _coerce(self.track_file, TrackFile)
-        self.track_bfd = _coerce(self.track_bfd, TrackBfd)
-        self.track_process = _coerce(self.track_process, TrackProcess)
+        self.track_interface = entries_of(self.track_interface, TrackInterface)
+        self.track_script = entries_of(self.track_script, TrackScript)
+        self.track_file = entries_of(self.track_file, TrackFile)
+        self.track_bfd = entries_of(self.track_bfd, TrackBfd)
+        self.track_process = entries_of(self.track_process, TrackProcess)
         for keyword in GROUP_NOTIFY_KEYWORDS:
             value = getattr(self, keyword)
             if isinstance(value, str):

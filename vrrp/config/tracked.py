@@ -9,14 +9,20 @@ entry naming an interface (here rather than in :mod:`.model` so that :mod:`.sync
 :mod:`.model` imports, can use it too).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from .errors import ConfigError, Problem
 from .values import TRACK_WEIGHT, IntRange, check_bool, check_ifname, check_type, check_word
 
-__all__ = ["TrackEntry", "TrackInterface", "blocks_by_name", "tracked_entry_problems"]
+__all__ = [
+    "TrackEntry",
+    "TrackInterface",
+    "blocks_by_name",
+    "entries_of",
+    "tracked_entry_problems",
+]
 
 
 @dataclass
@@ -84,6 +90,17 @@ class TrackInterface:
         check_bool("track_interface reverse", self.reverse)
         if self.reverse and self.weight is None:
             raise ConfigError("track_interface: expected a weight before 'reverse'")
+
+
+_Entry = TypeVar("_Entry")
+
+
+def entries_of(values: object, kind: type[_Entry]) -> list[_Entry]:
+    """A tracker field's entries as ``kind``: a list, a tuple or a single value (so
+    ``track_script="chk"`` is one entry, not three letters), each name made an entry."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        values = [values]
+    return [v if isinstance(v, kind) else kind(v) for v in values]
 
 
 def tracked_entry_problems(
