@@ -145,11 +145,7 @@ def script_faulted(
     spec: InstanceSpec, script_ok: Callable[[str], bool | None] = _undecided
 ) -> str | None:
     """The unweighted ``track_script`` that puts the instance in FAULT now, or None."""
-    for track in spec.track_scripts:
-        ok = script_ok(track.name)
-        if track.weight == 0 and ok is not None and ok == track.reverse:
-            return track.name
-    return None
+    return _unweighted_failing(spec.track_scripts, script_ok)
 
 
 def scripts_pending(
@@ -158,6 +154,19 @@ def scripts_pending(
     """The unweighted tracked scripts still undecided: keepalived holds the instance in INIT,
     sending nothing, until each has reported."""
     return [t.name for t in spec.track_scripts if t.weight == 0 and script_ok(t.name) is None]
+
+
+def _unweighted_failing(
+    tracks: tuple[TrackScriptSpec, ...] | tuple[TrackProcessSpec, ...],
+    good: Callable[[str], bool | None],
+) -> str | None:
+    """The first unweighted entry of ``tracks`` that is not good (good, with ``reverse``), or
+    None: keepalived's FAULT rule for a script or a process; nothing while undecided."""
+    for track in tracks:
+        state = good(track.name)
+        if track.weight == 0 and state is not None and state == track.reverse:
+            return track.name
+    return None
 
 
 def _weights(
@@ -186,11 +195,7 @@ def process_faulted(
 ) -> str | None:
     """The unweighted ``track_process`` that puts the instance in FAULT now, or None (an
     uncounted block, None, faults nothing: the daemon counts before it starts instances)."""
-    for track in spec.track_processes:
-        up = process_up(track.name)
-        if track.weight == 0 and up is not None and up == track.reverse:
-            return track.name
-    return None
+    return _unweighted_failing(spec.track_processes, process_up)
 
 
 def process_weight(
