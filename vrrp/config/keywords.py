@@ -14,11 +14,11 @@ written here: converters call the domain objects the model validates with.
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .bfd import TrackBfd
 from .errors import ConfigError
-from .files import FILE_WEIGHT, TrackFile
+from .files import TrackFile
 from .lexer import Node, split_quoted_escaped
 from .model import (
     NOTIFY_KEYWORDS,
@@ -29,7 +29,7 @@ from .model import (
     UnicastPeer,
     VirtualIP,
 )
-from .processes import PROCESS_WEIGHT, TrackProcess
+from .processes import TrackProcess
 from .scripts import TrackScript
 from .values import (
     ADVERT_INT,
@@ -323,14 +323,23 @@ def weight_words(
     return weight, None if len(args) == 2 else args[2] == "reverse"
 
 
-def track_bfd(node: Node) -> TrackBfd:
-    """A ``track_bfd`` line: ``NAME [weight -253..253 [reverse|noreverse]]``."""
+_Weighted = TypeVar("_Weighted", TrackBfd, TrackFile, TrackProcess)
+
+
+def _weighted_entry(kind: type[_Weighted], node: Node) -> _Weighted:
+    """A line ``NAME [weight W [reverse|noreverse]]`` of a ``kind`` entry, W in its range."""
     no_block(node)
     name, *rest = node.tokens
     if not rest:
-        return TrackBfd(name)
-    weight, reverse = weight_words("track_bfd", rest, "NAME [weight -253..253 [reverse|noreverse]]")
-    return TrackBfd(name, weight, reverse)
+        return kind(name)
+    usage = f"NAME [weight {kind.weights.lo}..{kind.weights.hi} [reverse|noreverse]]"
+    weight, reverse = weight_words(kind.keyword, rest, usage, kind.weights)
+    return kind(name, weight, reverse)
+
+
+def track_bfd(node: Node) -> TrackBfd:
+    """A ``track_bfd`` line: ``NAME [weight -253..253 [reverse|noreverse]]``."""
+    return _weighted_entry(TrackBfd, node)
 
 
 def track_script(node: Node) -> TrackScript:
@@ -350,24 +359,12 @@ def track_script(node: Node) -> TrackScript:
 
 def track_file(node: Node) -> TrackFile:
     """A ``track_file`` line: ``NAME [weight -254..254 [reverse|noreverse]]``."""
-    no_block(node)
-    name, *rest = node.tokens
-    if not rest:
-        return TrackFile(name)
-    usage = "NAME [weight -254..254 [reverse|noreverse]]"
-    weight, reverse = weight_words("track_file", rest, usage, FILE_WEIGHT)
-    return TrackFile(name, weight, reverse)
+    return _weighted_entry(TrackFile, node)
 
 
 def track_process(node: Node) -> TrackProcess:
     """A ``track_process`` line: ``NAME [weight -254..254 [reverse|noreverse]]``."""
-    no_block(node)
-    name, *rest = node.tokens
-    if not rest:
-        return TrackProcess(name)
-    usage = "NAME [weight -254..254 [reverse|noreverse]]"
-    weight, reverse = weight_words("track_process", rest, usage, PROCESS_WEIGHT)
-    return TrackProcess(name, weight, reverse)
+    return _weighted_entry(TrackProcess, node)
 
 
 def milliseconds(domain: Milliseconds) -> Convert:
