@@ -46,6 +46,7 @@ from .values import (
     BFD_MAX_HOPS,
     BFD_MULTIPLIER,
     BFD_TTL,
+    IntRange,
     Milliseconds,
     check_word,
     coerce_ip,
@@ -185,15 +186,21 @@ def build_vrrp_script(name: str, values: dict[str, Any]) -> VrrpScript:
     return VrrpScript(name, command, **kwargs)
 
 
-def file_weight(node: Node) -> tuple[int, bool]:
-    """A ``track_file`` block's ``weight N [reverse]`` (-254..254)."""
+def _block_weight(node: Node, domain: IntRange) -> tuple[int, bool]:
+    """A tracked block's ``weight N [reverse]``, N in ``domain``: keepalived's block handlers
+    (``track_file_weight_handler``, ``vrrp_tprocess_weight_handler``) know only 'reverse'
+    after the weight, where an entry also takes 'noreverse'."""
     no_block(node)
-    usage = "weight -254..254 optionally followed by 'reverse'"
-    weight, reverse = weight_words("weight", list(node.tokens), usage, FILE_WEIGHT)
+    usage = f"weight {domain.lo}..{domain.hi} optionally followed by 'reverse'"
+    weight, reverse = weight_words("weight", list(node.tokens), usage, domain)
     if reverse is False:
-        # keepalived's track_file_weight_handler knows only 'reverse' here.
         raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
     return weight, bool(reverse)
+
+
+def file_weight(node: Node) -> tuple[int, bool]:
+    """A ``track_file`` block's ``weight N [reverse]`` (-254..254)."""
+    return _block_weight(node, FILE_WEIGHT)
 
 
 def init_file(node: Node) -> tuple[int, bool]:
@@ -271,13 +278,7 @@ def param_match(node: Node) -> str:
 
 def process_weight(node: Node) -> tuple[int, bool]:
     """A ``vrrp_track_process`` block's ``weight N [reverse]`` (-254..254)."""
-    no_block(node)
-    usage = "weight -254..254 optionally followed by 'reverse'"
-    weight, reverse = weight_words("weight", list(node.tokens), usage, PROCESS_WEIGHT)
-    if reverse is False:
-        # keepalived's vrrp_tprocess_weight_handler knows only 'reverse' here.
-        raise ConfigError("weight: expected 'reverse' or nothing after the weight, got 'noreverse'")
-    return weight, bool(reverse)
+    return _block_weight(node, PROCESS_WEIGHT)
 
 
 def _quoted(word: str) -> str:
