@@ -162,6 +162,13 @@ def test_members_track_the_group_s_trackers_after_their_own() -> None:
             25,
             "track_script: expected the name of a vrrp_script",
         ),
+        (
+            "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n}\n"
+            "vrrp_sync_group G {\n    group {\n        VI_2\n    }\n}\n",
+            {},
+            25,
+            "vrrp_sync_group: expected a unique name, got 'G' (already defined at g.conf:20)",
+        ),
     ],
     ids=[
         "unknown-member",
@@ -172,6 +179,7 @@ def test_members_track_the_group_s_trackers_after_their_own() -> None:
         "tracked-twice",
         "two-group-blocks",
         "unknown-script",
+        "same-name",
     ],
 )
 def test_what_keepalived_reports_and_repairs_is_an_error_with_its_line(

@@ -67,6 +67,21 @@ def _error(node: Node, message: str) -> ConfigError:
     return ConfigError(message, node.filename, node.line)
 
 
+def _new_block(node: Node, kind: str, name: str, blocks: list[_Block]) -> _Block:
+    """A ``kind`` block ``name`` read at ``node``, added to ``blocks``: a :class:`ConfigError`
+    at ``node`` if one of them has that name already (keepalived refuses a second)."""
+    for other in blocks:
+        if other.name == name:
+            raise _error(
+                node,
+                f"{kind}: expected a unique name, got {name!r} "
+                f"(already defined at {other.node.filename}:{other.node.line})",
+            )
+    block = _Block(node, name)
+    blocks.append(block)
+    return block
+
+
 def _located(node: Node, build: Callable[..., Any], *args: Any) -> Any:
     """Run ``build(*args)`` (a converter or model constructor); give its error this node's
     location."""
@@ -255,15 +270,7 @@ class _Parser:
     def instance(self, node: Node) -> None:
         (name,) = _header(node, 1)
         _located(node, lambda: check_word("vrrp_instance", name, "an instance name"))
-        for other in self.instances:
-            if other.name == name:
-                raise _error(
-                    node,
-                    f"vrrp_instance: expected a unique name, got {name!r} "
-                    f"(already defined at {other.node.filename}:{other.node.line})",
-                )
-        block = _Block(node, name)
-        self.instances.append(block)
+        block = _new_block(node, "vrrp_instance", name, self.instances)
         self.before[name] = {
             kind: {b.name for b in blocks} for kind, blocks in self.tracked.items()
         }
@@ -275,13 +282,7 @@ class _Parser:
         (as keepalived's ``vrrp_complete_init`` does), its trackers' names looked up now."""
         (name,) = _header(node, 1)
         _located(node, lambda: check_word("vrrp_sync_group", name, "a group name"))
-        for other in self.sync_groups:
-            if other.name == name:
-                raise _error(
-                    node,
-                    f"vrrp_sync_group: expected a unique name, got {name!r} "
-                    f"(already defined at {other.node.filename}:{other.node.line})",
-                )
+        block = _new_block(node, "vrrp_sync_group", name, self.sync_groups)
         children = _children(node, SYNC_GROUP.what)
         lists = [child for child in children if child.tokens[0] == "group"]
         if len(lists) > 1:
@@ -291,8 +292,6 @@ class _Parser:
                 f"group: expected one group block in vrrp_sync_group {name}, got a second "
                 f"(the first at {lists[0].filename}:{lists[0].line})",
             )
-        block = _Block(node, name)
-        self.sync_groups.append(block)
         self.before[f"vrrp_sync_group {name}"] = {
             kind: {b.name for b in blocks} for kind, blocks in self.tracked.items()
         }
@@ -360,16 +359,7 @@ class _Parser:
         kind = kind or node.tokens[0]
         (name,) = _header(node, 1)
         _located(node, check_name, name)
-        blocks = self.tracked[kind]
-        for other in blocks:
-            if other.name == name:
-                raise _error(
-                    node,
-                    f"{kind}: expected a unique name, got {name!r} "
-                    f"(already defined at {other.node.filename}:{other.node.line})",
-                )
-        block = _Block(node, name)
-        blocks.append(block)
+        block = _new_block(node, kind, name, self.tracked[kind])
         self.walk(block, _children(node, table.what), table, f"{kind} {name}")
 
     def finish_bfds(self) -> dict[str, BfdInstance]:
