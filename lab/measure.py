@@ -6,7 +6,8 @@ Everything here reads a :class:`lab.recording.Recording`, never the run itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 from lab import accounting, metrics, service_metrics, timeline
 from lab.capture_events import ArpEvent, ProbePacket
@@ -53,6 +54,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
     transitions = sorted(recording.transitions, key=lambda t: t.at)
     timers = recording.timers
     stopped = advertising_ends(transitions, faults)
+    evidence = functools.cache(lambda: _vmac_evidence(recording))
 
     out = []
     for i, (step, at) in enumerate(faults):
@@ -130,7 +132,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
         )
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
-        _vmac_answered_back(recording, f, until)
+        _vmac_answered_back(recording, f, until, evidence)
         if recording.has_service:
             f.service = _service_outage(recording, f, until)
         out.append(f)
@@ -174,27 +176,40 @@ def _service_outage(
     return out
 
 
-def _vmac_answered_back(recording: Recording, f: metrics.Failover, until: float) -> None:
-    """Whether, in failover ``f``, the old master answered the new master's GARP from the
-    shared VMAC and the fabric then sent the VIP's frames to it
-    (:func:`lab.metrics.vmac_answered_back`); sets the failover's ``vmac_*`` times if so."""
-    new = recording.timers.get(f.new_master or "")
-    if new is None or not new.use_vmac or f.first_garp_after is None or not f.old_master:
-        return
-    old = recording.timers.get(f.old_master)
-    # The old master's answers are ARP replies (its own GARPs are requests).
-    arps = [
+_Evidence = tuple[list[tuple[float, str, str]], list[tuple[float, tuple[str, ...]]]]
+
+
+def _vmac_evidence(recording: Recording) -> _Evidence:
+    """What :func:`lab.metrics.vmac_answered_back` reads of the capture, read once for every
+    failover: the ARP replies (the old master's answers are replies; its own GARPs are
+    requests) and the probes to the VIP, each in time order."""
+    arps = sorted(
         (e.time, e.sender, e.src_mac)
         for e in recording.capture_events
         if isinstance(e, ArpEvent) and e.op == 2
-    ]
-    to_vip = [
+    )
+    to_vip = sorted(
         (e.time, e.receivers)
         for e in recording.capture_events
         if isinstance(e, ProbePacket)
         and e.direction_kind == "request"
         and e.dst_ip == recording.vip
-    ]
+    )
+    return arps, to_vip
+
+
+def _vmac_answered_back(
+    recording: Recording, f: metrics.Failover, until: float, evidence: Callable[[], _Evidence]
+) -> None:
+    """Whether, in failover ``f``, the old master answered the new master's GARP from the
+    shared VMAC and the fabric then sent the VIP's frames to it
+    (:func:`lab.metrics.vmac_answered_back`); sets the failover's ``vmac_*`` times if so.
+    ``evidence`` reads the capture's part (only for a failover to a router with a VMAC)."""
+    new = recording.timers.get(f.new_master or "")
+    if new is None or not new.use_vmac or f.first_garp_after is None or not f.old_master:
+        return
+    old = recording.timers.get(f.old_master)
+    arps, to_vip = evidence()
     found = metrics.vmac_answered_back(
         arps,
         to_vip,
