@@ -422,19 +422,17 @@ class ScenarioRun:
             return self._await_steady(expect.steady, expect.within)
         return self._expect_failover(expect)
 
-    def _advert_ints(self) -> list[float]:
-        return [router_timers(r).advert_int for r in self.routers.values()]
-
     def _steady_before_fault(self, step: Step) -> tuple[bool, str]:
         """Wait, before a fault, until no probe was lost for the step's steadiness window."""
         from lab.accounting import steady_deadline, steady_window
 
         if self.probes is None or step.steady is False:
             return True, ""
-        window = step.steady or steady_window(self._advert_ints())
         timers = [router_timers(r) for r in self.routers.values()]
+        ints = [t.advert_int for t in timers]
+        window = step.steady or steady_window(ints)
         regarp = max((t.garp_master_delay for t in timers if t.use_vmac), default=0.0)
-        return self._await_steady(window, steady_deadline(window, self._advert_ints(), regarp))
+        return self._await_steady(window, steady_deadline(window, ints, regarp))
 
     def _await_steady(self, window: float, within: float) -> tuple[bool, str]:
         """Wait until the observer's probes were all served for ``window`` seconds."""
