@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 from lab.errors import ScenarioError
 from lab.routers.schema import RouterSpec, check_router_specs
 from lab.service_spec import ServiceSpec, check_service
-from lab.steps import SERVICE_ACTIONS, Step
+from lab.steps import SERVICE_ACTIONS, Expect, Step
 from lab.topology import Instance, Topology
 
 
@@ -100,6 +100,8 @@ class Scenario(Topology):
                         f"steps[{i}].{where}: no router runs on {name!r} "
                         f"(routers run on: {', '.join(with_router) or 'none'})"
                     )
+            if step.expect is not None:
+                _check_probed(i, step.expect, [str(v.address) for v in self.vips])
             if step.action in ("interface_down", "interface_up"):
                 _check_interface(i, step.action, value.node, value.interface, self.instances)
             named = [getattr(value, k) for k in ("node", "a", "b", "port") if hasattr(value, k)]
@@ -112,6 +114,17 @@ class Scenario(Topology):
                         f"instance {name!r} (expected one of: {', '.join(nodes)})"
                     )
         return self
+
+
+def _check_probed(i: int, expect: Expect, vips: list[str]) -> None:
+    """A ``reachable``/``unreachable`` expectation names the address the observer probes: the
+    scenario's first VIP. Another address would be judged by that VIP's probes, under the
+    other's name."""
+    for key in ("reachable", "unreachable"):
+        address = getattr(expect, key)
+        if address is not None and (not vips or str(address) != vips[0]):
+            probed = f"probes {vips[0]} only" if vips else "probes nothing: declare a VIP"
+            raise ValueError(f"steps[{i}].expect.{key}: the observer {probed}, not {address}")
 
 
 def _check_interface(

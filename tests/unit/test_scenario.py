@@ -154,3 +154,11 @@ def test_cli_usage_error_exits_2() -> None:
         check=False,
     )
     assert res.returncode == 2 and "invalid choice" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_reachable_and_unreachable_name_the_address_the_observer_probes() -> None:
+    # The seed probes its one VIP, 10.200.51.10: another address would be judged by its probes.
+    text = SEED_TEXT.replace("unreachable: 10.200.51.10", "unreachable: 10.200.51.99")
+    message = error_of(text)
+    assert "expect.unreachable: the observer probes 10.200.51.10 only, not 10.200.51.99" in message
+    assert parse_scenario(SEED_TEXT, "s.yaml").steps  # the VIP itself is fine
