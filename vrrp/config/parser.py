@@ -67,6 +67,16 @@ def _error(node: Node, message: str) -> ConfigError:
     return ConfigError(message, node.filename, node.line)
 
 
+#: The tracker entries that name a block, and the block's keyword: an entry must come after
+#: its block (keepalived ignores one naming a block defined later).
+_NAMED_BLOCKS = {
+    "track_bfd": "bfd_instance",
+    "track_script": "vrrp_script",
+    "track_file": "track_file",
+    "track_process": "vrrp_track_process",
+}
+
+
 def _new_block(node: Node, kind: str, name: str, blocks: list[_Block]) -> _Block:
     """A ``kind`` block ``name`` read at ``node``, added to ``blocks``: a :class:`ConfigError`
     at ``node`` if one of them has that name already (keepalived refuses a second)."""
@@ -321,12 +331,8 @@ class _Parser:
             if errors:
                 raise _error(self.group_where(b, errors[0].key), errors[0].message)
             scope = f"vrrp_sync_group {b.name}"
-            self.defined_before(b, "track_bfd", group.track_bfd, "bfd_instance", scope)
-            self.defined_before(b, "track_script", group.track_script, "vrrp_script", scope)
-            self.defined_before(b, "track_file", group.track_file, "track_file", scope)
-            self.defined_before(
-                b, "track_process", group.track_process, "vrrp_track_process", scope
-            )
+            for keyword, kind in _NAMED_BLOCKS.items():
+                self.defined_before(b, keyword, getattr(group, keyword), kind, scope)
             for member in group.group:
                 problems = member_problems(group, by_name[member], scripts, files, bfds, processes)
                 if problems:
@@ -406,10 +412,8 @@ class _Parser:
         errors += track_process_problems(inst.track_process, inst.effective_priority, processes)
         if errors:
             raise _error(self.where(b, errors[0].key), errors[0].message)
-        self.defined_before(b, "track_bfd", inst.track_bfd, "bfd_instance")
-        self.defined_before(b, "track_script", inst.track_script, "vrrp_script")
-        self.defined_before(b, "track_file", inst.track_file, "track_file")
-        self.defined_before(b, "track_process", inst.track_process, "vrrp_track_process")
+        for keyword, kind in _NAMED_BLOCKS.items():
+            self.defined_before(b, keyword, getattr(inst, keyword), kind)
         return inst
 
     def defined_before(
