@@ -166,6 +166,30 @@ class Capture:
             self._frames.extend(self._reader.read())
             return list(self._frames)
 
+    def latest(self) -> float | None:
+        """The time of the newest frame recorded so far (None before the first)."""
+        with self._lock:
+            self._frames.extend(self._reader.read())
+            return self._frames[-1].time if self._frames else None
+
+    def catch_up(self, until: float, timeout: float) -> bool:
+        """Wait until the file holds a frame from ``until`` on, so that what was on the wire
+        before it has been written; False when no frame came within ``timeout`` (a quiet
+        wire: nothing newer to read)."""
+        from lab.errors import WaitTimeout
+        from lab.wait import wait_until
+
+        try:
+            wait_until(
+                self.latest,
+                accept=lambda t: t is not None and t >= until,
+                timeout=timeout,
+                what=f"a captured frame from {until:.6f} on",
+            )
+        except WaitTimeout:
+            return False
+        return True
+
     def events(self, *, dedupe: bool = True, since: float | None = None) -> list[Event]:
         """The adverts, ARP packets and probes recorded so far (see :func:`events`); with
         ``since``, only those at or after that time (and only the frames near it are folded)."""

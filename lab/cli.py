@@ -34,8 +34,11 @@ from lab.sdn.cli import add_port_commands
 
 # Piped output (CI logs, `| less`) gets a generous fixed width instead of rich's 80 columns, so
 # MACs and addresses are never cut.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+# emoji=False: rich reads `:cd:` in a MAC such as 02:cd:07:2c:d8:62 as an emoji code.
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(
+    stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else 200
+)
 
 
 class _Parser(argparse.ArgumentParser):

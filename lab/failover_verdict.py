@@ -16,6 +16,9 @@ from lab.service_metrics import theory_problem
 from lab.stalls import NO_NETLINK, Inconclusive, StallWitness, takeover_netlink
 from lab.steps import Bound, FailoverExpectation
 
+#: The periods a stall can lengthen but never hide: a zero is no timing claim.
+_ONLY_LENGTHENED = ("stale_arp_ms", "blackhole_ms", "no_master_ms", "two_masters_ms")
+
 
 class FailoverVerdict:
     """Judges failovers of one run: its stall witness, its routers by node (for whether their
@@ -45,6 +48,10 @@ class FailoverVerdict:
             "lost_probes": failover.lost_probes,
             "bfd_detection_ms": bfd.detection_ms if bfd is not None else None,
             "service_outage_ms": service.outage_ms if service is not None else None,
+            "no_master_ms": failover.no_master_ms,
+            "two_masters_ms": failover.two_masters_ms,
+            "blackhole_ms": failover.blackhole_ms,
+            "foreign_adverts": sum(x.count for x in failover.foreign),
         }
         for key, value in figures.items():
             bound = getattr(want, key)
@@ -55,10 +62,12 @@ class FailoverVerdict:
                 problems.append(f"{key} {value if value is None else round(value, 1)} not {bound}")
             if value is None:  # nothing measured: no stall explains that
                 timed.append((key, float("inf"), True))
-            elif key == "stale_arp_ms" and value == 0:
-                # No stale period at all: a stall delays the neighbour change it is measured
-                # to, so it can lengthen one but never hide one. Nothing to judge.
+            elif key in _ONLY_LENGTHENED and value == 0:
+                # None at all: a stall delays what ends such a period (the neighbour change, an
+                # answer, a router's report), so it can lengthen one but never hide one.
                 pass
+            elif key == "foreign_adverts":
+                pass  # a count of frames on the wire: no stall moves it
             else:
                 # A lost probe is 1/rate of outage: its margin in time is that many probes.
                 per = 1000 / self.probe_rate if key == "lost_probes" else 1.0

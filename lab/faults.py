@@ -21,6 +21,9 @@ fault           what it does                                models
 ``service-hang`` SIGSTOP to the node's haproxy              a hung one: its check times out
                 (``service-up``: SIGCONT, or start again)
 ``service-flap`` haproxy killed and restarted N times       an intermittent service
+``inject``      a node sends crafted frames (VRRP adverts,  a hostile or broken neighbour on
+                GARPs, ARP replies, NAs) at a rate for a    the subnet (:mod:`lab.inject`)
+                duration
 =============== =========================================== ===================================
 
 Every fault returns the lab-clock time at which it took effect (the signal was sent, the link
@@ -54,6 +57,7 @@ from lab import clock
 from lab.errors import CommandFailed, LabError, UsageError
 from lab.routers.base import Router
 from lab.routers.spec import router_of
+from lab.steps import Inject
 from lab.wait import wait_until
 
 if TYPE_CHECKING:
@@ -96,6 +100,13 @@ class _FaultState:
     last_commit_span: float = 0.0
     """How long after the ruleset was handed over nft had certainly committed it (s)."""
     flaps: list[tuple[threading.Timer, threading.Event]] = dataclasses.field(default_factory=list)
+    """The link flaps still pending (an ended one is dropped when the next one starts)."""
+    flap_cancels: dict[threading.Event, Callable[[], None]] = dataclasses.field(
+        default_factory=dict
+    )
+    """How to cut each pending flap short at teardown, by its ``done`` event."""
+    undos: set[Any] = dataclasses.field(default_factory=set)
+    """The keys of the undos already on the lab's teardown stack (:func:`_defer_once`)."""
     service_flaps: list[threading.Event] = dataclasses.field(default_factory=list)
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
 
@@ -105,6 +116,23 @@ _STATE: weakref.WeakKeyDictionary[Lab, _FaultState] = weakref.WeakKeyDictionary(
 
 def _state(lab: Lab) -> _FaultState:
     return _STATE.setdefault(lab, _FaultState())
+
+
+def _defer_once(lab: Lab, key: Any, what: str, undo: Callable[[], Any]) -> None:
+    """Register ``undo`` at teardown once per ``key``, not once per fault.
+
+    Every such undo reads the state at teardown and does nothing when there is nothing to
+    undo, so one registration serves every later fault of the same kind on the same target.
+    Registered per fault, a long-lived lab's teardown stack kept a closure (a link flap's
+    with its timer thread) for every freeze, host-down and link-flap ever applied, and ran
+    them all at teardown (found by the soak, docs/benchmarks.md).
+    """
+    state = _state(lab)
+    with state.lock:
+        if key in state.undos:
+            return
+        state.undos.add(key)
+    lab.defer(what, undo)
 
 
 def _record(lab: Lab, kind: str, target: str, at: float, detail: str = "") -> float:
@@ -142,7 +170,9 @@ def freeze(lab: Lab, router: str | Router) -> float:
     """``freeze``: SIGSTOP the router's processes. Undone by :func:`thaw` (also at teardown)."""
     r = router_of(lab, router)
     at = r.freeze()
-    lab.defer(f"thaw {r.name}", lambda: r.thaw() if r.running and r.frozen else None)
+    _defer_once(
+        lab, ("thaw", r), f"thaw {r.name}", lambda: r.thaw() if r.running and r.frozen else None
+    )
     return _record(lab, "freeze", r.name, at)
 
 
@@ -160,6 +190,20 @@ def _taps(lab: Lab, node: str) -> list[str]:
     return [p.tap for p in lab.node(node).ports]
 
 
+def _link_index(ipr: IPRoute, name: str) -> int | None:
+    """The index of link ``name`` in ``ipr``'s namespace, from a dump of its links.
+
+    Not ``link_lookup``: with pyroute2 0.9.7 a single link's request leaves the kernel's
+    trailing ACK in the socket's root queue, which nothing reads; the runner kept some of it
+    past the socket's close, a few hundred bytes per fault (found by the soak,
+    docs/benchmarks.md). A dump leaves nothing behind.
+    """
+    for link in ipr.get_links():
+        if link.get_attr("IFLA_IFNAME") == name:
+            return int(link["index"])
+    return None
+
+
 def _set_taps(lab: Lab, node: str, state: str) -> float:
     """Set every fabric tap of ``node`` up or down; return the time the kernel acknowledged.
 
@@ -169,10 +213,10 @@ def _set_taps(lab: Lab, node: str, state: str) -> float:
     sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
     with IPRoute(use_socket=sock) as ipr:
         for tap in _taps(lab, node):
-            index = ipr.link_lookup(ifname=tap)
-            if not index:
+            index = _link_index(ipr, tap)
+            if index is None:
                 raise LabError(f"the fabric has no device {tap} for {node}")
-            ipr.link("set", index=index[0], state=state)
+            ipr.link("set", index=index, state=state)
         return clock.now()
 
 
@@ -182,7 +226,7 @@ def host_down(lab: Lab, node: str) -> float:
     Undone by :func:`host_up`, also at teardown so routers can still stop gracefully.
     """
     at = _set_taps(lab, node, "down")
-    lab.defer(f"host-up {node}", lambda: _set_taps(lab, node, "up"))
+    _defer_once(lab, ("host-up", node), f"host-up {node}", lambda: _set_taps(lab, node, "up"))
     return _record(lab, "host-down", node, at)
 
 
@@ -195,11 +239,11 @@ def _set_interface(lab: Lab, node: str, interface: str, state: str) -> float:
     its own per call, as :func:`_set_taps` opens one."""
     sock = lab.node(node).socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
     with IPRoute(use_socket=sock) as ipr:
-        index = ipr.link_lookup(ifname=interface)
-        if not index:
+        index = _link_index(ipr, interface)
+        if index is None:
             raise UsageError(f"{node} has no interface {interface!r}")
         at = clock.now()
-        ipr.link("set", index=index[0], state=state)
+        ipr.link("set", index=index, state=state)
         return at
 
 
@@ -208,8 +252,11 @@ def interface_down(lab: Lab, node: str, interface: str) -> float:
     what a router's ``track_interface`` watches. Undone by :func:`interface_up`, also at
     teardown."""
     at = _set_interface(lab, node, interface, "down")
-    lab.defer(
-        f"interface-up {node} {interface}", lambda: _set_interface(lab, node, interface, "up")
+    _defer_once(
+        lab,
+        ("interface-up", node, interface),
+        f"interface-up {node} {interface}",
+        lambda: _set_interface(lab, node, interface, "up"),
     )
     return _record(lab, "interface-down", node, at, interface)
 
@@ -255,8 +302,6 @@ def link_flap(
     at = _set_taps(lab, node, "down")
     timer = threading.Timer(down_for, up)
     timer.daemon = True
-    with state.lock:
-        state.flaps.append((timer, done))
 
     def cancel() -> None:
         """At teardown: end a pending flap early, with the link up."""
@@ -265,11 +310,34 @@ def link_flap(
             _set_taps(lab, node, "up")
             done.set()
 
-    lab.defer(f"link-flap {node}", cancel)
+    with state.lock:
+        # An ended flap has nothing left to wait for or to cut short: forget it, so a
+        # long-lived lab does not keep every flap's timer.
+        state.flaps = [(t, d) for t, d in state.flaps if not d.is_set()]
+        state.flaps.append((timer, done))
+        state.flap_cancels = {d: c for d, c in state.flap_cancels.items() if not d.is_set()}
+        state.flap_cancels[done] = cancel
+    _defer_once(lab, "link-flap", "link flaps", lambda: _cancel_flaps(state))
     # Recorded before the timer starts, so the history never shows the link up first.
     _record(lab, "link-flap", node, at, f"down for {down_for:g}s")
     timer.start()
     return at
+
+
+def _cancel_flaps(state: _FaultState) -> None:
+    """At teardown: cut every pending link flap short, with its link up, and forget them all.
+
+    A flap's timer and its cancel hold the lab; kept in the lab's entry of :data:`_STATE`,
+    they held the lab itself alive, so that every lab that ever flapped a link stayed in the
+    runner's memory after its teardown (found by the soak, docs/benchmarks.md).
+    """
+    with state.lock:
+        cancels = list(state.flap_cancels.values())
+    for cancel in cancels:
+        cancel()
+    with state.lock:
+        state.flaps.clear()
+        state.flap_cancels.clear()
 
 
 def wait_link_up(lab: Lab, timeout: float) -> None:
@@ -658,6 +726,21 @@ def wait_service_flap(lab: Lab, timeout: float) -> None:
             raise LabError(f"a service flap of lab {lab.id} did not end within {timeout:g}s")
 
 
+# --- crafted frames from a node (lab.inject) --------------------------------------------------
+
+
+def inject(lab: Lab, spec: Inject) -> float:
+    """``inject``: ``spec.node`` sends crafted frames at ``spec.rate`` per second for
+    ``spec.duration`` seconds (:mod:`lab.inject`). Returns the time of the first frame, at
+    once; the rest is sent from a thread, and its end is an ``inject-end`` in :func:`history`."""
+    from lab.inject import start_injection
+
+    def logged(kind: str, at: float, detail: str) -> None:
+        _record(lab, kind, spec.node, at, detail)
+
+    return start_injection(lab, spec, logged)
+
+
 #: The catalogue by fault name (docs/architecture.md#faults), for scenario steps. Each takes
 #: the lab first.
 CATALOGUE: dict[str, Callable[..., float]] = {
@@ -680,6 +763,7 @@ CATALOGUE: dict[str, Callable[..., float]] = {
     "service-hang": service_hang,
     "service-up": service_up,
     "service-flap": service_flap,
+    "inject": inject,
 }
 
 
@@ -723,6 +807,8 @@ _DAEMON_FAULTS = {"stop", "crash", "freeze", "thaw"}
 def _step_arguments(value: Any) -> tuple[Any, ...]:
     """A step's action value as positional arguments of the matching catalogue call."""
     if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Inject):
         return (value,)
     if hasattr(value, "a") and hasattr(value, "b"):
         return (value.a, value.b)

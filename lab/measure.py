@@ -54,6 +54,9 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
     transitions = sorted(recording.transitions, key=lambda t: t.at)
     timers = recording.timers
     stopped = advertising_ends(transitions, faults)
+    # A stranger's adverts (an inject, a node on the subnet) are no router's: they are reported
+    # as foreign, and never make a split brain.
+    router_adverts = [a for a in adverts if a.node in timers]
     evidence = functools.cache(lambda: _vmac_evidence(recording))
 
     out = []
@@ -119,7 +122,7 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
                 good = port_macs | ({_vmac(mine.vrid)} if mine.use_vmac else set())
                 f.stale_arp_ms = _ms(metrics.stale_arp_seconds(changes, good, takeover, until))
             f.split_brain = metrics.split_brain_intervals(
-                adverts, mine.advert_int, at, until, stopped=stopped
+                router_adverts, mine.advert_int, at, until, stopped=stopped
             )
         f.bfd = metrics.bfd_detection(
             recording.bfd_changes,
@@ -130,6 +133,13 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
             new_master=f.new_master,
             configured=recording.bfd_detect_times,
         )
+        if timers:
+            no_master, several = metrics.mastership(transitions, at, until)
+            f.no_master_ms, f.two_masters_ms = no_master * 1000, several * 1000
+            f.left_master = metrics.first_to_leave_master(transitions, at, until)
+        if probes:
+            f.blackhole_ms = metrics.blackhole_seconds(probes, at, until) * 1000
+        f.foreign = metrics.foreign_adverts(adverts, timers, at, until)
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
         _vmac_answered_back(recording, f, until, evidence)
@@ -317,6 +327,14 @@ def run_events(recording: Recording) -> list:
         [
             timeline.TimelineEvent(at, "step", "fault", f"{step.title()} injected")
             for step, at in recording.faults
+        ]
+    )
+    streams.append(
+        [
+            # What a step set going and the catalogue logged: an injection's frames and end.
+            timeline.TimelineEvent(r.at, r.target, "fault", f"{r.kind}: {r.detail}")
+            for r in recording.fault_log
+            if r.kind in ("inject", "inject-end")
         ]
     )
     streams.append(

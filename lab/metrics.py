@@ -15,6 +15,12 @@ Pure functions over plain records, so they are unit-tested without namespaces:
 - **split brain**: intervals where two sources advertise the same VRID;
 - **service outage** (:mod:`lab.service_metrics`): the outage HTTP clients saw, with its
   health-check and takeover components, for scenarios with a ``service:``;
+- **mastership** (:func:`mastership`): how long, in a window, no router said MASTER, and how long
+  two or more did at once, from the routers' own reports;
+- **blackhole** (:func:`blackhole_seconds`): how long, in a window, the observer's probes to the
+  VIP went unanswered, every gap summed (the outage is the longest one);
+- **foreign adverts** (:func:`foreign_adverts`): adverts on the wire from a node that runs no
+  router of the lab (an ``inject``, or a stranger on the subnet), summarised by source;
 - **BFD detection** (:func:`bfd_detection`): from the fault to a surviving router's BFD session
   going Down, as its daemon logged it, beside what the capture shows of the same session: the
   dead side's last packet and the survivor's first Down packet.
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from vrrp.timers import Timers
 
@@ -45,7 +51,25 @@ NO_RFC_FIGURE = (
     "service_hang",
     "service_flap",
     "file_flag",
+    "inject",
 )
+
+
+class StateReport(Protocol):
+    """What :func:`mastership` reads of a router's report (``lab.routers.events.Transition``)."""
+
+    @property
+    def at(self) -> float: ...
+    @property
+    def router(self) -> str: ...
+    @property
+    def instance(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def is_state(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,10 @@ class AdvertSeen:
     priority: int
     node: str | None = None
     """The instance whose port sent it, when the capture knows."""
+    interval: float | None = None
+    """Its Max Adver Int, seconds (None where the recording did not keep it)."""
+    version: int | None = None
+    """Its VRRP version (None where the recording did not keep it)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +158,16 @@ class Failover:
     """The first frame for the VIP the fabric then delivered to the old master."""
     vmac_regarp_at: float | None = None
     """The new master's first GARP after that: when the fabric learns the VMAC back."""
+    no_master_ms: float | None = None
+    """How long in the window no router reported MASTER (:func:`mastership`)."""
+    two_masters_ms: float | None = None
+    """How long in the window two or more routers reported MASTER at once."""
+    blackhole_ms: float | None = None
+    """How long in the window the observer's probes went unanswered, every gap summed."""
+    foreign: list[ForeignAdverts] = field(default_factory=list)
+    """Adverts in the window from nodes that run no router of the lab, by source."""
+    left_master: tuple[str, str, float] | None = None
+    """The first router in the window to report leaving MASTER: (router, its new state, when)."""
 
     @property
     def duplicated_vip(self) -> bool:
@@ -156,6 +194,17 @@ class Failover:
                 for a, b in self.split_brain
             ],
             "vip_holders_at_end": self.vip_holders_at_end,
+            "no_master_ms": _round(self.no_master_ms),
+            "two_masters_ms": _round(self.two_masters_ms),
+            "blackhole_ms": _round(self.blackhole_ms),
+            "foreign_adverts": [x.as_json(self.at) for x in self.foreign],
+            "left_master": None
+            if self.left_master is None
+            else {
+                "router": self.left_master[0],
+                "state": self.left_master[1],
+                "at_ms": _round((self.left_master[2] - self.at) * 1000),
+            },
             "bfd": self.bfd.as_json(self.at) if self.bfd is not None else None,
             "service": self._service_json(),
             "vmac_answered_back": None
@@ -187,6 +236,144 @@ class Failover:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+@dataclass(frozen=True)
+class ForeignAdverts:
+    """The adverts one source that runs no router of the lab sent in a window."""
+
+    node: str | None
+    """The instance whose port sent them (None: the capture could not tell)."""
+    src_ip: str
+    count: int
+    first: float
+    last: float
+    vrids: tuple[int, ...]
+    priorities: tuple[int, ...]
+    intervals: tuple[float, ...]
+    """The Max Adver Int values they carried, seconds, in order of first use."""
+
+    def __str__(self) -> str:
+        who = f"{self.node} ({self.src_ip})" if self.node else self.src_ip
+        plural = "s" if self.count != 1 else ""
+        return (
+            f"{self.count} advert{plural} from {who}: VRID {_listed(self.vrids)}, priority "
+            f"{_listed(self.priorities)}, interval {_listed(self.intervals, 's')}"
+        )
+
+    def as_json(self, since: float) -> dict[str, object]:
+        """The JSON record, times in ms since ``since`` (the fault)."""
+        return {
+            "node": self.node,
+            "src_ip": self.src_ip,
+            "count": self.count,
+            "first_ms": _round((self.first - since) * 1000),
+            "last_ms": _round((self.last - since) * 1000),
+            "vrids": list(self.vrids),
+            "priorities": list(self.priorities),
+            "intervals_s": list(self.intervals),
+        }
+
+
+def _listed(values: Sequence[float], unit: str = "") -> str:
+    return "/".join(f"{v:g}{unit}" for v in values) or "?"
+
+
+def foreign_adverts(
+    adverts: Iterable[AdvertSeen], routers: Iterable[str], start: float, end: float
+) -> list[ForeignAdverts]:
+    """The adverts in [start, end) from nodes outside ``routers``, one record per source."""
+    mine = set(routers)
+    by_source: dict[tuple[str | None, str], list[AdvertSeen]] = {}
+    for a in sorted(adverts, key=lambda a: a.at):
+        if start <= a.at < end and a.node not in mine:
+            by_source.setdefault((a.node, a.src_ip), []).append(a)
+    out = []
+    for (node, src), seen in by_source.items():
+        intervals = [a.interval for a in seen if a.interval is not None]
+        out.append(
+            ForeignAdverts(
+                node,
+                src,
+                len(seen),
+                seen[0].at,
+                seen[-1].at,
+                tuple(dict.fromkeys(a.vrid for a in seen)),
+                tuple(dict.fromkeys(a.priority for a in seen)),
+                tuple(dict.fromkeys(intervals)),
+            )
+        )
+    return out
+
+
+def mastership(transitions: Iterable[StateReport], start: float, end: float) -> tuple[float, float]:
+    """Seconds in [start, end] with no router in MASTER, and with two or more, as the routers
+    reported their states (``INSTANCE`` lines; a router is master while any of its instances
+    is). Before its first report in the window a router is in the state it last reported."""
+    state: dict[tuple[str, str], bool] = {}
+    changes: list[tuple[float, tuple[str, str], bool]] = []
+    for t in sorted(transitions, key=lambda t: t.at):
+        if t.kind != "INSTANCE" or not t.is_state:
+            continue
+        key = (t.router, t.instance)
+        if t.at <= start:
+            state[key] = t.state == "MASTER"
+        elif t.at < end:
+            changes.append((t.at, key, t.state == "MASTER"))
+
+    def masters() -> int:
+        return len({router for (router, _), on in state.items() if on})
+
+    none = several = 0.0
+    now = start
+    for at, key, on in [*changes, (end, ("", ""), False)]:
+        count = masters()
+        if count == 0:
+            none += at - now
+        elif count > 1:
+            several += at - now
+        now = at
+        if key != ("", ""):
+            state[key] = on
+    return none, several
+
+
+def first_to_leave_master(
+    transitions: Iterable[StateReport], start: float, end: float
+) -> tuple[str, str, float] | None:
+    """The first router that reported leaving MASTER in [start, end): (router, the state it
+    reported, when); None when none did."""
+    master: dict[tuple[str, str], bool] = {}
+    for t in sorted(transitions, key=lambda t: t.at):
+        if t.kind != "INSTANCE" or not t.is_state or t.at >= end:
+            continue
+        key = (t.router, t.instance)
+        if t.at >= start and master.get(key) and t.state != "MASTER":
+            return t.router, t.state, t.at
+        master[key] = t.state == "MASTER"
+    return None
+
+
+def blackhole_seconds(probes: Sequence[Probe], start: float, end: float) -> float:
+    """Seconds in [start, end] the observer's probes went unanswered: each run of lost probes
+    counts from the last answer before it (or ``start``) to the first answer after it (or
+    ``end``), clipped to the window. Zero when every probe was answered."""
+    window = sorted((p for p in probes if start <= p.sent < end), key=lambda p: p.sent)
+    total = 0.0
+    gap_from: float | None = None
+    last_seen = start
+    for p in window:
+        if p.responder is None:
+            if gap_from is None:
+                gap_from = last_seen
+            continue
+        if gap_from is not None:
+            total += min(p.seen, end) - max(gap_from, start)
+            gap_from = None
+        last_seen = p.seen
+    if gap_from is not None:
+        total += end - max(gap_from, start)
+    return total
 
 
 def vmac_answered_back(

@@ -17,6 +17,7 @@ from lab import metrics, service_metrics
 from lab.capture import Capture
 from lab.capture_events import ArpEvent, BfdControl, VrrpAdvert
 from lab.capture_events import Event as CaptureEvent
+from lab.faults import FaultRecord
 from lab.neighbours import NeighbourChange, NeighbourWatch
 from lab.probe import ProbeResult, ProbeRun
 from lab.routers.base import BfdEvent, Router, Transition
@@ -126,7 +127,9 @@ def adverts_seen(capture: Capture | None) -> list[metrics.AdvertSeen]:
 
 def _adverts_in(events: Iterable[CaptureEvent]) -> list[metrics.AdvertSeen]:
     return [
-        metrics.AdvertSeen(e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender)
+        metrics.AdvertSeen(
+            e.time, e.src_mac, e.src_ip, e.vrid, e.priority, e.sender, e.adver_int, e.version
+        )
         for e in events
         if isinstance(e, VrrpAdvert)
     ]
@@ -239,6 +242,9 @@ class Recording:
     """When and how the clients' long-lived connections broke."""
     service_lines: Sequence[ServiceLine] = ()
     """What the proxies' haproxy logged, stamped as it arrived."""
+    fault_log: Sequence[FaultRecord] = ()
+    """Every fault and undo the catalogue applied (:func:`lab.faults.history`): the steps' own,
+    and what they set going, such as an injection's end."""
 
     @property
     def has_service(self) -> bool:
@@ -260,6 +266,7 @@ def record(
     steps: Iterable[StepStamp],
     observer: str | None,
     service: Service | None = None,
+    fault_log: Sequence[FaultRecord] = (),
 ) -> Recording:
     """Read every recorder once into a :class:`Recording`."""
     results = probes.results() if probes is not None else None
@@ -299,6 +306,7 @@ def record(
         steps=list(steps),
         observer=observer or "",
         vip=vip or "",
+        fault_log=tuple(fault_log),
         **_service_records(service),
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lab.metrics import Failover
+from lab.metrics import Failover, ForeignAdverts
 from lab.runner import RunReport, StepResult
 from lab.versions import versions_line
 
@@ -54,6 +54,12 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
         (rel(f.first_served_after), f"first probe served after the outage (by {f.new_master})"),
         *_bfd_events(f, rel),
         *_vmac_events(f, rel),
+        *((rel(x.first), f"foreign: {x}") for x in f.foreign),
+        *(
+            [(rel(f.left_master[2]), f"{f.left_master[0]} leaves MASTER: {f.left_master[1]}")]
+            if f.left_master is not None
+            else []
+        ),
         *_service_events(f, rel),
     ]
     if f.duplicated_vip:
@@ -72,6 +78,18 @@ def failover_timeline(f: Failover) -> list[tuple[float, str]]:
             )
         )
     return sorted(((t, text) for t, text in events if t is not None), key=lambda e: e[0])
+
+
+def _consequence(f: Failover, foreign: ForeignAdverts) -> str:
+    """What followed a stranger's adverts: the first router to leave MASTER after the first
+    one, or that none did."""
+    left = f.left_master
+    if left is None or left[2] < foreign.first:
+        return "; no router left MASTER"
+    return (
+        f"; {left[0]} left MASTER ({left[1]}) {(left[2] - foreign.first) * 1000:.1f} ms after "
+        "the first"
+    )
 
 
 def _bfd_events(
@@ -198,7 +216,13 @@ def print_report(report: RunReport, console: Console) -> None:
         bfd = any(f.bfd is not None for f in report.failovers)
         columns = ["fault", "old → new master", "outage", "detection"]
         columns += ["BFD detection"] if bfd else []
-        columns += ["RFC theory", "lost probes", "stale ARP", "split brain"]
+        columns += [
+            "RFC theory",
+            "lost probes",
+            "stale ARP",
+            "split brain",
+            "no master / blackhole",
+        ]
         # The service columns only where the scenario ran one.
         service = any(f.service is not None for f in report.failovers)
         columns += ["HTTP outage", "check + takeover"] if service else []
@@ -223,10 +247,25 @@ def print_report(report: RunReport, console: Console) -> None:
                 str(f.lost_probes),
                 _fmt(f.stale_arp_ms),
                 _split_brain_cell(f),
+                f"{_fmt(f.no_master_ms, '')} / {_fmt(f.blackhole_ms)}",
             ]
             cells += [_service_cell(f), _components_cell(f)] if service else []
             table.add_row(*cells)
         console.print(table)
+        for n, f in enumerate(report.failovers, 1):
+            for x in f.foreign:
+                # Adverts no router of the lab sent: an inject, or a stranger on the subnet.
+                console.print(
+                    f"[yellow]failover {n}[/yellow]: {x}, from "
+                    f"{(x.first - f.at) * 1000:.1f} to {(x.last - f.at) * 1000:.1f} ms"
+                    + _consequence(f, x),
+                    markup=True,
+                )
+            if f.two_masters_ms:
+                console.print(
+                    f"[yellow]failover {n}[/yellow]: two routers said MASTER for "
+                    f"{f.two_masters_ms:.1f} ms"
+                )
     print_accounting(report, console)
     if report.split_brain:
         t0 = report.started

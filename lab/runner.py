@@ -482,7 +482,7 @@ class ScenarioRun:
         interval = max(router_timers(r).advert_int for r in self.routers.values())
         transitions = [t for r in self.routers.values() for t in r.events.snapshot()]
         return metrics.split_brain_intervals(
-            adverts_seen(self.capture),
+            [a for a in adverts_seen(self.capture) if a.node in self.routers],
             interval,
             self.report.started,
             clock.now(),
@@ -622,6 +622,15 @@ class ScenarioRun:
         assert want is not None
         if not self._faults:
             return False, "no fault has happened yet"
+        # An injection's failover is judged once its last frame is out: the figures of a window
+        # still being written to would be judged early.
+        from lab.inject import wait_injections
+
+        wait_injections(self.lab, timeout=expect.within)
+        # The capture writes its file every `flush` seconds: the frames up to now are read once
+        # a newer one is in (probes and adverts keep coming).
+        quiet = max((router_timers(r).advert_int for r in self.routers.values()), default=1.0)
+        self.capture.catch_up(clock.now(), timeout=2 * self.capture.flush + quiet)
         verdict = FailoverVerdict(self.witness, self.routers, self.probe_rate)
         return verdict.judge(want, self.failovers()[-1])
 
@@ -642,6 +651,8 @@ class ScenarioRun:
 
     def recording(self) -> Recording:
         """What the run's recorders hold right now, frozen for the measurements."""
+        from lab import faults
+
         controller = self.lab.fabric.sdn.controller
         return record(
             probes=self.probes,
@@ -658,6 +669,7 @@ class ScenarioRun:
             steps=(StepStamp(s.at, s.name, s.detail) for s in self.report.steps),
             observer=self._observer(),
             service=self.service,
+            fault_log=faults.history(self.lab),
         )
 
     def probe_records(self) -> list[metrics.Probe]:

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lab.topology import normalise_mac
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -75,6 +77,22 @@ class FailoverExpectation(_Model):
     service_outage_ms: Bound | None = Field(
         None,
         description="The outage the HTTP clients saw: first failed request to first success.",
+    )
+    no_master_ms: Bound | None = Field(
+        None, description="How long in the window no router reported MASTER."
+    )
+    two_masters_ms: Bound | None = Field(
+        None, description="How long in the window two or more routers reported MASTER at once."
+    )
+    blackhole_ms: Bound | None = Field(
+        None,
+        description="How long in the window the observer's probes to the VIP went unanswered, "
+        "every gap summed.",
+    )
+    foreign_adverts: Bound | None = Field(
+        None,
+        description="How many adverts in the window came from nodes that run no router of the "
+        "lab (an inject, a stranger on the subnet).",
     )
     service_within_theory_ms: float | None = Field(
         None,
@@ -257,6 +275,131 @@ class ServiceFlap(_Model):
     up_for: float = Field(0.5, gt=0, description="Seconds up between two downs.")
 
 
+class InjectedAdvert(_Model):
+    """A crafted VRRP advert (``inject: {advert: ...}``): every field may be anything the wire
+    can carry, valid or not. What is left out is the lab's: the first VIP's VRID-1 advert."""
+
+    vrid: int = Field(1, ge=0, le=255, description="Virtual Rtr ID (0 is never valid).")
+    priority: int = Field(255, ge=0, le=255, description="Priority (0: the master leaves).")
+    interval: float = Field(
+        1.0,
+        ge=0,
+        le=40.95,
+        description="Max Adver Int, seconds: centiseconds in VRRPv3, whole seconds in VRRPv2. "
+        "A backup that accepts the advert adopts it, and waits three of them.",
+    )
+    version: int = Field(3, ge=0, le=15, description="2 or 3; any other value is sent as is.")
+    type: int = Field(1, ge=0, le=15, description="1 (ADVERTISEMENT); any other is sent as is.")
+    addresses: list[IPAddress] | None = Field(
+        None, description="The addresses it claims; default: the scenario's VIPs."
+    )
+    ttl: int = Field(255, ge=0, le=255, description="IPv4 TTL / IPv6 hop limit (RFC: 255).")
+    checksum: Literal["valid", "bad"] = Field(
+        "valid", description="bad: the valid checksum with every bit flipped."
+    )
+    src: IPAddress | None = Field(
+        None,
+        description="The IP source; default: the sender's own address. Another's address is a "
+        "spoof, which a port-security SDN drops.",
+    )
+    to: list[IPAddress] | Literal["group"] = Field(
+        "group",
+        description="Unicast destinations, each sent every period; `group`: the VRRP group "
+        "(224.0.0.18 / ff02::12).",
+    )
+
+
+class InjectedNeighbour(_Model):
+    """A crafted ARP (IPv4) or Neighbor Advertisement (IPv6) claiming ``ip`` at ``mac``."""
+
+    ip: IPAddress = Field(description="The address claimed (the VIP, a peer's, anything).")
+    mac: str | None = Field(
+        None,
+        description="The MAC it is claimed at; default: the sender's own; `random`: a new "
+        "locally administered MAC in every frame (ARP churn).",
+    )
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        return value if value in (None, "random") else normalise_mac(value)
+
+
+class Inject(_Model):
+    """``inject``: a node puts crafted frames on its port at ``rate`` per second for
+    ``duration`` seconds: hostile neighbours, as any instance on a cloud subnet can be. Exactly
+    one of ``advert``, ``garp``, ``arp_reply`` and ``na`` says what it sends."""
+
+    node: str = Field(description="The instance that sends (its first port).")
+    advert: InjectedAdvert | None = None
+    garp: InjectedNeighbour | None = Field(
+        None, description="Gratuitous ARP requests (sender and target IP both `ip`), broadcast."
+    )
+    arp_reply: InjectedNeighbour | None = Field(
+        None,
+        validation_alias=AliasChoices("arp-reply", "arp_reply"),
+        description="Unsolicited ARP replies, broadcast (how some stacks announce).",
+    )
+    na: InjectedNeighbour | None = Field(
+        None, description="Unsolicited Neighbor Advertisements, Override set, to ff02::1."
+    )
+    rate: float = Field(10.0, gt=0, le=20000, description="Periods per second.")
+    duration: float = Field(1.0, ge=0, le=3600, description="Seconds; 0 sends a single period.")
+    src_mac: str | None = Field(
+        None, description="The Ethernet source; default: the sender's port MAC (else a spoof)."
+    )
+    seed: int = Field(0, description="Seeds `random` MACs, so a run can be replayed.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Inject:
+        kinds = [k for k in INJECT_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            spelled = ", ".join(k.replace("_", "-") for k in INJECT_KINDS)
+            raise ValueError(
+                f"inject takes exactly one of {spelled}; got {', '.join(kinds) or 'none'}"
+            )
+        return self
+
+    @field_validator("src_mac")
+    @classmethod
+    def _src_mac(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_mac(value)
+
+    @property
+    def kind(self) -> str:
+        """What is sent: ``advert``, ``garp``, ``arp_reply`` or ``na``."""
+        return next(k for k in INJECT_KINDS if getattr(self, k) is not None)
+
+    def describe(self) -> str:
+        """What is sent, in a line for the timeline and the report."""
+        rate = f"{self.rate:g}/s for {self.duration:g} s" if self.duration else "once"
+        if self.advert is not None:
+            a = self.advert
+            to = "the group" if a.to == "group" else ", ".join(str(ip) for ip in a.to)
+            odd = [
+                f"{k} {v}"
+                for k, v, usual in (
+                    ("TTL", a.ttl, 255),
+                    ("type", a.type, 1),
+                    ("checksum", a.checksum, "valid"),
+                )
+                if v != usual
+            ]
+            src = f" from {a.src}" if a.src is not None else ""
+            return (
+                f"VRRPv{a.version} adverts VRID {a.vrid} priority {a.priority} interval "
+                f"{a.interval:g} s{src} to {to}{''.join(', ' + o for o in odd)}, {rate}"
+            )
+        kind = {"garp": "gratuitous ARPs", "arp_reply": "ARP replies", "na": "NAs"}[self.kind]
+        claim = self.garp or self.arp_reply or self.na
+        assert claim is not None
+        return f"{kind} claiming {claim.ip} at {claim.mac or 'its own MAC'}, {rate}"
+
+
+#: What an ``inject`` step may send.
+INJECT_KINDS = ("advert", "garp", "arp_reply", "na")
+
+
 FAULT_KEYS = (
     "stop",
     "crash",
@@ -276,6 +419,7 @@ FAULT_KEYS = (
     "service_hang",
     "service_up",
     "service_flap",
+    "inject",
 )
 
 #: The actions that open a measured failover.
@@ -292,6 +436,7 @@ FAILOVER_FAULTS = (
     "service_hang",
     "service_flap",
     "file_flag",
+    "inject",
 )
 #: The actions on a proxy's haproxy (the scenario's ``service:``).
 SERVICE_ACTIONS = ("service_down", "service_hang", "service_up", "service_flap")
@@ -372,6 +517,11 @@ class Step(_Model):
         description="Kill and restart the node's haproxy `times` times (an intermittent "
         "service, against the check's rise and fall).",
     )
+    inject: Inject | None = Field(
+        None,
+        description="A node sends crafted frames (VRRP adverts, GARPs, ARP replies, NAs) at a "
+        "rate for a duration: a hostile or broken neighbour. Opens a measured window.",
+    )
     impl: list[str] | None = Field(
         None,
         description="Play this step only when every router of the run is one of these "
@@ -438,6 +588,8 @@ class Step(_Model):
         """The step's name, or a readable rendering of its action."""
         if self.name:
             return self.name
+        if self.inject is not None:
+            return f"inject from {self.inject.node}: {self.inject.describe()}"
         value = getattr(self, self.action)
         if isinstance(value, BaseModel):
             value = ", ".join(f"{k}={v}" for k, v in value.model_dump(exclude_none=True).items())

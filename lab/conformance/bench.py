@@ -29,7 +29,6 @@ import contextlib
 import dataclasses
 import ipaddress
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ from lab import clock
 from lab.capture import Capture, start_capture
 from lab.capture_events import ArpEvent, BfdControl, VrrpAdvert, decode_frame, transits
 from lab.conformance.rows import Family
+from lab.crafting import vrrp_frame, vrrp_message
 from lab.errors import UsageError, WaitTimeout
 from lab.lab import Lab
 from lab.linux import Scheduling, realtime_allowed
@@ -50,7 +50,7 @@ from lab.routers.params import master_down_interval, skew_time
 from lab.scenario import Scenario
 from lab.sdn.ruleset import link_local
 from lab.stalls import StallWitness
-from vrrp.packet import Advert, ChecksumForm, compute_checksum, encode, vmac
+from vrrp.packet import ChecksumForm, vmac
 
 #: Host numbers of the bench's nodes on its segment.
 HOSTS = {"iut": 11, "peer": 12, "observer": 13, "tester": 14}
@@ -579,50 +579,31 @@ class Bench:
         ``truncate`` (the VRRP message cut to that many octets), ``interval``. The checksum is
         in the IUT's mode's form (:attr:`checksum_form`) unless ``form`` says otherwise.
         """
-        form = form or self.checksum_form
         src = src or self.ip("tester")
         dst = dst or self.group
-        addresses = addresses or (self.vip,)
-        wire_version = 3 if version not in (2, 3) else version
-        if wire_version == 2:
-            advert = Advert.v2(vrid, priority, addresses, interval_s=int(interval))
-        else:
-            advert = Advert(
-                vrid=vrid,
-                priority=priority,
-                addresses=tuple(ipaddress.ip_address(a) for a in addresses),
-                version=3,
-                interval_cs=round(interval * 100),
-                type=kind,
-            )
-        message = encode(advert, src=src, dst=dst, checksum_form=form, checksum=checksum)
-        patched = bytearray(message)
-        if version != wire_version:
-            patched[0] = (version << 4) | (patched[0] & 0x0F)
-        if count is not None:
-            patched[3] = count
-        if version != wire_version or count is not None:
-            fix = compute_checksum(bytes(patched), src=src, dst=dst, version=3, form=form)
-            patched[6:8] = struct.pack("!H", fix if checksum is None else checksum)
-        message = bytes(patched)
-        if truncate is not None:
-            message = message[:truncate]
-        from scapy.layers.inet import IP  # scapy is heavy: imported when a check runs, not
-        from scapy.layers.inet6 import IPv6  # for every `vrrp-lab` command
-        from scapy.layers.l2 import Ether
-        from scapy.packet import Raw
-
-        dst_mac = self.group_mac if dst == self.group else self.mac(self._node_of(dst))
-        # scapy frames it: the IP length (and IPv4 header checksum) follow the (maybe
-        # truncated) message, so only the VRRP fields carry the defect. Traffic class 0xc0 as
-        # routers send it.
-        l3 = (
-            IP(src=src, dst=dst, ttl=ttl, proto=112, tos=0xC0)
-            if self.family == 4
-            else IPv6(src=src, dst=dst, hlim=ttl, nh=112, tc=0xC0)
+        message = vrrp_message(
+            priority,
+            src=src,
+            dst=dst,
+            addresses=addresses or (self.vip,),
+            vrid=vrid,
+            interval=interval,
+            version=version,
+            kind=kind,
+            form=form or self.checksum_form,
+            checksum=checksum,
+            count=count,
+            truncate=truncate,
         )
-        packet = Ether(dst=dst_mac, src=src_mac or self.mac("tester")) / l3
-        return bytes(packet / Raw(message))
+        dst_mac = self.group_mac if dst == self.group else self.mac(self._node_of(dst))
+        return vrrp_frame(
+            message,
+            src=src,
+            dst=dst,
+            src_mac=src_mac or self.mac("tester"),
+            dst_mac=dst_mac,
+            ttl=ttl,
+        )
 
     def solicit(self, target: str) -> bytes:
         """The tester asking who has ``target``: a broadcast ARP request (IPv4), or a

@@ -41,8 +41,8 @@ from lab.routers import driver_class
 from lab.versions import collect as collect_versions
 from lab.versions import versions_line
 
-_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-_progress = Console(stderr=True, highlight=False)
+_console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+_progress = Console(stderr=True, highlight=False, emoji=False)
 
 #: How a cell shows each outcome.
 CELL = {

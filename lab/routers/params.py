@@ -235,6 +235,8 @@ class RouterParams:
     use_vmac: bool = False
     vmac_xmit_base: bool = False
     nopreempt: bool = False
+    check_unicast_src: bool = False
+    """Drop unicast adverts from strangers (keepalived's ``check_unicast_src``)."""
     bfd: BfdParams | None = None
     """BFD to each of ``bfd_peers``, tracked by the instance; None: no BFD."""
     bfd_peers: tuple[tuple[str, str], ...] = ()
@@ -267,6 +269,7 @@ class RouterParams:
             advert_int=self.advert_int,
             version=self.version,
             nopreempt=self.nopreempt,
+            check_unicast_src=self.check_unicast_src,
             use_vmac=self.use_vmac,
             vmac_xmit_base=self.vmac_xmit_base,
             unicast_src_ip=self.unicast_src_ip,  # type: ignore[arg-type]  # coerced by the model

@@ -90,6 +90,7 @@ RENDER_FIELDS = (
     "use_vmac",
     "vmac_xmit_base",
     "nopreempt",
+    "check_unicast_src",
     "bfd",
     "checks",
     "files",
@@ -240,6 +241,11 @@ class RouterSpec(BaseModel):
     use_vmac: bool = False
     vmac_xmit_base: bool = False
     nopreempt: bool = False
+    check_unicast_src: bool = Field(
+        False,
+        description="Drop unicast adverts from addresses that are not a peer (keepalived "
+        "accepts them without it; the bundled daemon always drops them).",
+    )
     bfd: BfdSpec | None = Field(
         None, description="BFD to the other routers on this network, tracked by the instance."
     )
@@ -308,6 +314,7 @@ class RouterSpec(BaseModel):
             use_vmac=self.use_vmac,
             vmac_xmit_base=self.vmac_xmit_base,
             nopreempt=self.nopreempt,
+            check_unicast_src=self.check_unicast_src,
             bfd=bfd,
             bfd_peers=(("peer", stand_in),) if bfd is not None else (),
             bfd_source=_STAND_IN_SOURCE[family] if bfd is not None else None,

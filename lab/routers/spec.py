@@ -163,6 +163,7 @@ def _params(
         use_vmac=spec.use_vmac,
         vmac_xmit_base=spec.vmac_xmit_base,
         nopreempt=spec.nopreempt,
+        check_unicast_src=spec.check_unicast_src,
         bfd=spec.bfd.params() if spec.bfd is not None else None,
         bfd_peers=bfd_peers,
         bfd_source=bfd_source if spec.bfd is not None else None,

@@ -30,8 +30,8 @@ from lab.errors import EnvironmentMissing, UsageError
 from lab.sweep.record import TrialRecord
 from lab.sweep.spec import HOLD
 
-_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-_progress = Console(stderr=True, highlight=False)
+_console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+_progress = Console(stderr=True, highlight=False, emoji=False)
 
 #: The quick-sweep flags, each an axis of ``axes:`` in a sweep file, comma-separated values.
 _AXIS_FLAGS = {

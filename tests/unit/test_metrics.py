@@ -6,6 +6,7 @@ import pytest
 
 from lab import metrics
 from lab.metrics import AdvertSeen, NeighbourChange, Probe, vmac_answered_back
+from lab.routers.events import Transition
 
 
 def probes(pattern: str, start: float = 0.0, step: float = 0.001) -> list[Probe]:
@@ -190,3 +191,63 @@ def test_a_failover_reports_the_vmac_answered_back_after_its_fault() -> None:
         "astray_ms": 820.0,
         "regarp_ms": 5820.0,
     }
+
+
+# --- hostile neighbours: mastership, blackhole, foreign adverts (issue 17) --------------------
+
+
+def _report(at: float, router: str, state: str, instance: str = "vrrp_1") -> Transition:
+    return Transition(at, router, instance, state, None)
+
+
+def test_mastership_counts_time_with_none_and_with_two() -> None:
+    reports = [
+        _report(0.0, "a", "MASTER"),
+        _report(0.0, "b", "BACKUP"),
+        _report(1.0, "a", "BACKUP"),  # hijacked: nobody from 1.0 ...
+        _report(3.0, "a", "MASTER"),  # ... to 3.0
+        _report(4.0, "b", "MASTER"),  # two masters from 4.0 ...
+        _report(4.5, "b", "BACKUP"),  # ... to 4.5
+    ]
+    none, several = metrics.mastership(reports, 0.5, 5.0)
+    assert none == pytest.approx(2.0) and several == pytest.approx(0.5)
+    # Before its first report in the window a router is what it said last: a master all along.
+    assert metrics.mastership(reports, 3.5, 3.9) == (0.0, 0.0)
+    # Event lines (MASTER_RX_LOWER_PRI) are no state.
+    assert metrics.mastership([*reports, _report(1.5, "a", "MASTER_RX_LOWER_PRI")], 0.5, 5.0)[
+        0
+    ] == pytest.approx(2.0)
+
+
+def test_first_to_leave_master_names_the_router_and_its_new_state() -> None:
+    reports = [
+        _report(0.0, "a", "MASTER"),
+        _report(2.0, "a", "BACKUP"),
+        _report(3.0, "a", "MASTER"),
+    ]
+    assert metrics.first_to_leave_master(reports, 1.0, 5.0) == ("a", "BACKUP", 2.0)
+    assert metrics.first_to_leave_master(reports, 2.5, 5.0) is None
+
+
+def test_blackhole_sums_every_gap_in_the_window() -> None:
+    # Two gaps: 0.003 → 0.008 (5 ms) and 0.011 → 0.015 (4 ms); the outage is only the longest.
+    record = probes("aaaa" + "...." + "aaa" + "..." + "aa")
+    assert metrics.blackhole_seconds(record, 0.0, 0.02) == pytest.approx(0.009)
+    assert metrics.blackhole_seconds(probes("aaaa"), 0.0, 0.02) == 0.0
+    # A gap still open at the window's end counts to the end; one open at its start from there.
+    assert metrics.blackhole_seconds(probes("aa..."), 0.0, 0.01) == pytest.approx(0.009)
+    assert metrics.blackhole_seconds(probes("...aa"), 0.0, 0.01) == pytest.approx(0.003)
+
+
+def test_foreign_adverts_summarise_each_stranger() -> None:
+    adverts = [
+        AdvertSeen(1.0, "m1", "10.0.0.1", 1, 200, "ha_first", 0.1, 3),
+        AdvertSeen(1.1, "m9", "10.0.0.9", 1, 255, "mallory", 0.1, 3),
+        AdvertSeen(1.2, "m9", "10.0.0.9", 1, 255, "mallory", 1.0, 3),
+        AdvertSeen(9.0, "m9", "10.0.0.9", 1, 255, "mallory", 0.1, 3),  # outside the window
+    ]
+    (x,) = metrics.foreign_adverts(adverts, ["ha_first", "ha_second"], 0.0, 5.0)
+    assert (x.node, x.src_ip, x.count, x.first, x.last) == ("mallory", "10.0.0.9", 2, 1.1, 1.2)
+    assert x.priorities == (255,) and x.intervals == (0.1, 1.0)
+    assert str(x) == "2 adverts from mallory (10.0.0.9): VRID 1, priority 255, interval 0.1s/1s"
+    assert x.as_json(1.0)["first_ms"] == pytest.approx(100.0)

@@ -300,6 +300,9 @@ class VrrpInstance:
     preempt_delay: float = 0.0
     use_vmac: bool | str = False
     vmac_xmit_base: bool = False
+    check_unicast_src: bool = False
+    """Drop unicast adverts from addresses that are not a ``unicast_peer`` (keepalived accepts
+    them by default; the bundled daemon always drops them: see docs/vrrp-daemon.md)."""
     unicast_src_ip: IPAddress | None = None
     unicast_src_dev: str | None = None
     unicast_peer: list[UnicastPeer] = field(default_factory=list)
@@ -375,6 +378,7 @@ class VrrpInstance:
         if not isinstance(self.use_vmac, bool):
             check_ifname("use_vmac", self.use_vmac)
         check_bool("vmac_xmit_base", self.vmac_xmit_base)
+        check_bool("check_unicast_src", self.check_unicast_src)
         if self.unicast_src_ip is not None:
             coerce_ip("unicast_src_ip", self.unicast_src_ip)
         check_opt_ifname("unicast_src_ip dev", self.unicast_src_dev)

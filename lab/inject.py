@@ -1,0 +1,297 @@
+"""The ``inject`` fault: a node of the lab puts crafted frames on its port, at a rate, for a
+duration (docs/architecture.md#faults).
+
+In the seed's cloud any instance on the subnet can send IP protocol 112: port security checks
+a frame's source addresses, not what it carries. ``inject`` is that neighbour: crafted VRRP
+adverts (any field, valid or not: :mod:`lab.crafting`), gratuitous ARPs, unsolicited ARP
+replies and Neighbor Advertisements, from the node's own addresses or spoofed ones. Its frames
+go through the fabric like any other, so the SDN filters them as it would a real instance's,
+and the capture records them beside everything else.
+
+The frames of one period are built once (a ``random`` MAC is drawn per frame from a seeded
+generator, so a run replays), then sent on a schedule: period *i* at ``start + i / rate``. The
+first period is sent before :func:`start_injection` returns, so the time it returns is when the
+fault took effect; a thread sends the rest, catching up in bursts when the host falls behind
+(the count stays exact, the spacing does not). The end is a second event, ``inject-end``, with
+the number of frames sent and any the node's own transmit queue refused (ENOBUFS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import ipaddress
+import random
+import socket
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lab import clock
+from lab.crafting import BROADCAST, arp_frame, group_mac, na_frame, vrrp_frame, vrrp_message
+from lab.errors import LabError, UsageError
+from lab.sdn.ruleset import link_local
+from lab.steps import Inject, InjectedAdvert, InjectedNeighbour
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+__all__ = ["Injection", "Sender", "frames_of", "start_injection", "wait_injections"]
+
+#: ETH_P_ALL: an AF_PACKET socket that sends whole Ethernet frames.
+_ETH_P_ALL = 0x0003
+#: The VRRP groups (RFC 5798 §5.1.1.2, §5.1.2.2).
+_GROUPS = {4: "224.0.0.18", 6: "ff02::12"}
+
+#: Called with (kind, at, detail) for the start and the end of an injection.
+EventSink = Callable[[str, float, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sender:
+    """The node that injects, as its first port shows it."""
+
+    node: str
+    ifname: str
+    mac: str
+    ipv4: str | None
+    ipv6: str | None
+    link_local: str
+
+    def source(self, family: int) -> str:
+        """Its own source address for ``family``: IPv4, or the link-local VRRP and ND use."""
+        if family == 4:
+            if self.ipv4 is None:
+                raise UsageError(f"inject: {self.node} has no IPv4 address to send from")
+            return self.ipv4
+        return self.link_local
+
+
+def sender_of(lab: Lab, node: str) -> Sender:
+    """The :class:`Sender` for an instance of ``lab``."""
+    ports = lab.node(node).ports
+    if not ports:
+        raise UsageError(f"inject: {node} has no port to send from")
+    port = ports[0]
+    v4 = next((str(ip) for ip in port.ips if ip.version == 4), None)
+    v6 = next((str(ip) for ip in port.ips if ip.version == 6), None)
+    return Sender(node, port.ifname, port.mac, v4, v6, str(link_local(port.mac)))
+
+
+def frames_of(
+    spec: Inject,
+    sender: Sender,
+    *,
+    vips: list[str],
+    mac_of: Callable[[str], str | None],
+) -> Callable[[], list[bytes]]:
+    """A function that returns the frames of the next period of ``spec``.
+
+    ``vips`` are the scenario's VIPs (an advert's default addresses); ``mac_of`` names the MAC
+    of a unicast destination (a lab port's), None when no port has it.
+    """
+    src_mac = spec.src_mac or sender.mac
+    if spec.advert is not None:
+        fixed = _advert_frames(spec.advert, sender, src_mac, vips, mac_of)
+        return lambda: fixed
+    claim = spec.garp or spec.arp_reply or spec.na
+    assert claim is not None, "an Inject has exactly one kind (checked by its model)"
+    rng = random.Random(spec.seed)
+
+    def claimed_mac() -> str:
+        if claim.mac != "random":
+            return claim.mac or sender.mac
+        # Locally administered, unicast: a MAC no port of the lab has.
+        return "02:" + rng.randbytes(5).hex(":")
+
+    if spec.na is not None:
+        if claim.ip.version != 6:
+            raise UsageError(f"inject: na claims an IPv6 address, not {claim.ip}")
+        return lambda: [
+            na_frame(
+                target=str(claim.ip),
+                mac=claimed_mac(),
+                src=sender.link_local,
+                src_mac=spec.src_mac,
+            )
+        ]
+    if claim.ip.version != 4:
+        raise UsageError(f"inject: an ARP claims an IPv4 address, not {claim.ip}; use na")
+    op = 1 if spec.garp is not None else 2
+    return lambda: [_arp(op, claim, claimed_mac(), spec.src_mac)]
+
+
+def _arp(op: int, claim: InjectedNeighbour, mac: str, src_mac: str | None) -> bytes:
+    """A gratuitous request (op 1) or reply (op 2) claiming ``claim.ip`` at ``mac``: the
+    Ethernet source is ``src_mac``, else the claimed MAC, as a host announcing itself sends."""
+    ip = str(claim.ip)
+    target_mac = mac if op == 2 else "00:00:00:00:00:00"
+    return arp_frame(
+        op,
+        sender_mac=mac,
+        sender_ip=ip,
+        target_ip=ip,
+        target_mac=target_mac,
+        src_mac=src_mac or mac,
+        dst_mac=BROADCAST,
+    )
+
+
+def _advert_frames(
+    advert: InjectedAdvert,
+    sender: Sender,
+    src_mac: str,
+    vips: list[str],
+    mac_of: Callable[[str], str | None],
+) -> list[bytes]:
+    """One period of crafted adverts: one per destination."""
+    addresses = [str(a) for a in advert.addresses] if advert.addresses else vips
+    if not addresses:
+        raise UsageError("inject: the advert names no addresses and the scenario has no VIP")
+    family = ipaddress.ip_address(addresses[0]).version
+    src = str(advert.src) if advert.src is not None else sender.source(family)
+    targets = [_GROUPS[family]] if advert.to == "group" else [str(ip) for ip in advert.to]
+    frames = []
+    for dst in targets:
+        dst_mac = group_mac(dst) or mac_of(dst)
+        if dst_mac is None:
+            raise UsageError(
+                f"inject: no port of the lab has {dst}; an advert goes to a port's address or "
+                "to the group"
+            )
+        message = vrrp_message(
+            advert.priority,
+            src=src,
+            dst=dst,
+            addresses=addresses,
+            vrid=advert.vrid,
+            interval=advert.interval,
+            version=advert.version,
+            kind=advert.type,
+            bad_checksum=advert.checksum == "bad",
+        )
+        frames.append(
+            vrrp_frame(message, src=src, dst=dst, src_mac=src_mac, dst_mac=dst_mac, ttl=advert.ttl)
+        )
+    return frames
+
+
+class Injection:
+    """One injection in flight: the frames, the schedule, the counts."""
+
+    def __init__(
+        self,
+        spec: Inject,
+        sock: socket.socket,
+        next_frames: Callable[[], list[bytes]],
+        on_event: EventSink,
+    ) -> None:
+        self.spec = spec
+        self.sent = 0
+        """Frames handed to the kernel."""
+        self.refused = 0
+        """Frames the node's transmit queue refused (ENOBUFS): a flood faster than the port."""
+        self.periods = max(1, round(spec.duration * spec.rate))
+        self.done = threading.Event()
+        self._sock = sock
+        self._next_frames = next_frames
+        self._on_event = on_event
+        self._cancelled = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> float:
+        """Send the first period now and the rest from a thread; the time of the first frame.
+
+        The ``inject`` event is reported before the thread starts, so the end always follows
+        it."""
+        at = clock.now()
+        self._send_period()
+        self._on_event("inject", at, self.spec.describe())
+        if self.periods > 1:
+            self._thread = threading.Thread(
+                target=self._run, args=(at,), name=f"inject-{self.spec.node}", daemon=True
+            )
+            self._thread.start()
+        else:
+            self._finish()
+        return at
+
+    def cancel(self) -> None:
+        """Stop sending (at teardown), and wait for the thread to notice."""
+        self._cancelled.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _send_period(self) -> None:
+        for frame in self._next_frames():
+            try:
+                self._sock.send(frame)
+                self.sent += 1
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                self.refused += 1
+
+    def _run(self, start: float) -> None:
+        sent_periods = 1
+        try:
+            while sent_periods < self.periods:
+                # Period i is due at start + i/rate; a late host sends every due period at once.
+                due = min(self.periods, int((clock.now() - start) * self.spec.rate) + 1)
+                while sent_periods < due:
+                    self._send_period()
+                    sent_periods += 1
+                if sent_periods >= self.periods:
+                    break
+                wait = start + sent_periods / self.spec.rate - clock.now()
+                if self._cancelled.wait(max(0.0, wait)):
+                    break
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        refused = f", {self.refused} refused by its own queue" if self.refused else ""
+        self._on_event("inject-end", clock.now(), f"{self.sent} frames sent{refused}")
+        self.done.set()
+
+
+_INJECTIONS: weakref.WeakKeyDictionary[Lab, list[Injection]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def start_injection(lab: Lab, spec: Inject, on_event: EventSink) -> float:
+    """Start ``spec`` in ``lab`` (cancelled at teardown); the time its first frame was sent."""
+    if spec.node not in lab.nodes:
+        raise UsageError(
+            f"inject: no instance {spec.node!r}; the instances are {', '.join(lab.nodes)}"
+        )
+    sender = sender_of(lab, spec.node)
+    ports = {str(ip): p.mac for n in lab.nodes.values() for p in n.ports for ip in p.ips}
+    vips = [str(v.address) for v in lab.scenario.vips]
+    next_frames = frames_of(spec, sender, vips=vips, mac_of=ports.get)
+    sock = lab.node(spec.node).socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+    try:
+        sock.bind((sender.ifname, 0))
+    except OSError as exc:
+        sock.close()
+        raise LabError(f"inject: cannot send on {spec.node}'s {sender.ifname}: {exc}") from exc
+    injection = Injection(spec, sock, next_frames, on_event)
+    with _LOCK:
+        _INJECTIONS.setdefault(lab, []).append(injection)
+    lab.defer(f"inject from {spec.node}", injection.cancel)
+    return injection.start()
+
+
+def wait_injections(lab: Lab, timeout: float) -> None:
+    """Block until every injection of ``lab`` has sent its last frame."""
+    deadline = clock.now() + timeout
+    with _LOCK:
+        pending = list(_INJECTIONS.get(lab, []))
+    for injection in pending:
+        if not injection.done.wait(max(0.0, deadline - clock.now())):
+            raise LabError(
+                f"an injection from {injection.spec.node} did not end within {timeout:g} s "
+                f"({injection.sent} frames sent)"
+            )
