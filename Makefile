@@ -77,6 +77,9 @@ schema: setup ## regenerate lab/scenario.schema.json and lab/sweep.schema.json f
 
 bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	$(VENV)/bin/python benchmarks/build_time.py
+	@# The wire fuzzer: 20,000 mutated adverts per family x mode at a bundled pair (~5 min);
+	@# make test fuzzes 300 of each.
+	$(VENV)/bin/python benchmarks/wire_fuzz.py --count 20000 --seed 1 --out docs/bench/wire-fuzz/runs.jsonl
 	@# --resume: an interrupted sweep goes on where it stopped; delete the directory for a
 	@# fresh one (a finished sweep only redraws its summary and plots).
 	$(VENV)/bin/vrrp-lab bench seed-conclusion --out docs/bench/seed-conclusion --jobs 2 --resume

@@ -108,18 +108,25 @@ def frames_of(
     if spec.na is not None:
         if claim.ip.version != 6:
             raise UsageError(f"inject: na claims an IPv6 address, not {claim.ip}")
-        return lambda: [
-            na_frame(
-                target=str(claim.ip),
-                mac=claimed_mac(),
-                src=sender.link_local,
-                src_mac=spec.src_mac,
+
+        def build() -> bytes:
+            return na_frame(
+                target=str(claim.ip), mac=claimed_mac(), src=sender.link_local, src_mac=spec.src_mac
             )
-        ]
-    if claim.ip.version != 4:
-        raise UsageError(f"inject: an ARP claims an IPv4 address, not {claim.ip}; use na")
-    op = 1 if spec.garp is not None else 2
-    return lambda: [_arp(op, claim, claimed_mac(), spec.src_mac)]
+
+    else:
+        if claim.ip.version != 4:
+            raise UsageError(f"inject: an ARP claims an IPv4 address, not {claim.ip}; use na")
+        op = 1 if spec.garp is not None else 2
+
+        def build() -> bytes:
+            return _arp(op, claim, claimed_mac(), spec.src_mac)
+
+    if claim.mac == "random":
+        return lambda: [build()]
+    # The same frame every period: built once, so a fast flood is not paced by scapy.
+    fixed_frame = [build()]
+    return lambda: fixed_frame
 
 
 def _arp(op: int, claim: InjectedNeighbour, mac: str, src_mac: str | None) -> bytes:
@@ -281,7 +288,10 @@ def start_injection(lab: Lab, spec: Inject, on_event: EventSink) -> float:
     with _LOCK:
         _INJECTIONS.setdefault(lab, []).append(injection)
     lab.defer(f"inject from {spec.node}", injection.cancel)
-    return injection.start()
+    try:
+        return injection.start()
+    except OSError as exc:  # the port refused the frame (EMSGSIZE, ENETDOWN, ...)
+        raise LabError(f"inject: {spec.node} could not send on {sender.ifname}: {exc}") from exc
 
 
 def wait_injections(lab: Lab, timeout: float) -> None:

@@ -346,7 +346,9 @@ class Inject(_Model):
     rate: float = Field(10.0, gt=0, le=20000, description="Periods per second.")
     duration: float = Field(1.0, ge=0, le=3600, description="Seconds; 0 sends a single period.")
     src_mac: str | None = Field(
-        None, description="The Ethernet source; default: the sender's port MAC (else a spoof)."
+        None,
+        description="The Ethernet source (another's is a spoof); default: the sender's port MAC "
+        "for adverts, the claimed MAC for ARP and NA (as a host announcing itself sends).",
     )
     seed: int = Field(0, description="Seeds `random` MACs, so a run can be replayed.")
 
