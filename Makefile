@@ -80,6 +80,9 @@ bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	@# The wire fuzzer: 20,000 mutated adverts per family x mode at a bundled pair (~5 min);
 	@# make test fuzzes 300 of each.
 	$(VENV)/bin/python benchmarks/wire_fuzz.py --count 20000 --seed 1 --out docs/bench/wire-fuzz/runs.jsonl
+	@# The soak: 500 failovers in one lab, then fresh labs, each process's descriptors, memory
+	@# and threads per cycle (~40 min; --resume goes on after an interruption); make test soaks 20.
+	$(VENV)/bin/python benchmarks/soak.py --cycles 500 --out docs/bench/soak/soak.jsonl --resume
 	@# --resume: an interrupted sweep goes on where it stopped; delete the directory for a
 	@# fresh one (a finished sweep only redraws its summary and plots).
 	$(VENV)/bin/vrrp-lab bench seed-conclusion --out docs/bench/seed-conclusion --jobs 2 --resume

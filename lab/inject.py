@@ -287,7 +287,19 @@ def start_injection(lab: Lab, spec: Inject, on_event: EventSink) -> float:
     injection = Injection(spec, sock, next_frames, on_event)
     with _LOCK:
         _INJECTIONS.setdefault(lab, []).append(injection)
-    lab.defer(f"inject from {spec.node}", injection.cancel)
+
+    def teardown() -> None:
+        # Forgotten as well as stopped: an injection refers to its lab (through its event
+        # sink), and kept in the weak-keyed table it would keep the lab alive after teardown.
+        injection.cancel()
+        with _LOCK:
+            pending = _INJECTIONS.get(lab, [])
+            if injection in pending:
+                pending.remove(injection)
+            if not pending:
+                _INJECTIONS.pop(lab, None)
+
+    lab.defer(f"inject from {spec.node}", teardown)
     try:
         return injection.start()
     except OSError as exc:  # the port refused the frame (EMSGSIZE, ENETDOWN, ...)

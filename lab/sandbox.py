@@ -166,7 +166,12 @@ class Sandbox:
                 "--",
                 "sh",
                 "-c",
-                "echo ready; exec sleep infinity",
+                # The init must reap: a process whose parent dies before it (keepalived's VRRP
+                # child when the `crash` fault SIGKILLs both) is re-parented to it, and a
+                # `sleep` as init left it a zombie for the lab's lifetime, one per crash
+                # (found by the soak, docs/benchmarks.md). dash, waiting for its foreground
+                # `sleep`, reaps whatever child exits (wait3 on any pid).
+                "echo ready; while :; do sleep 3600; done",
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

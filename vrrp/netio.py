@@ -46,6 +46,7 @@ from ipaddress import (
     ip_address,
 )
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -545,12 +546,28 @@ class Links:
         cached = self._index_cache.get(ifname)
         if cached is not None:
             return cached
-        found = self.ipr.link_lookup(ifname=ifname)
-        if not found:
+        # The kernel's name lookup (an ioctl), not pyroute2's link_lookup: see _link.
+        try:
+            index = socket.if_nametoindex(ifname)
+        except OSError:
             return None
-        index = int(found[0])
         self._index_cache[ifname] = index
         return index
+
+    def _link(self, idx: int) -> Any:
+        """The RTM_NEWLINK message of link ``idx``, from a dump of every link.
+
+        A dump, not pyroute2's single-link request (``get_links(idx)``, ``link_lookup``):
+        with pyroute2 0.9.7 the kernel's ACK that follows a single link's answer arrives after
+        the request's queue is gone and lands in the socket's root queue, which only a socket
+        bound to multicast groups reads. Each such call kept about 2 KB for the daemon's
+        lifetime: a long-lived daemon grew with every link event (found by the soak,
+        docs/benchmarks.md). A dump ends with NLMSG_DONE on its own queue and leaves nothing.
+        """
+        for link in self.ipr.get_links():
+            if link["index"] == idx:
+                return link
+        return None
 
     def forget(self) -> None:
         """Drop cached interface indexes (after links changed under us, e.g. on reload)."""
@@ -559,18 +576,18 @@ class Links:
     def mac(self, ifname: str) -> str | None:
         """The link-layer address of ``ifname``, lower-case, or None."""
         idx = self.index(ifname)
-        if idx is None:
+        link = None if idx is None else self._link(idx)
+        if link is None:
             return None
-        (link,) = self.ipr.get_links(idx)
         addr = link.get_attr("IFLA_ADDRESS")
         return addr.lower() if addr else None
 
     def is_up(self, ifname: str) -> bool:
         """Whether ``ifname`` exists, is administratively up and has a carrier."""
         idx = self.index(ifname)
-        if idx is None:
+        link = None if idx is None else self._link(idx)
+        if link is None:
             return False
-        (link,) = self.ipr.get_links(idx)
         return bool(link["flags"] & _IFF_UP and link["flags"] & _IFF_RUNNING)
 
     def addresses(self, ifname: str, family: int) -> list[IPAddress]:
@@ -640,8 +657,12 @@ class Links:
             raise OSError(errno.ENODEV, f"base interface {base} does not exist")
         created = False
         idx = self.index(name)
-        if idx is not None:
-            (link,) = self.ipr.get_links(idx)
+        link = None if idx is None else self._link(idx)
+        if idx is not None and link is None:
+            # Gone since the name was looked up: made afresh below.
+            self.forget()
+            idx = None
+        if link is not None:
             info = link.get_attr("IFLA_LINKINFO")
             kind = info.get_attr("IFLA_INFO_KIND") if info else None
             if kind != "macvlan":

@@ -1,0 +1,206 @@
+"""Soak (issue 17): hundreds of failovers in a row, does anything in the lab grow?
+
+    sudo .venv/bin/python benchmarks/soak.py [--cycles 500] [--fresh-cycles N]
+        [--mode one-lab|fresh-labs|both] [--impl keepalived --impl bundled]
+        [--out docs/bench/soak/soak.jsonl] [--resume] [--every 25] [--minutes M]
+
+Each cycle is one failover on the soak scenario (:func:`lab.soak.soak_scenario`: the
+short-timer routers, advert 0.1 s, on the neutron-ovs-hybrid SDN profile): the master holds
+the VIP and the service is steady, a fault hits the master (stop, crash, host-down, freeze,
+partition, link-flap in turn), the backup takes over within three of its Master_Down_Intervals,
+the fault is undone, the pair settles. Implementations alternate cycle by cycle. ``one-lab``
+keeps one lab per implementation for every cycle; ``fresh-labs`` builds and tears down a lab
+per cycle. After each cycle the figures of every long-lived process (by role), the fabric's nft
+tables, FDB and the nodes' neighbour tables are appended to ``--out`` as a JSON line, so a run
+that is interrupted continues with ``--resume``. ``--minutes`` starts no new cycle after that
+long (the run then ends as if done; ``--resume`` goes on from there).
+
+At the end: a table per series (first, last, min, max, slope, verdict of
+:func:`lab.soak.judge`) on stdout and in ``summary.md`` beside ``--out``, a PNG per mode of
+every series against the cycle, and the root namespace compared with before the run. Exits 1
+when a series grows or the host was left changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab import soak
+from lab.host_state import differences, snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "bench" / "soak" / "soak.jsonl"
+#: A fixed colour per line, so that the runner and each implementation look the same in
+#: every panel and every plot.
+COLOURS = {"runner": "black", "keepalived": "tab:orange", "bundled": "tab:blue"}
+
+
+def run_mode(
+    records: soak.Records,
+    mode: soak.Mode,
+    impls: Sequence[str],
+    total: int,
+    every: int,
+    stop_at: float,
+) -> int:
+    """Run ``mode``'s cycles not yet recorded, up to ``total``; return how many ran now.
+
+    A progress line every ``every`` cycles (and at the last) with elapsed time and ETA. No
+    cycle starts after the monotonic time ``stop_at``.
+    """
+    first = soak.next_cycle(records.samples, mode)
+    if first >= total:
+        print(f"{mode}: {total} cycles already recorded in {records.path}")
+        return 0
+    began = time.monotonic()
+    ran = 0
+
+    def cycles() -> Iterable[int]:
+        for n in range(first, total):
+            if time.monotonic() >= stop_at:
+                print(f"{mode}: --minutes reached; stopping before cycle {n}")
+                return
+            yield n
+
+    for sample in soak.run_cycles(mode, impls, cycles()):
+        records.append(sample)
+        ran += 1
+        if ran % every == 0 or sample.cycle == total - 1:
+            elapsed = time.monotonic() - began
+            eta = elapsed / ran * (total - sample.cycle - 1)
+            print(
+                f"{mode}: cycle {sample.cycle + 1}/{total} ({sample.impl} {sample.fault}, "
+                f"detection {_ms(sample.detection)}, outage {_ms(sample.outage)}); "
+                f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min",
+                flush=True,
+            )
+    return ran
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def plot(samples: Sequence[soak.Sample], out_dir: Path) -> list[Path]:
+    """A PNG per mode (``<mode>.png`` in ``out_dir``): a panel per figure, a line per
+    implementation (one line for the runner's own figures), against the cycle.
+
+    Each line is drawn as its change from its first value: the two implementations' levels
+    differ (a Python daemon against a C one), and on a shared axis the larger hides the
+    other's growth; a flat line at zero is what the soak hopes to see."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    series = soak.series_of(samples)
+    for mode in soak.MODES:
+        panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
+        for name, points in series.items():
+            parts = name.split("/")
+            if parts[0] != mode:
+                continue
+            figure, label = (parts[1], "runner") if len(parts) == 2 else (parts[2], parts[1])
+            panels.setdefault(figure, {})[label] = points
+        if not panels:
+            continue
+        cols = 6
+        rows = math.ceil(len(panels) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False)
+        for ax, (figure, lines) in zip(axes.flat, sorted(panels.items()), strict=False):
+            for label, points in sorted(lines.items()):
+                first = points[0][1]
+                ax.plot(
+                    [c for c, _ in points],
+                    [v - first for _, v in points],
+                    lw=0.8,
+                    label=label,
+                    color=COLOURS.get(label),
+                )
+            ax.set_title(f"{figure} (change)", fontsize=8)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(panels) :]:
+            ax.axis("off")
+        legend = {}
+        for ax in axes.flat:
+            legend |= dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+        fig.legend(legend.values(), legend.keys(), loc="upper right", fontsize=8)
+        cycles = max(s.cycle for s in samples if s.mode == mode) + 1
+        fig.suptitle(f"soak, {mode}: every figure against the cycle ({cycles} cycles)")
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+        path = out_dir / f"{mode}.png"
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> int:
+    """Run (or resume) the soak, then judge, tabulate and plot it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=500, help="cycles per mode (500)")
+    parser.add_argument(
+        "--fresh-cycles", type=int, help="cycles of the fresh-labs mode (default: --cycles)"
+    )
+    parser.add_argument("--mode", choices=[*soak.MODES, "both"], default="both")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        choices=soak.IMPLS,
+        help="implementation, repeatable; they alternate (default: keepalived and bundled)",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON-lines records")
+    parser.add_argument("--resume", action="store_true", help="continue the records in --out")
+    parser.add_argument("--every", type=int, default=25, help="a progress line per N cycles")
+    parser.add_argument("--minutes", type=float, help="start no cycle after this many minutes")
+    args = parser.parse_args()
+    impls = args.impl or list(soak.IMPLS)
+    soak.check_impls(impls)
+    fresh = args.cycles if args.fresh_cycles is None else args.fresh_cycles
+    totals = {"one-lab": args.cycles, "fresh-labs": fresh}
+    modes = soak.MODES if args.mode == "both" else (args.mode,)
+    stop_at = time.monotonic() + (args.minutes * 60 if args.minutes else math.inf)
+
+    before = snapshot()
+    records = soak.Records(args.out, soak.header(impls, soak.FAULTS), resume=args.resume)
+    began = time.monotonic()
+    try:
+        for mode in modes:
+            ran = run_mode(records, mode, impls, totals[mode], args.every, stop_at)
+            print(f"{mode}: {ran} cycles run now, {time.monotonic() - began:.0f} s so far")
+    finally:
+        records.close()
+    left = differences(before, snapshot())
+
+    trends = soak.judge_all(records.samples)
+    text = soak.table(trends)
+    counts = {mode: sum(1 for s in records.samples if s.mode == mode) for mode in soak.MODES}
+    print(text)
+    summary = args.out.parent / "summary.md"
+    summary.write_text(
+        f"cycles recorded: {counts}; implementations {', '.join(impls)}; "
+        f"faults {', '.join(soak.FAULTS)}\n\n{text}\n"
+    )
+    for path in plot(records.samples, args.out.parent):
+        print(f"plot: {path}")
+    bad = soak.growing(trends)
+    for trend in bad:
+        print(
+            f"GROWING: {trend.series}: {trend.growth:+.4g} over the run (bound {trend.bound:.4g})"
+        )
+    for line in left:
+        print(f"HOST CHANGED: {line}")
+    print(f"cycles: {counts}; growing series: {len(bad)}; host differences: {len(left)}")
+    return 1 if bad or left else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The soak's judgement and records (lab.soak), without namespaces: what counts as growing,
+and how a run is recorded and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from lab import soak
+from lab.errors import UsageError
+
+
+def _points(values: list[float]) -> list[tuple[int, float]]:
+    return list(enumerate(values))
+
+
+def _sample(cycle: int, mode: soak.Mode = "one-lab", **resources: float) -> soak.Sample:
+    impl, fault = soak.plan(cycle, soak.IMPLS)
+    return soak.Sample(cycle, mode, impl, fault, 1.5, 0.3, 0.3, None, dict(resources))
+
+
+# --- judge --------------------------------------------------------------------------------------
+
+
+def test_a_constant_series_is_flat() -> None:
+    trend = soak.judge("runner.fds", _points([104.0] * 20))
+    assert trend.verdict == "flat"
+    assert trend.slope == 0 and trend.growth == 0
+    assert (trend.first, trend.last, trend.low, trend.high) == (104, 104, 104, 104)
+
+
+def test_one_descriptor_per_cycle_grows_within_twenty_cycles() -> None:
+    trend = soak.judge("runner.fds", _points([100.0 + n for n in range(20)]))
+    assert trend.verdict == "growing"
+    assert trend.slope == pytest.approx(1.0)
+    # Fitted after the warm-up: 18 cycles judged, 17 cycles of growth.
+    assert trend.growth == pytest.approx(17.0)
+    assert trend.bound == 1.0  # no noise: one descriptor, the quantum
+
+
+def test_one_descriptor_per_cycle_grows_through_noise() -> None:
+    rng = random.Random(17)
+    values = [100.0 + n + rng.choice((-1, 0, 0, 1)) for n in range(20)]
+    assert soak.judge("daemon.ha_second.fds", _points(values)).verdict == "growing"
+
+
+def test_noise_alone_is_never_judged_growing() -> None:
+    # Two hundred trendless series of the two kinds of noise the soak meets: counts that
+    # wobble by one (a descriptor open at the moment of sampling) and a resident set that
+    # moves by a few pages.
+    for seed in range(200):
+        rng = random.Random(seed)
+        counts = [50.0 + rng.choice((-1, 0, 0, 0, 1)) for _ in range(20)]
+        pages = [40_000.0 + 4 * rng.randint(-30, 30) for _ in range(500)]
+        assert soak.judge("runner.fds", _points(counts)).verdict == "flat", seed
+        assert soak.judge("runner.rss_kib", _points(pages)).verdict == "flat", seed
+
+
+def test_a_single_step_is_not_a_leak() -> None:
+    # A cache filled once halfway (one more descriptor for good) tilts a fitted line, but
+    # the thirds do not all rise.
+    values = [30.0] * 10 + [31.0] * 10
+    trend = soak.judge("sdn.fds", _points(values))
+    assert trend.slope > 0
+    assert trend.verdict == "flat"
+
+
+def test_a_short_run_asks_only_about_fast_leaks() -> None:
+    # Eight cycles judged, a neighbour entry that came and then stayed: a one-unit step that
+    # the line and the thirds cannot tell from a slow leak. A short run asks about leaks of
+    # one per two cycles or faster, which a step is not; a leak per cycle still is.
+    step = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    assert soak.judge("neigh.ha_first", _points(step)).verdict == "growing"
+    assert soak.judge("neigh.ha_first", _points(step), min_rate=0.5).verdict == "flat"
+    leak = [float(n) for n in range(10)]
+    assert soak.judge("neigh.ha_first", _points(leak), min_rate=0.5).verdict == "growing"
+
+
+def test_a_restarted_daemon_is_compared_by_role() -> None:
+    # Every third cycle the daemon is restarted (stop, crash): its role's memory drops back and
+    # grows again as the new process warms up. A sawtooth, not a trend.
+    values = [13_000.0 + 200 * (n % 3) for n in range(60)]
+    assert soak.judge("daemon.ha_first.rss_kib", _points(values)).verdict == "flat"
+
+
+def test_slow_growth_in_a_noisy_series_is_found_over_a_long_run() -> None:
+    rng = random.Random(5)
+    values = [50_000.0 + 8 * n + rng.gauss(0, 200) for n in range(500)]
+    trend = soak.judge("runner.rss_kib", _points(values))
+    assert trend.verdict == "growing"
+    assert trend.slope == pytest.approx(8, rel=0.1)
+
+
+def test_growth_below_one_page_is_flat() -> None:
+    page = os.sysconf("SC_PAGE_SIZE") / 1024
+    values = [1000.0 + page * 0.9 * n / 19 for n in range(20)]
+    assert soak.judge("sdn.rss_kib", _points(values)).verdict == "flat"
+
+
+def test_too_few_cycles_are_not_judged() -> None:
+    trend = soak.judge("runner.fds", _points([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert trend.verdict == "too short"
+    assert (trend.first, trend.last) == (1.0, 5.0)
+
+
+# --- series, verdicts, table ---------------------------------------------------------------------
+
+
+def test_series_are_per_mode_and_implementation_except_the_runners() -> None:
+    samples = [_sample(n, **{"runner.fds": 10, "sdn.fds": 8}) for n in range(4)]
+    series = soak.series_of(samples)
+    assert series["one-lab/runner.fds"] == [(n, 10) for n in range(4)]
+    assert series["one-lab/keepalived/sdn.fds"] == [(0, 8), (2, 8)]
+    assert series["one-lab/bundled/sdn.fds"] == [(1, 8), (3, 8)]
+    assert series["one-lab/keepalived/cycle.detection"] == [(0, 0.3), (2, 0.3)]
+
+
+def test_growing_leaves_timings_out_and_counts_only_leaves_memory_out() -> None:
+    rising = [float(n) for n in range(30)]
+    trends = [soak.judge(name, _points(rising)) for name in ("x/cycle.seconds", "x/a.rss_kib")]
+    trends.append(soak.judge("x/a.fds", _points(rising)))
+    assert [t.series for t in soak.growing(trends)] == ["x/a.rss_kib", "x/a.fds"]
+    assert [t.series for t in soak.growing(trends, counts_only=True)] == ["x/a.fds"]
+    table = soak.table(trends)
+    assert "| x/a.fds | 30 | 0 | 29 | 0 | 29 | 1 |" in table
+    assert "rising (timing, not judged)" in table
+
+
+def test_nft_counts_count_rules_and_elements_per_table() -> None:
+    ruleset = {
+        "nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"table": {"family": "bridge", "name": "vrrp_lab", "handle": 1}},
+            {"set": {"family": "bridge", "table": "vrrp_lab", "name": "a", "elem": ["x", "y"]}},
+            {"set": {"family": "bridge", "table": "vrrp_lab", "name": "b"}},
+            {"rule": {"family": "bridge", "table": "vrrp_lab", "chain": "c", "expr": []}},
+            {"table": {"family": "bridge", "name": "lab_faults", "handle": 2}},
+        ]
+    }
+    assert soak.nft_counts(ruleset) == {
+        "nft.bridge.vrrp_lab.rules": 1,
+        "nft.bridge.vrrp_lab.elements": 2,
+        "nft.bridge.lab_faults.rules": 0,
+        "nft.bridge.lab_faults.elements": 0,
+    }
+
+
+def test_proc_stats_read_this_process() -> None:
+    me = soak.proc_stats(os.getpid())
+    assert me is not None
+    assert me.fds > 0 and me.rss_kib > 0 and me.threads >= 1
+    assert soak.role_stats([os.getpid(), os.getpid()]) == me + me
+    figures = soak.runner_series()
+    assert set(figures) == {"runner.fds", "runner.rss_kib", "runner.threads", "runner.descendants"}
+
+
+# --- plan, records, resume ------------------------------------------------------------------------
+
+
+def test_plan_alternates_implementations_and_gives_each_every_fault() -> None:
+    plans = [soak.plan(n, soak.IMPLS) for n in range(2 * len(soak.FAULTS))]
+    for impl in soak.IMPLS:
+        assert [f for i, f in plans if i == impl] == list(soak.FAULTS)
+    assert [i for i, _ in plans[:4]] == ["keepalived", "bundled", "keepalived", "bundled"]
+
+
+def test_a_sample_round_trips_through_json() -> None:
+    sample = _sample(3, "fresh-labs", **{"runner.fds": 9.0})
+    assert soak.Sample.from_json(json.loads(json.dumps(sample.as_json()))) == sample
+
+
+def test_records_append_and_resume(tmp_path: Path) -> None:
+    path = tmp_path / "soak" / "soak.jsonl"
+    head = soak.header(soak.IMPLS, soak.FAULTS)
+    records = soak.Records(path, head, resume=False)
+    for n in range(3):
+        records.append(_sample(n, **{"runner.fds": 10}))
+    records.append(_sample(0, "fresh-labs", **{"runner.fds": 8}))
+    records.close()
+
+    with pytest.raises(UsageError, match="already holds 4 soak cycle"):
+        soak.Records(path, head, resume=False)
+    with pytest.raises(UsageError, match="continues the same soak only"):
+        soak.Records(path, soak.header(["bundled"], soak.FAULTS), resume=True)
+
+    resumed = soak.Records(path, head, resume=True)
+    assert soak.next_cycle(resumed.samples, "one-lab") == 3
+    assert soak.next_cycle(resumed.samples, "fresh-labs") == 1
+    resumed.append(_sample(3))
+    resumed.close()
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[0]) == head
+    assert len(lines) == 6  # one header, never repeated
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path: Path) -> None:
+    path = tmp_path / "soak.jsonl"
+    head = soak.header(soak.IMPLS, soak.FAULTS)
+    records = soak.Records(path, head, resume=False)
+    records.append(_sample(0))
+    records.close()
+    with path.open("a") as f:
+        f.write('{"type": "sample", "cycle": 1, "mo')
+    resumed = soak.Records(path, head, resume=True)
+    assert soak.next_cycle(resumed.samples, "one-lab") == 1
+    resumed.append(_sample(1))
+    resumed.close()
+    _, samples = soak.read_records(path)
+    assert [s.cycle for s in samples] == [0, 1]
+
+
+def test_a_damaged_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "soak.jsonl"
+    path.write_text(json.dumps(soak.header(soak.IMPLS, soak.FAULTS)) + "\nnot json\n")
+    with pytest.raises(UsageError, match=r"soak.jsonl:2: not a soak record"):
+        soak.read_records(path)
+
+
+def test_an_unknown_implementation_is_refused() -> None:
+    with pytest.raises(UsageError, match="not frr"):
+        soak.check_impls(["keepalived", "frr"])
