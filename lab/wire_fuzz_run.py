@@ -240,29 +240,14 @@ def _minus(now: Counter[str], before: Counter[str]) -> Counter[str]:
     return out
 
 
-def _status(router: Router) -> dict[str, Any]:
-    """The bundled daemon's status JSON, read from its control socket through the node's
-    root: what ``python -m vrrp status`` does, without that command's start-up (0.3 s here),
-    so that both daemons can be read between two adverts of the master."""
-    path = str(router.node.path(router.control_path))  # type: ignore[attr-defined]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(2.0)
-        sock.connect(path)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    status: dict[str, Any] = json.loads(b"".join(chunks))
-    return status
-
-
 def _snapshot(routers: dict[str, Router], family: int) -> dict[str, Counter[str]]:
     """Both daemons' counters, read so that no master advert fell between the two reads
     (the master's ``adverts_sent`` is the same before and after the backup's)."""
 
     def read() -> tuple[bool, dict[str, Counter[str]]]:
-        first = _daemon_counters(_status(routers["master"]), family)
-        backup = _daemon_counters(_status(routers["backup"]), family)
-        master = _daemon_counters(_status(routers["master"]), family)
+        first = _daemon_counters(routers["master"].status(), family)
+        backup = _daemon_counters(routers["backup"].status(), family)
+        master = _daemon_counters(routers["master"].status(), family)
         return first["adverts_sent"] == master["adverts_sent"], {
             "master": master,
             "backup": backup,
