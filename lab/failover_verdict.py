@@ -51,6 +51,7 @@ class FailoverVerdict:
             "no_master_ms": failover.no_master_ms,
             "two_masters_ms": failover.two_masters_ms,
             "blackhole_ms": failover.blackhole_ms,
+            "old_master_silence_ms": failover.old_master_silence_ms,
             "foreign_adverts": sum(x.count for x in failover.foreign),
         }
         for key, value in figures.items():

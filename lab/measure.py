@@ -140,6 +140,8 @@ def measure_failovers(recording: Recording, *, end: float) -> list[metrics.Failo
         if probes:
             f.blackhole_ms = metrics.blackhole_seconds(probes, at, until) * 1000
         f.foreign = metrics.foreign_adverts(adverts, timers, at, until)
+        if f.old_master is not None:
+            f.old_master_silence_ms = _ms(metrics.longest_silence(adverts, f.old_master, at, until))
         if i < len(recording.holders_at_window_end):
             f.vip_holders_at_end = recording.holders_at_window_end[i]
         _vmac_answered_back(recording, f, until, evidence)

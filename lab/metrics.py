@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Protocol
 
 from vrrp.timers import Timers
@@ -168,6 +169,9 @@ class Failover:
     """Adverts in the window from nodes that run no router of the lab, by source."""
     left_master: tuple[str, str, float] | None = None
     """The first router in the window to report leaving MASTER: (router, its new state, when)."""
+    old_master_silence_ms: float | None = None
+    """The longest gap between two adverts of the old master in the window, on the wire: a
+    master that falls silent while it says MASTER (:func:`longest_silence`)."""
 
     @property
     def duplicated_vip(self) -> bool:
@@ -198,6 +202,7 @@ class Failover:
             "two_masters_ms": _round(self.two_masters_ms),
             "blackhole_ms": _round(self.blackhole_ms),
             "foreign_adverts": [x.as_json(self.at) for x in self.foreign],
+            "old_master_silence_ms": _round(self.old_master_silence_ms),
             "left_master": None
             if self.left_master is None
             else {
@@ -352,6 +357,15 @@ def first_to_leave_master(
             return t.router, t.state, t.at
         master[key] = t.state == "MASTER"
     return None
+
+
+def longest_silence(
+    adverts: Iterable[AdvertSeen], node: str, start: float, end: float
+) -> float | None:
+    """The longest gap (s) between consecutive adverts with priority > 0 that ``node`` sent in
+    [start, end); None with fewer than two."""
+    times = sorted(a.at for a in adverts if a.node == node and a.priority and start <= a.at < end)
+    return max((b - a for a, b in pairwise(times)), default=None)
 
 
 def blackhole_seconds(probes: Sequence[Probe], start: float, end: float) -> float:

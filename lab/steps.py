@@ -89,6 +89,11 @@ class FailoverExpectation(_Model):
         description="How long in the window the observer's probes to the VIP went unanswered, "
         "every gap summed.",
     )
+    old_master_silence_ms: Bound | None = Field(
+        None,
+        description="The longest gap between two adverts of the old master in the window, on "
+        "the wire (a master that falls silent while it still says MASTER).",
+    )
     foreign_adverts: Bound | None = Field(
         None,
         description="How many adverts in the window came from nodes that run no router of the "

@@ -243,6 +243,10 @@ def holds_vip(node: Node) -> bool:
     return vip_holders(node) == ["vrrp.1"]
 
 
+#: How long the kernel's link watch may defer an operstate change (one second: HZ jiffies).
+LINKWATCH_DELAY = 1.0
+
+
 def wait_holding(lab: Lab, routers: Routers, expected: dict[str, bool]) -> None:
     """Wait until each named node holds the VIP (or not) as ``expected`` says.
 
@@ -294,7 +298,14 @@ def test_crash_leaves_two_masters(
     first, second = lab.node("ha_first"), lab.node("ha_second")
     # The dead daemon removed nothing: both nodes hold the VIP on a VMAC interface that is up.
     wait_holding(lab, routers, {"ha_first": True, "ha_second": True})
-    assert vmac_links(first) == vmac_links(second) == ["vrrp.1"]
+    # The new master's VMAC reads operstate UP only once the kernel's link watch has run, which
+    # defers a non-urgent change by up to a second (linkwatch_fire_event): polled, not read once.
+    wait_until(
+        lambda: (vmac_links(first), vmac_links(second)),
+        timeout=LINKWATCH_DELAY + 2 * advert(routers),
+        what="both nodes' VMAC interfaces up",
+        accept=lambda seen: seen == (["vrrp.1"], ["vrrp.1"]),
+    )
     assert not routers["ha_first"].running
 
 

@@ -251,3 +251,18 @@ def test_foreign_adverts_summarise_each_stranger() -> None:
     assert x.priorities == (255,) and x.intervals == (0.1, 1.0)
     assert str(x) == "2 adverts from mallory (10.0.0.9): VRID 1, priority 255, interval 0.1s/1s"
     assert x.as_json(1.0)["first_ms"] == pytest.approx(100.0)
+
+
+def test_longest_silence_is_the_widest_gap_between_a_nodes_adverts() -> None:
+    adverts = [
+        AdvertSeen(t, "m1", "10.0.0.1", 1, prio, node)
+        for t, prio, node in [
+            (1.0, 200, "a"),
+            (1.1, 200, "a"),
+            (1.5, 200, "a"),  # 0.4 s silent
+            (1.2, 100, "b"),  # another node's
+            (1.6, 0, "a"),  # a resignation is no advert of a master
+        ]
+    ]
+    assert metrics.longest_silence(adverts, "a", 0.0, 5.0) == pytest.approx(0.4)
+    assert metrics.longest_silence(adverts, "a", 1.2, 5.0) is None
