@@ -213,7 +213,11 @@ class Injection:
         The ``inject`` event is reported before the thread starts, so the end always follows
         it."""
         at = clock.now()
-        self._send_period()
+        try:
+            self._send_period()
+        except OSError:
+            self.done.set()  # nothing more will be sent: a wait on it must not run to its end
+            raise
         self._on_event("inject", at, self.spec.describe())
         if self.periods > 1:
             self._thread = threading.Thread(
