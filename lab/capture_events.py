@@ -255,8 +255,10 @@ class VrrpAdvert(CaptureEvent):
 class ArpEvent(CaptureEvent):
     """An ARP packet, classified.
 
-    ``kind``: ``garp`` (sender IP = target IP, request or reply), ``probe`` (sender IP 0.0.0.0,
-    RFC 5227), ``request`` or ``reply``.
+    ``kind``: ``garp`` (sender IP = target IP: a request, or a reply sent to a group MAC),
+    ``probe`` (sender IP 0.0.0.0, RFC 5227), ``request`` or ``reply``. A reply with sender IP =
+    target IP sent to one host is a ``reply``: it is how a kernel answers another host's
+    gratuitous request for an address it owns, not an announcement of its own.
     """
 
     op: int
@@ -358,7 +360,10 @@ def decode_frame(data: bytes) -> dict[str, Any] | None:
         tha, tpa = payload[18:24], payload[24:28]
         spa_s = str(ipaddress.IPv4Address(spa))
         tpa_s = str(ipaddress.IPv4Address(tpa))
-        if spa == tpa and spa != bytes(4):
+        # Ethernet's I/G bit: a reply announces only when it goes to everyone (arping -A,
+        # RFC 5227 §3); a unicast one answers the host that asked.
+        announced = op == 1 or bool(data[0] & 0x01)
+        if spa == tpa and spa != bytes(4) and announced:
             kind = "garp"
         elif spa == bytes(4):
             kind = "probe"

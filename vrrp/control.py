@@ -1,6 +1,7 @@
 """The control socket: the daemon's side (:class:`ControlServer`, and the status JSON it
 serves, :func:`instance_status` and :func:`lateness_ms`) and the client's
-(:func:`query_status`, what ``python -m vrrp status`` calls).
+(:func:`query_status`, what ``python -m vrrp status`` calls, lives in
+:mod:`vrrp.status_client` and is re-exported here).
 
 Connecting is the request: the daemon reads nothing (a slow client cannot stall its loop),
 writes its status as one JSON document and closes.
@@ -18,13 +19,11 @@ from typing import Any
 
 from vrrp.instance import Instance
 from vrrp.spec import Rfc9568
+from vrrp.status_client import DEFAULT_CONTROL, query_status
 
 __all__ = ["DEFAULT_CONTROL", "ControlServer", "instance_status", "lateness_ms", "query_status"]
 
 log = logging.getLogger("vrrp")
-
-DEFAULT_CONTROL = "/run/vrrp/vrrp.ctl"
-"""The unix socket ``python -m vrrp status`` reads (``--control`` changes it)."""
 
 
 class ControlServer:
@@ -127,15 +126,3 @@ def lateness_ms(samples: Collection[float]) -> dict[str, Any]:
         "p99": pct(0.99),
         "max": pct(1.0),
     }
-
-
-def query_status(control: str = DEFAULT_CONTROL, timeout: float = 2.0) -> dict[str, Any]:
-    """Ask a running daemon for its status over its control socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(control)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    status: dict[str, Any] = json.loads(b"".join(chunks))
-    return status

@@ -13,12 +13,11 @@ private ``/run``; :meth:`BundledRouter.status` reads it.
 
 from __future__ import annotations
 
-import json
-import socket
 import sys
 from typing import Any, ClassVar
 
 from lab.routers.base import RUN_DIR, Router, RouterError, register_driver
+from vrrp.status_client import query_status
 
 
 @register_driver
@@ -50,17 +49,9 @@ class BundledRouter(Router):
         adverts of the master. ``tests/lab/test_bundled.py`` runs the command itself."""
         if not self.running:
             raise RouterError(f"router {self.name} ({self.impl}) is not running")
-        path = str(self.node.path(self.control_path))
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout)
-                sock.connect(path)
-                chunks = []
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
-        except OSError as exc:
+            return query_status(str(self.node.path(self.control_path)), timeout)
+        except (OSError, ValueError) as exc:
             raise RouterError(
                 f"the status of {self.name} ({self.impl}) from {self.control_path}: {exc}"
             ) from exc
-        status: dict[str, Any] = json.loads(b"".join(chunks))
-        return status

@@ -203,6 +203,38 @@ def test_frames_injected_by_the_fabric_are_marked(lab: Lab, tmp_path: Path) -> N
     assert tr.ingress is None and tr.egress[0].tap == observer_port.tap
 
 
+def test_catch_up_waits_for_the_frames_of_a_moment(lab: Lab, tmp_path: Path) -> None:
+    """``Capture.catch_up(t)`` returns once the file holds what was on the wire at ``t`` (the
+    runner calls it before judging a failover), and False on a quiet wire. An ARP reply whose
+    sender IP equals its target IP, sent to one host (how a kernel answers a stranger's
+    gratuitous request for an address it owns), is a reply, not an announcement."""
+    capture = start_capture(lab, tmp_path)
+    first, second = lab.node("ha_first"), lab.node("ha_second")
+    sent = now()
+    send_garp(second, VIP)
+    answer = Ether(src=first.mac, dst=second.mac) / ARP(
+        op=2, hwsrc=first.mac, psrc=VIP, hwdst=second.mac, pdst=VIP
+    )
+    send_frame(first, bytes(answer))
+    # A generous deadline: this judges no time, only that the call returns once frames are in.
+    assert capture.catch_up(sent, timeout=5)
+    assert any(f.time >= sent for f in capture.frames()), "catch_up returned before the frame"
+    wait_until(
+        lambda: [e for e in capture.events(since=sent) if isinstance(e, ArpEvent)],
+        accept=lambda arps: len(arps) == 2,
+        timeout=5,
+        what="the gratuitous request and the unicast answer in the capture",
+    )
+    arps = [e for e in capture.events(since=sent) if isinstance(e, ArpEvent)]
+    assert [(e.sender, e.kind, e.op) for e in arps] == [
+        ("ha_second", "garp", 1),
+        ("ha_first", "reply", 2),
+    ]
+    quiet = max(f.time for f in capture.frames()) + 3600
+    assert not capture.catch_up(quiet, timeout=4 * capture.flush)
+    capture.stop()
+
+
 @pytest.mark.timing
 def test_probe_outage_agrees_with_the_capture_gap(lab: Lab, tmp_path: Path) -> None:
     """Issue 4 point 5: the outage from the probes and the gap in served packets seen in the

@@ -102,17 +102,20 @@ def test_vrrp_v3_over_ipv6_and_vlan() -> None:
 
 
 @pytest.mark.parametrize(
-    ("op", "spa", "tpa", "kind"),
+    ("op", "spa", "tpa", "dst", "kind"),
     [
-        (1, VIP, VIP, "garp"),
-        (2, VIP, VIP, "garp"),
-        (1, "0.0.0.0", VIP, "probe"),
-        (1, "10.200.51.34", VIP, "request"),
-        (2, VIP, "10.200.51.34", "reply"),
+        (1, VIP, VIP, "ff:ff:ff:ff:ff:ff", "garp"),
+        (2, VIP, VIP, "ff:ff:ff:ff:ff:ff", "garp"),
+        (1, "0.0.0.0", VIP, "ff:ff:ff:ff:ff:ff", "probe"),
+        (1, "10.200.51.34", VIP, "ff:ff:ff:ff:ff:ff", "request"),
+        (2, VIP, "10.200.51.34", "02:00:00:00:00:34", "reply"),
+        # The owner's kernel answering a stranger's gratuitous request for the owner's address:
+        # sender IP = target IP, but sent to the stranger alone, so not an announcement.
+        (2, VIP, VIP, "02:00:00:00:00:34", "reply"),
     ],
 )
-def test_arp_kinds(op: int, spa: str, tpa: str, kind: str) -> None:
-    frame = Ether(src=A_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=op, hwsrc=A_MAC, psrc=spa, pdst=tpa)
+def test_arp_kinds(op: int, spa: str, tpa: str, dst: str, kind: str) -> None:
+    frame = Ether(src=A_MAC, dst=dst) / ARP(op=op, hwsrc=A_MAC, psrc=spa, pdst=tpa)
     fields = decode_frame(bytes(frame))
     assert fields is not None and fields["class"] is ArpEvent
     assert (fields["kind"], fields["op"], fields["sha"], fields["spa"], fields["tpa"]) == (
