@@ -55,7 +55,7 @@ def run_mode(
     A progress line every ``every`` cycles (and at the last) with elapsed time and ETA. No
     cycle starts after the monotonic time ``stop_at``.
     """
-    first = soak.next_cycle(records.samples, mode)
+    first = records.next_cycle(mode)
     if first >= total:
         print(f"{mode}: {total} cycles already recorded in {records.path}")
         return 0
@@ -180,16 +180,17 @@ def main() -> int:
         records.close()
     left = differences(before, snapshot())
 
-    trends = soak.judge_all(records.samples)
+    samples = records.samples()
+    trends = soak.judge_all(samples)
     text = soak.table(trends)
-    counts = {mode: sum(1 for s in records.samples if s.mode == mode) for mode in soak.MODES}
+    counts = {mode: sum(1 for s in samples if s.mode == mode) for mode in soak.MODES}
     print(text)
     summary = args.out.parent / "summary.md"
     summary.write_text(
         f"cycles recorded: {counts}; implementations {', '.join(impls)}; "
         f"faults {', '.join(soak.FAULTS)}\n\n{text}\n"
     )
-    for path in plot(records.samples, args.out.parent):
+    for path in plot(samples, args.out.parent):
         print(f"plot: {path}")
     bad = soak.growing(trends)
     for trend in bad:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
-from lab.registry import await_teardown, find_lab, running_labs
+from lab.registry import LabRecord, await_teardown, find_lab, running_labs
 from lab.scenario import (
     SCENARIO_DIR,
     bundled_scenarios,
@@ -103,6 +103,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lab", help="lab id (needed when several labs run)")
     p.add_argument("node")
     p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser(
+        "inject",
+        help="send crafted frames from a node of a running lab (the inject step)",
+        description="Send crafted VRRP adverts, GARPs, ARP replies or NAs from a node of a lab "
+        "that `vrrp-lab up` holds, as a scenario's `inject` step does (docs/scenarios.md).",
+    )
+    p.add_argument(
+        "lab",
+        nargs="?",
+        metavar="LAB",
+        help="lab id (or prefix), or `latest` (the lab started last); default: the only one",
+    )
+    p.add_argument("--lab", dest="lab_option", metavar="ID", help="the same as LAB")
+    p.add_argument("--from", dest="from_node", metavar="NODE", help="the instance that sends")
+    p.add_argument("--kind", choices=["advert", "garp", "arp-reply", "na"], help="what it sends")
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field of the kind (priority=255, to=[10.200.51.32], ip=10.200.51.10, "
+        "mac=random) or of the injection (src_mac, seed); repeatable",
+    )
+    p.add_argument(
+        "--spec",
+        metavar="YAML",
+        help="the whole injection as a scenario's `inject:` takes it, e.g. "
+        "'{advert: {priority: 255}, rate: 20}'; the other options override it",
+    )
+    p.add_argument("--rate", type=float, help="periods a second (default 10)")
+    p.add_argument("--duration", type=float, help="seconds; 0 sends one period (default 1)")
+    p.set_defaults(func=cmd_inject)
 
     p = sub.add_parser("down", help="tear down a running lab")
     p.add_argument("--lab", help="lab id (needed when several labs run)")
@@ -284,6 +318,82 @@ def cmd_shell(args: argparse.Namespace) -> int:
     shell = os.environ.get("SHELL", "/bin/bash")
     os.execvp("nsenter", [*record.nsenter_argv(args.node), "--", shell, "-i"])
     return 0  # not reached
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    """Send crafted frames from a node of a running lab, with the ``inject`` step's model and
+    code (:func:`lab.inject.inject_into`), and say what was sent."""
+    import yaml
+
+    from lab import clock
+    from lab.inject import inject_into, spec_from_options
+
+    if args.lab is not None and args.lab_option is not None and args.lab != args.lab_option:
+        raise UsageError(f"inject: two labs given ({args.lab}, --lab {args.lab_option}); give one")
+    try:
+        base = yaml.safe_load(args.spec) if args.spec is not None else None
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise UsageError(
+            f"--spec: not YAML ({problem}); e.g. '{{advert: {{priority: 255}}}}'"
+        ) from None
+    spec = spec_from_options(
+        args.from_node,
+        args.kind,
+        args.settings,
+        base=base,
+        rate=args.rate,
+        duration=args.duration,
+    )
+    record = _lab_or_latest(args.lab or args.lab_option)
+    times: dict[str, float] = {}
+
+    def on_event(kind: str, at: float, detail: str) -> None:
+        times[kind] = at  # `inject` (the first frame) and `inject-end` (the last)
+
+    injection = inject_into(record, spec, on_event)
+    try:
+        # The schedule spans `duration`; a late host catches up in bursts, so allow as much
+        # again before calling the sender stuck.
+        if not injection.done.wait(2 * spec.duration + 5):
+            raise LabError(
+                f"inject: {spec.node} did not finish within {2 * spec.duration + 5:g} s "
+                f"({injection.sent} frames sent)"
+            )
+    except KeyboardInterrupt:
+        console.print(f"interrupted after {injection.sent} frames")
+        return 130
+    finally:
+        injection.cancel()  # stops the sending thread (if still running) and closes the socket
+    took = times.get("inject-end", clock.now()) - times.get("inject", clock.now())
+    refused = f", {injection.refused} refused by its own queue" if injection.refused else ""
+    frames = "frame" if injection.sent == 1 else "frames"
+    console.print(
+        f"lab {record.id}: {spec.node} sent {injection.sent} {frames} in {took:.3f} s"
+        f"{refused}: {spec.describe()}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _lab_or_latest(name: str | None) -> LabRecord:
+    """The running lab ``name`` names (an id, a prefix, or ``latest``: the one whose runner
+    started last), or the only one running."""
+    if name != "latest":
+        return find_lab(name)
+    labs = running_labs()
+    if not labs:
+        raise UsageError("no lab is running; start one with `vrrp-lab up [SCENARIO]`")
+    return max(labs, key=lambda r: _started(r.runner_pid))
+
+
+def _started(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (/proc/PID/stat, field 22); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -1,9 +1,11 @@
 """The :class:`Lab`: a scenario's topology brought to life, and torn down without a trace.
 
 Build order: sandbox → keepers of the fabric and of every instance (started in parallel) →
-bridges → veth pairs with addresses. Every step registers its undo on a LIFO stack the moment
-it has succeeded (kselftest ``net/lib.sh``'s ``defer``), so a lab that fails half-way through its
-build unwinds exactly what it had made.
+bridges → veth pairs with addresses → the SDN → on IPv6 ports, the end of duplicate address
+detection (what ``network-online.target`` waits for before an instance starts its services).
+Every step registers its undo on a LIFO stack the moment it has succeeded (kselftest
+``net/lib.sh``'s ``defer``), so a lab that fails half-way through its build unwinds exactly what
+it had made.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +29,16 @@ from lab.registry import LabRecord
 from lab.routers.group import Routers
 from lab.sandbox import Sandbox
 from lab.scenario import Scenario, load_scenario
+from lab.wait import wait_until
 
 log = logging.getLogger(__name__)
+
+#: Seconds duplicate address detection may take on a lab's IPv6 ports: about 2 s by RFC 4862's
+#: defaults, with room for a loaded host (nothing is judged by it).
+DAD_SECONDS = 10.0
+#: ``ifaddrmsg`` flags (linux/if_addr.h): still in duplicate address detection; failed it.
+IFA_F_TENTATIVE = 0x40
+IFA_F_DADFAILED = 0x08
 
 #: Seconds the lab's own teardown may take once asked, without routers: its helper programs
 #: (capture, prober, SDN controller, followers) end within a second or two of their stdin
@@ -106,16 +117,54 @@ class Lab:
             node = self.nodes[inst.name]
             node.ports.append(self.fabric.attach(inst, port, ifname, node))
         self.fabric.apply_sdn(self.defer)
+        self._await_ipv6_addresses()
         self.record = LabRecord(
             id=self.id,
             scenario=self.scenario.name,
             runner_pid=os.getpid(),
             rootless=self.sandbox.rootless,
             nodes={ns.name: ns.pid for ns in namespaces},
+            vips=[str(v.address) for v in self.scenario.vips],
             teardown_bound=self._teardown_bound,
         )
         self.record.save()
         self.defer("registry record", self.record.remove)
+
+    def _await_ipv6_addresses(self) -> None:
+        """Wait until no IPv6 address of an instance with an IPv6 port is tentative.
+
+        An instance's services start once its network is online; with IPv6 that includes
+        duplicate address detection of the link-local address (the lab's own addresses skip it),
+        up to about 2 s after the port came up (RFC 4862 §5.4: a random delay of up to 1 s,
+        then one RetransTimer of 1 s). A VRRP daemon started earlier cannot send from its
+        link-local address (keepalived 2.2.7 then stays in FAULT). Labs with neither an IPv6
+        port address nor an IPv6 VIP do not wait.
+        """
+        nodes = list(self.nodes.values())
+        if not any(v.address.version == 6 for v in self.scenario.vips):
+            nodes = [n for n in nodes if any(ip.version == 6 for p in n.ports for ip in p.ips)]
+        if not nodes:
+            return
+
+        def tentative() -> list[str]:
+            found = []
+            for node in nodes:
+                for msg in node.ipr.get_addr(family=socket.AF_INET6):
+                    if msg["flags"] & IFA_F_DADFAILED:
+                        raise LabError(
+                            f"{node.name}: duplicate address detection failed for "
+                            f"{msg.get_attr('IFA_ADDRESS')}: another host on its network holds it"
+                        )
+                    if msg["flags"] & IFA_F_TENTATIVE:
+                        found.append(f"{node.name} {msg.get_attr('IFA_ADDRESS')}")
+            return found
+
+        wait_until(
+            tentative,
+            accept=lambda left: not left,
+            timeout=DAD_SECONDS,
+            what="the instances' IPv6 addresses to leave duplicate address detection",
+        )
 
     def close(self) -> None:
         """Tear everything down, newest first. Every undo runs even when an earlier one fails."""

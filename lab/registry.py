@@ -45,6 +45,8 @@ class LabRecord:
     """Node name → keeper pid (the fabric is the node ``fabric``)."""
     holding: bool = False
     """True when the runner waits for ``vrrp-lab down`` (``up``, or a kept failed test)."""
+    vips: list[str] = field(default_factory=list)
+    """The scenario's VIPs: what ``vrrp-lab inject`` adverts claim when none are given."""
     teardown_bound: float = 5.0
     """Seconds the runner may take to tear the lab down once asked: the sandbox's own
     teardown plus the longest graceful stop allowed to any router it runs

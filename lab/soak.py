@@ -14,26 +14,28 @@ Three parts, from the bottom up:
   service is steady, the fault, the backup's takeover against a deadline from the configured
   timers, the undo, the pair settled again. :func:`fresh_cycle` does the same in a lab built
   for the cycle alone, and samples the runner once that lab is gone.
-* **Judgement.** :func:`judge` (pure) says whether one series grows; see its docstring for the
-  rule and why it is that rule. :func:`judge_all` applies it to every series of a run.
+* **Judgement**, in :mod:`lab.soak_judge` (pure, re-exported here): :func:`judge` says whether
+  one series grows; see its docstring for the rule and why it is that rule. :func:`judge_all`
+  applies it to every series of a run.
 
 Records are JSON lines (:class:`Sample`, a header line first), appended and flushed as each
-cycle ends, so that ``benchmarks/soak.py --resume`` continues an interrupted run
-(:func:`read_records`, :func:`next_cycle`). ``benchmarks/soak.py`` is the long run; the short
-one is ``tests/lab/test_soak.py``.
+cycle ends, and not kept in memory (the runner's own memory is measured), so that
+``benchmarks/soak.py --resume`` continues an interrupted run (:func:`read_records`,
+:meth:`Records.next_cycle`). ``benchmarks/soak.py`` is the long run; the short one is
+``tests/lab/test_soak.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import gc
 import json
-import math
 import os
-import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -46,9 +48,27 @@ from lab.recording import router_timers
 from lab.routers.base import Router
 from lab.routers.spec import Routers, start_routers
 from lab.scenario import SCENARIO_DIR, Scenario
+
+# The judgement lives in its own module (pure, no lab); its names are the soak's too.
+from lab.soak_judge import (  # noqa: F401 (re-exported)
+    MIN_JUDGED,
+    NOISE_FACTOR,
+    TIMINGS,
+    WARMUP_MIN,
+    WARMUP_SHARE,
+    Mode,
+    Sample,
+    Trend,
+    growing,
+    is_count,
+    judge,
+    judge_all,
+    quantum,
+    series_of,
+    table,
+)
 from lab.wait import wait_until
 
-Mode = Literal["one-lab", "fresh-labs"]
 MODES: tuple[Mode, ...] = ("one-lab", "fresh-labs")
 
 #: The faults a soak mixes, each applied to the master and then undone
@@ -71,15 +91,6 @@ VMAC = "00:00:5e:00:01:01"
 #: Probes per second of the per-cycle prober: a 5 ms resolution on the outage is plenty for a
 #: soak, and the host's two cores are shared.
 PROBE_RATE = 200.0
-#: A series' first samples that the judgement leaves out (and at least this share of them):
-#: caches fill, the allocator grows its arenas, lazy imports happen in the first failovers.
-WARMUP_SHARE = 0.1
-WARMUP_MIN = 2
-#: The fewest samples after the warm-up that the judgement will fit a line to.
-MIN_JUDGED = 6
-#: How many residual standard deviations the growth over the run must exceed (see
-#: :func:`judge`).
-NOISE_FACTOR = 3.0
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -165,13 +176,48 @@ def stats_series(role: str, stats: ProcStats) -> dict[str, float]:
 
 def runner_series() -> dict[str, float]:
     """The runner's own figures, and how many processes descend from it (a process that
-    outlives its purpose, or a child never reaped, shows there)."""
+    outlives its purpose, or a child never reaped, shows there).
+
+    The resident set twice: ``runner.rss_kib`` as the cycle left it, and
+    ``runner.trimmed.rss_kib`` after :func:`release_free_memory` (a full collection, then
+    glibc's ``malloc_trim(0)``, which consolidates every malloc arena's free chunks and returns
+    their free pages). The soak does this after every cycle, so the runner it measures is one
+    whose allocator is tidied once a cycle: without it, the runner's resident set kept growing
+    by free memory that glibc's per-thread arenas held in ever more fragmented pieces, not by
+    live memory (docs/benchmarks.md, the soak). The raw figure is read before the tidying, so
+    it still shows whatever one cycle leaves resident; live memory that grows shows in both.
+    """
     me = proc_stats(os.getpid())
     assert me is not None
     out = stats_series("runner", me)
     del out["runner.procs"]
     out["runner.descendants"] = len(descendants(os.getpid()))
+    release_free_memory()
+    trimmed = proc_stats(os.getpid())
+    assert trimmed is not None
+    out["runner.trimmed.rss_kib"] = trimmed.rss_kib
     return out
+
+
+def release_free_memory() -> None:
+    """Collect every generation, then ask glibc to return the free pages of every malloc
+    arena to the kernel (``malloc_trim(0)``); without glibc, only the collection."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -262,37 +308,6 @@ def sample_lab(lab: Lab, routers: Mapping[str, Router]) -> dict[str, float]:
 # --- records ----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One cycle of a soak and what was measured after it."""
-
-    cycle: int
-    """The cycle's number within its mode, from 0."""
-    mode: Mode
-    impl: str
-    fault: str
-    seconds: float
-    """Wall time of the whole cycle (for fresh labs: build, failover, sampling, teardown)."""
-    detection: float | None = None
-    """Seconds from the fault to the backup's MASTER report."""
-    outage: float | None = None
-    """The longest run of lost probes during the cycle, last reply to first reply (s)."""
-    build: float | None = None
-    """The lab's build time (fresh labs only), :attr:`lab.lab.Lab.build_seconds`."""
-    resources: dict[str, float] = dataclasses.field(default_factory=dict)
-    """Every figure, by series name: the lab's (:func:`sample_lab`) and the runner's."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The record as one JSON line's object."""
-        return {"type": "sample", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Sample:
-        """The inverse of :meth:`as_json`."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})
-
-
 def header(impls: Sequence[str], fault_mix: Sequence[str]) -> dict[str, Any]:
     """The first line of a soak's records: what a resumed run must agree with."""
     return {"type": "soak", "impls": list(impls), "faults": list(fault_mix), "profile": PROFILE}
@@ -333,17 +348,22 @@ def read_records(path: Path, *, repair: bool = False) -> tuple[dict[str, Any] | 
 
 
 class Records:
-    """A soak's records file, open for appending; each sample is on disk before the next."""
+    """A soak's records file, open for appending; each sample is on disk before the next.
+
+    The samples are not kept in memory: a soak samples the runner's own resident set, and a
+    runner holding every record (about 4 KB each) would grow by its own bookkeeping, cycle by
+    cycle. The file is the record; :meth:`samples` reads it back for the judgement.
+    """
 
     def __init__(self, path: Path, head: Mapping[str, Any], *, resume: bool) -> None:
         """Open ``path``. A new file starts with ``head``. An existing one is refused unless
         ``resume``, and then must carry the same header (:class:`UsageError` otherwise)."""
         self.path = path
-        old, self.samples = read_records(path, repair=resume)
-        if old is not None or self.samples:
+        old, samples = read_records(path, repair=resume)
+        if old is not None or samples:
             if not resume:
                 raise UsageError(
-                    f"{path} already holds {len(self.samples)} soak cycle(s): pass --resume "
+                    f"{path} already holds {len(samples)} soak cycle(s): pass --resume "
                     "to continue it, or choose another --out"
                 )
             if old != dict(head):
@@ -351,15 +371,25 @@ class Records:
                     f"{path} holds a soak of {old}, not of {dict(head)}: --resume continues "
                     "the same soak only; choose another --out"
                 )
+        self._next = {mode: next_cycle(samples, mode) for mode in MODES}
+        del samples
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
         if old is None:
             self._write(dict(head))
 
+    def next_cycle(self, mode: Mode) -> int:
+        """The first cycle of ``mode`` not yet recorded: where a resumed run goes on."""
+        return self._next[mode]
+
     def append(self, sample: Sample) -> None:
         """Record one cycle, flushed to disk before this returns."""
         self._write(sample.as_json())
-        self.samples.append(sample)
+        self._next[sample.mode] = max(self._next[sample.mode], sample.cycle + 1)
+
+    def samples(self) -> list[Sample]:
+        """Every sample of the file, read back from disk."""
+        return read_records(self.path)[1]
 
     def _write(self, data: Mapping[str, Any]) -> None:
         self._file.write(json.dumps(data) + "\n")
@@ -381,170 +411,6 @@ def plan(cycle: int, impls: Sequence[str], fault_mix: Sequence[str] = FAULTS) ->
     each one meets every fault in turn, so a resumed run picks up the same sequence."""
     impl = impls[cycle % len(impls)]
     return impl, fault_mix[(cycle // len(impls)) % len(fault_mix)]
-
-
-# --- judgement ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Trend:
-    """The judgement of one series (see :func:`judge`)."""
-
-    series: str
-    samples: int
-    first: float
-    last: float
-    low: float
-    high: float
-    slope: float
-    """Least-squares growth per cycle, after the warm-up."""
-    growth: float
-    """``slope`` times the cycles judged: what the line grew by over the run."""
-    bound: float
-    """What ``growth`` had to exceed (with rising thirds) to count as growing."""
-    verdict: Literal["flat", "growing", "too short"]
-
-
-def quantum(series: str) -> float:
-    """The smallest step the series can take: a page for a resident set, else one (a
-    descriptor, a thread, an entry)."""
-    return os.sysconf("SC_PAGE_SIZE") / 1024 if series.endswith(".rss_kib") else 1.0
-
-
-def judge(series: str, points: Sequence[tuple[int, float]], *, min_rate: float = 0.0) -> Trend:
-    """Whether the series ``points`` ((cycle, value), in cycle order) grows.
-
-    The rule: leave out the warm-up (the first :data:`WARMUP_SHARE` of the samples, at least
-    :data:`WARMUP_MIN`); fit a least-squares line to the rest; the growth is the slope times
-    the span of cycles judged. The series grows when both hold:
-
-    1. the growth exceeds ``max(quantum, NOISE_FACTOR · s)``, ``s`` being the standard
-       deviation of the residuals around the line: the series' own noise. For a trendless
-       series the fitted growth over n points has a standard deviation of about
-       ``s·√(12/n)·(n−1)/n`` (≤ s for n ≥ 12, ≈ 0.8 s at n = 17), so three times ``s`` is
-       exceeded by chance with odds below one in a thousand. A leak with no noise (a
-       descriptor per cycle: residuals 0) grows by the whole span, far above one quantum.
-    2. the medians of the first, middle and last thirds rise strictly. A single step (a cache
-       filled once, a daemon restarted into a larger heap) tilts a fitted line too, but does not
-       rise through all three thirds; a leak does.
-
-    Neither figure is a measurement written down: both bounds come from the series itself.
-
-    ``min_rate`` (in quanta per judged sample; none by default) is for a short run, which can
-    only be asked about fast leaks: there a one-unit step (a neighbour entry that comes and
-    goes) cannot be told from a slow leak, and growth slower than ``min_rate`` is not reported.
-    """
-    values = [v for _, v in points]
-    cycles = [c for c, _ in points]
-    warmup = max(WARMUP_MIN, math.ceil(WARMUP_SHARE * len(points)))
-    xs, ys = cycles[warmup:], values[warmup:]
-    extent = (len(values), values[0], values[-1], min(values), max(values))
-    if len(ys) < MIN_JUDGED:
-        return Trend(series, *extent, math.nan, math.nan, math.nan, "too short")
-    slope, intercept = _fit(xs, ys)
-    residuals = [y - (intercept + slope * x) for x, y in zip(xs, ys, strict=True)]
-    noise = math.sqrt(sum(r * r for r in residuals) / (len(ys) - 2))
-    growth = slope * (xs[-1] - xs[0])
-    bound = max(quantum(series), NOISE_FACTOR * noise)
-    third = len(ys) // 3
-    medians = [
-        statistics.median(ys[:third]),
-        statistics.median(ys[third : len(ys) - third]),
-        statistics.median(ys[len(ys) - third :]),
-    ]
-    rising = medians[0] < medians[1] < medians[2]
-    rate = growth / (len(ys) - 1) / quantum(series)
-    verdict: Literal["growing", "flat"] = (
-        "growing" if growth > bound and rising and rate >= min_rate else "flat"
-    )
-    return Trend(series, *extent, slope, growth, bound, verdict)
-
-
-def _fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Least-squares slope and intercept of ``ys`` against ``xs``."""
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    slope = sxy / sxx if sxx else 0.0
-    return slope, my - slope * mx
-
-
-def series_of(samples: Iterable[Sample]) -> dict[str, list[tuple[int, float]]]:
-    """Every series of a run, by name ``<mode>/<impl>/<figure>``, as (cycle, value) points.
-
-    The runner's figures are one process's whatever the implementation, so their name has no
-    implementation (``<mode>/<figure>``); every other figure belongs to the lab of one
-    implementation. Cycle time, detection, outage and build time are series too (``cycle.*``:
-    shown and fitted, not judged, see :data:`TIMINGS`).
-    """
-    out: dict[str, list[tuple[int, float]]] = {}
-    for s in sorted(samples, key=lambda s: (s.mode, s.cycle)):
-        figures = dict(s.resources)
-        figures["cycle.seconds"] = s.seconds
-        for name in ("detection", "outage", "build"):
-            value = getattr(s, name)
-            if value is not None:
-                figures[f"cycle.{name}"] = value
-        for name, value in figures.items():
-            key = f"{s.mode}/{name}" if name.startswith("runner.") else f"{s.mode}/{s.impl}/{name}"
-            out.setdefault(key, []).append((s.cycle, value))
-    return out
-
-
-#: Series judged for information, never a verdict: timings depend on the host's load and on
-#: each fault's own window, so the soak reports them and the plot shows them, but only what a
-#: cycle leaves behind is judged.
-TIMINGS = ("cycle.seconds", "cycle.detection", "cycle.outage", "cycle.build")
-
-
-def judge_all(samples: Iterable[Sample], *, min_rate: float = 0.0) -> list[Trend]:
-    """:func:`judge` of every series of a run, by name."""
-    return [
-        judge(name, points, min_rate=min_rate)
-        for name, points in sorted(series_of(samples).items())
-    ]
-
-
-def is_count(series: str) -> bool:
-    """True for a series that counts things (descriptors, threads, processes, entries, rules):
-    what a leak per cycle moves by a whole step every cycle, visible within a few cycles."""
-    return not series.endswith((".rss_kib", *TIMINGS))
-
-
-def growing(trends: Iterable[Trend], *, counts_only: bool = False) -> list[Trend]:
-    """The resource series judged growing (timings are reported, not judged: :data:`TIMINGS`);
-    with ``counts_only``, only the series :func:`is_count` accepts."""
-    return [
-        t
-        for t in trends
-        if t.verdict == "growing"
-        and not t.series.endswith(TIMINGS)
-        and (is_count(t.series) or not counts_only)
-    ]
-
-
-def table(trends: Iterable[Trend]) -> str:
-    """The judgement as a Markdown table: per series first, last, min, max, slope, verdict."""
-    lines = [
-        "| series | n | first | last | min | max | slope /cycle | growth | bound | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for t in trends:
-        verdict = t.verdict
-        if t.series.endswith(TIMINGS) and verdict == "growing":
-            verdict = "rising (timing, not judged)"
-        lines.append(
-            f"| {t.series} | {t.samples} | {_num(t.first)} | {_num(t.last)} | {_num(t.low)} | "
-            f"{_num(t.high)} | {_num(t.slope, 4)} | {_num(t.growth)} | {_num(t.bound)} | "
-            f"{verdict} |"
-        )
-    return "\n".join(lines)
-
-
-def _num(value: float, digits: int = 3) -> str:
-    if math.isnan(value):
-        return "–"
-    return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 # --- the scenario -------------------------------------------------------------------------------

@@ -102,13 +102,6 @@ def _addresses(lab: Lab, node: str, family: int) -> list[dict[str, Any]]:
     return list(links[0]["addr_info"]) if links else []
 
 
-def _ipv6_ready(lab: Lab, node: str) -> bool:
-    addrs = _addresses(lab, node, 6)
-    return any(a["local"].startswith("fe80") for a in addrs) and not any(
-        a.get("tentative") for a in addrs
-    )
-
-
 def bridge_facts(lab: Lab) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """What the fabric's bridge does to the segment's frames, by family: which it validates
     (``br_netfilter`` calls the IP hooks, ``bridge-nf-call-iptables`` / ``-ip6tables`` in the
@@ -140,13 +133,8 @@ def pair_for(lab: Lab, family: int, mode: str) -> Pair:
             address = unicast = str(n.ports[0].ips[0])
             link_local = None
         else:
-            # A tentative address is not yet the node's: frames to it would be dropped, and a
-            # daemon cannot send from it.
-            wait_until(
-                lambda node=node: _ipv6_ready(lab, node),
-                timeout=10,
-                what=f"the IPv6 addresses of {node} to leave DAD",
-            )
+            # The lab's build waited for every IPv6 address to leave DAD (lab.Lab): the
+            # link-local read here is the node's, usable as a source and a destination.
             addrs = _addresses(lab, node, 6)
             link_local = next(a["local"] for a in addrs if a["local"].startswith("fe80"))
             unicast = next(str(ip) for ip in n.ports[0].ips if ip.version == 6)

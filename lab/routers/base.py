@@ -138,7 +138,9 @@ class Router(ABC):
         self._wake_w: int | None = None
         self._reader: threading.Thread | None = None
         self._output_reader: threading.Thread | None = None
-        self._log_saved = ""
+        self._log_saved: list[bytes] = []
+        """The log as read so far, in pieces (:meth:`_save_log`)."""
+        self._log_saved_size = 0
         self._frozen = False
         self._lock = threading.RLock()
 
@@ -488,7 +490,7 @@ class Router(ABC):
         try:
             return self.node.path(self.log_path).read_text(errors="replace")
         except OSError:
-            return self._log_saved
+            return b"".join(self._log_saved).decode(errors="replace")
 
     def log_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of the daemon's log."""
@@ -509,8 +511,14 @@ class Router(ABC):
         if self._output_reader is not None:
             self._output_reader.join(timeout=5)
             self._output_reader = None
-        with contextlib.suppress(OSError):
-            self._log_saved = self.node.path(self.log_path).read_text(errors="replace")
+        # Only what the log gained since the last save: the daemon appends to one log across
+        # its restarts, and re-reading it whole at every stop and crash made the runner read
+        # (and allocate) a longer copy each time, for a log it already held but the end of.
+        with contextlib.suppress(OSError), self.node.path(self.log_path).open("rb") as log:
+            log.seek(self._log_saved_size)
+            new = log.read()
+            self._log_saved.append(new)
+            self._log_saved_size += len(new)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -710,10 +710,12 @@ class FrrRouter(Router):
     # -- internals ---------------------------------------------------------------------------
 
     def _ifindex(self, ifname: str) -> int:
-        found = self.node.ipr.link_lookup(ifname=ifname)
-        if not found:
+        # Not link_lookup: it strands a netlink ACK on the node's lab-long socket (see
+        # Namespace.link_index).
+        found = self.node.link_index(ifname)
+        if found is None:
             raise RouterError(f"{self.name} has no interface {ifname!r} for FRR's VRRP")
-        return int(found[0])
+        return found
 
     def _make_macvlans(self, *, only_missing: bool = False) -> None:
         """Create each VRID's macvlan as FRR's docs require, in protodown until vrrpd decides.
@@ -727,7 +729,7 @@ class FrrRouter(Router):
                 if not addrs:
                     continue
                 name = macvlan_name(family, ifindex, vr.vrid)
-                exists = bool(self.node.ipr.link_lookup(ifname=name))
+                exists = self.node.link_index(name) is not None
                 if exists and only_missing:
                     continue
                 if exists:

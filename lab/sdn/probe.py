@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterable
 from types import TracebackType
 
+from lab.errors import LabError
 from lab.neighbours import NUD_STATES
 from lab.node import Namespace
 from lab.wait import wait_until
@@ -140,7 +141,11 @@ def neighbour(node: Namespace, ip: str) -> tuple[str | None, str]:
 
 def flush_neighbour(node: Namespace, ip: str, ifname: str = "ens3") -> None:
     """Delete ``node``'s neighbour entry for ``ip`` (no error when there is none)."""
-    index = node.ipr.link_lookup(ifname=ifname)[0]
+    # Not link_lookup: it strands a netlink ACK on the node's lab-long socket (see
+    # Namespace.link_index).
+    index = node.link_index(ifname)
+    if index is None:
+        raise LabError(f"{node.name} has no interface {ifname!r}")
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     with contextlib.suppress(Exception):  # NetlinkError ENOENT: nothing to flush
         node.ipr.neigh("del", dst=ip, ifindex=index, family=family)

@@ -82,6 +82,10 @@ RUN_ELSEWHERE = {
     "seed-bfd": ("keepalived", "bundled"),  # test_seed_bfd_reports_the_bfd_component
     "seed-no-vmac": ("keepalived",),  # test_stale_arp_is_reported_without_use_vmac
     "seed-haproxy": ("keepalived", "bundled"),  # test_seed_haproxy_reports_the_service_outage
+    # Their own modules run them on every profile, the first (l2-plain, the scenarios' own)
+    # with the first --impl, keepalived in make test's slice.
+    "garp-storm": ("keepalived",),  # tests/scenarios/test_garp_storm.py
+    "na-storm": ("keepalived",),  # tests/scenarios/test_inject_v6.py
 }
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lab import soak
 from lab.errors import UsageError
+from lab.wait import wait_until
 
 
 def _points(values: list[float]) -> list[tuple[int, float]]:
@@ -153,9 +155,42 @@ def test_proc_stats_read_this_process() -> None:
     me = soak.proc_stats(os.getpid())
     assert me is not None
     assert me.fds > 0 and me.rss_kib > 0 and me.threads >= 1
-    assert soak.role_stats([os.getpid(), os.getpid()]) == me + me
+    # A role's figures are its processes' sums. Summed on a sleeping child, whose figures do
+    # not move between two reads (this process's may: other threads allocate and open files).
+    with subprocess.Popen(["sleep", "60"]) as child:
+        try:
+            # Asleep in nanosleep: past exec and the dynamic loader, whose pages still move.
+            wait_until(
+                lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0],
+                accept=lambda state: state == "S",
+                timeout=10,
+                what="the child sleep to be asleep",
+            )
+            alone = soak.proc_stats(child.pid)
+            assert alone is not None and alone.threads == 1
+            assert soak.role_stats([child.pid, child.pid]) == alone + alone
+        finally:
+            child.kill()
     figures = soak.runner_series()
-    assert set(figures) == {"runner.fds", "runner.rss_kib", "runner.threads", "runner.descendants"}
+    assert set(figures) == {
+        "runner.fds",
+        "runner.rss_kib",
+        "runner.trimmed.rss_kib",
+        "runner.threads",
+        "runner.descendants",
+    }
+
+
+def test_the_trimmed_resident_set_leaves_out_freed_heap() -> None:
+    # 20 MiB in 1 KiB blocks from glibc's heap (over pymalloc's 512-byte limit), freed while a
+    # later block pins the heap's top: the freed pages stay resident (the raw figure) until
+    # malloc_trim gives them back (the trimmed one).
+    blocks = [bytes(1024) for _ in range(20 * 1024)]
+    pin = bytes(1024)
+    del blocks
+    figures = soak.runner_series()
+    assert figures["runner.rss_kib"] - figures["runner.trimmed.rss_kib"] >= 10 * 1024, figures
+    assert len(pin) == 1024
 
 
 # --- plan, records, resume ------------------------------------------------------------------------
@@ -188,10 +223,16 @@ def test_records_append_and_resume(tmp_path: Path) -> None:
         soak.Records(path, soak.header(["bundled"], soak.FAULTS), resume=True)
 
     resumed = soak.Records(path, head, resume=True)
-    assert soak.next_cycle(resumed.samples, "one-lab") == 3
-    assert soak.next_cycle(resumed.samples, "fresh-labs") == 1
+    assert resumed.next_cycle("one-lab") == 3
+    assert resumed.next_cycle("fresh-labs") == 1
     resumed.append(_sample(3))
+    assert resumed.next_cycle("one-lab") == 4
     resumed.close()
+    assert [(s.mode, s.cycle) for s in resumed.samples()] == [
+        *(("one-lab", n) for n in range(3)),
+        ("fresh-labs", 0),
+        ("one-lab", 3),
+    ]
     lines = path.read_text().splitlines()
     assert json.loads(lines[0]) == head
     assert len(lines) == 6  # one header, never repeated
@@ -206,7 +247,7 @@ def test_a_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path: Path) -> None
     with path.open("a") as f:
         f.write('{"type": "sample", "cycle": 1, "mo')
     resumed = soak.Records(path, head, resume=True)
-    assert soak.next_cycle(resumed.samples, "one-lab") == 1
+    assert resumed.next_cycle("one-lab") == 1
     resumed.append(_sample(1))
     resumed.close()
     _, samples = soak.read_records(path)
@@ -223,3 +264,37 @@ def test_a_damaged_line_is_named(tmp_path: Path) -> None:
 def test_an_unknown_implementation_is_refused() -> None:
     with pytest.raises(UsageError, match="not frr"):
         soak.check_impls(["keepalived", "frr"])
+
+
+# --- the runner's own records ---------------------------------------------------------------------
+
+
+class _FilesOnly:
+    """A node that is only a directory: what a router's log handling reads through."""
+
+    name = "ha_first"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, inside: str) -> Path:
+        return self.root / inside.lstrip("/")
+
+
+def test_a_restarted_daemons_log_is_saved_by_what_it_gained(tmp_path: Path) -> None:
+    from lab.routers.keepalived import KeepalivedRouter
+
+    node = _FilesOnly(tmp_path)
+    router = KeepalivedRouter(node, "global_defs {}\n")  # type: ignore[arg-type]
+    log = node.path(router.log_path)
+    log.parent.mkdir(parents=True)
+    runs = ["first run: Entering MASTER STATE\n", "second run: Entering BACKUP STATE\n"]
+    for text in runs:
+        with log.open("a") as f:
+            f.write(text)
+        router._save_log()  # as a stop or a crash does
+    # Each save read only what the daemon appended since the last one.
+    assert router._log_saved == [r.encode() for r in runs]
+    assert router.log_text() == "".join(runs)  # the node is still there: the file itself
+    log.unlink()  # the lab is gone: the saved copy
+    assert router.log_text() == "".join(runs)

@@ -1,0 +1,145 @@
+"""Where the soak runner's resident memory goes: the experiments behind docs/benchmarks.md's
+"What still grows" (issue 17), one JSON line per cycle on stdout.
+
+    sudo .venv/bin/python benchmarks/soak_memory.py fresh-labs --cycles 80 [--no-trim]
+    sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 200 [--no-trim]
+    sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10
+    sudo MALLOC_ARENA_MAX=1 .venv/bin/python benchmarks/soak_memory.py fresh-labs --no-trim
+
+The cycles are the soak's own (:func:`lab.soak.fresh_cycle`, :func:`lab.soak.one_lab_cycles`),
+but nothing is recorded to disk and no sample is kept. Each line has the runner's VmRSS before
+and after the soak's tidying (``raw``, ``trimmed``; with ``--no-trim`` only the collection runs,
+so the two agree), the resident set split into anonymous and file pages after that (``now``),
+glibc's ``mallinfo2`` (the malloc arenas' size, in use and free, KiB) and, with
+``--tracemalloc N``, the live Python memory traced from cycle N on. At the end with
+``--tracemalloc``: the difference between the snapshots at cycle N and at the last cycle, by
+file and by traceback (what live memory the run kept, and where it was allocated), and what
+emptying CPython's type attribute cache frees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import sys
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab import soak
+
+#: glibc's ``struct mallinfo2``, in order: every field a ``size_t``.
+_MALLINFO2 = (
+    "arena",
+    "ordblks",
+    "smblks",
+    "hblks",
+    "hblkhd",
+    "usmblks",
+    "fsmblks",
+    "uordblks",
+    "fordblks",
+    "keepcost",
+)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
+
+
+def mallinfo() -> dict[str, int]:
+    """glibc's totals over every malloc arena, in KiB: system memory, in use, free, mmapped."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return {
+        "arena_kib": info.arena // 1024,
+        "used_kib": info.uordblks // 1024,
+        "free_kib": info.fordblks // 1024,
+        "mmap_kib": info.hblkhd // 1024,
+    }
+
+
+def rss_parts() -> dict[str, int]:
+    """The runner's resident set split as ``/proc/self/status`` splits it (KiB): anonymous
+    memory (heaps, arenas, stacks) and file pages (the interpreter, libraries, mapped files),
+    which come and go with the kernel's page reclaim and first use, not with the runner."""
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f if line.startswith("Rss"))
+    return {k.lower(): int(v.split()[0]) for k, v in fields.items()}
+
+
+def _type_cache_share() -> int:
+    """The live memory (traced bytes) that emptying CPython's type attribute cache frees.
+
+    The attribute names pyroute2 builds for every request (``getattr(f, f"get_{key}")``) are
+    kept by nothing but that cache (4096 slots, each holding its name), so they go with it.
+    Measured while the one-lab soak's labs still stand: their teardown frees far more."""
+    before = tracemalloc.get_traced_memory()[0]
+    sys._clear_type_cache()
+    return before - tracemalloc.get_traced_memory()[0]
+
+
+def main() -> int:
+    """Run the cycles, print a line per cycle, then the tracemalloc difference if asked."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=soak.MODES)
+    parser.add_argument("--cycles", type=int, default=80)
+    parser.add_argument("--no-trim", action="store_true", help="collect only, no malloc_trim")
+    parser.add_argument("--tracemalloc", type=int, metavar="N", help="trace from cycle N on")
+    parser.add_argument("--top", type=int, default=15, help="differences printed at the end")
+    args = parser.parse_args()
+    if args.no_trim:
+        soak._LIBC = None  # runner_series then only collects: the "trimmed" figure is raw
+    impls = list(soak.IMPLS)
+    if args.mode == "one-lab":
+        samples = soak.one_lab_cycles(impls, range(args.cycles))
+    else:
+        samples = (soak.fresh_cycle(n, impls) for n in range(args.cycles))
+    first: tracemalloc.Snapshot | None = None
+    freed = 0
+    last: tracemalloc.Snapshot | None = None
+    for sample in samples:
+        n = sample.cycle
+        if args.tracemalloc is not None and n == args.tracemalloc - 1:
+            tracemalloc.start(12)
+        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+        if args.tracemalloc is not None and n in (args.tracemalloc, args.cycles - 1):
+            gc.collect()
+            if n == args.tracemalloc:
+                first = tracemalloc.take_snapshot()
+            else:
+                last = tracemalloc.take_snapshot()
+                freed = _type_cache_share()
+        line = {
+            "cycle": n,
+            "impl": sample.impl,
+            "fault": sample.fault,
+            "raw": sample.resources["runner.rss_kib"],
+            "trimmed": sample.resources["runner.trimmed.rss_kib"],
+            "malloc": mallinfo(),
+            "now": rss_parts(),
+            "traced": traced,
+        }
+        print(json.dumps(line), flush=True)
+    if first is not None and last is not None:
+        print(f"# sys._clear_type_cache() freed {freed} B of live memory (at the last cycle)")
+        cycles = args.cycles - 1 - args.tracemalloc
+        ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        first, last = first.filter_traces(ignore), last.filter_traces(ignore)
+        print(f"# live Python memory kept over {cycles} cycles, by file")
+        for stat in last.compare_to(first, "filename")[: args.top]:
+            print(f"#   {stat}")
+        print("# by traceback (innermost last)")
+        for stat in last.compare_to(first, "traceback")[: args.top]:
+            print(f"#   {stat.size_diff:+} B in {stat.count_diff:+} blocks")
+            for text in stat.traceback.format()[-6:]:
+                print(f"#     {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
