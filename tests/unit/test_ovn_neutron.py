@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from lab.ovn.nb import change_commands, neutron_json
 from lab.ovn.neutron import (
     UNKNOWN,
     VIRTUAL,
@@ -10,6 +13,7 @@ from lab.ovn.neutron import (
     lsp_row,
     lsp_rows,
 )
+from lab.sdn.profiles import SdnConfig
 
 MAC1 = "fa:16:3e:8d:dc:bb"
 MAC2 = "fa:16:3e:f3:a9:a3"
@@ -111,3 +115,42 @@ def test_a_wrong_rule_would_fail() -> None:
     # ARP for the VIP from every parent, hiding VRRP's GARP entirely).
     p = port("a", MAC1, "10.200.51.32", allowed_address_pairs=(("10.200.51.10", None),))
     assert all("10.200.51.10" not in a for a in lsp_row(p, [p]).addresses)
+
+
+# -- the NB transaction a port-set sends (lab.ovn.nb) -------------------------------------------
+
+
+def _state() -> dict[str, object]:
+    first = port("p1", MAC1, "10.200.51.32")
+    second = port("p2", MAC2, "10.200.51.33")
+    vip = port("vip", "fa:16:3e:00:00:10", "10.200.51.10", bound=False)
+
+    def entry(p: NeutronPort) -> dict[str, object]:
+        spec = {"network": "net", "instance": p.id}
+        return {"spec": spec, "pairs": [], "engine": "ovn", "neutron": neutron_json(p)}
+
+    return {
+        "ports": {"p1": entry(first), "p2": entry(second)},
+        "ovn_reserved": {"net": [neutron_json(vip)]},
+    }
+
+
+def test_port_set_of_the_vip_pair_types_the_reserved_port_virtual() -> None:
+    argv = change_commands(_state(), "p1", [("10.200.51.10", None)])
+    text = " ".join(argv)
+    assert f"lsp-set-port-security p1 {MAC1} 10.200.51.32 10.200.51.10" in text
+    assert "lsp-set-type vip virtual" in text
+    assert "lsp-set-options vip virtual-ip=10.200.51.10 virtual-parents=p1" in text
+    assert " p2 " not in f" {text} "  # an untouched port is not rewritten
+
+
+def test_port_set_that_changes_nothing_sends_nothing() -> None:
+    assert change_commands(_state(), "p1", []) == []
+
+
+def test_sdn_block_engine_ovn_rejects_emulated_knobs() -> None:
+    assert SdnConfig(engine="ovn").resolve() == SdnConfig().resolve()
+    for bad in ({"profile": "ovn"}, {"port_security": "off"}):
+        with pytest.raises(ValueError, match="only applies to engine: emulated"):
+            SdnConfig(engine="ovn", **bad)  # type: ignore[arg-type]
+    assert SdnConfig(profile="ovn").engine == "emulated"
