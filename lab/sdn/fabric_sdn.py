@@ -23,7 +23,7 @@ from lab.errors import CommandFailed, EnvironmentMissing, LabError
 from lab.node import Namespace
 from lab.port import LabPort
 from lab.sdn.client import ControllerClient, Event
-from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, write_state
+from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, read_state, write_state
 from lab.sdn.profiles import Knobs
 from lab.sdn.ruleset import NFLOG_GROUP, TABLE, NetworkSpec, Pair, PortSpec, render_table
 from lab.topology import AllowedAddressPair, Topology
@@ -257,6 +257,10 @@ class FabricSdn:
         port.allowed_address_pairs = [
             AllowedAddressPair(ip_address=p.ip, mac_address=p.mac) for p in pairs
         ]
+        if port.network.sdn.engine == "ovn":
+            port.install_seconds = read_state(self.state_path)["ports"][port.id].get(
+                "install_seconds"
+            )
         return pairs
 
     def arp_cache(self, network: str | None = None) -> list[Event]:
