@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lab.errors import UsageError
+from lab.errors import LabError, UsageError
 from lab.node import Namespace
 from lab.ovn.engine import BRIDGE, OvnEngine, vsctl
 from lab.ovn.nb import INSTALL_SECONDS, join, nbctl, neutron_json, row_commands, switch_name
@@ -128,14 +128,24 @@ class OvnFabric:
             commands.append(["ls-add", ls])
             commands += [row_commands(r, create=ls) for r in lsp_rows(switches[net.name])]
         began = time.perf_counter()
-        self.engine.run(nbctl(join(commands), wait=True), timeout=INSTALL_SECONDS + 5)
+        self.engine.run(nbctl(join(commands)))
+        try:
+            self._await_installed(taps)
+        except LabError:
+            if not self.engine.controller_crashed():
+                raise
+            self.engine.restart_controller()
+            self._await_installed(taps)
+        self.install_seconds = time.perf_counter() - began
+
+    def _await_installed(self, taps: list[LabPort]) -> None:
         # --wait=hv says ovn-controller has caught up with the NB; `up` says it has also
         # claimed each bound port (its Port_Binding is this chassis's).
+        self.engine.run(nbctl(["sync"], wait=True), timeout=INSTALL_SECONDS + 5)
         self.engine.run(
             nbctl(join(["wait-until", "Logical_Switch_Port", p.id, "up=true"] for p in taps)),
             timeout=INSTALL_SECONDS + 5,
         )
-        self.install_seconds = time.perf_counter() - began
 
     def record_state(self, state_path: Any) -> None:
         """Mark the ovn ports in the pairs' state file and add the reserved ports."""
