@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lab.node import Namespace
-from lab.ovn.fabric import OvnFabric
+from lab.ovn.fabric import OvnFabric, disable_tx_checksum
 from lab.port import LabPort
 from lab.sandbox import Sandbox
 from lab.sdn.client import Event
@@ -133,6 +133,8 @@ class Fabric(Namespace):
                 prefixlen=iface.network.prefixlen,
                 **extra,
             )
+        if net.sdn.engine == "ovn":
+            disable_tx_checksum(node, ifname)
         node.ipr.link("set", index=inner, state="up")
         self.ports[lab_port.id] = lab_port
         return lab_port

@@ -12,6 +12,10 @@ mapping inputs, so that ``port-set`` (step or CLI) changes the NB the same way
 
 from __future__ import annotations
 
+import array
+import fcntl
+import socket
+import struct
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +28,26 @@ from lab.ovn.neutron import NeutronPort, bound_virtual_ports, lsp_rows
 from lab.port import LabPort
 from lab.sdn.ports import locked_state
 from lab.topology import Network, Topology, VirtualIP
+
+#: ``SIOCETHTOOL`` and ``ETHTOOL_STXCSUM`` (linux/sockios.h, linux/ethtool.h).
+SIOCETHTOOL = 0x8946
+ETHTOOL_STXCSUM = 0x17
+
+
+def disable_tx_checksum(node: Namespace, ifname: str) -> None:
+    """Turn off ``ifname``'s TX checksum offload inside ``node`` (``ethtool -K IF tx off``).
+
+    A veth hands its peer a UDP or TCP datagram whose checksum is left for the NIC to finish
+    (CHECKSUM_PARTIAL). The kernel bridge passes that state along; OVS's userspace datapath
+    reads the frame through AF_PACKET and sends it on as bytes, so the receiver sees a wrong
+    checksum and drops the datagram (ICMP, checksummed in software, passes: pings work while
+    UDP probes die). A VM's virtio NIC finishes the checksum before OVS sees the frame; doing
+    it in the instance's kernel is the equivalent here.
+    """
+    value = array.array("I", [ETHTOOL_STXCSUM, 0])
+    request = struct.pack("16sP", ifname.encode(), value.buffer_info()[0])
+    with node.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), SIOCETHTOOL, request)
 
 
 def neutron_port(port: LabPort) -> NeutronPort:
