@@ -685,6 +685,7 @@ class ScenarioRun:
             observer=self._observer(),
             service=self.service,
             fault_log=faults.history(self.lab),
+            ovn_events=self.lab.fabric.ovn.events() if self.lab.fabric.ovn is not None else (),
         )
 
     def probe_records(self) -> list[metrics.Probe]:

@@ -23,6 +23,7 @@ from typing import Any
 from lab.errors import LabError, UsageError
 from lab.node import Namespace
 from lab.ovn.engine import BRIDGE, OvnEngine, vsctl
+from lab.ovn.events import BindingWatch
 from lab.ovn.nb import INSTALL_SECONDS, join, nbctl, neutron_json, row_commands, switch_name
 from lab.ovn.neutron import NeutronPort, bound_virtual_ports, lsp_rows
 from lab.port import LabPort
@@ -99,6 +100,8 @@ class OvnFabric:
         self.engine = OvnEngine(namespace)
         self.install_seconds: float | None = None
         """How long the build's NB transaction took to be installed (``--wait=hv``)."""
+        self.bindings: BindingWatch | None = None
+        """OVN's Port_Binding changes and virtual-port claims, from the end of the build."""
 
     def has(self, network: str) -> bool:
         """True when ``network`` runs on OVN."""
@@ -161,6 +164,16 @@ class OvnFabric:
             self.engine.restart_controller()
             self._await_installed(taps)
         self.install_seconds = time.perf_counter() - began
+        names = {p.id: p.instance.name for p in taps}
+        names.update(
+            {v.port_id: f"vip {v.address}" for v in self.topology.vips if v.port is not None}
+        )
+        self.bindings = BindingWatch(self.namespace, names)
+        defer("ovn binding watch", self.bindings.close)
+
+    def events(self) -> list[dict[str, Any]]:
+        """OVN's events so far (``bind-vport``, ``port-binding``), on the lab clock."""
+        return self.bindings.snapshot() if self.bindings is not None else []
 
     def _await_installed(self, taps: list[LabPort]) -> None:
         # --wait=hv says ovn-controller has caught up with the NB; `up` says it has also

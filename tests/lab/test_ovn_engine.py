@@ -231,6 +231,12 @@ def test_the_virtual_port_claim_follows_the_garping_parent(vport_lab: Lab) -> No
         )
         wait_until(lambda: pings(lab, VIP), timeout=10, what=f"observer to reach {VIP}")
         node.run(["ip", "addr", "del", f"{VIP}/24", "dev", "ens3"])
+    # The same claims, as the run's timeline gets them (lab.ovn.events), in order.
+    assert lab.fabric.ovn is not None
+    claims = [
+        (e["port"], e["parent"]) for e in lab.fabric.ovn.events() if e["event"] == "bind-vport"
+    ]
+    assert claims == [(f"vip {VIP}", "first"), (f"vip {VIP}", "second")]
 
 
 def assert_ovn_gone(pids: list[int], inodes: set[int], before: HostState, files: dict) -> None:
