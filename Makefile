@@ -14,9 +14,12 @@ export VRRP_LAB_MATRIX := $(MATRIX)
 # What the lab drives: iproute2 (ip, bridge), nftables (the SDN's port security and faults),
 # keepalived and frr (VRRP implementations under test), haproxy (the service behind the VIP),
 # iputils-ping, tshark/tcpdump (reading captures), util-linux, mount and hostname (unshare,
-# nsenter, mount: the sandbox), python3-venv.
+# nsenter, mount: the sandbox), python3-venv. openvswitch-switch, ovn-central and ovn-host are
+# `sdn: {engine: ovn}` (lab/ovn): the real OVS userspace datapath and OVN, run only inside a lab's
+# fabric namespace with its databases private to the lab; their services stay disabled.
 APT_PACKAGES := iproute2 nftables keepalived frr haproxy iputils-ping tshark tcpdump util-linux \
-                mount hostname procps python3-venv python3-pip
+                mount hostname procps python3-venv python3-pip \
+                openvswitch-switch ovn-central ovn-host
 
 STAMP := $(VENV)/.installed
 

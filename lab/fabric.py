@@ -6,7 +6,9 @@ created in the fabric with its peer placed straight into the instance's namespac
 interface ever exists in the root namespace, even for an instant.
 
 This module is the plain L2 data plane. The SDN behaviour (port security, broadcast policy,
-the ARP-caching controller) is layered on the same bridge by ``lab.sdn``.
+the ARP-caching controller) is layered on the same bridge by ``lab.sdn``. A network with
+``sdn: {engine: ovn}`` gets no bridge: its taps are plugged into the real OVS/OVN's br-int by
+``lab.ovn.fabric`` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lab.node import Namespace
+from lab.ovn.fabric import OvnFabric, disable_tx_checksum
 from lab.port import LabPort
 from lab.sandbox import Sandbox
 from lab.sdn.client import Event
@@ -34,6 +37,12 @@ class Fabric(Namespace):
         self.ports: dict[str, LabPort] = {}
         self.sdn = FabricSdn(self, topology, self.ports)
         """Port security, broadcast policy and the ARP controller (``lab.sdn``)."""
+        self.ovn: OvnFabric | None = (
+            OvnFabric(self, topology, self.ports)
+            if any(n.sdn.engine == "ovn" for n in topology.networks)
+            else None
+        )
+        """The networks on the real OVS/OVN (``sdn: {engine: ovn}``), when there are any."""
 
     def apply_sdn(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
         """Apply every network's SDN profile; call once the bridges and all ports exist.
@@ -42,15 +51,21 @@ class Fabric(Namespace):
         """
         for port in self.ports.values():
             port.sdn = self.sdn
+        if self.ovn is not None:
+            self.ovn.apply(defer)
         self.sdn.apply(defer)
+        if self.ovn is not None:
+            self.ovn.record_state(self.sdn.state_path)
 
     def check(self) -> None:
         """Raise :class:`~lab.errors.LabError` if the SDN controller has died.
 
         Waits and steps call it so that a lab whose controller is gone fails at once instead of
-        carrying on as plain L2.
+        carrying on as plain L2. The same holds for the OVS/OVN daemons of engine ovn.
         """
         self.sdn.check()
+        if self.ovn is not None:
+            self.ovn.check()
 
     def arp_cache(self, network: str | None = None) -> list[Event]:
         """The SDN controller's ARP bindings: ``[{network, ip, mac, source, port, age, fixed}]``."""
@@ -63,6 +78,8 @@ class Fabric(Namespace):
     def build_bridges(self) -> None:
         """One bridge per network: no STP delay, multicast flooded like a plain switch."""
         for net in self.topology.networks:
+            if net.sdn.engine == "ovn":
+                continue  # br-int of lab.ovn carries it
             name = bridge_name(net.name)
             self.ipr.link(
                 "add",
@@ -99,7 +116,11 @@ class Fabric(Namespace):
             },
         )
         tap_index = self.ipr.link_lookup(ifname=lab_port.tap)[0]
-        self.ipr.link("set", index=tap_index, master=self.bridge_index(net.name), state="up")
+        if net.sdn.engine == "ovn":
+            # Plugged into br-int by lab.ovn.fabric once every port exists (one transaction).
+            self.ipr.link("set", index=tap_index, state="up")
+        else:
+            self.ipr.link("set", index=tap_index, master=self.bridge_index(net.name), state="up")
         inner = node.ipr.link_lookup(ifname=ifname)[0]
         for iface, _ in lab_port.interfaces():
             # IPv6 addresses skip duplicate address detection: nothing else in the lab owns them,
@@ -112,6 +133,8 @@ class Fabric(Namespace):
                 prefixlen=iface.network.prefixlen,
                 **extra,
             )
+        if net.sdn.engine == "ovn":
+            disable_tx_checksum(node, ifname)
         node.ipr.link("set", index=inner, state="up")
         self.ports[lab_port.id] = lab_port
         return lab_port

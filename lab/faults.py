@@ -37,7 +37,9 @@ Faults that filter traffic own one nftables table in the fabric namespace,
 ``table bridge lab_faults``, re-rendered whole and loaded atomically with ``nft -f`` on every
 change, so they never touch the SDN layer's tables. Its base chain hooks the bridge's forward
 path, where ``iifname``/``oifname`` are the ingress and egress bridge ports (the ``tap``
-devices); flooded frames traverse it once per egress port.
+devices); flooded frames traverse it once per egress port. ``engine: ovn`` networks have no
+Linux bridge: their half of the table is ``table netdev lab_faults``, an egress chain on their
+taps, loaded in the same transaction (:mod:`lab.ovn.faults`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from pyroute2 import IPRoute
 
 from lab import clock
 from lab.errors import CommandFailed, LabError, UsageError
+from lab.ovn import faults as ovn_faults
 from lab.routers.base import Router
 from lab.routers.spec import router_of
 from lab.steps import Inject
@@ -375,7 +378,15 @@ def _ruleset(lab: Lab, state: _FaultState) -> str:
     for a, b in sorted(state.bfd_loss):
         rules += _bfd_rules(lab, a, b)
     body = "\n".join(f"        {rule}" for rule in rules)
-    return (
+    ovn_rules = ovn_faults.rules(
+        lab,
+        state.partitions,
+        state.advert_loss,
+        state.bfd_loss,
+        vrrp_proto=VRRP_PROTO,
+        bfd_ports=BFD_PORTS,
+    )
+    return ovn_faults.table(lab, NFT_TABLE, ovn_rules) + (
         f"table bridge {NFT_TABLE}\n"
         f"delete table bridge {NFT_TABLE}\n"
         f"table bridge {NFT_TABLE} {{\n"
@@ -473,6 +484,9 @@ def _drop_table(lab: Lab, state: _FaultState) -> None:
         state.bfd_loss.clear()
         if state.table_loaded:
             lab.fabric.run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
+            if ovn_faults.ovn_ports(lab):
+                ovn_table = ["nft", "delete", "table", ovn_faults.FAMILY, NFT_TABLE]
+                lab.fabric.run(ovn_table, check=False)
             state.table_loaded = False
 
 
@@ -596,9 +610,13 @@ def advert_loss_counters(lab: Lab) -> LossCounters:
     state = _state(lab)
     if not state.table_loaded:
         return LossCounters(0, 0)
-    out = lab.fabric.run(["nft", "-j", "list", "table", "bridge", NFT_TABLE]).stdout
+    families = ["bridge"] + ([ovn_faults.FAMILY] if ovn_faults.ovn_ports(lab) else [])
+    items = []
+    for family in families:
+        out = lab.fabric.run(["nft", "-j", "list", "table", family, NFT_TABLE]).stdout
+        items += json.loads(out).get("nftables", [])
     seen = dropped = 0
-    for item in json.loads(out).get("nftables", []):
+    for item in items:
         rule = item.get("rule")
         if not rule or not str(rule.get("comment", "")).startswith("advert-loss"):
             continue

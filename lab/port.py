@@ -52,6 +52,9 @@ class LabPort:
     Changes made from another terminal (``vrrp-lab port-set``) are in the fabric's state file,
     not here; :meth:`set_allowed_address` and friends refresh this list from it.
     """
+    install_seconds: float | None = field(default=None, compare=False)
+    """On an ``engine: ovn`` network: how long the last pair change took to be installed
+    (``ovn-nbctl --wait=hv``); None on the emulated engine, whose nft change is synchronous."""
     sdn: PairChanger | None = field(default=None, repr=False, compare=False)
     """The fabric's SDN layer, which applies pair changes (set by :meth:`Fabric.apply_sdn`)."""
 

@@ -267,8 +267,12 @@ def record(
     observer: str | None,
     service: Service | None = None,
     fault_log: Sequence[FaultRecord] = (),
+    ovn_events: Sequence[Mapping[str, Any]] = (),
 ) -> Recording:
-    """Read every recorder once into a :class:`Recording`."""
+    """Read every recorder once into a :class:`Recording`.
+
+    ``ovn_events`` (engine ovn: ``bind-vport``, ``port-binding``) join the SDN controller's
+    events, in time order, so the timeline shows them as ``sdn`` events."""
     results = probes.results() if probes is not None else None
     probe_records = (
         [
@@ -285,6 +289,8 @@ def record(
     sdn_events: list[Any] = (
         [dict(e) for e in list(controller.events)] if controller is not None else []
     )
+    if ovn_events:
+        sdn_events = sorted([*sdn_events, *map(dict, ovn_events)], key=lambda e: e.get("t", 0))
     return Recording(
         probes=probe_records,
         probe_results=results.items if results is not None else [],

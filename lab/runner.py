@@ -53,6 +53,9 @@ class StepResult:
     inconclusive step is not a pass)."""
     skipped: bool = False
     """Set when the step was not played: it is for other implementations (``impl``)."""
+    install_ms: float | None = None
+    """A ``port-set``/``port-unset`` on an ``engine: ovn`` network: how long the NB change took
+    to be installed by ovn-controller (``ovn-nbctl --wait=hv``), part of an operator's outage."""
 
     @property
     def stall(self) -> Stall | None:
@@ -78,6 +81,8 @@ class RunReport:
     started: float = 0.0
     wall_seconds: float = 0.0
     build_ms: float = 0.0
+    engines: dict[str, str] = field(default_factory=dict)
+    """Each network's fabric engine (``emulated`` or ``ovn``)."""
     pcap: Path | None = None
     plots: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -113,6 +118,7 @@ class RunReport:
             "ok": self.ok,
             "wall_seconds": round(self.wall_seconds, 3),
             "build_ms": round(self.build_ms, 1),
+            "engines": dict(self.engines),
             "steps": [
                 {
                     "name": s.name,
@@ -125,6 +131,7 @@ class RunReport:
                         else {}
                     ),
                     **({"outcome": s.outcome} if s.skipped else {}),
+                    **({"install_ms": round(s.install_ms, 1)} if s.install_ms is not None else {}),
                 }
                 for s in self.steps
             ],
@@ -186,6 +193,8 @@ class ScenarioRun:
         self.probe_rate = probe_rate
         self.progress = progress or (lambda result: None)
         self.report = RunReport(scenario.name, impl or "keepalived")
+        self.report.engines = {n.name: n.sdn.engine for n in scenario.networks}
+        self._install_ms: float | None = None
         self._faults: list[tuple[Step, float]] = []
         self._fault_began: list[float] = []
         """Per fault, when its step began injecting it (after the steadiness wait)."""
@@ -280,6 +289,7 @@ class ScenarioRun:
         self._since = self.report.steps[-1].at if self.report.steps else self.report.started
         began = time.perf_counter()
         spoiled = None
+        self._install_ms = None
         try:
             ok, detail = self._dispatch(step)
         except Inconclusive as exc:
@@ -304,6 +314,7 @@ class ScenarioRun:
             time.perf_counter() - began,
             expectation=step.action == "expect",
             inconclusive=spoiled,
+            install_ms=self._install_ms,
         )
         self.report.steps.append(result)
         self.progress(result)
@@ -334,9 +345,13 @@ class ScenarioRun:
                 port.unset_allowed_address(change.ip_address, change.mac_address)
             mac = f",mac-address={change.mac_address}" if change.mac_address else ""
             verb = "set" if action == "port_set" else "unset"
+            installed = ""
+            if port.install_seconds is not None:
+                self._install_ms = port.install_seconds * 1000
+                installed = f"; OVN installed it in {self._install_ms:.1f} ms (--wait=hv)"
             return True, (
                 f"openstack port {verb} --allowed-address "
-                f"ip-address={change.ip_address}{mac} {port.id}"
+                f"ip-address={change.ip_address}{mac} {port.id}{installed}"
             )
         if action == "observe":
             assert step.observe is not None
@@ -670,6 +685,7 @@ class ScenarioRun:
             observer=self._observer(),
             service=self.service,
             fault_log=faults.history(self.lab),
+            ovn_events=self.lab.fabric.ovn.events() if self.lab.fabric.ovn is not None else (),
         )
 
     def probe_records(self) -> list[metrics.Probe]:

@@ -218,11 +218,43 @@ class Instance(Model):
         return [f"{stem}{first + i}" for i in range(len(self.ports))]
 
 
+class ReservedPort(Model):
+    """A Neutron port that only reserves an address, bound to no instance: what operators
+    create for keepalived's VIP (``openstack port create --fixed-ip ip-address=VIP``)."""
+
+    id: str | None = Field(None, description="Port UUID; generated from the VIP if left out.")
+    mac_address: str | None = Field(None, description="Generated in fa:16:3e:xx:xx:xx if left out.")
+
+    @field_validator("mac_address")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_mac(value)
+
+
 class VirtualIP(Model):
     """A virtual IP shared by VRRP routers. It must lie outside every allocation pool."""
 
     address: IPAddress
     network: str
+    port: ReservedPort | None = Field(
+        None,
+        description="Reserve the VIP with a Neutron port of its own (`port: {}` generates its "
+        "id and MAC). On engine: ovn the routers' allowed address pairs then make it a "
+        "type=virtual port that OVN binds to whichever parent sends from the VIP. The "
+        "emulated engine models no port for it.",
+    )
+
+    @property
+    def port_id(self) -> str:
+        """The reserved port's id (given, or stable from the address)."""
+        given = self.port.id if self.port is not None else None
+        return given or str(uuid.uuid5(uuid.NAMESPACE_URL, f"vrrp-lab:vip/{self.address}"))
+
+    @property
+    def port_mac(self) -> str:
+        """The reserved port's MAC (given, or stable from the address)."""
+        given = self.port.mac_address if self.port is not None else None
+        return given or generated_mac(f"vip/{self.address}")
 
 
 class Topology(Model):

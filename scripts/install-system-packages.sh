@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the lab drives, skipping those already installed.
 #
-# keepalived, frr and haproxy ship services that Debian's postinst starts at once on a systemd machine;
+# keepalived, frr, haproxy, openvswitch-switch and ovn-central/ovn-host ship services that Debian's postinst starts at once on a systemd machine;
 # the lab only ever runs them inside its own namespaces, so a temporary policy-rc.d keeps the
 # install from starting anything in the root namespace, and the services are left disabled.
 set -euo pipefail
@@ -36,7 +36,12 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  for service in keepalived frr haproxy; do
+  # openvswitch-switch's and ovn's units: the lab's engine ovn runs its own copies in a lab's
+  # fabric namespace (lab/ovn/engine.py); a system ovs-vswitchd would also take the kernel
+  # datapath where the module exists.
+  for service in keepalived frr haproxy openvswitch-switch ovsdb-server ovs-vswitchd \
+      ovs-record-hostname ovn-central ovn-northd ovn-ovsdb-server-nb ovn-ovsdb-server-sb \
+      ovn-host ovn-controller; do
     $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
   done
 fi

@@ -23,7 +23,15 @@ from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.registry import LabRecord, find_lab
-from lab.sdn.ports import STATE_PATH, FabricRunner, change_pairs, describe, parse_pair
+from lab.sdn.ports import (
+    STATE_PATH,
+    FabricRunner,
+    change_pairs,
+    describe,
+    find_port,
+    parse_pair,
+    read_state,
+)
 from lab.sdn.ruleset import Pair
 
 _KEYS = {"ip-address", "mac-address"}
@@ -109,6 +117,11 @@ def _state_path(record: LabRecord) -> Path:
 
 def _report(record: LabRecord, node: str, pairs: list[Pair]) -> int:
     print(f"lab {record.id}: {node} allowed address pairs: {describe(pairs) or 'none'}")
+    # On engine ovn the change went to the NB and was waited for (--wait=hv): say how long.
+    state = read_state(_state_path(record))
+    entry = state["ports"][find_port(state, node)]
+    if "install_seconds" in entry:
+        print(f"OVN installed it in {entry['install_seconds'] * 1000:.1f} ms (--wait=hv)")
     return 0
 
 

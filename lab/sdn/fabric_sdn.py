@@ -23,7 +23,7 @@ from lab.errors import CommandFailed, EnvironmentMissing, LabError
 from lab.node import Namespace
 from lab.port import LabPort
 from lab.sdn.client import ControllerClient, Event
-from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, write_state
+from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, read_state, write_state
 from lab.sdn.profiles import Knobs
 from lab.sdn.ruleset import NFLOG_GROUP, TABLE, NetworkSpec, Pair, PortSpec, render_table
 from lab.topology import AllowedAddressPair, Topology
@@ -115,14 +115,17 @@ class FabricSdn:
 
     def apply(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
         """Start the controller, load the table, program static FDBs, write the state."""
-        ports = list(self.ports.values())
+        # Networks on engine ovn are the real OVN's (lab.ovn.fabric): no nft, no controller,
+        # no FDB here. Their ports still get a state entry (mode off), which lab.ovn extends.
+        emulated = [net for net in self.topology.networks if net.sdn.engine == "emulated"]
+        ports = [p for p in self.ports.values() if p.network.sdn.engine == "emulated"]
         self.networks = [
             NetworkSpec(
                 net.name,
                 net.sdn.resolve(),
                 tuple(port_spec(p) for p in ports if p.network.name == net.name),
             )
-            for net in self.topology.networks
+            for net in emulated
         ]
         if any(n.knobs.controller_needed for n in self.networks):
             # Started first: its interpreter boots while nft loads the table.
@@ -139,16 +142,17 @@ class FabricSdn:
         for port in ports:
             if knobs[port.network.name].fdb == "static":
                 self._static_fdb(port)
+        # A port of an ovn network has no knobs: "off" loads no nft element for its pairs.
         write_state(
             self.state_path,
             initial_state(
                 (
                     port_spec(p),
-                    knobs[p.network.name].port_security,
-                    knobs[p.network.name].fdb,
+                    knobs[p.network.name].port_security if p.network.name in knobs else "off",
+                    knobs[p.network.name].fdb if p.network.name in knobs else "learning",
                     pairs_of(p),
                 )
-                for p in ports
+                for p in self.ports.values()
             ),
         )
         if self.controller is not None:
@@ -253,6 +257,10 @@ class FabricSdn:
         port.allowed_address_pairs = [
             AllowedAddressPair(ip_address=p.ip, mac_address=p.mac) for p in pairs
         ]
+        if port.network.sdn.engine == "ovn":
+            port.install_seconds = read_state(self.state_path)["ports"][port.id].get(
+                "install_seconds"
+            )
         return pairs
 
     def arp_cache(self, network: str | None = None) -> list[Event]:

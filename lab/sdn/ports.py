@@ -4,7 +4,9 @@ The truth about a running lab's pairs is a small JSON state file in the fabric's
 ``/run``. The runner (``lab.port(name).set_allowed_address``) and ``vrrp-lab port-set`` from
 another terminal both go through :func:`change_pairs`, which holds an exclusive ``flock`` on that
 file while it reads the pairs, applies the difference to the nft sets in one ``nft -f``
-transaction, and writes the new pairs back. Two writers therefore never interleave.
+transaction, and writes the new pairs back. Two writers therefore never interleave. On a network
+of ``engine: ovn`` the same change goes to OVN's northbound instead (:mod:`lab.ovn.nb`), with
+``--wait=hv``; the time that took is kept in the port's entry as ``install_seconds``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lab.errors import UsageError
+from lab.ovn.nb import change_commands, nbctl
 from lab.sdn.ruleset import Pair, PortSpec, element_changes, set_elements
 from lab.topology import normalise_mac
 
@@ -153,7 +157,15 @@ def change_pairs(
             if not any(p.network() == pair.network() and p.mac == pair.mac for p in new):
                 new.append(pair)
         mode = entry["mode"]
-        if mode != "off":
+        if entry.get("engine") == "ovn":
+            # The real OVN: the NB rows of this port and of any virtual port it parents, then
+            # --wait=hv until every ovn-controller has installed them. That wait is part of an
+            # operator's outage, so it is kept (docs/sdn-profiles.md#engine-ovn).
+            argv = change_commands(state, port_id, [(p.ip, p.mac) for p in new])
+            began = time.perf_counter()
+            run(nbctl([*argv, *(["--"] if argv else []), "sync"], wait=True), None)
+            entry["install_seconds"] = time.perf_counter() - began
+        elif mode != "off":
             script = element_changes(set_elements(mode, spec, old), set_elements(mode, spec, new))
             if script:
                 run(["nft", "-f", "-"], script)

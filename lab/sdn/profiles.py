@@ -31,6 +31,9 @@ LearnSource = Literal["garp", "arp-reply", "ip"]
 ArpMiss = Literal["relay", "drop"]
 GarpDelivery = Literal["flooded", "trapped", "dropped"]
 FdbMode = Literal["learning", "static"]
+#: ``emulated``: a Linux bridge with nft and the lab's controller (the profiles below);
+#: ``ovn``: the real OVS userspace datapath and OVN (:mod:`lab.ovn`).
+Engine = Literal["emulated", "ovn"]
 
 _TTL = re.compile(r"^ttl=(\d+(?:\.\d+)?)s?$")
 
@@ -218,10 +221,26 @@ def _doc(knob: str) -> str:
 
 
 class SdnConfig(BaseModel):
-    """A network's ``sdn:`` block: a profile, plus any knob overridden for this network."""
+    """A network's ``sdn:`` block: a profile, plus any knob overridden for this network.
+
+    ``engine: ovn`` makes the network a real OVN logical switch (:mod:`lab.ovn`): what the
+    fabric does with a frame then follows from the ports, as Neutron maps them
+    (``port_security_enabled``, ``allowed_address_pairs``), and from OVN itself. Every knob
+    of the emulation is meaningless there (port security, ARP responder, broadcast and
+    multicast policy, FDB, GARP delivery are OVN's own), and so is ``profile``: combining any
+    of them with ``engine: ovn`` is an error rather than silently ignored. On such a network
+    :meth:`resolve` gives ``l2-plain``'s knobs, and the emulated layer loads nothing for it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    engine: Engine = Field(
+        "emulated",
+        description="emulated: a Linux bridge with the profile's nft rules and controller. ovn: "
+        "the real Open vSwitch (userspace datapath) and OVN, private to the lab, with the "
+        "ports mapped as Neutron's OVN driver maps them; takes no profile and no knob "
+        "(docs/sdn-profiles.md#engine-ovn).",
+    )
     profile: ProfileName = Field(
         "l2-plain", description="The named profile whose knob values are the starting point."
     )
@@ -252,6 +271,17 @@ class SdnConfig(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> SdnConfig:
+        if self.engine == "ovn":
+            emulated = sorted(
+                name for name in self.model_fields_set if name != "engine" and name in _EMULATED
+            )
+            if emulated:
+                raise ValueError(
+                    f"{', '.join(emulated)}: only applies to engine: emulated; with engine: ovn "
+                    "the real OVN decides from the ports (port_security_enabled, "
+                    "allowed_address_pairs): drop it, or use engine: emulated"
+                )
+            return self
         knobs = self.resolve()
         if knobs.arp != "proxy-learning":
             for name in ("learn_from", "update", "arp_miss"):
@@ -277,7 +307,7 @@ class SdnConfig(BaseModel):
         """The knobs this block sets explicitly."""
         return {
             name: (tuple(value) if isinstance(value, list) else value)
-            for name, value in self.model_dump(exclude={"profile"}).items()
+            for name, value in self.model_dump(exclude={"profile", "engine"}).items()
             if value is not None
         }
 
@@ -285,3 +315,7 @@ class SdnConfig(BaseModel):
         """The profile's knobs with this block's overrides applied."""
         base = PROFILES[self.profile]
         return base.model_copy(update=self.overrides()) if self.overrides() else base
+
+
+#: The fields of an ``sdn:`` block that only the emulated engine reads.
+_EMULATED = frozenset(SdnConfig.model_fields) - {"engine"}

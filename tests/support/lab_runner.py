@@ -73,6 +73,12 @@ def main() -> int:
                     "pids": [ns.pid for ns in namespaces],
                     "inodes": [ns.netns_inode for ns in namespaces],
                     "service_pids": service_pids,
+                    # engine: ovn's OVS/OVN daemons (tests/lab/test_ovn_engine.py).
+                    "ovn_pids": (
+                        [d.proc.pid for d in lab.fabric.ovn.engine.daemons]
+                        if lab.fabric.ovn is not None
+                        else []
+                    ),
                 }
             ),
             flush=True,
