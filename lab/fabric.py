@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lab.errors import LabError
 from lab.node import Namespace
 from lab.ovn.fabric import OvnFabric, disable_tx_checksum
 from lab.port import LabPort
@@ -35,6 +36,8 @@ class Fabric(Namespace):
         super().__init__(sandbox, "fabric")
         self.topology = topology
         self.ports: dict[str, LabPort] = {}
+        self._bridges: dict[str, int] = {}
+        """Each network's bridge index, by network name (engine ``emulated`` only)."""
         self.sdn = FabricSdn(self, topology, self.ports)
         """Port security, broadcast policy and the ARP controller (``lab.sdn``)."""
         self.ovn: OvnFabric | None = (
@@ -90,11 +93,21 @@ class Fabric(Namespace):
                 br_forward_delay=0,
                 br_mcast_snooping=0,
             )
-            self.ipr.link("set", index=self.bridge_index(net.name), state="up")
+            self._bridges[net.name] = self._index(name)
+            self.ipr.link("set", index=self._bridges[net.name], state="up")
 
     def bridge_index(self, network: str) -> int:
         """The ifindex of a network's bridge."""
-        return self.ipr.link_lookup(ifname=bridge_name(network))[0]
+        return self._bridges[network]
+
+    def _index(self, ifname: str, node: Namespace | None = None) -> int:
+        """The index of a link the lab just made, here or in ``node`` (never stranding a
+        netlink ACK on a lab-long socket: :func:`lab.node.link_index`)."""
+        where = node or self
+        index = where.link_index(ifname)
+        if index is None:
+            raise LabError(f"{where.name} has no link {ifname!r}, just created")
+        return index
 
     def attach(self, instance: Instance, port: Port, ifname: str, node: Namespace) -> LabPort:
         """Create the veth pair of ``port``: tap on the bridge here, ``ifname`` inside ``node``."""
@@ -115,13 +128,13 @@ class Fabric(Namespace):
                 "net_ns_fd": node.ns_fd("net"),
             },
         )
-        tap_index = self.ipr.link_lookup(ifname=lab_port.tap)[0]
+        tap_index = self._index(lab_port.tap)
         if net.sdn.engine == "ovn":
             # Plugged into br-int by lab.ovn.fabric once every port exists (one transaction).
             self.ipr.link("set", index=tap_index, state="up")
         else:
             self.ipr.link("set", index=tap_index, master=self.bridge_index(net.name), state="up")
-        inner = node.ipr.link_lookup(ifname=ifname)[0]
+        inner = self._index(ifname, node)
         for iface, _ in lab_port.interfaces():
             # IPv6 addresses skip duplicate address detection: nothing else in the lab owns them,
             # and DAD would delay the first packet by a second.

@@ -57,6 +57,7 @@ from pyroute2 import IPRoute
 
 from lab import clock
 from lab.errors import CommandFailed, LabError, UsageError
+from lab.node import link_index
 from lab.ovn import faults as ovn_faults
 from lab.routers.base import Router
 from lab.routers.spec import router_of
@@ -193,20 +194,6 @@ def _taps(lab: Lab, node: str) -> list[str]:
     return [p.tap for p in lab.node(node).ports]
 
 
-def _link_index(ipr: IPRoute, name: str) -> int | None:
-    """The index of link ``name`` in ``ipr``'s namespace, from a dump of its links.
-
-    Not ``link_lookup``: with pyroute2 0.9.7 a single link's request leaves the kernel's
-    trailing ACK in the socket's root queue, which nothing reads; the runner kept some of it
-    past the socket's close, a few hundred bytes per fault (found by the soak,
-    docs/benchmarks.md). A dump leaves nothing behind.
-    """
-    for link in ipr.get_links():
-        if link.get_attr("IFLA_IFNAME") == name:
-            return int(link["index"])
-    return None
-
-
 def _set_taps(lab: Lab, node: str, state: str) -> float:
     """Set every fabric tap of ``node`` up or down; return the time the kernel acknowledged.
 
@@ -216,7 +203,7 @@ def _set_taps(lab: Lab, node: str, state: str) -> float:
     sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
     with IPRoute(use_socket=sock) as ipr:
         for tap in _taps(lab, node):
-            index = _link_index(ipr, tap)
+            index = link_index(ipr, tap)
             if index is None:
                 raise LabError(f"the fabric has no device {tap} for {node}")
             ipr.link("set", index=index, state=state)
@@ -242,7 +229,7 @@ def _set_interface(lab: Lab, node: str, interface: str, state: str) -> float:
     its own per call, as :func:`_set_taps` opens one."""
     sock = lab.node(node).socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
     with IPRoute(use_socket=sock) as ipr:
-        index = _link_index(ipr, interface)
+        index = link_index(ipr, interface)
         if index is None:
             raise UsageError(f"{node} has no interface {interface!r}")
         at = clock.now()

@@ -79,6 +79,21 @@ def _argv(cmd: Command) -> list[str]:
     return ["sh", "-c", cmd] if isinstance(cmd, str) else [str(c) for c in cmd]
 
 
+def link_index(ipr: IPRoute, ifname: str) -> int | None:
+    """The index of the link ``ifname`` in ``ipr``'s namespace, or None when there is none.
+
+    From a dump of the namespace's links, not pyroute2's ``link_lookup``: with pyroute2 0.9.7 a
+    single link's request leaves the kernel's trailing ACK (about 2 KB) in the socket's root
+    queue, which nothing reads, for as long as the socket is open, and a node's socket lives as
+    long as the lab (docs/benchmarks.md, the soak's fix 2). A dump ends on its own queue and
+    leaves nothing behind; a namespace here has a handful of links.
+    """
+    for link in ipr.get_links():
+        if link.get_attr("IFLA_IFNAME") == ifname:
+            return int(link["index"])
+    return None
+
+
 class Namespace:
     """A network + mount + UTS namespace held by a keeper process in the lab's sandbox."""
 
@@ -219,18 +234,8 @@ class Namespace:
         return self._ipr
 
     def link_index(self, ifname: str) -> int | None:
-        """The index of the link ``ifname`` in this namespace, or None when there is none.
-
-        From a dump of the namespace's links on :attr:`ipr`, not pyroute2's ``link_lookup``:
-        with pyroute2 0.9.7 a single link's request leaves the kernel's trailing ACK (about
-        2 KB) in the socket's root queue, which nothing reads, for as long as the socket is
-        open, and this one lives as long as the lab (docs/benchmarks.md, the soak's fix 2). A
-        dump ends on its own queue and leaves nothing behind; a node has a handful of links.
-        """
-        for link in self.ipr.get_links():
-            if link.get_attr("IFLA_IFNAME") == ifname:
-                return int(link["index"])
-        return None
+        """The index of the link ``ifname`` in this namespace, or None (:func:`link_index`)."""
+        return link_index(self.ipr, ifname)
 
     def __repr__(self) -> str:
         return (
