@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import os
 import resource
 import select
@@ -231,10 +232,17 @@ class PcapngReader:
         """Frames read so far."""
 
     def read(self) -> list[Frame]:
-        """The frames of the complete blocks appended since the last call."""
+        """The frames of the complete blocks appended since the last call, up to the file's
+        size when the call began.
+
+        Bounded by that size, not by the end of file: a writer that appends faster than this
+        parses (a busy capture on a loaded host) would otherwise keep the call from returning.
+        """
         with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
             f.seek(self.offset)
-            return list(self.parse(f))
+            data = f.read(max(0, size - self.offset))
+        return list(self.parse(io.BytesIO(data)))
 
     def parse(self, f: BinaryIO) -> Iterator[Frame]:
         """Frames from ``f``'s position on; :attr:`offset` follows each complete block."""

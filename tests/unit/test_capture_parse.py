@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import given
@@ -247,6 +249,31 @@ def test_a_growing_capture_is_read_incrementally(tmp_path: Path) -> None:
         f.write(block[30:])
     (frame,) = reader.read()
     assert (frame.data, frame.tap, frame.direction, frame.index) == (b"b" * 61, "tapB", "out", 2)
+
+
+def test_a_read_ends_at_the_size_the_file_had_when_it_began(tmp_path: Path) -> None:
+    """A writer that appends while a read parses must not keep the read going: with a writer
+    faster than the parser (a busy capture on a loaded host) it would never return, and a
+    runner waiting on the capture would spin for good (seen in a CI rehearsal)."""
+    path = tmp_path / "busy.pcapng"
+    write_pcapng(path, TAPS, [(0, t, b"a" * 60, 0) for t in range(3)])
+    reader = PcapngReader(path)
+    parse = reader.parse
+
+    appended = []
+
+    def parse_while_the_writer_appends(f: BinaryIO) -> Iterator[Frame]:
+        for frame in parse(f):
+            if len(appended) < 50:  # one more frame for every frame parsed, 50 at most
+                with open(path, "ab") as out:
+                    out.write(packet_block(1, 10 + frame.index, b"b" * 60, epb_flags(4)))
+                appended.append(frame.index)
+            yield frame
+
+    reader.parse = parse_while_the_writer_appends  # type: ignore[method-assign]
+    assert [f.data for f in reader.read()] == [b"a" * 60] * 3
+    reader.parse = parse  # type: ignore[method-assign]
+    assert [f.data for f in reader.read()] == [b"b" * 60] * len(appended)
 
 
 # -- transits ---------------------------------------------------------------------------------
