@@ -3,6 +3,7 @@
     sudo .venv/bin/python benchmarks/soak.py [--cycles 500] [--fresh-cycles N]
         [--mode one-lab|fresh-labs|both] [--impl keepalived --impl bundled]
         [--out docs/bench/soak/soak.jsonl] [--resume] [--every 25] [--minutes M]
+        [--forget-records]
 
 Each cycle is one failover on the soak scenario (:func:`lab.soak.soak_scenario`: the
 short-timer routers, advert 0.1 s, on the neutron-ovs-hybrid SDN profile): the master holds
@@ -15,10 +16,20 @@ tables, FDB and the nodes' neighbour tables are appended to ``--out`` as a JSON 
 that is interrupted continues with ``--resume``. ``--minutes`` starts no new cycle after that
 long (the run then ends as if done; ``--resume`` goes on from there).
 
+A lab keeps records of the run for its report (the SDN controller's events, the fault history,
+the routers' transitions and saved logs): their sizes are series too (``records.*``, shown,
+never judged), and in one long-lived lab they grow with every cycle, by design, and the
+runner's memory with them. ``--forget-records`` empties them after each one-lab cycle's lab
+sample (:func:`lab.soak.forget_records`; a soak makes no report), before the runner is
+sampled: the runner's memory is judged in such a run, and shown but not judged in a one-lab
+run that keeps the records (it holds them).
+
 At the end: a table per series (first, last, min, max, slope, verdict of
 :func:`lab.soak.judge`) on stdout and in ``summary.md`` beside ``--out``, a PNG per mode of
-every series against the cycle, and the root namespace compared with before the run. Exits 1
-when a series grows or the host was left changed.
+every series against the cycle, and the root namespace compared with before the run (for an
+``--out`` other than ``soak.jsonl``, the summary and plots are named after it:
+``<stem>-summary.md``, ``<stem>-<mode>.png``). Exits 1 when a judged series grows
+(:func:`lab.soak.not_judged` names those that are not) or the host was left changed.
 """
 
 from __future__ import annotations
@@ -49,6 +60,8 @@ def run_mode(
     total: int,
     every: int,
     stop_at: float,
+    *,
+    forget_records: bool = False,
 ) -> int:
     """Run ``mode``'s cycles not yet recorded, up to ``total``; return how many ran now.
 
@@ -69,7 +82,7 @@ def run_mode(
                 return
             yield n
 
-    for sample in soak.run_cycles(mode, impls, cycles()):
+    for sample in soak.run_cycles(mode, impls, cycles(), forget_records=forget_records):
         records.append(sample)
         ran += 1
         if ran % every == 0 or sample.cycle == total - 1:
@@ -88,8 +101,10 @@ def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
-def plot(samples: Sequence[soak.Sample], out_dir: Path) -> list[Path]:
-    """A PNG per mode (``<mode>.png`` in ``out_dir``): a panel per figure, a line per
+def plot(
+    samples: Sequence[soak.Sample], out_dir: Path, prefix: str = "", title: str = ""
+) -> list[Path]:
+    """A PNG per mode (``<prefix><mode>.png`` in ``out_dir``): a panel per figure, a line per
     implementation (one line for the runner's own figures), against the cycle.
 
     Each line is drawn as its change from its first value: the two implementations' levels
@@ -134,9 +149,9 @@ def plot(samples: Sequence[soak.Sample], out_dir: Path) -> list[Path]:
             legend |= dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
         fig.legend(legend.values(), legend.keys(), loc="upper right", fontsize=8)
         cycles = max(s.cycle for s in samples if s.mode == mode) + 1
-        fig.suptitle(f"soak, {mode}: every figure against the cycle ({cycles} cycles)")
+        fig.suptitle(f"soak, {mode}{title}: every figure against the cycle ({cycles} cycles)")
         fig.tight_layout(rect=(0, 0, 1, 0.97))
-        path = out_dir / f"{mode}.png"
+        path = out_dir / f"{prefix}{mode}.png"
         fig.savefig(path, dpi=80)
         plt.close(fig)
         written.append(path)
@@ -161,6 +176,12 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="continue the records in --out")
     parser.add_argument("--every", type=int, default=25, help="a progress line per N cycles")
     parser.add_argument("--minutes", type=float, help="start no cycle after this many minutes")
+    parser.add_argument(
+        "--forget-records",
+        action="store_true",
+        help="one-lab: empty the labs' records of the run after each cycle's lab sample, "
+        "then judge the runner's memory (lab.soak.forget_records)",
+    )
     args = parser.parse_args()
     impls = args.impl or list(soak.IMPLS)
     soak.check_impls(impls)
@@ -170,11 +191,20 @@ def main() -> int:
     stop_at = time.monotonic() + (args.minutes * 60 if args.minutes else math.inf)
 
     before = snapshot()
-    records = soak.Records(args.out, soak.header(impls, soak.FAULTS), resume=args.resume)
+    head = soak.header(impls, soak.FAULTS, forget_records=args.forget_records)
+    records = soak.Records(args.out, head, resume=args.resume)
     began = time.monotonic()
     try:
         for mode in modes:
-            ran = run_mode(records, mode, impls, totals[mode], args.every, stop_at)
+            ran = run_mode(
+                records,
+                mode,
+                impls,
+                totals[mode],
+                args.every,
+                stop_at,
+                forget_records=args.forget_records,
+            )
             print(f"{mode}: {ran} cycles run now, {time.monotonic() - began:.0f} s so far")
     finally:
         records.close()
@@ -182,17 +212,22 @@ def main() -> int:
 
     samples = records.samples()
     trends = soak.judge_all(samples)
-    text = soak.table(trends)
+    kept = not args.forget_records
+    text = soak.table(trends, records_kept=kept)
     counts = {mode: sum(1 for s in samples if s.mode == mode) for mode in soak.MODES}
     print(text)
-    summary = args.out.parent / "summary.md"
+    prefix = "" if args.out.stem == DEFAULT_OUT.stem else f"{args.out.stem}-"
+    summary = args.out.parent / f"{prefix}summary.md"
+    records_note = "forgotten after each cycle" if args.forget_records else "kept"
     summary.write_text(
         f"cycles recorded: {counts}; implementations {', '.join(impls)}; "
-        f"faults {', '.join(soak.FAULTS)}\n\n{text}\n"
+        f"faults {', '.join(soak.FAULTS)}; the one-lab labs' records {records_note}\n\n"
+        f"{text}\n"
     )
-    for path in plot(samples, args.out.parent):
+    title = ", records forgotten" if args.forget_records else ""
+    for path in plot(samples, args.out.parent, prefix, title):
         print(f"plot: {path}")
-    bad = soak.growing(trends)
+    bad = soak.growing(trends, records_kept=kept)
     for trend in bad:
         print(
             f"GROWING: {trend.series}: {trend.growth:+.4g} over the run (bound {trend.bound:.4g})"

@@ -4,6 +4,8 @@
     sudo .venv/bin/python benchmarks/soak_memory.py fresh-labs --cycles 80 [--no-trim]
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 200 [--no-trim]
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10
+    sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10 \
+        --forget-records
     sudo MALLOC_ARENA_MAX=1 .venv/bin/python benchmarks/soak_memory.py fresh-labs --no-trim
 
 The cycles are the soak's own (:func:`lab.soak.fresh_cycle`, :func:`lab.soak.one_lab_cycles`),
@@ -91,14 +93,28 @@ def main() -> int:
     parser.add_argument("--no-trim", action="store_true", help="collect only, no malloc_trim")
     parser.add_argument("--tracemalloc", type=int, metavar="N", help="trace from cycle N on")
     parser.add_argument("--top", type=int, default=15, help="differences printed at the end")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        choices=soak.FAULTS,
+        help="the faults to mix, repeatable (default: the soak's, lab.soak.FAULTS)",
+    )
+    parser.add_argument(
+        "--forget-records",
+        action="store_true",
+        help="one-lab: empty the labs' records after each cycle (lab.soak.forget_records)",
+    )
     args = parser.parse_args()
     if args.no_trim:
         soak._LIBC = None  # runner_series then only collects: the "trimmed" figure is raw
     impls = list(soak.IMPLS)
+    mix = tuple(args.fault or soak.FAULTS)
     if args.mode == "one-lab":
-        samples = soak.one_lab_cycles(impls, range(args.cycles))
+        samples = soak.one_lab_cycles(
+            impls, range(args.cycles), mix, forget_records=args.forget_records
+        )
     else:
-        samples = (soak.fresh_cycle(n, impls) for n in range(args.cycles))
+        samples = (soak.fresh_cycle(n, impls, mix) for n in range(args.cycles))
     first: tracemalloc.Snapshot | None = None
     freed = 0
     last: tracemalloc.Snapshot | None = None

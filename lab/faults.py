@@ -149,6 +149,16 @@ def history(lab: Lab) -> list[FaultRecord]:
     return list(_state(lab).history)
 
 
+def forget_history(lab: Lab) -> int:
+    """Drop ``lab``'s :func:`history` so far and return how many records it held. For a run
+    that makes no report from it (the one-lab soak, docs/benchmarks.md)."""
+    state = _state(lab)
+    with state.lock:
+        dropped = len(state.history)
+        state.history = []
+    return dropped
+
+
 # --- daemon faults ----------------------------------------------------------------------------
 
 

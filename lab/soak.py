@@ -9,7 +9,10 @@ Three parts, from the bottom up:
   ``/proc/PID/{fd,status}``; the element and rule counts of each nftables table in the fabric;
   the neighbour table of each node and the fabric's bridge FDB. Faults restart daemons
   (``stop``, ``crash``), so a role's figures add up whatever processes hold it now: a role is
-  compared with itself across cycles, never a pid.
+  compared with itself across cycles, never a pid. And the size of what the lab keeps of the
+  run for its report (:func:`lab_records`: the controller's events, the fault history, the
+  routers' transitions and saved logs), which :func:`forget_records` empties between cycles
+  when the one-lab soak is asked to (``benchmarks/soak.py --forget-records``).
 * **Cycles.** :class:`SoakLab` runs one failover in a lab: the master holds the VIP and the
   service is steady, the fault, the backup's takeover against a deadline from the configured
   timers, the undo, the pair settled again. :func:`fresh_cycle` does the same in a lab built
@@ -33,6 +36,7 @@ import dataclasses
 import gc
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,8 @@ from lab.scenario import SCENARIO_DIR, Scenario
 from lab.soak_judge import (  # noqa: F401 (re-exported)
     MIN_JUDGED,
     NOISE_FACTOR,
+    RECORDS,
+    RUNNER_MEMORY,
     TIMINGS,
     WARMUP_MIN,
     WARMUP_SHARE,
@@ -63,6 +69,7 @@ from lab.soak_judge import (  # noqa: F401 (re-exported)
     is_count,
     judge,
     judge_all,
+    not_judged,
     quantum,
     series_of,
     table,
@@ -200,8 +207,17 @@ def runner_series() -> dict[str, float]:
 
 
 def release_free_memory() -> None:
-    """Collect every generation, then ask glibc to return the free pages of every malloc
-    arena to the kernel (``malloc_trim(0)``); without glibc, only the collection."""
+    """Empty CPython's type attribute cache, collect every generation, then ask glibc to
+    return the free pages of every malloc arena to the kernel (``malloc_trim(0)``); without
+    glibc, only the cache and the collection.
+
+    The type attribute cache (4096 entries, each holding the name it was looked up by) is the
+    only holder of the names pyroute2 builds for every netlink request (``f"get_{key}"``) and
+    ``vrrp.config.model`` for every effective timer: fresh strings each call, so the cache
+    fills with them over hundreds of cycles, bounded, and its filling showed as growth of a
+    kilobyte a cycle in one lab (docs/benchmarks.md, the soak). Emptying it costs a lookup
+    each on the next accesses, nothing else."""
+    sys._clear_type_cache()
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
@@ -300,17 +316,58 @@ def _pidns(pid: int) -> int | None:
         return None
 
 
+def lab_records(lab: Lab, routers: Mapping[str, Router]) -> dict[str, float]:
+    """The size of what the lab keeps of the run for its report, by design, as series
+    ``records.*`` (:data:`lab.soak_judge.RECORDS`): the SDN controller's events
+    (``records.sdn.events``, :attr:`lab.sdn.client.ControllerClient.events`), the fault
+    history (``records.faults``, :func:`lab.faults.history`), and per router its transitions
+    (``records.<node>.transitions``, :attr:`Router.events`) and the bytes of its log it saved
+    when its daemon stopped (``records.<node>.log_bytes``, :attr:`Router.saved_log_bytes`).
+    They grow with every cycle of a lab that keeps them; :func:`forget_records` empties them."""
+    out: dict[str, float] = {}
+    controller = lab.fabric.sdn.controller
+    if controller is not None:
+        out["records.sdn.events"] = len(controller.events)
+    out["records.faults"] = len(faults.history(lab))
+    for name, router in routers.items():
+        out[f"records.{name}.transitions"] = len(router.events)
+        out[f"records.{name}.log_bytes"] = router.saved_log_bytes
+    return out
+
+
+def forget_records(lab: Lab, routers: Mapping[str, Router]) -> None:
+    """Empty what :func:`lab_records` measures: the controller's events, the fault history,
+    the routers' transitions (but each instance's latest, which its state is read from) and
+    saved logs. A lab's report is made from them and a soak makes none; the one-lab soak's
+    ``--forget-records`` calls this after each cycle's lab sample, so that what grows in the
+    runner then is not the lab's record of the run (docs/benchmarks.md, the soak)."""
+    controller = lab.fabric.sdn.controller
+    if controller is not None:
+        controller.forget_events()
+    faults.forget_history(lab)
+    for router in routers.values():
+        router.forget_records()
+
+
 def sample_lab(lab: Lab, routers: Mapping[str, Router]) -> dict[str, float]:
-    """Every figure of a lab after a cycle: its processes by role and its tables."""
-    return lab_processes(lab, routers) | lab_tables(lab)
+    """Every figure of a lab after a cycle: its processes by role, its tables and the size of
+    its records of the run (:func:`lab_records`)."""
+    return lab_processes(lab, routers) | lab_tables(lab) | lab_records(lab, routers)
 
 
 # --- records ----------------------------------------------------------------------------------
 
 
-def header(impls: Sequence[str], fault_mix: Sequence[str]) -> dict[str, Any]:
-    """The first line of a soak's records: what a resumed run must agree with."""
-    return {"type": "soak", "impls": list(impls), "faults": list(fault_mix), "profile": PROFILE}
+def header(
+    impls: Sequence[str], fault_mix: Sequence[str], *, forget_records: bool = False
+) -> dict[str, Any]:
+    """The first line of a soak's records: what a resumed run must agree with.
+    ``forget_records`` (the one-lab labs' records emptied after each cycle,
+    :func:`forget_records`) appears only when set, so older records files still resume."""
+    head = {"type": "soak", "impls": list(impls), "faults": list(fault_mix), "profile": PROFILE}
+    if forget_records:
+        head["forget_records"] = True
+    return head
 
 
 def read_records(path: Path, *, repair: bool = False) -> tuple[dict[str, Any] | None, list[Sample]]:
@@ -609,22 +666,35 @@ class SoakLab:
         self.lab.fabric.check()
         return sample_lab(self.lab, self.routers)
 
+    def forget_records(self) -> None:
+        """Empty the lab's records of the run (:func:`forget_records`)."""
+        forget_records(self.lab, self.routers)
+
 
 def one_lab_cycles(
     impls: Sequence[str],
     cycles: Iterable[int],
     fault_mix: Sequence[str] = FAULTS,
+    *,
+    forget_records: bool = False,
 ) -> Iterator[Sample]:
     """The one-lab soak: a lab per implementation, built once and kept for every cycle;
     cycle ``n`` runs in the lab of :func:`plan`'s implementation. Yields a :class:`Sample`
-    per cycle as it ends; the labs are torn down when the generator ends or is closed."""
+    per cycle as it ends; the labs are torn down when the generator ends or is closed.
+
+    With ``forget_records``, the lab's records of the run (:func:`lab_records`, sampled with
+    the lab) are emptied after that sample and before the runner's (:func:`forget_records`):
+    the runner is then measured without what the lab keeps for a report it never makes."""
     with contextlib.ExitStack() as stack:
         labs = {impl: stack.enter_context(SoakLab(impl)) for impl in dict.fromkeys(impls)}
         for n in cycles:
             impl, fault = plan(n, impls, fault_mix)
             began = clock.now()
             outcome = labs[impl].cycle(fault)
-            resources = labs[impl].sample() | runner_series()
+            resources = labs[impl].sample()
+            if forget_records:
+                labs[impl].forget_records()
+            resources |= runner_series()
             seconds = clock.now() - began
             yield Sample(
                 n, "one-lab", impl, fault, seconds, **outcome.figures(), resources=resources
@@ -660,10 +730,13 @@ def run_cycles(
     impls: Sequence[str],
     cycles: Iterable[int],
     fault_mix: Sequence[str] = FAULTS,
+    *,
+    forget_records: bool = False,
 ) -> Iterator[Sample]:
-    """The cycles ``cycles`` of ``mode``, a :class:`Sample` each as it ends."""
+    """The cycles ``cycles`` of ``mode``, a :class:`Sample` each as it ends (``forget_records``:
+    see :func:`one_lab_cycles`; a fresh lab's records go with the lab)."""
     if mode == "one-lab":
-        yield from one_lab_cycles(impls, cycles, fault_mix)
+        yield from one_lab_cycles(impls, cycles, fault_mix, forget_records=forget_records)
     else:
         for n in cycles:
             yield fresh_cycle(n, impls, fault_mix)

@@ -170,6 +170,15 @@ def series_of(samples: Iterable[Sample]) -> dict[str, list[tuple[int, float]]]:
 #: each fault's own window, so the soak reports them and the plot shows them, but only what a
 #: cycle leaves behind is judged.
 TIMINGS = ("cycle.seconds", "cycle.detection", "cycle.outage", "cycle.build")
+#: The prefix of the series that measure a lab's records of the run (:func:`lab.soak.lab_records`:
+#: the controller's events, the fault history, the routers' transitions and saved logs). A lab
+#: keeps them for its report by design, so in one long-lived lab they grow with every cycle:
+#: they are shown beside the runner's memory, never judged.
+RECORDS = "records."
+#: The runner's resident sets. In a one-lab run that keeps its labs' records they hold those
+#: records too, which grow by design: such a run shows them and does not judge them; the run
+#: that forgets the records after each cycle (``benchmarks/soak.py --forget-records``) does.
+RUNNER_MEMORY = ("runner.rss_kib", "runner.trimmed.rss_kib")
 
 
 def judge_all(samples: Iterable[Sample], *, min_rate: float = 0.0) -> list[Trend]:
@@ -180,34 +189,54 @@ def judge_all(samples: Iterable[Sample], *, min_rate: float = 0.0) -> list[Trend
     ]
 
 
+def not_judged(series: str, *, records_kept: bool = False) -> str | None:
+    """Why ``series`` is shown and not judged, or None when it is judged: a timing
+    (:data:`TIMINGS`), a lab's records (:data:`RECORDS`), or, with ``records_kept`` (the
+    one-lab labs kept their records), the runner's memory in one lab (:data:`RUNNER_MEMORY`)."""
+    figure = series.rsplit("/", 1)[-1]
+    if series.endswith(TIMINGS):
+        return "timing"
+    if figure.startswith(RECORDS):
+        return "lab's records"
+    if records_kept and series.startswith("one-lab/") and figure in RUNNER_MEMORY:
+        return "records kept"
+    return None
+
+
 def is_count(series: str) -> bool:
     """True for a series that counts things (descriptors, threads, processes, entries, rules):
     what a leak per cycle moves by a whole step every cycle, visible within a few cycles."""
     return not series.endswith((".rss_kib", *TIMINGS))
 
 
-def growing(trends: Iterable[Trend], *, counts_only: bool = False) -> list[Trend]:
-    """The resource series judged growing (timings are reported, not judged: :data:`TIMINGS`);
+def growing(
+    trends: Iterable[Trend], *, counts_only: bool = False, records_kept: bool = False
+) -> list[Trend]:
+    """The judged series that grow (what :func:`not_judged` names is reported, not judged);
     with ``counts_only``, only the series :func:`is_count` accepts."""
     return [
         t
         for t in trends
         if t.verdict == "growing"
-        and not t.series.endswith(TIMINGS)
+        and not_judged(t.series, records_kept=records_kept) is None
         and (is_count(t.series) or not counts_only)
     ]
 
 
-def table(trends: Iterable[Trend]) -> str:
-    """The judgement as a Markdown table: per series first, last, min, max, slope, verdict."""
+def table(trends: Iterable[Trend], *, records_kept: bool = False) -> str:
+    """The judgement as a Markdown table: per series first, last, min, max, slope, verdict.
+    A series that is not judged (:func:`not_judged`) says why beside the rule's verdict."""
     lines = [
         "| series | n | first | last | min | max | slope /cycle | growth | bound | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for t in trends:
         verdict = t.verdict
-        if t.series.endswith(TIMINGS) and verdict == "growing":
+        why = not_judged(t.series, records_kept=records_kept)
+        if why == "timing" and verdict == "growing":
             verdict = "rising (timing, not judged)"
+        elif why is not None and verdict == "growing":
+            verdict = f"growing ({why}, not judged)"
         lines.append(
             f"| {t.series} | {t.samples} | {_num(t.first)} | {_num(t.last)} | {_num(t.low)} | "
             f"{_num(t.high)} | {_num(t.slope, 4)} | {_num(t.growth)} | {_num(t.bound)} | "

@@ -492,6 +492,21 @@ class Router(ABC):
         except OSError:
             return b"".join(self._log_saved).decode(errors="replace")
 
+    @property
+    def saved_log_bytes(self) -> int:
+        """How much of the daemon's log the runner holds (:meth:`_save_log`), in bytes."""
+        return sum(len(piece) for piece in self._log_saved)
+
+    def forget_records(self) -> None:
+        """Drop what the router keeps of the run for a report: its transitions and BFD events
+        but the latest of each (:meth:`state` still answers) and the saved pieces of its log
+        (:meth:`log_text` reads the log itself while the lab stands). For a run that makes no
+        report from them, the one-lab soak (docs/benchmarks.md)."""
+        self.events.forget()
+        self.bfd_events.forget()
+        with self._lock:
+            self._log_saved = []
+
     def log_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of the daemon's log."""
         return "\n".join(self.log_text().rstrip().splitlines()[-lines:])

@@ -268,6 +268,21 @@ class Stream(Generic[E]):
             events = list(self._events)
         return events if since is None else [e for e in events if e.at >= since]
 
+    def forget(self) -> int:
+        """Drop the events kept so far except :meth:`_current` (what the stream's queries
+        answer from); return how many were dropped. For a run that never makes a report from
+        them (the one-lab soak, docs/benchmarks.md): the stream is otherwise a record of the
+        whole run, by design."""
+        with self._cond:
+            kept = self._current()
+            dropped = len(self._events) - len(kept)
+            self._events = kept
+        return dropped
+
+    def _current(self) -> list[E]:
+        """The events :meth:`forget` keeps (called under the lock): none by default."""
+        return []
+
     def __iter__(self) -> Iterator[E]:
         return iter(self.snapshot())
 
@@ -325,6 +340,15 @@ class EventStream(Stream[Transition]):
                     return event
         return None
 
+    def _current(self) -> list[Transition]:
+        """The last state transition of each instance: :meth:`latest` still answers."""
+        last: dict[str, Transition] = {}
+        for event in self._events:
+            if event.kind == "INSTANCE" and event.is_state:
+                last.pop(event.instance, None)
+                last[event.instance] = event
+        return list(last.values())
+
 
 class BfdStream(Stream[BfdEvent]):
     """The BFD events of one router (see :class:`Stream`)."""
@@ -338,3 +362,12 @@ class BfdStream(Stream[BfdEvent]):
                 if event.kind == "session" and event.session == session:
                     return event.state
         return None
+
+    def _current(self) -> list[BfdEvent]:
+        """The last ``session`` event of each session: :meth:`session_state` still answers."""
+        last: dict[str, BfdEvent] = {}
+        for event in self._events:
+            if event.kind == "session":
+                last.pop(event.session, None)
+                last[event.session] = event
+        return list(last.values())

@@ -40,7 +40,10 @@ class ControllerClient:
         self.stderr_path = stderr_path
         self.on_death = on_death
         self.events: list[Event] = []
-        """Every event so far, in arrival order (append-only)."""
+        """Every event so far, in arrival order (append-only), but those dropped by
+        :meth:`forget_events`."""
+        self._forgotten = 0
+        """How many events :meth:`forget_events` dropped: marks count them, so stay valid."""
         self.died: str | None = None
         """Why the controller is gone, when it died on its own."""
         self._cond = threading.Condition()
@@ -108,14 +111,17 @@ class ControllerClient:
         with self._cond:
             index = since
             while True:
-                while index < len(self.events):
-                    if match(self.events[index]):
-                        return self.events[index]
+                index = max(index, self._forgotten)
+                while index - self._forgotten < len(self.events):
+                    event = self.events[index - self._forgotten]
+                    if match(event):
+                        return event
                     index += 1
                 self.check()
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [e.get("event") for e in self.events[since:]][-8:]
+                    kept = self.events[max(since - self._forgotten, 0) :]
+                    seen = [e.get("event") for e in kept][-8:]
                     raise WaitTimeout(
                         f"timed out after {timeout:g}s waiting for {what}; "
                         f"controller events seen: {seen or 'none'}"
@@ -125,7 +131,17 @@ class ControllerClient:
     def mark(self) -> int:
         """The index the next event will have: pass it as ``since`` to wait for new events."""
         with self._cond:
-            return len(self.events)
+            return self._forgotten + len(self.events)
+
+    def forget_events(self) -> int:
+        """Drop the events kept so far and return how many; marks taken before stay valid.
+        For a run that never makes a report from them (the one-lab soak,
+        docs/benchmarks.md): :attr:`events` is otherwise the record of the whole run."""
+        with self._cond:
+            dropped = len(self.events)
+            self._forgotten += dropped
+            self.events = []
+        return dropped
 
     def wait_ready(self, timeout: float = 10.0) -> Event:
         """Wait for the controller's ``ready`` event."""

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import soak
-from lab.errors import UsageError
+from lab import faults, soak
+from lab.errors import UsageError, WaitTimeout
+from lab.routers.events import Transition
+from lab.sdn.client import ControllerClient
 from lab.wait import wait_until
 
 
@@ -298,3 +300,103 @@ def test_a_restarted_daemons_log_is_saved_by_what_it_gained(tmp_path: Path) -> N
     assert router.log_text() == "".join(runs)  # the node is still there: the file itself
     log.unlink()  # the lab is gone: the saved copy
     assert router.log_text() == "".join(runs)
+
+
+# --- the lab's records, and forgetting them ------------------------------------------------------
+
+
+def test_records_are_reported_never_judged_and_the_runner_only_when_they_are_forgotten() -> None:
+    rising = [float(n) for n in range(30)]
+    names = ("one-lab/bundled/records.sdn.events", "one-lab/runner.rss_kib", "one-lab/runner.fds")
+    trends = [soak.judge(name, _points(rising)) for name in names]
+    assert all(t.verdict == "growing" for t in trends)  # the rule's verdict is kept
+    # The records are the lab's by design: shown, never judged.
+    assert [t.series for t in soak.growing(trends)] == list(names[1:])
+    # With the records kept, the runner's memory holds them: shown, not judged; counts are.
+    kept = soak.growing(trends, records_kept=True)
+    assert [t.series for t in kept] == ["one-lab/runner.fds"]
+    table = soak.table(trends, records_kept=True)
+    assert "growing (lab's records, not judged)" in table
+    assert "growing (records kept, not judged)" in table
+    # Across fresh labs the records go with each lab: the runner is judged either way.
+    fresh = soak.judge("fresh-labs/runner.rss_kib", _points(rising))
+    assert soak.growing([fresh], records_kept=True) == [fresh]
+
+
+def test_forgetting_records_is_in_the_header_and_older_files_still_resume(tmp_path: Path) -> None:
+    assert "forget_records" not in soak.header(soak.IMPLS, soak.FAULTS)
+    path = tmp_path / "soak.jsonl"
+    soak.Records(path, soak.header(soak.IMPLS, soak.FAULTS), resume=False).close()
+    with pytest.raises(UsageError, match="continues the same soak only"):
+        soak.Records(path, soak.header(soak.IMPLS, soak.FAULTS, forget_records=True), resume=True)
+
+
+def _transition(at: float, instance: str, state: str) -> Transition:
+    return Transition(at, "ha_first", instance, state, 100)
+
+
+def test_a_router_forgets_its_records_but_its_state(tmp_path: Path) -> None:
+    from lab.routers.keepalived import KeepalivedRouter
+
+    node = _FilesOnly(tmp_path)
+    router = KeepalivedRouter(node, "global_defs {}\n")  # type: ignore[arg-type]
+    log = node.path(router.log_path)
+    log.parent.mkdir(parents=True)
+    log.write_text("first run\n")
+    router._save_log()
+    for n, (instance, state) in enumerate(
+        [("VI_1", "BACKUP"), ("VI_2", "BACKUP"), ("VI_1", "MASTER"), ("VI_2", "FAULT")]
+    ):
+        router.events.append(_transition(n, instance, state))
+    assert router.saved_log_bytes == len("first run\n")
+
+    router.forget_records()
+    assert router.saved_log_bytes == 0
+    # Each instance's latest state stays, in order: the router's state reads from it.
+    assert [(e.instance, e.state) for e in router.events] == [("VI_1", "MASTER"), ("VI_2", "FAULT")]
+    assert router.events.latest().state == "FAULT"  # type: ignore[union-attr]
+    assert router.events.latest("VI_1").state == "MASTER"  # type: ignore[union-attr]
+    # The log is saved on by what it gains after the forgotten part, not again from the start.
+    with log.open("a") as f:
+        f.write("second run\n")
+    router._save_log()
+    assert router.saved_log_bytes == len("second run\n")
+
+
+def test_the_controller_forgets_its_events_and_marks_stay_valid() -> None:
+    lines = "".join(json.dumps({"t": n, "event": e}) + "\n" for n, e in enumerate("abc"))
+    proc = subprocess.Popen(
+        ["sh", "-c", 'printf "$1"; read -r line; echo "$line"; read -r line', "sh", lines],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    client = ControllerClient(proc, Path("/nonexistent"))
+    try:
+        client.wait_for(lambda e: e["event"] == "c", timeout=10, what="event c")
+        assert client.forget_events() == 3
+        assert client.events == [] and client.mark() == 3
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"t": 3, "event": "d"}) + "\n")
+        proc.stdin.flush()
+        event = client.wait_for(lambda e: True, timeout=10, what="the next event", since=3)
+        assert event["event"] == "d" and client.mark() == 4
+        with pytest.raises(WaitTimeout):  # a forgotten event is not found again
+            client.wait_for(lambda e: e["event"] == "a", timeout=0, what="event a")
+    finally:
+        client._closing = True  # as the lab's teardown says before it ends the controller
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+def test_the_fault_history_is_forgotten() -> None:
+    class _Lab:  # what the fault state is keyed by
+        pass
+
+    lab = _Lab()
+    faults._record(lab, "partition", "ha_first", 1.0)  # type: ignore[arg-type]
+    faults._record(lab, "heal", "ha_first", 2.0)  # type: ignore[arg-type]
+    assert [r.kind for r in faults.history(lab)] == ["partition", "heal"]  # type: ignore[arg-type]
+    assert faults.forget_history(lab) == 2  # type: ignore[arg-type]
+    assert faults.history(lab) == []  # type: ignore[arg-type]
