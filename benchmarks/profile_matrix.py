@@ -2,7 +2,8 @@
 
 The predictions are those of docs/architecture.md#profile-predictions.
 
-    sudo .venv/bin/python benchmarks/profile_matrix.py [--impl keepalived] [--markdown]
+    sudo .venv/bin/python benchmarks/profile_matrix.py [--impl keepalived] [--markdown] \
+        [--fault stop|host-down] [--rows ovn,engine-ovn]
 
 Each cell is a short-timer run (advert 0.1 s, unicast, priorities 200/100, a graceful stop of
 the master; see lab/profile_matrix.py). Prints, per cell, the outcome, whether it is the one
@@ -19,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.profile_matrix import COLUMNS, PROFILES, CellResult, run_cell
+from lab.profile_matrix import COLUMNS, FAULTS, ROWS, CellResult, run_cell
 
 
 def cell_text(r: CellResult) -> str:
@@ -36,18 +37,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default=None, help="VRRP implementation (default keepalived)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--fault", default="stop", choices=FAULTS, help="how the master leaves")
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help="comma-separated rows: profiles, and engine-ovn for the real OVN (default: all)",
+    )
     args = parser.parse_args()
+    rows_asked = [r for r in args.rows.split(",") if r]
+    unknown = set(rows_asked) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)}; rows are {', '.join(ROWS)}")
     began = time.perf_counter()
     rows: dict[str, list[CellResult]] = {}
-    total = len(PROFILES) * len(COLUMNS)
-    for n, (profile, column) in enumerate(((p, c) for p in PROFILES for c in COLUMNS), 1):
+    total = len(rows_asked) * len(COLUMNS)
+    for n, (profile, column) in enumerate(((p, c) for p in rows_asked for c in COLUMNS), 1):
         print(
             f"\r[{n}/{total}] {profile} / {column.title}".ljust(70),
             end="",
             file=sys.stderr,
             flush=True,
         )
-        rows.setdefault(profile, []).append(run_cell(profile, column, impl=args.impl))
+        rows.setdefault(profile, []).append(
+            run_cell(profile, column, fault=args.fault, impl=args.impl)
+        )
     print(file=sys.stderr)
     header = ["profile", *(c.title for c in COLUMNS)]
     if args.markdown:

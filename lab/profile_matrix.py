@@ -10,6 +10,11 @@ The measured outcome is classified, so that it can be compared with the table's 
 - ``works``: the VIP answered before the failover and, from the new master, after it;
 - ``unreachable``: the VIP never answered (the SDN dropped it, or the frames carrying it);
 - ``failover-broken``: it answered before, and not from the new master after (stale ARP).
+
+The master leaves by :data:`FAULTS`: a graceful ``stop`` (the table's own fault) or
+``host-down`` (its fabric port goes down). Beside the emulated profiles, the row
+:data:`REAL_OVN` runs the cells on the real OVN (``sdn: {engine: ovn}``), to check the
+emulated ``ovn`` profile against it; DESIGN's ``ovn`` predictions are its predictions.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from lab.runner import RunReport, ScenarioRun
 from lab.scenario import DEFAULT_SCENARIO, Scenario
 
 PROFILES = ("l2-plain", "neutron-ovs-hybrid", "neutron-ovs-ofw", "ovn", "arp-caching", "cloud-l3")
+#: The row that runs on the real OVS/OVN (``sdn: {engine: ovn}``) instead of a profile.
+REAL_OVN = "engine-ovn"
+#: Every row of the table: the emulated profiles, then the real OVN.
+ROWS = (*PROFILES, REAL_OVN)
+#: How the master leaves: the catalogue's fault, as a scenario step.
+FAULTS = ("stop", "host-down")
 VMAC = "00:00:5e:00:01:01"
 VIP = "10.200.51.10"
 
@@ -76,6 +87,8 @@ PREDICTED: dict[tuple[str, str], str] = {
     ("cloud-l3", "ip-pair-vmac"): "unreachable",
     ("cloud-l3", "vmac-pairs"): "unreachable",
 }
+# The real OVN's prediction is DESIGN's for OVN.
+PREDICTED |= {(REAL_OVN, c.key): PREDICTED[("ovn", c.key)] for c in COLUMNS}
 
 
 #: Cells where the lab, run for real, departs from DESIGN's prediction, and why. The tests hold
@@ -93,24 +106,47 @@ DEPARTURES: dict[tuple[str, str], tuple[str, str]] = {
         "as with the IP-only pair: the static ARP binding names the first master's port MAC, so "
         "the extra (VIP, VMAC) pair is never exercised and the VIP never moves.",
     ),
+    (REAL_OVN, "vmac-pairs"): (
+        "failover-broken",
+        "the VMAC does not move: both ports list it in their addresses, northd writes one "
+        "ls_in_l2_lkup flow per port with the same match (eth.dst == the VMAC), and "
+        "ovn-controller keeps the first port's. The new master is elected, the observer's ARP "
+        "still names the VMAC, and OVN delivers its frames to the old master's port.",
+    ),
+    ("ovn", "vmac-pairs"): (
+        "failover-broken",
+        "as on the real OVN (fdb: static-first pins the VMAC to the first port that lists it); "
+        "the profile bound it to the last sender until the real OVN showed otherwise.",
+    ),
 }
 
 
-def expected(profile: str, column: Column) -> str:
+def departure(profile: str, column: Column, fault: str = "stop") -> tuple[str, str] | None:
+    """The documented departure of a cell from DESIGN (one of this fault, or of every fault)."""
+    return DEPARTURES.get((profile, column.key, fault)) or DEPARTURES.get((profile, column.key))
+
+
+def expected(profile: str, column: Column, fault: str = "stop") -> str:
     """What the lab should measure: DESIGN's prediction, or a documented departure from it."""
-    departure = DEPARTURES.get((profile, column.key))
-    return departure[0] if departure else PREDICTED[(profile, column.key)]
+    known = departure(profile, column, fault)
+    return known[0] if known else PREDICTED[(profile, column.key)]
 
 
-def cell_scenario(profile: str, column: Column, *, advert_int: float = 0.1) -> Scenario:
-    """The scenario of one cell, built from the seed's topology."""
+def cell_scenario(
+    profile: str, column: Column, *, advert_int: float = 0.1, fault: str = "stop"
+) -> Scenario:
+    """The scenario of one cell, built from the seed's topology (``profile`` may be
+    :data:`REAL_OVN`)."""
+    if fault not in FAULTS:
+        raise ValueError(f"the profile table's faults are {', '.join(FAULTS)}, not {fault}")
     seed: dict[str, Any] = yaml.safe_load(DEFAULT_SCENARIO.read_text())
     data = {key: copy.deepcopy(seed[key]) for key in ("networks", "instances", "vips")}
-    data["name"] = f"matrix-{profile}-{column.key}"
+    data["name"] = f"matrix-{profile}-{column.key}-{fault}"
     data["description"] = (
-        f"{profile}, {column.title}: profile table cell, docs/architecture.md#profile-predictions"
+        f"{profile}, {column.title}, {fault}: profile table cell, "
+        "docs/architecture.md#profile-predictions"
     )
-    data["networks"][0]["sdn"] = {"profile": profile}
+    data["networks"][0]["sdn"] = {"engine": "ovn"} if profile == REAL_OVN else {"profile": profile}
     routers = []
     for node, priority in (("ha_first", 200), ("ha_second", 100)):
         router: dict[str, Any] = {
@@ -136,7 +172,7 @@ def cell_scenario(profile: str, column: Column, *, advert_int: float = 0.1) -> S
             steps.append({"port-set": {"port": node, **pair}})
     steps += [
         {"name": "before", "expect": {"served_by": "ha_first", "within": settle}},
-        {"stop": "ha_first"},
+        {fault: "ha_first"},
         {"name": "after", "expect": {"served_by": "ha_second", "within": settle}},
     ]
     data["steps"] = steps
@@ -149,6 +185,7 @@ class CellResult:
 
     profile: str
     column: Column
+    fault: str
     outcome: str
     predicted: str
     """The prediction (docs/architecture.md#profile-predictions)."""
@@ -178,17 +215,24 @@ def classify(report: RunReport) -> str:
 
 
 def run_cell(
-    profile: str, column: Column, *, impl: str | None = None, pcap_dir: Path | None = None
+    profile: str,
+    column: Column,
+    *,
+    fault: str = "stop",
+    impl: str | None = None,
+    pcap_dir: Path | None = None,
 ) -> CellResult:
     """Run one cell and classify it."""
-    report = ScenarioRun(cell_scenario(profile, column), impl=impl, pcap_dir=pcap_dir).execute()
+    scenario = cell_scenario(profile, column, fault=fault)
+    report = ScenarioRun(scenario, impl=impl, pcap_dir=pcap_dir).execute()
     failover = report.failovers[-1] if report.failovers else None
     return CellResult(
         profile,
         column,
+        fault,
         classify(report),
         PREDICTED[(profile, column.key)],
-        expected(profile, column),
+        expected(profile, column, fault),
         failover.outage_ms if failover else None,
         failover.stale_arp_ms if failover else None,
         report,

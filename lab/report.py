@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.metrics import Failover, ForeignAdverts
+from lab.ovn.events import claims_between
 from lab.runner import RunReport, StepResult
 from lab.versions import versions_line
 
@@ -199,7 +200,10 @@ def print_report(report: RunReport, console: Console) -> None:
     """The readable report: failover timelines, the metrics table, and the verdict."""
     for i, f in enumerate(report.failovers, 1):
         console.print(f"\n[bold]failover {i}: {f.fault.replace('_', '-')} {f.node}[/bold]")
-        for t, text in failover_timeline(f):
+        until = report.failovers[i].at if i < len(report.failovers) else None
+        # OVN's virtual-port claims (engine ovn) among the failover's own events.
+        claims = claims_between(report.ovn_events, f.at, until)
+        for t, text in sorted(failover_timeline(f) + claims, key=lambda e: e[0]):
             console.print(f"  {t:>+9.1f} ms  {text}")
         _print_haproxy_lines(report, i, console)
         windows = report.stalls.get("failovers", [])

@@ -94,6 +94,8 @@ class RunReport:
     """The stall witness over the run: its summary, every stall, and per failover."""
     versions: dict[str, str] = field(default_factory=versions.collect)
     """What the run was measured with (``lab.versions``): vrrp-lab, keepalived, FRR, kernel."""
+    ovn_events: list[dict[str, Any]] = field(default_factory=list)
+    """OVN's events on the lab clock (engine ovn: ``bind-vport``, ``port-binding``)."""
     bfd_events: list[BfdEvent] = field(default_factory=list)
     """Every BFD event the routers' daemons logged, in time order."""
     service: ServiceRecord | None = None
@@ -720,6 +722,8 @@ class ScenarioRun:
         self.report.failovers = measure_failovers(recording, end=end)
         self.report.split_brain = self.split_brain()
         self.report.bfd_events = sorted(recording.bfd_events, key=lambda e: e.at)
+        if self.lab.fabric.ovn is not None:
+            self.report.ovn_events = self.lab.fabric.ovn.events()
         if recording.has_service:
             self.report.service = ServiceRecord.of(recording)
         if self.probes is not None:

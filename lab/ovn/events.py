@@ -125,3 +125,15 @@ class BindingWatch:
         self._thread.join(timeout=3)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+
+
+def claims_between(
+    events: list[dict[str, Any]], since: float, until: float | None = None
+) -> list[tuple[float, str]]:
+    """The ``bind-vport`` claims in [since, until) as (ms after ``since``, text), for a
+    failover's timeline."""
+    return [
+        ((e["t"] - since) * 1000, f"OVN binds virtual port {e['port']} to {e['parent']}")
+        for e in events
+        if e.get("event") == "bind-vport" and since <= e["t"] and (until is None or e["t"] < until)
+    ]

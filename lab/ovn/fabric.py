@@ -132,20 +132,24 @@ class OvnFabric:
                 )
         self.engine.start(defer)
         taps = [p for p in self.ports.values() if self.has(p.network.name)]
-        self.engine.run(
-            vsctl(
-                *join(
-                    [
-                        "add-port",
-                        BRIDGE,
-                        p.tap,
-                        "--",
-                        "set",
-                        "Interface",
-                        p.tap,
-                        f"external_ids:iface-id={p.id}",
-                    ]
-                    for p in taps
+        # --may-exist: the command may be run again after a restart of ovn-controller.
+        self._restarting(
+            lambda: self.engine.run(
+                vsctl(
+                    *join(
+                        [
+                            "--may-exist",
+                            "add-port",
+                            BRIDGE,
+                            p.tap,
+                            "--",
+                            "set",
+                            "Interface",
+                            p.tap,
+                            f"external_ids:iface-id={p.id}",
+                        ]
+                        for p in taps
+                    )
                 )
             )
         )
@@ -155,14 +159,10 @@ class OvnFabric:
             commands.append(["ls-add", ls])
             commands += [row_commands(r, create=ls) for r in lsp_rows(switches[net.name])]
         began = time.perf_counter()
-        self.engine.run(nbctl(join(commands)))
-        try:
-            self._await_installed(taps)
-        except LabError:
-            if not self.engine.controller_crashed():
-                raise
-            self.engine.restart_controller()
-            self._await_installed(taps)
+        # Run again only when the engine's check refused to run it (a dead ovn-controller is
+        # found before the command, and the command does not involve ovn-controller).
+        self._restarting(lambda: self.engine.run(nbctl(join(commands))))
+        self._restarting(lambda: self._await_installed(taps))
         self.install_seconds = time.perf_counter() - began
         names = {p.id: p.instance.name for p in taps}
         names.update(
@@ -170,6 +170,20 @@ class OvnFabric:
         )
         self.bindings = BindingWatch(self.namespace, names)
         defer("ovn binding watch", self.bindings.close)
+
+    def _restarting(self, action: Callable[[], Any]) -> None:
+        """Run a build step; if ovn-controller died of a signal meanwhile, restart it (once per
+        build, :meth:`OvnEngine.restart_controller`) and run the step again. The crash was seen
+        during the install wait and, once (2026-12-07), before the taps were added (the
+        engine's check refused the add-port), so every step after the engine's start is
+        covered."""
+        try:
+            action()
+        except LabError:
+            if not self.engine.controller_crashed() or self.engine.restarts:
+                raise
+            self.engine.restart_controller()
+            action()
 
     def events(self) -> list[dict[str, Any]]:
         """OVN's events so far (``bind-vport``, ``port-binding``), on the lab clock."""

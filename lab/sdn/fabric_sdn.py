@@ -23,7 +23,15 @@ from lab.errors import CommandFailed, EnvironmentMissing, LabError
 from lab.node import Namespace
 from lab.port import LabPort
 from lab.sdn.client import ControllerClient, Event
-from lab.sdn.ports import STATE_PATH, change_pairs, initial_state, read_state, write_state
+from lab.sdn.ports import (
+    STATE_PATH,
+    change_pairs,
+    initial_state,
+    locked_state,
+    pin_first_listers,
+    read_state,
+    write_state,
+)
 from lab.sdn.profiles import Knobs
 from lab.sdn.ruleset import NFLOG_GROUP, TABLE, NetworkSpec, Pair, PortSpec, render_table
 from lab.topology import AllowedAddressPair, Topology
@@ -140,8 +148,8 @@ class FabricSdn:
             self.namespace.run(["nft", "-f", "-"], input=self.table())
         knobs = {n.name: n.knobs for n in self.networks}
         for port in ports:
-            if knobs[port.network.name].fdb == "static":
-                self._static_fdb(port)
+            if knobs[port.network.name].fdb in ("static", "static-first"):
+                self._static_fdb(port, learning=knobs[port.network.name].fdb == "static")
         # A port of an ovn network has no knobs: "off" loads no nft element for its pairs.
         write_state(
             self.state_path,
@@ -155,17 +163,31 @@ class FabricSdn:
                 for p in self.ports.values()
             ),
         )
+        if any(k.fdb == "static-first" for k in knobs.values()):
+            with locked_state(self.state_path) as state:
+                pin_first_listers(state, lambda argv, stdin: self.namespace.run(argv, input=stdin))
         if self.controller is not None:
             ready = self.controller.wait_ready()
             log.info("SDN controller pid %s serves %s", ready["pid"], ", ".join(ready["networks"]))
 
-    def _static_fdb(self, port: LabPort) -> None:
-        # The port's own MAC is pinned to its tap and unknown unicast is not flooded. Learning
-        # stays on for the MACs of allowed pairs: port security (prerouting) has vetted every
-        # source the bridge can learn, so a VMAC is bound to whichever allowed port last sent
-        # from it, as OVN binds a virtual port to the parent that sends the GARP.
+    def _static_fdb(self, port: LabPort, *, learning: bool) -> None:
+        # The port's own MAC is pinned to its tap and unknown unicast is not flooded. With
+        # `static`, learning stays on for the MACs of allowed pairs: port security (prerouting)
+        # has vetted every source the bridge can learn, so a VMAC is bound to whichever allowed
+        # port last sent from it. With `static-first` it is off: a pair's MAC is pinned to the
+        # first port that lists it (lab.sdn.ports.pin_first_listers), as the real OVN does.
         self.namespace.run(
-            ["bridge", "link", "set", "dev", port.tap, "learning", "on", "flood", "off"]
+            [
+                "bridge",
+                "link",
+                "set",
+                "dev",
+                port.tap,
+                "learning",
+                "on" if learning else "off",
+                "flood",
+                "off",
+            ]
         )
         self.namespace.run(
             ["bridge", "fdb", "replace", port.mac, "dev", port.tap, "master", "static"]

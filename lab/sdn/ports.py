@@ -170,7 +170,44 @@ def change_pairs(
             if script:
                 run(["nft", "-f", "-"], script)
         entry["pairs"] = [p.as_dict() for p in new]
+        if entry.get("fdb") == "static-first":
+            pin_first_listers(state, run)
         return new
+
+
+def pin_first_listers(state: dict[str, Any], run: FabricRunner) -> None:
+    """``fdb: static-first``: pin every pair MAC (other than its port's own) to the first port
+    that lists it, in a static FDB entry, and unpin it when that port no longer lists it.
+
+    The real OVN (23.03, Neutron's mapping before 57f481c8c8) puts such a MAC in the
+    ``addresses`` of every port that lists it; northd then writes one ``ls_in_l2_lkup`` flow
+    per port with the same match, and ovn-controller keeps the one it installed first: the
+    first port to list the MAC gets its frames for good, whoever sends from it later (seen
+    with either port first, docs/sdn-profiles.md#engine-ovn). Ports listing a MAC at the same
+    time (the build) are taken in scenario order.
+    """
+    pins: dict[str, str] = state.setdefault("fdb_pins", {})
+    listers: dict[str, list[str]] = {}
+    for port_id, entry in state["ports"].items():
+        if entry.get("fdb") != "static-first":
+            continue
+        spec = entry["spec"]
+        for pair in pairs_of(entry):
+            if pair.mac is not None and pair.mac != spec["mac"]:
+                listers.setdefault(f"{spec['network']}/{pair.mac}", []).append(port_id)
+    taps = {pid: e["spec"]["tap"] for pid, e in state["ports"].items()}
+    for key, owner in sorted(pins.items()):
+        if owner not in listers.get(key, []):
+            run(["bridge", "fdb", "del", key.split("/", 1)[1], "dev", taps[owner], "master"], None)
+            del pins[key]
+    for key, port_ids in sorted(listers.items()):
+        if key not in pins:
+            mac = key.split("/", 1)[1]
+            run(
+                ["bridge", "fdb", "replace", mac, "dev", taps[port_ids[0]], "master", "static"],
+                None,
+            )
+            pins[key] = port_ids[0]
 
 
 def describe(pairs: Iterable[Pair]) -> str:

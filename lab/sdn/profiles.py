@@ -30,7 +30,7 @@ ArpMode = Literal["flood", "responder-static", "proxy-learning"]
 LearnSource = Literal["garp", "arp-reply", "ip"]
 ArpMiss = Literal["relay", "drop"]
 GarpDelivery = Literal["flooded", "trapped", "dropped"]
-FdbMode = Literal["learning", "static"]
+FdbMode = Literal["learning", "static", "static-first"]
 #: ``emulated``: a Linux bridge with nft and the lab's controller (the profiles below);
 #: ``ovn``: the real OVS userspace datapath and OVN (:mod:`lab.ovn`).
 Engine = Literal["emulated", "ovn"]
@@ -98,9 +98,11 @@ class Knobs(BaseModel):
         "only), or dropped."
     )
     fdb: FdbMode = Field(
-        description="learning (the kernel bridge learns, 300 s ageing) or static (port MACs "
+        description="learning (the kernel bridge learns, 300 s ageing), static (port MACs "
         "pinned, unknown unicast dropped; a pair's MAC is bound to the allowed port that last "
-        "sent from it)."
+        "sent from it) or static-first (as static, but a pair's MAC is pinned to the first "
+        "port that lists it and never moves while that port lists it: OVN 23.03 with Neutron's "
+        "mapping, docs/sdn-profiles.md#engine-ovn)."
     )
     bind_pairs: bool = Field(
         description="The controller also answers for allowed-pair host addresses, each bound "
@@ -181,7 +183,7 @@ PROFILES: dict[str, Knobs] = {
             "port_security": "strict-pair",
             "check_arp_sha": True,
             "arp": "responder-static",
-            "fdb": "static",
+            "fdb": "static-first",
         }
     ),
     "arp-caching": Knobs(

@@ -282,11 +282,12 @@ def test_port_set_command_changes_a_running_lab(make_lab: Callable[..., Lab]) ->
     assert "has no allowed address pair" in done.stderr
 
 
-def test_static_fdb_drops_unknown_unicast_and_binds_a_vmac_to_its_allowed_port(
+def test_static_fdb_drops_unknown_unicast_and_pins_a_vmac_to_its_first_port(
     make_lab: Callable[..., Lab],
 ) -> None:
-    """OVN-like FDB: a frame to the VMAC reaches nobody until a port allowed to use the VMAC
-    sends from it (its GARP); a port not allowed to cannot steal it."""
+    """OVN-like FDB (``static-first``): a frame to the VMAC reaches nobody until a port lists
+    the VMAC as a pair; from then on it reaches that port, even after another port lists it
+    too and sends a GARP from it (the real OVN 23.03 keeps the first port's l2 lookup flow)."""
     lab = make_lab(SCENARIO.format(profile="ovn"))
     sender, receiver = lab.node("sender"), lab.node("receiver")
 
@@ -308,12 +309,18 @@ def test_static_fdb_drops_unknown_unicast_and_binds_a_vmac_to_its_allowed_port(
         at_receiver.send(to_vmac("unknown"), sentinel("end1"))
         assert "unknown" not in sink.wait_for({"end1"})
         lab.port("sender").set_allowed_address(VIP, VMAC)
-        send_frames(sender, [garp_from_vmac()])  # what keepalived does on MASTER
-        # The receiver has no VMAC pair: its forged GARP is dropped before the bridge learns.
+        at_receiver.send(to_vmac("pinned"), sentinel("end2"))
+        assert "pinned" in sink.wait_for({"end2", "pinned"})
+        # The receiver lists the VMAC too and claims it with a GARP: nothing moves.
+        lab.port("receiver").set_allowed_address(VIP, VMAC)
         send_frames(receiver, [garp_from_vmac()])
-        at_receiver.send(to_vmac("bound"), sentinel("end2"))
-        assert "bound" in sink.wait_for({"end2", "bound"})
+        at_receiver.send(to_vmac("still"), sentinel("end3"))
+        assert "still" in sink.wait_for({"end3", "still"})
     at_receiver.close()
     fdb = lab.fabric.run(["bridge", "fdb", "show", "br", "br-net"]).stdout
-    assert f"{VMAC} dev {lab.port('sender').tap} master br-net" in fdb
+    assert f"{VMAC} dev {lab.port('sender').tap} master br-net static" in fdb
     assert f"{sender.mac} dev {lab.port('sender').tap} master br-net static" in fdb
+    # Once the first port no longer lists it, the VMAC goes to the next port that does.
+    lab.port("sender").unset_allowed_address(VIP, VMAC)
+    fdb = lab.fabric.run(["bridge", "fdb", "show", "br", "br-net"]).stdout
+    assert f"{VMAC} dev {lab.port('receiver').tap} master br-net static" in fdb

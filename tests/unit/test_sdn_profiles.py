@@ -33,7 +33,10 @@ def test_every_profile_of_design_section_4_exists() -> None:
             "neutron-ovs-ofw",
             ("forward", "forward", "strict-pair", "responder-static", "flooded", "learning"),
         ),
-        ("ovn", ("forward", "forward", "strict-pair", "responder-static", "flooded", "static")),
+        (
+            "ovn",
+            ("forward", "forward", "strict-pair", "responder-static", "flooded", "static-first"),
+        ),
         ("arp-caching", ("drop", "drop", "ip-only", "proxy-learning", "trapped", "learning")),
         ("cloud-l3", ("drop", "drop", "strict-pair", "proxy-learning", "dropped", "static")),
     ],
