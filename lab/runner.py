@@ -147,6 +147,11 @@ class RunReport:
             "versions": dict(self.versions),
             "stalls": self.stalls,
             "bfd_events": [self._bfd_json(e) for e in self.bfd_events],
+            "ovn_events": [
+                {"t_ms": round((e["t"] - self.started) * 1000, 1)}
+                | {k: v for k, v in e.items() if k != "t"}
+                for e in self.ovn_events
+            ],
             "service": self.service.as_json(self.started) if self.service is not None else None,
             **self._accounting_json(),
         }

@@ -91,6 +91,10 @@ def start(path: Path) -> Lab:
 
 @pytest.fixture
 def ovn_lab(tmp_path: Path) -> Iterator[Lab]:
+    """Name: ovn_lab. Scope: function. Depends: tmp_path.
+
+    A started lab of two instances and an observer on ``sdn: {engine: ovn}``, no VIP port;
+    skips with the engine's reason where OVS/OVN cannot run. Closed after the test."""
     lab = start(scenario_file(tmp_path, reserve=False))
     try:
         yield lab
@@ -100,6 +104,9 @@ def ovn_lab(tmp_path: Path) -> Iterator[Lab]:
 
 @pytest.fixture
 def vport_lab(tmp_path: Path) -> Iterator[Lab]:
+    """Name: vport_lab. Scope: function. Depends: tmp_path.
+
+    As :func:`ovn_lab`, with a Neutron port reserving the VIP (``vips: [{port: ...}]``)."""
     lab = start(scenario_file(tmp_path, reserve=True))
     try:
         yield lab

@@ -29,23 +29,17 @@ from lab.ovn import engine
 from lab.routers.spec import Routers, load_scenario_with_routers, start_routers
 from lab.sdn.probe import FrameSink, marker, send_frames
 from lab.steps import Inject
+from tests.lab import test_ovn_engine
 from tests.lab.test_faults import params_of, takeover, wait_holding
 from tests.lab.test_keepalived import SHORT
-from tests.lab.test_ovn_engine import scenario_file, start
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(engine.missing() is not None, reason=engine.missing() or ""),
 ]
 
-
-@pytest.fixture
-def ovn_lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = start(scenario_file(tmp_path, reserve=False))
-    try:
-        yield lab
-    finally:
-        lab.close()
+#: The engine tests' fixture (a started ovn lab), shared rather than copied.
+ovn_lab = test_ovn_engine.ovn_lab
 
 
 def frame(src: Node, dst: Node, name: str, *, dport: int = 4000, proto: int | None = None) -> bytes:

@@ -323,6 +323,19 @@ def test_the_report_shows_the_bfd_component() -> None:
     }
 
 
+def test_the_json_report_carries_ovns_events_on_the_runs_clock() -> None:
+    report = RunReport("vip-port-ovn", "bundled", started=100.0)
+    report.ovn_events = [
+        {"t": 101.25, "event": "bind-vport", "port": "vip", "parent": "second"},
+        {"t": 101.5, "event": "port-binding", "port": "vip", "chassis": "bound", "up": True},
+    ]
+    assert report.as_json()["ovn_events"] == [
+        {"t_ms": 1250.0, "event": "bind-vport", "port": "vip", "parent": "second"},
+        {"t_ms": 1500.0, "event": "port-binding", "port": "vip", "chassis": "bound", "up": True},
+    ]
+    assert RunReport("seed", "keepalived").as_json()["ovn_events"] == []
+
+
 def test_the_failover_plot_draws_the_bfd_component(tmp_path: Path) -> None:
     rec = host_down_recording()
     (f,) = measure_failovers(rec, end=10.0)
