@@ -162,8 +162,14 @@ def ovn_routers(tmp_path: Path, impl: str) -> Iterator[tuple[Lab, Routers]]:
 
 def _inject_zero(lab: Lab, routers: Routers) -> float:
     """A priority-0 advert from ha_first's own port (port security lets it pass), with the
-    group's interval (keepalived drops one that differs): the backup takes over after its
-    Skew_Time."""
+    group's interval (keepalived drops one that differs), once ha_first is frozen.
+
+    Frozen first, because a running master's next advert, due within one interval, would reset
+    the backup's timer to Master_Down_Interval whenever it came before Skew_Time: a race, not a
+    test (it failed one CI rehearsal). Frozen, the backup takes over Skew_Time after the
+    injected advert, where the freeze alone would take Master_Down_Interval from the last real
+    one: :func:`test_process_and_link_faults_fail_over_on_ovn` tells the two apart."""
+    faults.freeze(lab, "ha_first")
     advert = {
         "priority": 0,
         "interval": params_of(routers["ha_first"]).advert_int,
@@ -200,7 +206,14 @@ def test_process_and_link_faults_fail_over_on_ovn(
     wait this test has no business with."""
     lab, routers = ovn_routers
     at = FAULTS[kind](lab, routers)
-    print(f"\n{kind}: ha_second MASTER {takeover(routers, at) * 1000:.1f} ms after it")
+    took = takeover(routers, at)
+    print(f"\n{kind}: ha_second MASTER {took * 1000:.1f} ms after it")
+    if kind == "inject":
+        # The injected advert, not the freeze, made it: the freeze alone would have taken at
+        # least Master_Down_Interval less one interval (the last real advert came at most one
+        # interval before it), where the advert takes Skew_Time.
+        backup = params_of(routers["ha_second"])
+        assert took < backup.master_down_interval - backup.advert_int, took
     if kind == "crash":
         # The dead daemon removed nothing: both nodes hold the VIP.
         wait_holding(lab, routers, {"ha_first": True, "ha_second": True})
