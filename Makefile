@@ -80,6 +80,8 @@ schema: setup ## regenerate lab/scenario.schema.json and lab/sweep.schema.json f
 
 bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	$(VENV)/bin/python benchmarks/build_time.py
+	@# The real OVN as a fabric engine against the emulated one: build time and RTT (~30 s).
+	$(VENV)/bin/python benchmarks/ovn_engine.py --runs 5 --pings 200 --json docs/bench/ovn-engine.json
 	@# The wire fuzzer: 20,000 mutated adverts per family x mode at a bundled pair (~5 min);
 	@# make test fuzzes 300 of each.
 	$(VENV)/bin/python benchmarks/wire_fuzz.py --count 20000 --seed 1 --out docs/bench/wire-fuzz/runs.jsonl
