@@ -320,6 +320,8 @@ def link_flap(
     _defer_once(lab, "link-flap", "link flaps", lambda: _cancel_flaps(state))
     # Recorded before the timer starts, so the history never shows the link up first.
     _record(lab, "link-flap", node, at, f"down for {down_for:g}s")
+    # Due down_for after the link went down, not after the bookkeeping above.
+    timer.interval = max(0.0, at + down_for - clock.now())
     timer.start()
     return at
 
