@@ -17,10 +17,9 @@ import pytest
 import yaml
 
 from lab.lab import Lab
-from lab.runner import ScenarioRun
 from lab.scenario import SCENARIO_DIR, Scenario
 from lab.sdn.profiles import PROFILES, Knobs
-from tests.matrix import cell, sliced
+from tests.scenarios.test_garp_storm import profile_cells, storm_holds
 
 SCENARIO = SCENARIO_DIR / "na-storm.yaml"
 
@@ -42,18 +41,10 @@ def _data(profile: str) -> dict:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every profile where IPv6 resolves, the implementations of ``--impl`` taking turns
-    (``MATRIX=full``: each with each)."""
-    if "v6_profile" not in metafunc.fixturenames:
-        return
-    impls = metafunc.config.getoption("impl") or ["keepalived"]
-    cells, keep = [], set()
-    profiles = [p for p, knobs in PROFILES.items() if resolves_ipv6(knobs)]
-    for n, profile in enumerate(profiles):
-        for impl in impls:
-            cells.append(cell(profile, impl, id=f"{impl}-{profile}"))
-        keep.add(f"{impls[n % len(impls)]}-{profile}")
-    metafunc.parametrize(("v6_profile", "scenario_impl"), sliced(cells, keep))
+    """Every profile where IPv6 resolves, the implementations of ``--impl`` taking turns."""
+    if "v6_profile" in metafunc.fixturenames:
+        profiles = [p for p, knobs in PROFILES.items() if resolves_ipv6(knobs)]
+        profile_cells(metafunc, profiles, ("v6_profile", "scenario_impl"))
 
 
 @pytest.mark.lab
@@ -62,20 +53,8 @@ def test_na_storm_poisons_only_where_the_profile_lets_it(
     v6_profile: str, scenario_impl: str
 ) -> None:
     """The scenario's steps on ``v6_profile``, its storm judged against the knobs' prediction."""
-    data = _data(v6_profile)
-    steps = data["steps"]
-    judged = next(i for i, s in enumerate(steps) if "failover" in (s.get("expect") or {}))
-    expect = {"no_master_ms": {"max": 0}, "two_masters_ms": {"max": 0}}
-    expect["blackhole_ms"] = {"min": 1} if poisoned(PROFILES[v6_profile]) else {"max": 0}
-    steps[judged] = {"name": f"the storm on {v6_profile}", "expect": {"failover": expect}}
-    report = ScenarioRun(Scenario.model_validate(data), impl=scenario_impl).execute()
-    report.raise_if_inconclusive()  # a host stall spoiled a timed expectation: run again
-    failed = [f"{s.name}: {s.detail}" for s in report.steps if not s.ok]
-    assert failed == [], f"na-storm on {v6_profile} with {scenario_impl}"
-    (failover,) = report.failovers
-    print(
-        f"\nna-storm on {v6_profile} with {scenario_impl}: blackhole "
-        f"{failover.blackhole_ms:.1f} ms, no master {failover.no_master_ms:.1f} ms"
+    storm_holds(
+        _data(v6_profile), v6_profile, scenario_impl, poisoned=poisoned(PROFILES[v6_profile])
     )
 
 
