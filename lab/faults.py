@@ -103,12 +103,8 @@ class _FaultState:
     table_loaded: bool = False
     last_commit_span: float = 0.0
     """How long after the ruleset was handed over nft had certainly committed it (s)."""
-    flaps: list[tuple[threading.Timer, threading.Event]] = dataclasses.field(default_factory=list)
+    flaps: list[_Flap] = dataclasses.field(default_factory=list)
     """The link flaps still pending (an ended one is dropped when the next one starts)."""
-    flap_cancels: dict[threading.Event, Callable[[], None]] = dataclasses.field(
-        default_factory=dict
-    )
-    """How to cut each pending flap short at teardown, by its ``done`` event."""
     undos: set[Any] = dataclasses.field(default_factory=set)
     """The keys of the undos already on the lab's teardown stack (:func:`_defer_once`)."""
     service_flaps: list[threading.Event] = dataclasses.field(default_factory=list)
@@ -204,20 +200,50 @@ def _taps(lab: Lab, node: str) -> list[str]:
     return [p.tap for p in lab.node(node).ports]
 
 
-def _set_taps(lab: Lab, node: str, state: str) -> float:
-    """Set every fabric tap of ``node`` up or down; return the time the kernel acknowledged.
+class _TapSwitch:
+    """A node's fabric taps, ready to be set up or down: a netlink socket of its own and the
+    link indices resolved, so that the change itself is one request per tap.
 
-    A netlink socket of its own per call: the fabric's shared ``IPRoute`` is not thread-safe,
-    and link flaps come back up from a timer thread.
+    Its own socket because the fabric's shared ``IPRoute`` is not thread-safe and a link flap
+    comes back up from its own thread; pyroute2's ``IPRoute`` is used only by the thread that
+    made it, so each thread makes its own switch.
     """
-    sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
-    with IPRoute(use_socket=sock) as ipr:
-        for tap in _taps(lab, node):
-            index = link_index(ipr, tap)
-            if index is None:
-                raise LabError(f"the fabric has no device {tap} for {node}")
-            ipr.link("set", index=index, state=state)
+
+    def __init__(self, lab: Lab, node: str) -> None:
+        sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+        self._ipr = IPRoute(use_socket=sock)
+        self.indices: list[int] = []
+        try:
+            for tap in _taps(lab, node):
+                index = link_index(self._ipr, tap)
+                if index is None:
+                    raise LabError(f"the fabric has no device {tap} for {node}")
+                self.indices.append(index)
+        except BaseException:
+            self._ipr.close()
+            raise
+
+    def set(self, state: str) -> float:
+        """Set every tap ``up`` or ``down``; return the time the kernel acknowledged the last."""
+        for index in self.indices:
+            self._ipr.link("set", index=index, state=state)
         return clock.now()
+
+    def close(self) -> None:
+        """Close the netlink socket."""
+        self._ipr.close()
+
+    def __enter__(self) -> _TapSwitch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _set_taps(lab: Lab, node: str, state: str) -> float:
+    """Set every fabric tap of ``node`` up or down; return the time the kernel acknowledged."""
+    with _TapSwitch(lab, node) as taps:
+        return taps.set(state)
 
 
 def host_down(lab: Lab, node: str) -> float:
@@ -271,6 +297,28 @@ def host_up(lab: Lab, node: str) -> float:
     return _record(lab, "host-up", node, _set_taps(lab, node, "up"))
 
 
+@dataclasses.dataclass(eq=False)
+class _Flap:
+    """One pending link flap: its thread, and how it ends."""
+
+    thread: threading.Thread
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    """Set once the link is back up (at its due time or cut short), or the flap failed."""
+    cut_short: threading.Event = dataclasses.field(default_factory=threading.Event)
+    """Set at teardown: bring the link up now, and record nothing."""
+    error: BaseException | None = None
+    """Why the link could not be brought back up, for :func:`wait_link_up` to raise."""
+
+    def cancel(self) -> None:
+        """End the flap now, with the link up (the flap's own thread does it)."""
+        self.cut_short.set()
+        self.done.wait(CANCEL_SECONDS)
+
+
+#: How long teardown waits for a cut-short flap's thread to bring its link up.
+CANCEL_SECONDS = 5.0
+
+
 def link_flap(
     lab: Lab,
     node: str,
@@ -280,76 +328,76 @@ def link_flap(
 ) -> float:
     """``link-flap``: take the node's fabric ports down now and back up ``down_for`` s later.
 
-    Returns at once with the time the link went down; a timer brings it back up (recorded in
-    :func:`history` as ``link-up``, and passed to ``on_up``). :func:`wait_link_up` blocks until
-    then. At teardown a pending flap is cut short and the link brought up.
+    Returns at once with the time the link went down; the flap's thread brings it back up
+    (recorded in :func:`history` as ``link-up``, with how late after its due time, and passed to
+    ``on_up``). :func:`wait_link_up` blocks until then. At teardown a pending flap is cut
+    short and the link brought up.
+
+    The thread opens its netlink socket and resolves the taps while the link is down, so that
+    at the due time only the ``up`` requests are left: done at the due time, the dump of the
+    fabric's links made the link come up late by however long the runner took to make it.
     """
     if down_for <= 0:
         raise UsageError(f"link-flap down_for must be positive, not {down_for:g}")
     state = _state(lab)
-    done = threading.Event()
-
-    def up() -> None:
-        """Bring the link back up (runs in the timer thread)."""
-        try:
-            at = _set_taps(lab, node, "up")
-            _record(lab, "link-up", node, at, f"after {down_for:g}s down")
-            if on_up is not None:
-                on_up(at)
-        finally:
-            done.set()
-
     at = _set_taps(lab, node, "down")
-    timer = threading.Timer(down_for, up)
-    timer.daemon = True
+    due = at + down_for
 
-    def cancel() -> None:
-        """At teardown: end a pending flap early, with the link up."""
-        timer.cancel()
-        if not done.is_set():
-            _set_taps(lab, node, "up")
-            done.set()
+    def bring_up() -> None:
+        """Hold the link down until it is due, then bring it up (the flap's thread)."""
+        try:
+            with _TapSwitch(lab, node) as taps:
+                flap.cut_short.wait(max(0.0, due - clock.now()))
+                up_at = taps.set("up")
+            if not flap.cut_short.is_set():
+                late = clock.ms(up_at - due)
+                _record(lab, "link-up", node, up_at, f"after {down_for:g}s down (+{late:.1f} ms)")
+                if on_up is not None:
+                    on_up(up_at)
+        except Exception as exc:  # handed to wait_link_up, not lost in the thread
+            flap.error = exc
+        finally:
+            flap.done.set()
 
+    flap = _Flap(threading.Thread(target=bring_up, name=f"link-flap {node}", daemon=True))
     with state.lock:
         # An ended flap has nothing left to wait for or to cut short: forget it, so a
-        # long-lived lab does not keep every flap's timer.
-        state.flaps = [(t, d) for t, d in state.flaps if not d.is_set()]
-        state.flaps.append((timer, done))
-        state.flap_cancels = {d: c for d, c in state.flap_cancels.items() if not d.is_set()}
-        state.flap_cancels[done] = cancel
+        # long-lived lab does not keep every flap's thread.
+        state.flaps = [f for f in state.flaps if not f.done.is_set()]
+        state.flaps.append(flap)
     _defer_once(lab, "link-flap", "link flaps", lambda: _cancel_flaps(state))
-    # Recorded before the timer starts, so the history never shows the link up first.
+    # Recorded before the thread starts, so the history never shows the link up first.
     _record(lab, "link-flap", node, at, f"down for {down_for:g}s")
-    # Due down_for after the link went down, not after the bookkeeping above.
-    timer.interval = max(0.0, at + down_for - clock.now())
-    timer.start()
+    flap.thread.start()
     return at
 
 
 def _cancel_flaps(state: _FaultState) -> None:
     """At teardown: cut every pending link flap short, with its link up, and forget them all.
 
-    A flap's timer and its cancel hold the lab; kept in the lab's entry of :data:`_STATE`,
-    they held the lab itself alive, so that every lab that ever flapped a link stayed in the
-    runner's memory after its teardown (found by the soak, docs/benchmarks.md).
+    A flap's thread holds the lab; kept in the lab's entry of :data:`_STATE`, flaps held the
+    lab itself alive, so that every lab that ever flapped a link stayed in the runner's memory
+    after its teardown (found by the soak, docs/benchmarks.md).
     """
     with state.lock:
-        cancels = list(state.flap_cancels.values())
-    for cancel in cancels:
-        cancel()
+        flaps = list(state.flaps)
+    for flap in flaps:
+        flap.cancel()
     with state.lock:
         state.flaps.clear()
-        state.flap_cancels.clear()
 
 
 def wait_link_up(lab: Lab, timeout: float) -> None:
-    """Block until every pending link flap of ``lab`` has brought its link back up."""
+    """Block until every pending link flap of ``lab`` has brought its link back up; raise
+    :class:`~lab.errors.LabError` if one did not, or could not."""
     deadline = clock.now() + timeout
     with _state(lab).lock:
         flaps = list(_state(lab).flaps)
-    for _, done in flaps:
-        if not done.wait(max(0.0, deadline - clock.now())):
+    for flap in flaps:
+        if not flap.done.wait(max(0.0, deadline - clock.now())):
             raise LabError(f"a link flap of lab {lab.id} did not end within {timeout:g}s")
+        if flap.error is not None:
+            raise LabError(f"a link flap of lab {lab.id} could not bring its link up: {flap.error}")
 
 
 # --- nftables faults ----------------------------------------------------------------------------
