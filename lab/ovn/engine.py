@@ -1,13 +1,15 @@
 """Open vSwitch and OVN, run inside one lab's fabric namespace: ``sdn: {engine: ovn}``.
 
-One "hypervisor" per lab: the Open_vSwitch database and ``ovs-vswitchd --disable-system``
-(the userspace datapath: this kernel may have no openvswitch module) with a ``netdev`` br-int,
-the NB and SB databases, ``ovn-northd`` and ``ovn-controller``. Each runs in the foreground as
-a child of the lab's sandbox (``Namespace.popen``), so the kernel takes it with the sandbox
-even when the runner is SIGKILLed; and every file (databases, sockets, pid files, logs, control
-sockets) lives in :data:`RUN_DIR` of the fabric's private ``/run``, a tmpfs of the keeper's mount
-namespace, which goes when the keeper goes. Parallel labs therefore share no path, and nothing
-is started in, or written to, the root namespace.
+The central part (the NB and SB databases, ``ovn-northd``) and the first "hypervisor" (the
+Open_vSwitch database and ``ovs-vswitchd --disable-system``, the userspace datapath: this
+kernel may have no openvswitch module, with a ``netdev`` br-int, and ``ovn-controller``) run in
+the fabric; a lab whose instances name a second host runs that chassis in a namespace of its
+own (:mod:`lab.ovn.hypervisor`), with the same tools (:class:`DaemonGroup`). Each runs in the
+foreground as a child of the lab's sandbox (``Namespace.popen``), so the kernel takes it with
+the sandbox even when the runner is SIGKILLed; and every file (databases, sockets, pid files,
+logs, control sockets) lives in :data:`RUN_DIR` of its namespace's private ``/run``, a tmpfs
+of the keeper's mount namespace, which goes when the keeper goes. Parallel labs therefore
+share no path, and nothing is started in, or written to, the root namespace.
 
 The processes are stopped in reverse order on the lab's ``defer`` stack (SIGTERM, then
 SIGKILL after :data:`STOP_SECONDS`). Waits poll real conditions against deadlines
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 #: The integration bridge, as in every OVN deployment.
 BRIDGE = "br-int"
+#: The chassis of a lab whose instances name no host.
+DEFAULT_CHASSIS = "vrrp-lab-hv1"
+#: The SB's TCP port on the underlay, for chassis outside the fabric (OVN's usual one).
+SB_PORT = 6642
 #: How long a daemon gets to exit on SIGTERM before SIGKILL.
 STOP_SECONDS = 3.0
 #: How long a start may take before the engine gives up (about 0.4 s here, unloaded).
@@ -50,6 +56,7 @@ PROGRAMS = {
     "ovn-nbctl": "ovn-central",
     "ovn-sbctl": "ovn-central",
     "ovn-controller": "ovn-host",
+    "ovn-appctl": "ovn-host",
 }
 SCHEMAS = {
     "conf.db": ("/usr/share/openvswitch/vswitch.ovsschema", "openvswitch-switch"),
@@ -90,14 +97,16 @@ class Daemon:
     log: str
 
 
-class OvnEngine:
-    """OVS + OVN in a fabric namespace. :meth:`start` once; :meth:`close` on the defer stack."""
+class DaemonGroup:
+    """OVS/OVN daemons in one namespace, their files in its :data:`RUN_DIR`: the tools to
+    start, watch and stop them, and a chassis's half (:meth:`start_switch`,
+    :meth:`spawn_controller`). :meth:`close` on the defer stack."""
 
-    def __init__(self, namespace: Namespace) -> None:
+    def __init__(self, namespace: Namespace, label: str = "engine ovn") -> None:
         self.namespace = namespace
+        self.label = label
+        """How errors name this group (``engine ovn``, ``engine ovn, host compute-2``)."""
         self.daemons: list[Daemon] = []
-        self.start_seconds: float | None = None
-        """How long :meth:`start` took, databases to a running ovn-controller."""
         self.restarts: list[str] = []
         """Daemons restarted during the build, and why (see :meth:`restart_controller`)."""
 
@@ -114,7 +123,7 @@ class OvnEngine:
             return self.namespace.run(argv, timeout=timeout).stdout
         except CommandFailed as exc:
             tool = next((a for a in argv if not a.startswith(("env", "OVS_", "OVN_"))), argv[0])
-            raise LabError(f"engine ovn: {tool} failed: {exc}") from None
+            raise LabError(f"{self.label}: {tool} failed: {exc}") from None
 
     def log_tail(self, daemon: Daemon, lines: int = 3) -> str:
         """The last lines of a daemon's log, for an error message."""
@@ -131,7 +140,7 @@ class OvnEngine:
             code = daemon.proc.poll()
             if code is not None:
                 raise LabError(
-                    f"engine ovn: {daemon.name} exited with {code}: {self.log_tail(daemon)}"
+                    f"{self.label}: {daemon.name} exited with {code}: {self.log_tail(daemon)}"
                 )
 
     def _spawn(self, name: str, argv: list[str]) -> Daemon:
@@ -159,52 +168,29 @@ class OvnEngine:
             accept=lambda seen: seen == "listening",
         )
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    # -- a chassis's half ---------------------------------------------------------------------
 
-    def start(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
-        """Create the databases and start every daemon; register :meth:`close` on ``defer``.
+    def start_ovs_db(self) -> Daemon:
+        """Create the Open_vSwitch database and start its server (not awaited)."""
+        schema, _ = SCHEMAS["conf.db"]
+        self.run(env_argv(["ovsdb-tool", "create", f"{RUN_DIR}/conf.db", schema]))
+        return self._spawn_server("ovsdb-server", "conf.db", "db.sock")
 
-        Raises :class:`EnvironmentMissing` (one line: what, and how to fix it) when a program is
-        missing or a daemon does not come up.
-        """
-        reason = missing()
-        if reason:
-            raise EnvironmentMissing(reason)
-        began = time.perf_counter()
-        self.path("").mkdir(mode=0o700, parents=True, exist_ok=True)
-        defer("ovn engine", self.close)
-        try:
-            self._start()
-        except (LabError, WaitTimeout) as exc:
-            raise EnvironmentMissing(
-                f"engine ovn did not start: {exc}; logs in the fabric's {RUN_DIR} "
-                f"(vrrp-lab shell fabric); {INSTALL_HINT} and check that ovs-vswitchd "
-                "--disable-system runs here"
-            ) from None
-        self.start_seconds = time.perf_counter() - began
+    def _spawn_server(self, name: str, db: str, sock: str) -> Daemon:
+        return self._spawn(
+            name,
+            [
+                "ovsdb-server",
+                f"{RUN_DIR}/{db}",
+                f"--remote=punix:{RUN_DIR}/{sock}",
+                f"--pidfile={RUN_DIR}/{name}.pid",
+                f"--unixctl={RUN_DIR}/{name}.ctl",
+            ],
+        )
 
-    def _start(self) -> None:
-        for db, (schema, _) in SCHEMAS.items():
-            self.run(env_argv(["ovsdb-tool", "create", f"{RUN_DIR}/{db}", schema]))
-        servers = []
-        for name, db, sock in (
-            ("ovsdb-server", "conf.db", "db.sock"),
-            ("ovsdb-server-nb", "nb.db", "nb.sock"),
-            ("ovsdb-server-sb", "sb.db", "sb.sock"),
-        ):
-            daemon = self._spawn(
-                name,
-                [
-                    "ovsdb-server",
-                    f"{RUN_DIR}/{db}",
-                    f"--remote=punix:{RUN_DIR}/{sock}",
-                    f"--pidfile={RUN_DIR}/{name}.pid",
-                    f"--unixctl={RUN_DIR}/{name}.ctl",
-                ],
-            )
-            servers.append((daemon, sock))
-        for daemon, sock in servers:
-            self._await_socket(daemon, sock)
+    def start_switch(self, system_id: str, encap_ip: str, sb_remote: str) -> None:
+        """Name the chassis in the Open_vSwitch database (running), start ovs-vswitchd and
+        create br-int: what ovn-controller needs before it starts."""
         self.run(
             vsctl(
                 "init",
@@ -212,12 +198,10 @@ class OvnEngine:
                 "set",
                 "Open_vSwitch",
                 ".",
-                # The chassis: one per lab, named after the fabric; Geneve on loopback is what a
-                # single chassis needs to be complete (no tunnel is ever made to itself).
-                "external_ids:system-id=vrrp-lab-hv1",
-                f"external_ids:ovn-remote={SB_DB}",
+                f"external_ids:system-id={system_id}",
+                f"external_ids:ovn-remote={sb_remote}",
                 "external_ids:ovn-encap-type=geneve",
-                "external_ids:ovn-encap-ip=127.0.0.1",
+                f"external_ids:ovn-encap-ip={encap_ip}",
                 "external_ids:ovn-bridge-datapath-type=netdev",
                 no_wait=True,
             )
@@ -247,30 +231,44 @@ class OvnEngine:
                 "other-config:disable-in-band=true",
             )
         )
-        northd = self._spawn(
-            "ovn-northd",
-            [
-                "ovn-northd",
-                f"--ovnnb-db={NB_DB}",
-                f"--ovnsb-db={SB_DB}",
-                f"--pidfile={RUN_DIR}/ovn-northd.pid",
-                f"--unixctl={RUN_DIR}/ovn-northd.ctl",
-            ],
-        )
-        self._await_socket(northd, "ovn-northd.ctl")
-        self._spawn_controller()
-        # The chassis is registered in the SB once ovn-controller has connected to both DBs.
-        wait_until(
-            self._chassis,
-            timeout=START_SECONDS,
-            what="ovn-controller to register its chassis in the SB database",
-        )
 
-    def _spawn_controller(self) -> Daemon:
-        # ovn-controller has no --unixctl: its control socket is OVN_RUNDIR/ovn-controller.PID.ctl.
+    def spawn_controller(self) -> Daemon:
+        """Start ovn-controller (not awaited: :meth:`controller_status`)."""
+        # ovn-controller has no --unixctl: its control socket is OVN_RUNDIR/ovn-controller.PID.ctl,
+        # PID as the sandbox's PID namespace numbers it (the pid file's, not Popen's).
         return self._spawn(
             "ovn-controller",
             ["ovn-controller", OVS_DB, f"--pidfile={RUN_DIR}/ovn-controller.pid"],
+        )
+
+    def controller_status(self) -> str:
+        """The running ovn-controller's SB connection (``connected``, ``not connected``), or
+        why it cannot be asked yet. Asks the process the pid file names, over its control
+        socket: a controller that died leaves its pid file and socket file behind, and its
+        Chassis row in the SB, but nothing answers on that socket."""
+        self.check()
+        try:
+            pid = self.path("ovn-controller.pid").read_text().strip()
+        except OSError:
+            return "no pid file yet"
+        ctl = f"{RUN_DIR}/ovn-controller.{pid}.ctl"
+        if not pid or not self.path(Path(ctl).name).is_socket():
+            return f"no control socket {ctl} yet"
+        try:
+            out = self.namespace.run(
+                env_argv(["ovn-appctl", "-t", ctl, "connection-status"]), timeout=START_SECONDS
+            ).stdout
+        except CommandFailed as exc:
+            return f"ovn-appctl -t {ctl} failed: {exc}"
+        return out.strip()
+
+    def await_controller(self, what: str) -> None:
+        """Wait until ovn-controller (the one now running) is connected to the SB."""
+        wait_until(
+            self.controller_status,
+            accept=lambda seen: seen == "connected",
+            timeout=START_SECONDS,
+            what=what,
         )
 
     def controller_crashed(self) -> bool:
@@ -278,32 +276,25 @@ class OvnEngine:
         return any(d.name == "ovn-controller" and (d.proc.poll() or 0) < 0 for d in self.daemons)
 
     def restart_controller(self) -> None:
-        """Start a new ovn-controller in place of one that died, and wait for its chassis.
+        """Start a new ovn-controller in place of one that died, and wait until it is connected.
 
         Used once, during a build: ovn-controller 23.03 was seen to die of SIGSEGV right after
         connecting to br-int, once in about a hundred builds (its log ends at "OVS OpenFlow
-        connection reconnected, force recompute"). The crash is logged, not hidden.
+        connection reconnected, force recompute"). The crash is logged, not hidden. The wait is
+        on the new process's own connection: the dead one's Chassis row stays in the SB, so
+        the row says nothing.
         """
         dead = next(d for d in self.daemons if d.name == "ovn-controller")
         log.warning(
-            "engine ovn: ovn-controller died (%s): %s; starting it again",
+            "%s: ovn-controller died (%s): %s; starting it again",
+            self.label,
             dead.proc.returncode,
             self.log_tail(dead),
         )
         self.daemons.remove(dead)
         self.restarts.append(f"ovn-controller exited with {dead.proc.returncode}")
-        self._spawn_controller()
-        wait_until(
-            self._chassis,
-            timeout=START_SECONDS,
-            what="the restarted ovn-controller to register its chassis",
-        )
-
-    def _chassis(self) -> str:
-        self.check()
-        return self.run(
-            env_argv(["ovn-sbctl", f"--db={SB_DB}", "--bare", "--columns=name", "list", "Chassis"])
-        ).strip()
+        self.spawn_controller()
+        self.await_controller("the restarted ovn-controller to connect to the SB")
 
     def close(self) -> None:
         """Stop the daemons newest first (SIGTERM, then SIGKILL); the sandbox reaps the rest."""
@@ -315,7 +306,153 @@ class OvnEngine:
                 try:
                     proc.wait(timeout=STOP_SECONDS)
                 except subprocess.TimeoutExpired:
-                    log.warning("engine ovn: %s ignored SIGTERM; killing it", daemon.name)
+                    log.warning("%s: %s ignored SIGTERM; killing it", self.label, daemon.name)
                     proc.kill()
                     proc.wait()
         self.daemons.clear()
+
+
+class OvnEngine(DaemonGroup):
+    """The central part (NB, SB, northd) and the first chassis, in the fabric namespace.
+
+    :meth:`start` once; :meth:`close` on the defer stack.
+    """
+
+    def __init__(self, namespace: Namespace) -> None:
+        super().__init__(namespace)
+        self.start_seconds: float | None = None
+        """How long :meth:`start` took, databases to a connected ovn-controller."""
+
+    def start(
+        self,
+        defer: Callable[[str, Callable[[], Any]], None],
+        *,
+        system_id: str = DEFAULT_CHASSIS,
+        encap_ip: str = "127.0.0.1",
+    ) -> None:
+        """Create the databases and start every daemon; register :meth:`close` on ``defer``.
+
+        ``encap_ip`` is the chassis's Geneve endpoint: loopback is all a lone chassis needs to
+        be complete (no tunnel is ever made to itself). Raises :class:`EnvironmentMissing` (one
+        line: what, and how to fix it) when a program is missing or a daemon does not come up.
+        """
+        reason = missing()
+        if reason:
+            raise EnvironmentMissing(reason)
+        began = time.perf_counter()
+        self.path("").mkdir(mode=0o700, parents=True, exist_ok=True)
+        defer("ovn engine", self.close)
+        try:
+            self._start(system_id, encap_ip)
+        except (LabError, WaitTimeout) as exc:
+            raise not_started(exc, self.namespace.name) from None
+        self.start_seconds = time.perf_counter() - began
+
+    def _start(self, system_id: str, encap_ip: str) -> None:
+        for db in ("nb.db", "sb.db"):
+            schema, _ = SCHEMAS[db]
+            self.run(env_argv(["ovsdb-tool", "create", f"{RUN_DIR}/{db}", schema]))
+        servers = [
+            (self.start_ovs_db(), "db.sock"),
+            (self._spawn_server("ovsdb-server-nb", "nb.db", "nb.sock"), "nb.sock"),
+            (self._spawn_server("ovsdb-server-sb", "sb.db", "sb.sock"), "sb.sock"),
+        ]
+        for daemon, sock in servers:
+            self._await_socket(daemon, sock)
+        self.start_switch(system_id, encap_ip, SB_DB)
+        northd = self._spawn(
+            "ovn-northd",
+            [
+                "ovn-northd",
+                f"--ovnnb-db={NB_DB}",
+                f"--ovnsb-db={SB_DB}",
+                f"--pidfile={RUN_DIR}/ovn-northd.pid",
+                f"--unixctl={RUN_DIR}/ovn-northd.ctl",
+            ],
+        )
+        self._await_socket(northd, "ovn-northd.ctl")
+        self.spawn_controller()
+        self.await_controller("ovn-controller to connect to the SB database")
+
+    def serve_sb(self, address: str) -> None:
+        """Let the SB database also listen on TCP ``address`` (the underlay), for the
+        chassis in other namespaces: a unix socket of the fabric's private /run is out of
+        their reach."""
+        self.run(
+            env_argv(
+                [
+                    "ovs-appctl",
+                    "-t",
+                    f"{RUN_DIR}/ovsdb-server-sb.ctl",
+                    "ovsdb-server/add-remote",
+                    f"ptcp:{SB_PORT}:{address}",
+                ]
+            )
+        )
+
+    def chassis(self) -> list[str]:
+        """The names of the chassis registered in the SB."""
+        out = self.run(
+            env_argv(["ovn-sbctl", f"--db={SB_DB}", "--bare", "--columns=name", "list", "Chassis"])
+        )
+        return sorted(out.split())
+
+    def chassis_ids(self) -> dict[str, str]:
+        """Each registered chassis's row UUID → its name."""
+        out = self.run(
+            env_argv(
+                [
+                    "ovn-sbctl",
+                    f"--db={SB_DB}",
+                    "--format=csv",
+                    "--no-headings",
+                    "--columns=_uuid,name",
+                    "list",
+                    "Chassis",
+                ]
+            )
+        )
+        rows = (line.split(",", 1) for line in out.splitlines() if "," in line)
+        return {uuid: name.strip('"') for uuid, name in rows}
+
+    def await_chassis(self, names: list[str]) -> None:
+        """Wait until every chassis of ``names`` is registered in the SB."""
+        wait_until(
+            self.chassis,
+            accept=lambda seen: set(names) <= set(seen),
+            timeout=START_SECONDS,
+            what=f"the chassis {', '.join(names)} to register in the SB database",
+        )
+
+    def port_chassis(self, port_id: str) -> str | None:
+        """The chassis a logical port is bound to now (its name), or None when unbound."""
+        uuid = self.run(
+            env_argv(
+                [
+                    "ovn-sbctl",
+                    f"--db={SB_DB}",
+                    "--bare",
+                    "--columns=chassis",
+                    "find",
+                    "Port_Binding",
+                    f"logical_port={port_id}",
+                ]
+            )
+        ).strip()
+        if not uuid:
+            return None
+        return (
+            self.run(env_argv(["ovn-sbctl", f"--db={SB_DB}", "get", "Chassis", uuid, "name"]))
+            .strip()
+            .strip('"')
+        )
+
+
+def not_started(exc: Exception, where: str) -> EnvironmentMissing:
+    """The one-line error of a chassis or engine that did not come up, with where its logs are
+    (``where``: the namespace's name, as ``vrrp-lab shell`` takes it)."""
+    return EnvironmentMissing(
+        f"engine ovn did not start: {exc}; logs in {where}'s {RUN_DIR} "
+        f"(vrrp-lab shell {where}); {INSTALL_HINT} and check that ovs-vswitchd "
+        "--disable-system runs here"
+    )
