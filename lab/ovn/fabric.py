@@ -24,7 +24,7 @@ from lab.errors import LabError, UsageError
 from lab.node import Namespace
 from lab.ovn.engine import BRIDGE, DEFAULT_CHASSIS, SB_PORT, DaemonGroup, OvnEngine, vsctl
 from lab.ovn.events import BindingWatch
-from lab.ovn.hypervisor import Hypervisor, connect, plug_underlay, tunnel_ip
+from lab.ovn.hypervisor import Hypervisor, connect, introduce, plug_underlay, tunnel_ip
 from lab.ovn.nb import INSTALL_SECONDS, join, nbctl, neutron_json, row_commands, switch_name
 from lab.ovn.neutron import NeutronPort, bound_virtual_ports, lsp_rows
 from lab.port import LabPort
@@ -186,6 +186,7 @@ class OvnFabric:
         self.engine.serve_sb(str(hub))
         for hypervisor in self.hypervisors:
             hypervisor.start(defer, f"tcp:{hub}:{SB_PORT}")
+            introduce(self.engine, hub, hypervisor, hypervisor.address)
         for hypervisor in self.hypervisors:
             hypervisor.await_controller(f"{hypervisor.label}: ovn-controller to connect to the SB")
         self.engine.await_chassis(self.chassis_names)

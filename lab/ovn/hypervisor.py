@@ -30,6 +30,7 @@ from typing import Any
 from lab.errors import LabError, WaitTimeout
 from lab.node import Namespace
 from lab.ovn.engine import DaemonGroup, not_started, vsctl
+from lab.ovn.nb import RUN_DIR, env_argv
 from lab.wait import wait_until
 
 #: The underlay's network; the fabric's chassis is ``.1``, the n-th hypervisor ``.(n+1)``.
@@ -80,6 +81,41 @@ def plug_underlay(group: DaemonGroup, ports: list[str], address: ipaddress.IPv4A
     assert index is not None
     ns.ipr.addr("add", index=index, address=str(address), prefixlen=UNDERLAY.prefixlen)
     ns.ipr.link("set", index=index, state="up", mtu=UNDERLAY_MTU)
+
+
+def bridge_mac(group: DaemonGroup) -> str:
+    """The MAC of ``group``'s br-phy internal port: its tunnel address's."""
+    index = group.namespace.link_index(PHY_BRIDGE)
+    if index is None:
+        raise LabError(f"{group.namespace.name} has no {PHY_BRIDGE}")
+    (link,) = group.namespace.ipr.get_links(index)
+    return str(link.get_attr("IFLA_ADDRESS"))
+
+
+def introduce(
+    a: DaemonGroup, a_ip: ipaddress.IPv4Address, b: DaemonGroup, b_ip: ipaddress.IPv4Address
+) -> None:
+    """Tell each chassis's tunnel neighbour cache the other's MAC (``tnl/neigh/set``).
+
+    The userspace datapath learns a tunnel peer's MAC only from ARP replies crossing br-phy,
+    and drops the packet that finds none while it asks: the first packet from the fabric to a
+    hypervisor was lost so (its kernel had learnt the hypervisor from its ARP request, and
+    never asked). A chassis whose peers are known from the start loses nothing.
+    """
+    for group, peer_ip, peer in ((a, b_ip, b), (b, a_ip, a)):
+        group.run(
+            env_argv(
+                [
+                    "ovs-appctl",
+                    "-t",
+                    f"{RUN_DIR}/ovs-vswitchd.ctl",
+                    "tnl/neigh/set",
+                    PHY_BRIDGE,
+                    str(peer_ip),
+                    bridge_mac(peer),
+                ]
+            )
+        )
 
 
 def connect(fabric: Namespace, hypervisor: Namespace, index: int) -> str:

@@ -88,8 +88,9 @@ class GeneveCount:
         ns = lab.fabric.hypervisors[host]
         index = ns.link_index(UNDERLAY_PORT)
         assert index is not None
-        self.sock = ns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-        self.sock.bind((UNDERLAY_PORT, 0x0800))
+        # ETH_P_ALL: a socket bound to one protocol is not shown the frames its device sends.
+        self.sock = ns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind((UNDERLAY_PORT, 0x0003))
         self.sock.setblocking(False)
         self.seen = 0
 
@@ -100,10 +101,11 @@ class GeneveCount:
                 data = self.sock.recv(65536)
             except BlockingIOError:
                 return self.seen
-            ihl = (data[0] & 0x0F) * 4
-            if data[9] == socket.IPPROTO_UDP and int.from_bytes(data[ihl + 2 : ihl + 4]) == (
-                GENEVE_PORT
-            ):
+            if data[12:14] != b"\x08\x00":
+                continue  # not IPv4 (ARP, say)
+            ip = data[14:]
+            udp = ip[(ip[0] & 0x0F) * 4 :]
+            if ip[9] == socket.IPPROTO_UDP and int.from_bytes(udp[2:4]) == GENEVE_PORT:
                 self.seen += 1
 
     def close(self) -> None:
@@ -145,7 +147,7 @@ def test_two_chassis_bind_carry_capture_and_fault(two_chassis: Lab, tmp_path: Pa
         observer = lab.node("observer").ports[0].tap
         wanted = {(observer, "in"), (second.tap, "out")}
         wait_until(
-            lambda: {(f.iface.name, f.direction) for f in capture.frames()} & wanted,
+            lambda: {(f.tap, f.direction) for f in capture.frames()} & wanted,
             accept=lambda seen: seen == wanted,
             timeout=2,
             what="the capture to hold frames of the observer's tap and second's",
