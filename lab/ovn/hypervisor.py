@@ -29,7 +29,7 @@ from typing import Any
 
 from lab.errors import LabError, WaitTimeout
 from lab.node import Namespace
-from lab.ovn.engine import DaemonGroup, not_started, vsctl
+from lab.ovn.daemons import DaemonGroup, not_started, vsctl
 from lab.ovn.nb import RUN_DIR, env_argv
 from lab.wait import wait_until
 

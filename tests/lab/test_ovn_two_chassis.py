@@ -4,7 +4,8 @@
 hypervisor namespace of its own). One lab shows that the ports are bound where they were
 placed, that traffic between the chassis crosses the underlay as Geneve, that the capture
 records the taps of both, and that the traffic and link faults act on a tap of the second
-chassis; a SIGKILLed runner leaves nothing of either chassis behind. The router failover
+chassis, and that a crashed ovn-controller there is restarted and awaited; a SIGKILLed
+runner leaves nothing of either chassis behind. The router failover
 across the chassis, with the virtual-port claim moving to the new master's chassis, is
 ``tests/lab/test_vip_port_ovn.py`` (``scenarios/vip-port-ovn.yaml`` places its routers on two
 hosts).
@@ -179,6 +180,23 @@ def test_two_chassis_bind_carry_capture_and_fault(two_chassis: Lab, tmp_path: Pa
         lambda: test_ovn_engine.pings(lab, "10.0.0.102"),
         timeout=5,
         what="second to answer pings again after host-up",
+    )
+
+    # A crashed ovn-controller (compute-2's) is started again, and the restart returns only
+    # once the new process is connected to the SB: the dead one's Chassis row stays there,
+    # so a wait on the row returned before the new process had connected.
+    hypervisor = ovn.hypervisors[0]
+    dead = next(d for d in hypervisor.daemons if d.name == "ovn-controller")
+    dead.proc.send_signal(signal.SIGSEGV)
+    dead.proc.wait(timeout=engine.STOP_SECONDS)
+    assert hypervisor.controller_crashed()
+    hypervisor.restart_controller()
+    assert hypervisor.controller_status() == "connected"
+    assert hypervisor.restarts == [f"ovn-controller exited with {-signal.SIGSEGV}"]
+    wait_until(
+        lambda: test_ovn_engine.pings(lab, "10.0.0.102"),
+        timeout=5,
+        what="second to answer pings after compute-2's ovn-controller restarted",
     )
 
 
