@@ -18,6 +18,11 @@ fabric's br-phy is a learning switch (standalone) joining every underlay veth. T
 hypervisor's ovn-controller reaches the SB over TCP on the fabric's tunnel address, since the
 SB's unix socket is in the fabric's private /run.
 
+The underlay veths keep their TX checksum offload (unlike the instances' ports,
+:func:`lab.ovn.fabric.disable_tx_checksum`): only OVS writes to them, through AF_PACKET, with
+finished checksums, and the kernel's own traffic (the SB's TCP) leaves through br-phy's
+internal port, a tap whose checksums the kernel finishes.
+
 Everything here runs in the main thread (the namespaces' pyroute2 sockets are its own).
 """
 
@@ -50,6 +55,13 @@ def tunnel_ip(index: int) -> ipaddress.IPv4Address:
     return UNDERLAY[index + 1]
 
 
+def tunnel_mac(address: ipaddress.IPv4Address) -> str:
+    """The MAC of the br-phy holding ``address``: fixed (locally administered, from the
+    address) rather than the one OVS would pick from the bridge's ports, so that the peers'
+    neighbour caches can be told it before any frame (:func:`introduce`)."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
 def plug_underlay(group: DaemonGroup, ports: list[str], address: ipaddress.IPv4Address) -> None:
     """Give ``group``'s chassis a netdev br-phy with ``ports`` and ``address`` on its internal
     port (its ovs-vswitchd must run)."""
@@ -63,6 +75,7 @@ def plug_underlay(group: DaemonGroup, ports: list[str], address: ipaddress.IPv4A
             PHY_BRIDGE,
             "datapath_type=netdev",
             "other-config:disable-in-band=true",
+            f"other-config:hwaddr={tunnel_mac(address)}",
             *(a for port in ports for a in ("--", "add-port", PHY_BRIDGE, port)),
         )
     )
@@ -83,26 +96,18 @@ def plug_underlay(group: DaemonGroup, ports: list[str], address: ipaddress.IPv4A
     ns.ipr.link("set", index=index, state="up", mtu=UNDERLAY_MTU)
 
 
-def bridge_mac(group: DaemonGroup) -> str:
-    """The MAC of ``group``'s br-phy internal port: its tunnel address's."""
-    index = group.namespace.link_index(PHY_BRIDGE)
-    if index is None:
-        raise LabError(f"{group.namespace.name} has no {PHY_BRIDGE}")
-    (link,) = group.namespace.ipr.get_links(index)
-    return str(link.get_attr("IFLA_ADDRESS"))
-
-
 def introduce(
     a: DaemonGroup, a_ip: ipaddress.IPv4Address, b: DaemonGroup, b_ip: ipaddress.IPv4Address
 ) -> None:
     """Tell each chassis's tunnel neighbour cache the other's MAC (``tnl/neigh/set``).
 
-    The userspace datapath learns a tunnel peer's MAC only from ARP replies crossing br-phy,
-    and drops the packet that finds none while it asks: the first packet from the fabric to a
-    hypervisor was lost so (its kernel had learnt the hypervisor from its ARP request, and
-    never asked). A chassis whose peers are known from the start loses nothing.
+    The userspace datapath learns a tunnel peer's MAC by snooping ARP replies on its bridge.
+    The fabric's chassis had forwarded only the hypervisor's ARP request (for the SB
+    connection), never a reply from it, and the first packet from the fabric to the
+    hypervisor was lost (1 of 3 pings) while it resolved the peer. A chassis whose peers are
+    known from the start loses nothing.
     """
-    for group, peer_ip, peer in ((a, b_ip, b), (b, a_ip, a)):
+    for group, peer_ip in ((a, b_ip), (b, a_ip)):
         group.run(
             env_argv(
                 [
@@ -112,7 +117,7 @@ def introduce(
                     "tnl/neigh/set",
                     PHY_BRIDGE,
                     str(peer_ip),
-                    bridge_mac(peer),
+                    tunnel_mac(peer_ip),
                 ]
             )
         )

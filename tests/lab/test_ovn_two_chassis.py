@@ -134,7 +134,9 @@ def test_two_chassis_bind_carry_capture_and_fault(two_chassis: Lab, tmp_path: Pa
     capture = start_capture(lab, tmp_path)
     try:
         before = geneve.count()
-        out = lab.node("observer").run(["ping", "-c3", "-i0.2", "-W1", "10.0.0.102"]).stdout
+        # Full-size frames (1500 bytes, not fragmented): the underlay has room for Geneve.
+        ping = ["ping", "-c3", "-i0.2", "-W1", "-M", "do", "-s", "1472", "10.0.0.102"]
+        out = lab.node("observer").run(ping).stdout
         assert " 0% packet loss" in out, out
         # Each echo and reply crossed the underlay, wrapped in Geneve.
         wait_until(
