@@ -4,8 +4,8 @@
 hypervisor namespace of its own). One lab shows that the ports are bound where they were
 placed, that traffic between the chassis crosses the underlay as Geneve, that the capture
 records the taps of both, and that the traffic and link faults act on a tap of the second
-chassis, and that a crashed ovn-controller there is restarted and awaited; a SIGKILLed
-runner leaves nothing of either chassis behind. The router failover
+chassis, and that a crashed ovn-controller there is restarted and awaited; neither its
+teardown nor a SIGKILLed runner leaves anything of either chassis behind. The router failover
 across the chassis, with the virtual-port claim moving to the new master's chassis, is
 ``tests/lab/test_vip_port_ovn.py`` (``scenarios/vip-port-ovn.yaml`` places its routers on two
 hosts).
@@ -70,16 +70,24 @@ def scenario_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def two_chassis(tmp_path: Path) -> Iterator[Lab]:
-    """Name: two_chassis. Scope: function. Depends: tmp_path.
+def two_chassis(tmp_path: Path, host_state: HostState) -> Iterator[Lab]:
+    """Name: two_chassis. Scope: function. Depends: tmp_path, host_state.
 
     A started lab with ``second`` on a second chassis; skips with the engine's reason where
-    OVS/OVN cannot run. Closed after the test."""
+    OVS/OVN cannot run. Closed after the test, and then nothing of it may be left: no daemon
+    of either chassis, no namespace, no OVS/OVN file or socket on the host."""
+    files = test_ovn_engine.host_files()
     lab = test_ovn_engine.start(scenario_file(tmp_path))
     try:
+        assert lab.fabric.ovn is not None
+        namespaces = [lab.fabric, *lab.fabric.hypervisors.values(), *lab.nodes.values()]
+        inodes = {ns.netns_inode for ns in namespaces}
         yield lab
+        # Read at the end: a daemon restarted by the test is among them.
+        pids = [d.proc.pid for g in lab.fabric.ovn.groups() for d in g.daemons]
     finally:
         lab.close()
+    test_ovn_engine.assert_ovn_gone(pids, inodes, host_state, files)
 
 
 class GeneveCount:
