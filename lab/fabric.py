@@ -8,7 +8,9 @@ interface ever exists in the root namespace, even for an instant.
 This module is the plain L2 data plane. The SDN behaviour (port security, broadcast policy,
 the ARP-caching controller) is layered on the same bridge by ``lab.sdn``. A network with
 ``sdn: {engine: ovn}`` gets no bridge: its taps are plugged into the real OVS/OVN's br-int by
-``lab.ovn.fabric`` instead.
+``lab.ovn.fabric`` instead. An instance placed on a further compute host
+(``instances[].host``) has the taps of its ovn ports in that host's hypervisor namespace
+(``lab.ovn.hypervisor``); :meth:`Fabric.tap_namespace` says where any port's tap lives.
 """
 
 from __future__ import annotations
