@@ -3,10 +3,12 @@
 Builds the seed's topology (three instances on one network) ``--runs`` times per engine
 setting: ``emulated`` with the ``ovn`` profile (the emulation of ML2/OVN: nft port security
 and the ARP responder), ``emulated`` with ``l2-plain`` (a bare bridge), and ``engine: ovn``
-(the real OVS userspace datapath and OVN, lab.ovn). Per lab it records ``Lab.build_seconds``
-(for engine ovn also the engine's start and its ``--wait=hv`` install) and the median RTT of
-``ping -c N -i 0.01`` from the observer to ha_first with the neighbour entry warm. Prints min,
-median and max over the runs.
+(the real OVS userspace datapath and OVN, lab.ovn), and ``engine: ovn`` on two chassis
+(``instances[].host``: ha_second on compute-2, the others on compute-1, lab.ovn.hypervisor).
+Per lab it records ``Lab.build_seconds`` (for engine ovn also the engine's start and its
+``--wait=hv`` install) and the median RTT of ``ping -c N -i 0.01`` from the observer to
+ha_first (same chassis) and to ha_second (across Geneve on two chassis), with the neighbour
+entry warm. Prints min, median and max over the runs.
 
 Run as root: ``.venv/bin/python benchmarks/ovn_engine.py [--runs 5] [--pings 200]``.
 """
@@ -27,22 +29,29 @@ from lab import Lab
 from lab.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = {
-    "emulated l2-plain": {"profile": "l2-plain"},
-    "emulated ovn": {"profile": "ovn"},
-    "engine ovn": {"engine": "ovn"},
+SETTINGS: dict[str, tuple[dict[str, str], bool]] = {
+    "emulated l2-plain": ({"profile": "l2-plain"}, False),
+    "emulated ovn": ({"profile": "ovn"}, False),
+    "engine ovn": ({"engine": "ovn"}, False),
+    "engine ovn, 2 chassis": ({"engine": "ovn"}, True),
 }
+#: The hosts of the two-chassis setting: ha_second alone on the second chassis.
+HOSTS = {"ha_first": "compute-1", "ha_second": "compute-2", "observer": "compute-1"}
 _RTT = re.compile(r"time=([\d.]+) ms")
 
 
-def scenario_with(sdn: dict[str, str], where: Path) -> Path:
-    """The seed's topology (no routers, no steps) with ``sdn`` on its network."""
+def scenario_with(sdn: dict[str, str], where: Path, *, hosts: bool = False) -> Path:
+    """The seed's topology (no routers, no steps) with ``sdn`` on its network, and with
+    ``hosts`` its instances on two chassis."""
     data = yaml.safe_load((REPO / "scenarios" / "seed.yaml").read_text())
     data["networks"][0]["sdn"] = sdn
     data["name"] = "ovn-bench"
     for key in ("routers", "steps"):
         data.pop(key, None)
-    path = where / f"ovn-bench-{'-'.join(sdn.values())}.yaml"
+    if hosts:
+        for inst in data["instances"]:
+            inst["host"] = HOSTS[inst["name"]]
+    path = where / f"ovn-bench-{'-'.join(sdn.values())}{'-hosts' if hosts else ''}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -54,12 +63,15 @@ def one(path: Path, pings: int) -> dict[str, Any]:
         if lab.fabric.ovn is not None:
             out["engine_start_s"] = lab.fabric.ovn.engine.start_seconds
             out["install_s"] = lab.fabric.ovn.install_seconds
-        observer, target = lab.node("observer"), str(lab.node("ha_first").ip)
-        observer.run(["ping", "-c3", "-i0.05", target])  # warm the neighbour entry
-        text = observer.run(["ping", "-c", str(pings), "-i0.01", target], timeout=60).stdout
-        rtts = [float(m) for m in _RTT.findall(text)]
-        out["rtt_median_ms"] = statistics.median(rtts)
-        out["rtt_loss"] = pings - len(rtts)
+        observer = lab.node("observer")
+        out["rtt_loss"] = 0
+        for key, node in (("rtt_median_ms", "ha_first"), ("rtt_far_median_ms", "ha_second")):
+            target = str(lab.node(node).ip)
+            observer.run(["ping", "-c3", "-i0.05", target])  # warm the neighbour entry
+            text = observer.run(["ping", "-c", str(pings), "-i0.01", target], timeout=60).stdout
+            rtts = [float(m) for m in _RTT.findall(text)]
+            out[key] = statistics.median(rtts)
+            out["rtt_loss"] += pings - len(rtts)
     return out
 
 
@@ -79,14 +91,15 @@ def main() -> int:
 
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, sdn in SETTINGS.items():
-            path = scenario_with(sdn, Path(tmp))
+        for name, (sdn, hosts) in SETTINGS.items():
+            path = scenario_with(sdn, Path(tmp), hosts=hosts)
             results[name] = [one(path, args.pings) for _ in range(args.runs)]
     print(f"{args.runs} labs per setting, {args.pings} pings each; min / median / max")
     for name, runs in results.items():
         line = (
-            f"{name:18} build {spread([r['build_s'] for r in runs])} s"
+            f"{name:21} build {spread([r['build_s'] for r in runs])} s"
             f" · RTT median {spread([r['rtt_median_ms'] for r in runs])} ms"
+            f" (to ha_second {spread([r['rtt_far_median_ms'] for r in runs])} ms)"
             f" · lost {sum(r['rtt_loss'] for r in runs)}"
         )
         if "install_s" in runs[0]:

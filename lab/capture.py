@@ -2,7 +2,9 @@
 
 :func:`start_capture` makes a :class:`Capture`: it runs the recorder of :mod:`lab.pcapng` in the
 **fabric** namespace, one ``AF_PACKET`` socket for every tap, and reads the file back, also while
-it grows, as the events of :mod:`lab.capture_events` (adverts, ARP packets, probes).
+it grows, as the events of :mod:`lab.capture_events` (adverts, ARP packets, probes). Taps on
+a second OVN chassis are recorded by the same process through a packet socket the runner opens
+in that hypervisor's namespace.
 ``python -m lab.capture record`` records taps; ``python -m lab.capture show FILE`` prints the
 events of a capture file.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,9 @@ from lab.capture_events import (
 
 if TYPE_CHECKING:
     from lab.lab import Lab
+
+#: ``ETH_P_ALL`` (linux/if_ether.h): a packet socket that sees every protocol.
+ETH_P_ALL = 0x0003
 
 __all__ = [
     "ArpEvent",
@@ -116,6 +122,14 @@ class Capture:
         # so a path of the runner's may not exist, or be another file, in there.
         args = ["record", f"--fd={fd}", f"--flush={self.flush}"]
         args += [f"--iface={tap}={desc}" for tap, desc in self.interfaces()]
+        # Taps on a second OVN chassis live in its hypervisor's namespace: the runner opens a
+        # packet socket there and hands it over, so one recorder writes one file on one clock.
+        others = [
+            ns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            for ns in self.lab.fabric.tap_namespaces()
+            if ns is not self.lab.fabric
+        ]
+        args += [f"--socket-fd={s.fileno()}" for s in others]
         # By path, not `-m lab.capture`: lab/pcapng.py imports only the standard library, and
         # importing the lab package would cost the recorder 0.6 s of CPU in every lab.
         try:
@@ -124,10 +138,12 @@ class Capture:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(fd,),
+                pass_fds=(fd, *(s.fileno() for s in others)),
             )
         finally:
             os.close(fd)
+            for sock in others:
+                sock.close()
         read_ready(self._proc, timeout, "the fabric capture")
         return self
 

@@ -8,7 +8,9 @@ interface ever exists in the root namespace, even for an instant.
 This module is the plain L2 data plane. The SDN behaviour (port security, broadcast policy,
 the ARP-caching controller) is layered on the same bridge by ``lab.sdn``. A network with
 ``sdn: {engine: ovn}`` gets no bridge: its taps are plugged into the real OVS/OVN's br-int by
-``lab.ovn.fabric`` instead.
+``lab.ovn.fabric`` instead. An instance placed on a further compute host
+(``instances[].host``) has the taps of its ovn ports in that host's hypervisor namespace
+(``lab.ovn.hypervisor``); :meth:`Fabric.tap_namespace` says where any port's tap lives.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lab.port import LabPort
 from lab.sandbox import Sandbox
 from lab.sdn.client import Event
 from lab.sdn.fabric_sdn import FabricSdn
-from lab.topology import Instance, Port, Topology, bridge_name, tap_name
+from lab.topology import Instance, Port, Topology, bridge_name, hypervisor_name, tap_name
 
 #: ``LabPort`` stays importable from here; the model lives in :mod:`lab.port`, below the nodes.
 __all__ = ["Fabric", "LabPort"]
@@ -40,12 +42,36 @@ class Fabric(Namespace):
         """Each network's bridge index, by network name (engine ``emulated`` only)."""
         self.sdn = FabricSdn(self, topology, self.ports)
         """Port security, broadcast policy and the ARP controller (``lab.sdn``)."""
+        on_ovn = any(n.sdn.engine == "ovn" for n in topology.networks)
+        self.hypervisors: dict[str, Namespace] = (
+            {h: Namespace(sandbox, hypervisor_name(h), h) for h in topology.hosts()[1:]}
+            if on_ovn
+            else {}
+        )
+        """The namespaces of the compute hosts past the first (``instances[].host``), by host:
+        each runs an OVN chassis (:mod:`lab.ovn.hypervisor`); the first host's is this one."""
         self.ovn: OvnFabric | None = (
-            OvnFabric(self, topology, self.ports)
-            if any(n.sdn.engine == "ovn" for n in topology.networks)
+            OvnFabric(self, topology, self.ports, self.hypervisors, self.tap_namespace)
+            if on_ovn
             else None
         )
         """The networks on the real OVS/OVN (``sdn: {engine: ovn}``), when there are any."""
+
+    def tap_namespace(self, port: LabPort) -> Namespace:
+        """The namespace ``port``'s tap lives in: the hypervisor's of its instance's host for a
+        port on an ``engine: ovn`` network, else the fabric. Everything that reaches a tap
+        (capture, traffic and link faults, the OVS plugging) asks here."""
+        host = port.instance.host
+        if port.network.sdn.engine == "ovn" and host in self.hypervisors:
+            return self.hypervisors[host]
+        return self
+
+    def tap_namespaces(self) -> dict[Namespace, list[LabPort]]:
+        """Every namespace holding taps, the fabric first, with its ports."""
+        out: dict[Namespace, list[LabPort]] = {self: []}
+        for port in self.ports.values():
+            out.setdefault(self.tap_namespace(port), []).append(port)
+        return out
 
     def apply_sdn(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
         """Apply every network's SDN profile; call once the bridges and all ports exist.
@@ -116,7 +142,8 @@ class Fabric(Namespace):
         lab_port = LabPort(
             port, instance, net, ifname, tap_name(port.id), list(port.allowed_address_pairs)
         )
-        self.ipr.link(
+        where = self.tap_namespace(lab_port)
+        where.ipr.link(
             "add",
             ifname=lab_port.tap,
             kind="veth",
@@ -128,10 +155,10 @@ class Fabric(Namespace):
                 "net_ns_fd": node.ns_fd("net"),
             },
         )
-        tap_index = self._index(lab_port.tap)
+        tap_index = self._index(lab_port.tap, where)
         if net.sdn.engine == "ovn":
             # Plugged into br-int by lab.ovn.fabric once every port exists (one transaction).
-            self.ipr.link("set", index=tap_index, state="up")
+            where.ipr.link("set", index=tap_index, state="up")
         else:
             self.ipr.link("set", index=tap_index, master=self.bridge_index(net.name), state="up")
         inner = self._index(ifname, node)

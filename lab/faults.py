@@ -57,7 +57,7 @@ from pyroute2 import IPRoute
 
 from lab import clock
 from lab.errors import CommandFailed, LabError, UsageError
-from lab.node import link_index
+from lab.node import Namespace, link_index
 from lab.ovn import faults as ovn_faults
 from lab.routers.base import Router
 from lab.routers.spec import router_of
@@ -201,37 +201,46 @@ def _taps(lab: Lab, node: str) -> list[str]:
 
 
 class _TapSwitch:
-    """A node's fabric taps, ready to be set up or down: a netlink socket of its own and the
-    link indices resolved, so that the change itself is one request per tap.
+    """A node's fabric taps, ready to be set up or down: a netlink socket of its own in each
+    namespace that holds one (a tap on a second chassis lives in its hypervisor's,
+    :meth:`lab.fabric.Fabric.tap_namespace`) and the link indices resolved, so that the change
+    itself is one request per tap.
 
-    Its own socket because the fabric's shared ``IPRoute`` is not thread-safe and a link flap
-    comes back up from its own thread; pyroute2's ``IPRoute`` is used only by the thread that
-    made it, so each thread makes its own switch.
+    Sockets of its own because the shared ``IPRoute`` objects are not thread-safe and a link
+    flap comes back up from its own thread; pyroute2's ``IPRoute`` is used only by the thread
+    that made it, so each thread makes its own switch.
     """
 
     def __init__(self, lab: Lab, node: str) -> None:
-        sock = lab.fabric.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
-        self._ipr = IPRoute(use_socket=sock)
-        self.indices: list[int] = []
+        self._sockets: dict[str, IPRoute] = {}
+        self.links: list[tuple[IPRoute, int]] = []
+        """(the socket of the tap's namespace, the tap's index), per port of the node."""
         try:
-            for tap in _taps(lab, node):
-                index = link_index(self._ipr, tap)
+            for port in lab.node(node).ports:
+                where = lab.fabric.tap_namespace(port)
+                ipr = self._sockets.get(where.name)
+                if ipr is None:
+                    sock = where.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+                    ipr = self._sockets[where.name] = IPRoute(use_socket=sock)
+                index = link_index(ipr, port.tap)
                 if index is None:
-                    raise LabError(f"the fabric has no device {tap} for {node}")
-                self.indices.append(index)
+                    raise LabError(f"{where.name} has no device {port.tap} for {node}")
+                self.links.append((ipr, index))
         except BaseException:
-            self._ipr.close()
+            self.close()
             raise
 
     def set(self, state: str) -> float:
         """Set every tap ``up`` or ``down``; return the time the kernel acknowledged the last."""
-        for index in self.indices:
-            self._ipr.link("set", index=index, state=state)
+        for ipr, index in self.links:
+            ipr.link("set", index=index, state=state)
         return clock.now()
 
     def close(self) -> None:
-        """Close the netlink socket."""
-        self._ipr.close()
+        """Close the netlink sockets."""
+        for ipr in self._sockets.values():
+            ipr.close()
+        self._sockets.clear()
 
     def __enter__(self) -> _TapSwitch:
         return self
@@ -403,11 +412,12 @@ def wait_link_up(lab: Lab, timeout: float) -> None:
 # --- nftables faults ----------------------------------------------------------------------------
 
 
-def _ruleset(lab: Lab, state: _FaultState) -> str:
-    """The whole ``lab_faults`` table for the active faults, replacing the previous one.
+def _ruleset(lab: Lab, state: _FaultState) -> dict[Namespace, str]:
+    """The whole ``lab_faults`` table for the active faults, replacing the previous one: the
+    fabric's, and a second chassis's netdev table where ovn taps live there.
 
-    ``table …`` then ``delete table …`` then the definition, in one ``nft -f`` transaction:
-    the table is swapped atomically whether or not it existed.
+    ``table …`` then ``delete table …`` then the definition, in one ``nft -f`` transaction per
+    namespace: the table is swapped atomically whether or not it existed.
     """
     rules: list[str] = []
     for a, b in sorted(state.partitions):
@@ -433,7 +443,8 @@ def _ruleset(lab: Lab, state: _FaultState) -> str:
         vrrp_proto=VRRP_PROTO,
         bfd_ports=BFD_PORTS,
     )
-    return ovn_faults.table(lab, NFT_TABLE, ovn_rules) + (
+    out = ovn_faults.tables(lab, NFT_TABLE, ovn_rules)
+    out[lab.fabric] = out.get(lab.fabric, "") + (
         f"table bridge {NFT_TABLE}\n"
         f"delete table bridge {NFT_TABLE}\n"
         f"table bridge {NFT_TABLE} {{\n"
@@ -444,6 +455,7 @@ def _ruleset(lab: Lab, state: _FaultState) -> str:
         "    }\n"
         "}\n"
     )
+    return out
 
 
 def _bfd_rules(lab: Lab, a: str, b: str) -> list[str]:
@@ -484,32 +496,46 @@ def _load(lab: Lab, state: _FaultState) -> float:
     return at
 
 
-def _nft_apply(lab: Lab, ruleset: str) -> tuple[float, float]:
-    """Run ``nft -f -`` in the fabric with ``ruleset``; return (handed over, nft exited)."""
-    proc = lab.fabric.popen(
-        ["nft", "-f", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None
-    try:
-        wait_until(
-            lambda: proc.poll() is not None or _reading_stdin(proc.pid),
-            timeout=10,
-            what="nft to wait for its ruleset on stdin",
+def _nft_apply(lab: Lab, rulesets: dict[Namespace, str]) -> tuple[float, float]:
+    """Run ``nft -f -`` in each namespace with its ruleset; return (first handed over, last
+    nft exited). Every nft is started and waiting before the first ruleset is handed over,
+    so the transactions of a two-chassis lab commit within one short stretch."""
+    procs = [
+        (
+            ns,
+            text,
+            ns.popen(
+                ["nft", "-f", "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
         )
-        # communicate() writes the ruleset and closes stdin straight away.
+        for ns, text in rulesets.items()
+    ]
+    try:
+        for _, _, proc in procs:
+            wait_until(
+                lambda proc=proc: proc.poll() is not None or _reading_stdin(proc.pid),
+                timeout=10,
+                what="nft to wait for its ruleset on stdin",
+            )
         handed = clock.now()
-        out, err = proc.communicate(input=ruleset, timeout=30)
+        results = []
+        for ns, text, proc in procs:
+            # communicate() writes the ruleset and closes stdin straight away.
+            out, err = proc.communicate(input=text, timeout=30)
+            results.append((ns, proc, out, err))
     except BaseException:
-        proc.kill()
-        proc.communicate()
+        for _, _, proc in procs:
+            proc.kill()
+            proc.communicate()
         raise
     exited = clock.now()
-    if proc.returncode != 0:
-        raise CommandFailed("fabric", ["nft", "-f", "-"], proc.returncode, out, err)
+    for ns, proc, out, err in results:
+        if proc.returncode != 0:
+            raise CommandFailed(ns.name, ["nft", "-f", "-"], proc.returncode, out, err)
     return handed, exited
 
 
@@ -531,9 +557,8 @@ def _drop_table(lab: Lab, state: _FaultState) -> None:
         state.bfd_loss.clear()
         if state.table_loaded:
             lab.fabric.run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
-            if ovn_faults.ovn_ports(lab):
-                ovn_table = ["nft", "delete", "table", ovn_faults.FAMILY, NFT_TABLE]
-                lab.fabric.run(ovn_table, check=False)
+            for ns in ovn_faults.namespaces(lab):
+                ns.run(["nft", "delete", "table", ovn_faults.FAMILY, NFT_TABLE], check=False)
             state.table_loaded = False
 
 
@@ -657,10 +682,11 @@ def advert_loss_counters(lab: Lab) -> LossCounters:
     state = _state(lab)
     if not state.table_loaded:
         return LossCounters(0, 0)
-    families = ["bridge"] + ([ovn_faults.FAMILY] if ovn_faults.ovn_ports(lab) else [])
+    tables = [(lab.fabric, "bridge")]
+    tables += [(ns, ovn_faults.FAMILY) for ns in ovn_faults.namespaces(lab)]
     items = []
-    for family in families:
-        out = lab.fabric.run(["nft", "-j", "list", "table", family, NFT_TABLE]).stdout
+    for ns, family in tables:
+        out = ns.run(["nft", "-j", "list", "table", family, NFT_TABLE]).stdout
         items += json.loads(out).get("nftables", [])
     seen = dropped = 0
     for item in items:

@@ -106,7 +106,7 @@ class Lab:
     def _build(self) -> None:
         self.sandbox.start()
         self.defer("sandbox", self.sandbox.close)
-        namespaces = [self.fabric, *self.nodes.values()]
+        namespaces = [self.fabric, *self.fabric.hypervisors.values(), *self.nodes.values()]
         for ns in namespaces:
             ns.spawn_keeper()
             self.defer(f"namespace {ns.name}", ns.close)

@@ -337,20 +337,27 @@ def run_recorder(
     *,
     flush_every: float = 0.05,
     status: IO[str] = sys.stdout,
+    socket_fds: Sequence[int] = (),
 ) -> dict[str, float]:
     """Record every frame of ``interfaces`` (name, description) to ``out`` until stdin's EOF.
 
     The pcapng is flushed every ``flush_every`` seconds, so it can be read while it grows.
     Returns (and prints as its ``done`` line) frames written, kernel drops and CPU time.
+    ``socket_fds`` are ``AF_PACKET`` sockets the caller opened in other network namespaces
+    (a second OVN chassis's): their interfaces are recorded too, by the same names (tap names
+    are unique across a lab's namespaces), on the same kernel clock.
     """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
-    try:
-        # Root may exceed rmem_max: a burst (a GARP storm, a 1,000/s prober) must not overflow.
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 32 << 20)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
-    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-    sock.setblocking(False)
+    socks = [socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))]
+    socks += [socket.socket(fileno=fd) for fd in socket_fds]
+    for sock in socks:
+        try:
+            # Root may exceed rmem_max: a burst (a GARP storm, a 1,000/s prober) must not
+            # overflow.
+            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 32 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        sock.setblocking(False)
     ids = {name: i for i, (name, _desc) in enumerate(interfaces)}
     out.write(
         section_header(
@@ -368,7 +375,7 @@ def run_recorder(
     flushed = time.monotonic()
     stdin = sys.stdin.fileno()
 
-    def drain() -> int:
+    def drain(sock: socket.socket) -> int:
         n = 0
         while True:
             try:
@@ -389,18 +396,22 @@ def run_recorder(
             n += 1
 
     while True:
-        ready, _, _ = select.select([sock, stdin], [], [], flush_every)
-        if sock in ready:
-            written += drain()
+        ready, _, _ = select.select([*socks, stdin], [], [], flush_every)
+        for sock in socks:
+            if sock in ready:
+                written += drain(sock)
         if stdin in ready and not os.read(stdin, 4096):
             break
         now = time.monotonic()
         if now - flushed >= flush_every:
             out.flush()
             flushed = now
-    written += drain()
+    written += sum(drain(sock) for sock in socks)
     out.flush()
-    _packets, drops = struct.unpack("II", sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
+    drops = 0
+    for sock in socks:
+        _packets, lost = struct.unpack("II", sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
+        drops += lost
     usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "frames": float(written),
@@ -410,7 +421,8 @@ def run_recorder(
     }
     status.write("done " + " ".join(f"{k}={v:.6g}" for k, v in figures.items()) + "\n")
     status.flush()
-    sock.close()
+    for sock in socks:
+        sock.close()
     return figures
 
 
@@ -431,6 +443,13 @@ def record_arguments(parser: argparse.ArgumentParser) -> None:
         help="an interface to record (repeatable); the description names the instance",
     )
     parser.add_argument("--flush", type=float, default=0.05, help="flush period (s)")
+    parser.add_argument(
+        "--socket-fd",
+        type=int,
+        action="append",
+        default=[],
+        help="an open AF_PACKET socket of another namespace to record from too (repeatable)",
+    )
 
 
 def record(args: argparse.Namespace) -> int:
@@ -442,7 +461,12 @@ def record(args: argparse.Namespace) -> int:
         else open(args.out, "wb", buffering=1 << 20)  # noqa: SIM115 - closed below
     )
     try:
-        run_recorder(sink, [(n, d or "") for n, d in ifaces], flush_every=args.flush)
+        run_recorder(
+            sink,
+            [(n, d or "") for n, d in ifaces],
+            flush_every=args.flush,
+            socket_fds=args.socket_fd,
+        )
     finally:
         sink.close()
     return 0

@@ -24,6 +24,14 @@ _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 #: Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 IFNAMSIZ = 15
+#: How many compute hosts (OVN chassis) ``instances[].host`` may name: two are built and
+#: tested (lab.ovn.hypervisor); the underlay is a switch, so more would need only testing.
+MAX_HOSTS = 2
+
+
+def hypervisor_name(host: str) -> str:
+    """The namespace (``vrrp-lab shell`` name) of a compute host's chassis, past the first."""
+    return f"hv-{host}"
 
 
 class Model(BaseModel):
@@ -192,8 +200,28 @@ class Instance(Model):
     interface: str = Field(
         "ens3", description="Name of the first port's interface inside the node."
     )
+    host: str | None = Field(
+        None,
+        description=(
+            "The compute host the instance runs on (Nova's OS-EXT-SRV-ATTR:host). Only "
+            "engine: ovn reads it: each distinct host is an OVN chassis (its own "
+            "ovs-vswitchd and ovn-controller, joined to the others by Geneve), at most "
+            f"{MAX_HOSTS}; an instance without host runs on the first. The emulated fabric is "
+            "one bridge, so an instance whose ports are all on engine: emulated networks may "
+            "not name a host (docs/sdn-profiles.md#two-chassis)."
+        ),
+    )
 
     _check_name = field_validator("name")(lambda cls, v: check_name(v, "instance"))
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}", value):
+            raise ValueError(
+                f"{value!r} is not a host name (letters, digits, '.' and '-', at most 63)"
+            )
+        return value
 
     @field_validator("interface")
     @classmethod
@@ -308,6 +336,7 @@ class Topology(Model):
                         f"{seen_ids[port.id or '']}"
                     )
                 seen_ids[port.id or ""] = inst.name
+        self._placement(networks)
         for v, vip in enumerate(self.vips):
             where = f"vips[{v}]"
             net = networks.get(vip.network)
@@ -327,6 +356,39 @@ class Topology(Model):
                     f"{where}.address: {vip.address} is the fixed IP of {seen_ips[vip.address]}"
                 )
         return self
+
+    def _placement(self, networks: dict[str, Network]) -> None:
+        """``host`` only where it means something (an ovn port), and no more hosts than
+        chassis the OVN engine runs."""
+        for i, inst in enumerate(self.instances):
+            if inst.host is not None and not any(
+                networks[p.network].sdn.engine == "ovn" for p in inst.ports
+            ):
+                raise ValueError(
+                    f"instances[{i}].host: {inst.name} has no port on an sdn: {{engine: ovn}} "
+                    "network, and the emulated fabric is one bridge with no hosts: drop host, "
+                    "or put the network on engine: ovn"
+                )
+        hosts = self.hosts()
+        names = {i.name for i in self.instances}
+        for host in hosts[1:]:
+            if hypervisor_name(host) in names:
+                raise ValueError(
+                    f"instances: host {host}'s namespace would be called {hypervisor_name(host)}, "
+                    "the name of an instance: rename the instance or the host"
+                )
+        if len(hosts) > MAX_HOSTS:
+            raise ValueError(
+                f"instances: {len(hosts)} hosts ({', '.join(hosts)}), but engine: ovn runs at "
+                f"most {MAX_HOSTS} chassis: place the instances on {MAX_HOSTS} hosts"
+            )
+
+    def hosts(self) -> list[str]:
+        """The compute hosts the instances name, in order of first mention; [] when none does.
+
+        On ``engine: ovn`` each is a chassis; the first also runs every instance without host.
+        """
+        return list(dict.fromkeys(i.host for i in self.instances if i.host is not None))
 
     def network(self, name: str) -> Network:
         """The network called ``name``."""

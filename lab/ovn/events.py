@@ -5,9 +5,11 @@ like every OVS/OVN tool of the lab) and turns each update of ``Port_Binding`` in
 dict shaped like the SDN controller's (``t`` on :func:`lab.clock.now`, ``event``, details), so
 the failover timeline shows them beside the frames and transitions (``lab.timeline.from_sdn``):
 
-- ``port-binding``: a port's binding changed (chassis, ``up``);
+- ``port-binding``: a port's binding changed (``chassis``: the name of the chassis it is
+  bound to, the compute host's with two chassis, or ``none``; ``up``);
 - ``bind-vport``: a ``type=virtual`` port's ``virtual_parent`` changed: ovn-controller's
-  ``bind_vport`` action claimed it for the parent whose GARP or ARP reply came from the VIP.
+  ``bind_vport`` action claimed it for the parent whose GARP or ARP reply came from the VIP
+  (``chassis``: the claiming chassis).
 
 The stamp is when the runner read the update, a few hundred microseconds after the SB
 committed it; it is the order against other events that matters here.
@@ -41,9 +43,14 @@ def _value(cell: Any) -> Any:
 class BindingWatch:
     """Follows the SB's Port_Binding table; ``events`` grows as OVN binds and claims ports."""
 
-    def __init__(self, namespace: Namespace, names: Mapping[str, str]) -> None:
+    def __init__(
+        self, namespace: Namespace, names: Mapping[str, str], chassis: Mapping[str, str]
+    ) -> None:
         self.names = dict(names)
         """Logical port (Neutron port id) → what to call it (the instance, or ``vip <IP>``)."""
+        self.chassis = dict(chassis)
+        """Chassis row UUID → chassis name: every chassis is registered before the watch
+        starts, and a restarted ovn-controller keeps its row."""
         self.events: list[dict[str, Any]] = []
         self._parents: dict[str, str | None] = {}
         self._proc = namespace.popen(
@@ -88,7 +95,8 @@ class BindingWatch:
         if action not in ("new", "insert") or port is None:
             return
         parent = _value(cells.get("virtual_parent"))
-        chassis = _value(cells.get("chassis"))
+        uuid = _value(cells.get("chassis"))
+        chassis = self.chassis.get(uuid, uuid[:8]) if uuid else "none"
         if parent is not None and parent != self._parents.get(port):
             self.events.append(
                 {
@@ -96,6 +104,7 @@ class BindingWatch:
                     "event": "bind-vport",
                     "port": self._name(port),
                     "parent": self._name(parent),
+                    "chassis": chassis,
                 }
             )
         self._parents[port] = parent
@@ -104,7 +113,7 @@ class BindingWatch:
                 "t": at,
                 "event": "port-binding",
                 "port": self._name(port),
-                "chassis": "bound" if chassis else "none",
+                "chassis": chassis,
                 "up": bool(_value(cells.get("up"))),
             }
         )

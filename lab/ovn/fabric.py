@@ -22,8 +22,9 @@ from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.node import Namespace
-from lab.ovn.engine import BRIDGE, OvnEngine, vsctl
+from lab.ovn.engine import BRIDGE, DEFAULT_CHASSIS, SB_PORT, DaemonGroup, OvnEngine, vsctl
 from lab.ovn.events import BindingWatch
+from lab.ovn.hypervisor import Hypervisor, connect, introduce, plug_underlay, tunnel_ip
 from lab.ovn.nb import INSTALL_SECONDS, join, nbctl, neutron_json, row_commands, switch_name
 from lab.ovn.neutron import NeutronPort, bound_virtual_ports, lsp_rows
 from lab.port import LabPort
@@ -91,13 +92,26 @@ class OvnFabric:
     """The networks of a fabric that run on the real OVN (``lab.fabric.ovn``)."""
 
     def __init__(
-        self, namespace: Namespace, topology: Topology, ports: Mapping[str, LabPort]
+        self,
+        namespace: Namespace,
+        topology: Topology,
+        ports: Mapping[str, LabPort],
+        hypervisors: Mapping[str, Namespace],
+        tap_namespace: Callable[[LabPort], Namespace],
     ) -> None:
         self.namespace = namespace
         self.topology = topology
         self.ports = ports
         self.networks = [n for n in topology.networks if n.sdn.engine == "ovn"]
         self.engine = OvnEngine(namespace)
+        self.hypervisors = [
+            Hypervisor(ns, host, index) for index, (host, ns) in enumerate(hypervisors.items(), 1)
+        ]
+        """The chassis past the fabric's, one per further compute host."""
+        self.tap_namespace = tap_namespace
+        hosts = topology.hosts()
+        self.chassis_names = [*hosts[:1], *(h.host for h in self.hypervisors)] or [DEFAULT_CHASSIS]
+        """Every chassis's name (its system-id: the host's name), the fabric's first."""
         self.install_seconds: float | None = None
         """How long the build's NB transaction took to be installed (``--wait=hv``)."""
         self.bindings: BindingWatch | None = None
@@ -130,29 +144,13 @@ class OvnFabric:
                     "driver refuses to bind a port that would be virtual; reserve the VIP with "
                     "vips: [{address: ..., port: {}}] instead"
                 )
-        self.engine.start(defer)
+        self._start_chassis(defer)
         taps = [p for p in self.ports.values() if self.has(p.network.name)]
-        # --may-exist: the command may be run again after a restart of ovn-controller.
-        self._restarting(
-            lambda: self.engine.run(
-                vsctl(
-                    *join(
-                        [
-                            "--may-exist",
-                            "add-port",
-                            BRIDGE,
-                            p.tap,
-                            "--",
-                            "set",
-                            "Interface",
-                            p.tap,
-                            f"external_ids:iface-id={p.id}",
-                        ]
-                        for p in taps
-                    )
-                )
-            )
-        )
+        for group in self.groups():
+            mine = [p for p in taps if self.tap_namespace(p) is group.namespace]
+            if mine:
+                # --may-exist: the command may be run again after a restart of ovn-controller.
+                self._restarting(lambda g=group, m=mine: g.run(vsctl(*plug_commands(m))))
         commands: list[list[str]] = []
         for net in self.networks:
             ls = switch_name(net.name)
@@ -168,21 +166,49 @@ class OvnFabric:
         names.update(
             {v.port_id: f"vip {v.address}" for v in self.topology.vips if v.port is not None}
         )
-        self.bindings = BindingWatch(self.namespace, names)
+        self.bindings = BindingWatch(self.namespace, names, self.engine.chassis_ids())
         defer("ovn binding watch", self.bindings.close)
 
+    def groups(self) -> list[DaemonGroup]:
+        """Every chassis's daemons, the fabric's (with the central part) first."""
+        return [self.engine, *self.hypervisors]
+
+    def _start_chassis(self, defer: Callable[[str, Callable[[], Any]], None]) -> None:
+        """Start the engine and every further chassis; wait until each is in the SB."""
+        if not self.hypervisors:
+            self.engine.start(defer, system_id=self.chassis_names[0])
+            self.engine.await_chassis(self.chassis_names)
+            return
+        hub = tunnel_ip(0)
+        self.engine.start(defer, system_id=self.chassis_names[0], encap_ip=str(hub))
+        ends = [connect(self.namespace, h.namespace, h.index) for h in self.hypervisors]
+        plug_underlay(self.engine, ends, hub)
+        self.engine.serve_sb(str(hub))
+        for hypervisor in self.hypervisors:
+            hypervisor.start(defer, f"tcp:{hub}:{SB_PORT}")
+            introduce(self.engine, hub, hypervisor, hypervisor.address)
+        for hypervisor in self.hypervisors:
+            hypervisor.await_controller(f"{hypervisor.label}: ovn-controller to connect to the SB")
+        self.engine.await_chassis(self.chassis_names)
+
+    def port_chassis(self, port_id: str) -> str | None:
+        """The chassis (its host's name) a logical port is bound to now, or None."""
+        return self.engine.port_chassis(port_id)
+
     def _restarting(self, action: Callable[[], Any]) -> None:
-        """Run a build step; if ovn-controller died of a signal meanwhile, restart it (once per
-        build, :meth:`OvnEngine.restart_controller`) and run the step again. The crash was seen
-        during the install wait and, once (2026-12-07), before the taps were added (the
-        engine's check refused the add-port), so every step after the engine's start is
-        covered."""
+        """Run a build step; if an ovn-controller died of a signal meanwhile, restart it (once
+        per chassis and build, :meth:`DaemonGroup.restart_controller`) and run the step again.
+        The crash was seen during the install wait and, once (2026-12-07), before the taps
+        were added (the engine's check refused the add-port), so every step after the
+        engine's start is covered."""
         try:
             action()
         except LabError:
-            if not self.engine.controller_crashed() or self.engine.restarts:
+            crashed = [g for g in self.groups() if g.controller_crashed()]
+            if not crashed or any(g.restarts for g in crashed):
                 raise
-            self.engine.restart_controller()
+            for group in crashed:
+                group.restart_controller()
             action()
 
     def events(self) -> list[dict[str, Any]]:
@@ -213,4 +239,24 @@ class OvnFabric:
 
     def check(self) -> None:
         """Raise :class:`~lab.errors.LabError` if an OVS/OVN daemon has died."""
-        self.engine.check()
+        for group in self.groups():
+            group.check()
+
+
+def plug_commands(ports: list[LabPort]) -> list[str]:
+    """``ovs-vsctl`` arguments adding each port's tap to br-int with its ``iface-id``, as
+    os-vif plugs a VIF for OVN."""
+    return join(
+        [
+            "--may-exist",
+            "add-port",
+            BRIDGE,
+            p.tap,
+            "--",
+            "set",
+            "Interface",
+            p.tap,
+            f"external_ids:iface-id={p.id}",
+        ]
+        for p in ports
+    )

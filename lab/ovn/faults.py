@@ -23,8 +23,11 @@ frame carries:
 * ``advert-loss`` tells the source by IP source only, one rule per packet, so that a packet
   never takes two random draws.
 
-The table is part of :mod:`lab.faults`'s one ``nft -f`` transaction, so a change of the bridge
-and of the netdev rules is atomic, as before; it is deleted with the bridge table.
+The table is part of :mod:`lab.faults`'s one ``nft -f`` transaction in the fabric, so a change
+of the bridge and of the netdev rules is atomic, as before; it is deleted with the bridge table.
+Taps on a second chassis (``instances[].host``, :mod:`lab.ovn.hypervisor`) are in that
+hypervisor's namespace: it gets the same table in a transaction of its own, committed in the
+same stretch (:func:`tables`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lab.lab import Lab
+    from lab.node import Namespace
     from lab.port import LabPort
 
 #: The nftables family of the ovn half of the fault table.
@@ -135,20 +139,31 @@ def rules(
     return out
 
 
-def table(lab: Lab, name: str, body: list[str]) -> str:
-    """The netdev table ``name`` replacing any previous one, or "" when the lab has no ovn
-    network. Its egress chain is bound to every ovn tap, before anything else (priority -10)."""
-    taps = [p.tap for p in ovn_ports(lab)]
-    if not taps:
-        return ""
+def namespaces(lab: Lab) -> dict[Namespace, list[LabPort]]:
+    """The namespaces holding ovn taps (the fabric, and a second chassis's), with their ports."""
+    out: dict[Namespace, list[LabPort]] = {}
+    for port in ovn_ports(lab):
+        out.setdefault(lab.fabric.tap_namespace(port), []).append(port)
+    return out
+
+
+def tables(lab: Lab, name: str, body: list[str]) -> dict[Namespace, str]:
+    """Per namespace holding ovn taps, the netdev table ``name`` replacing any previous one
+    (none when the lab has no ovn network). Its egress chain is bound to that namespace's
+    taps, before anything else (priority -10). Every namespace gets the same rules: they name
+    taps by ``oifname``, a string, which a namespace without that tap never matches."""
     rules_text = "\n".join(f"        {rule}" for rule in body)
-    return (
-        f"table {FAMILY} {name}\n"
-        f"delete table {FAMILY} {name}\n"
-        f"table {FAMILY} {name} {{\n"
-        "    chain egress {\n"
-        f"        type filter hook egress devices = {_names(taps)} priority -10; policy accept;\n"
-        f"{rules_text}\n"
-        "    }\n"
-        "}\n"
-    )
+    return {
+        ns: (
+            f"table {FAMILY} {name}\n"
+            f"delete table {FAMILY} {name}\n"
+            f"table {FAMILY} {name} {{\n"
+            "    chain egress {\n"
+            f"        type filter hook egress devices = {_names(p.tap for p in ports)} "
+            "priority -10; policy accept;\n"
+            f"{rules_text}\n"
+            "    }\n"
+            "}\n"
+        )
+        for ns, ports in namespaces(lab).items()
+    }

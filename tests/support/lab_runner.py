@@ -63,7 +63,7 @@ def main() -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     scenario, mode = sys.argv[1], sys.argv[2]
     with Lab.from_scenario(scenario) as lab:
-        namespaces = [lab.fabric, *lab.nodes.values()]
+        namespaces = [lab.fabric, *lab.fabric.hypervisors.values(), *lab.nodes.values()]
         service_pids = start_service_for_test(lab) if mode == "wait-service" else []
         print(
             json.dumps(
@@ -75,7 +75,7 @@ def main() -> int:
                     "service_pids": service_pids,
                     # engine: ovn's OVS/OVN daemons (tests/lab/test_ovn_engine.py).
                     "ovn_pids": (
-                        [d.proc.pid for d in lab.fabric.ovn.engine.daemons]
+                        [d.proc.pid for g in lab.fabric.ovn.groups() for d in g.daemons]
                         if lab.fabric.ovn is not None
                         else []
                     ),

@@ -162,3 +162,22 @@ def test_reachable_and_unreachable_name_the_address_the_observer_probes() -> Non
     message = error_of(text)
     assert "expect.unreachable: the observer probes 10.200.51.10 only, not 10.200.51.99" in message
     assert parse_scenario(SEED_TEXT, "s.yaml").steps  # the VIP itself is fine
+
+
+def test_host_is_refused_where_it_would_mean_nothing() -> None:
+    """``instances[].host`` places an instance on an OVN chassis; the emulated fabric is one
+    bridge, so there it is an error naming the field, not a silent no-op."""
+    old = "  - name: ha_second\n"
+    assert old in SEED_TEXT
+    message = error_of(SEED_TEXT.replace(old, old + "    host: compute-2\n", 1))
+    assert ": instances[1].host" in message and "emulated fabric is one bridge" in message
+
+
+def test_more_hosts_than_chassis_is_one_line() -> None:
+    assert "sdn: {profile: arp-caching}" in SEED_TEXT
+    text = SEED_TEXT.replace("sdn: {profile: arp-caching}", "sdn: {engine: ovn}", 1)
+    for i, name in enumerate(("ha_first", "ha_second", "observer")):
+        text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    host: c{i}\n", 1)
+    assert parse_scenario(text.replace("host: c2", "host: c1"), "s.yaml").hosts() == ["c0", "c1"]
+    message = error_of(text)
+    assert "3 hosts (c0, c1, c2)" in message and "at most 2 chassis" in message, message
