@@ -33,48 +33,32 @@ makes sense it is a paired call (``host_up``, ``thaw``, ``heal``, ``clear_advert
 is registered with ``lab.defer``, so a test that ends mid-fault still tears down in order: a
 frozen daemon is thawed before its graceful stop, a downed port comes back before it.
 
-Faults that filter traffic own one nftables table in the fabric namespace,
-``table bridge lab_faults``, re-rendered whole and loaded atomically with ``nft -f`` on every
-change, so they never touch the SDN layer's tables. Its base chain hooks the bridge's forward
-path, where ``iifname``/``oifname`` are the ingress and egress bridge ports (the ``tap``
-devices); flooded frames traverse it once per egress port. ``engine: ovn`` networks have no
-Linux bridge: their half of the table is ``table netdev lab_faults``, an egress chain on their
-taps, loaded in the same transaction (:mod:`lab.ovn.faults`).
+Faults that filter traffic (``partition``, ``advert-loss``, ``bfd-loss``) are kept here as
+the set of what is active, and rendered and loaded by :mod:`lab.fault_table` into its own
+``lab_faults`` table, swapped atomically on every change.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import socket
-import subprocess
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute
 
-from lab import clock
-from lab.errors import CommandFailed, LabError, UsageError
-from lab.node import Namespace, link_index
-from lab.ovn import faults as ovn_faults
+from lab import clock, fault_table
+from lab.errors import LabError, UsageError
+from lab.fault_table import EVERY_PAIR, NFT_TABLE, LossCounters
+from lab.node import link_index
 from lab.routers.base import Router
 from lab.routers.spec import router_of
 from lab.steps import Inject
-from lab.wait import wait_until
 
 if TYPE_CHECKING:
     from lab.lab import Lab
-
-#: The fabric's nftables table that holds every traffic fault.
-NFT_TABLE = "lab_faults"
-#: IP protocol number of VRRP.
-VRRP_PROTO = 112
-#: The UDP destination ports ``bfd-loss`` drops: single-hop BFD Control and Echo (RFC 5881 §4).
-BFD_PORTS = (3784, 3785)
-#: ``bfd-loss`` between every pair of instances (the key of :attr:`_FaultState.bfd_loss`).
-EVERY_PAIR = ("*", "*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,11 +177,6 @@ def thaw(lab: Lab, router: str | Router) -> float:
 
 
 # --- link faults ----------------------------------------------------------------------------
-
-
-def _taps(lab: Lab, node: str) -> list[str]:
-    """The fabric-side devices of every port of ``node``."""
-    return [p.tap for p in lab.node(node).ports]
 
 
 class _TapSwitch:
@@ -412,73 +391,6 @@ def wait_link_up(lab: Lab, timeout: float) -> None:
 # --- nftables faults ----------------------------------------------------------------------------
 
 
-def _ruleset(lab: Lab, state: _FaultState) -> dict[Namespace, str]:
-    """The whole ``lab_faults`` table for the active faults, replacing the previous one: the
-    fabric's, and a second chassis's netdev table where ovn taps live there.
-
-    ``table …`` then ``delete table …`` then the definition, in one ``nft -f`` transaction per
-    namespace: the table is swapped atomically whether or not it existed.
-    """
-    rules: list[str] = []
-    for a, b in sorted(state.partitions):
-        taps_a, taps_b = _nft_set(_taps(lab, a)), _nft_set(_taps(lab, b))
-        rules.append(f'iifname {taps_a} oifname {taps_b} counter drop comment "partition {a}"')
-        rules.append(f'iifname {taps_b} oifname {taps_a} counter drop comment "partition {b}"')
-    for source, percent in sorted(state.advert_loss.items()):
-        match = "" if source == "*" else f"iifname {_nft_set(_taps(lab, source))} "
-        tag = f'comment "advert-loss {source}"'
-        for proto in ("ether type ip ip protocol", "ether type ip6 ip6 nexthdr"):
-            # The first counter sees every advert, the second only the dropped ones.
-            # Drawn in hundredths of a percent; a total loss needs no random draw.
-            draw = "" if percent >= 100 else f"numgen random mod 10000 < {round(percent * 100)} "
-            rules.append(f"{match}{proto} {VRRP_PROTO} counter {draw}counter drop {tag}")
-    for a, b in sorted(state.bfd_loss):
-        rules += _bfd_rules(lab, a, b)
-    body = "\n".join(f"        {rule}" for rule in rules)
-    ovn_rules = ovn_faults.rules(
-        lab,
-        state.partitions,
-        state.advert_loss,
-        state.bfd_loss,
-        vrrp_proto=VRRP_PROTO,
-        bfd_ports=BFD_PORTS,
-    )
-    out = ovn_faults.tables(lab, NFT_TABLE, ovn_rules)
-    out[lab.fabric] = out.get(lab.fabric, "") + (
-        f"table bridge {NFT_TABLE}\n"
-        f"delete table bridge {NFT_TABLE}\n"
-        f"table bridge {NFT_TABLE} {{\n"
-        "    chain forward {\n"
-        # Before the SDN layer's filter (priority 0): a fault drops before any policy looks.
-        "        type filter hook forward priority -10; policy accept;\n"
-        f"{body}\n"
-        "    }\n"
-        "}\n"
-    )
-    return out
-
-
-def _bfd_rules(lab: Lab, a: str, b: str) -> list[str]:
-    """The rules that drop BFD between ``a`` and ``b`` (both ways), or everywhere."""
-    ports = "{ " + ", ".join(str(p) for p in BFD_PORTS) + " }"
-    tag = f'comment "bfd-loss {a}<->{b}"'
-    if (a, b) == EVERY_PAIR:
-        paths = [""]
-    else:
-        taps_a, taps_b = _nft_set(_taps(lab, a)), _nft_set(_taps(lab, b))
-        paths = [f"iifname {taps_a} oifname {taps_b} ", f"iifname {taps_b} oifname {taps_a} "]
-    return [
-        f"{path}{proto} udp udp dport {ports} counter drop {tag}"
-        for path in paths
-        for proto in ("ether type ip ip protocol", "ether type ip6 ip6 nexthdr")
-    ]
-
-
-def _nft_set(names: Sequence[str]) -> str:
-    quoted = ", ".join(f'"{n}"' for n in names)
-    return f"{{ {quoted} }}"
-
-
 def _load(lab: Lab, state: _FaultState) -> float:
     """Load the table for the current faults in one transaction; return when it applied.
 
@@ -488,66 +400,13 @@ def _load(lab: Lab, state: _FaultState) -> float:
     ruleset written once it blocks reading stdin. The lower bound is returned; the interval
     goes into the history's detail.
     """
-    at, applied = _nft_apply(lab, _ruleset(lab, state))
+    rulesets = fault_table.render(lab, state.partitions, state.advert_loss, state.bfd_loss)
+    at, applied = fault_table.apply(rulesets)
     state.last_commit_span = applied - at
     if not state.table_loaded:
         state.table_loaded = True
         lab.defer(f"nft table {NFT_TABLE}", lambda: _drop_table(lab, state))
     return at
-
-
-def _nft_apply(lab: Lab, rulesets: dict[Namespace, str]) -> tuple[float, float]:
-    """Run ``nft -f -`` in each namespace with its ruleset; return (first handed over, last
-    nft exited). Every nft is started and waiting before the first ruleset is handed over,
-    so the transactions of a two-chassis lab commit within one short stretch."""
-    procs = [
-        (
-            ns,
-            text,
-            ns.popen(
-                ["nft", "-f", "-"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
-        for ns, text in rulesets.items()
-    ]
-    try:
-        for _, _, proc in procs:
-            wait_until(
-                lambda proc=proc: proc.poll() is not None or _reading_stdin(proc.pid),
-                timeout=10,
-                what="nft to wait for its ruleset on stdin",
-            )
-        handed = clock.now()
-        results = []
-        for ns, text, proc in procs:
-            # communicate() writes the ruleset and closes stdin straight away.
-            out, err = proc.communicate(input=text, timeout=30)
-            results.append((ns, proc, out, err))
-    except BaseException:
-        for _, _, proc in procs:
-            proc.kill()
-            proc.communicate()
-        raise
-    exited = clock.now()
-    for ns, proc, out, err in results:
-        if proc.returncode != 0:
-            raise CommandFailed(ns.name, ["nft", "-f", "-"], proc.returncode, out, err)
-    return handed, exited
-
-
-def _reading_stdin(pid: int) -> bool:
-    """True while ``pid`` is blocked in read(0, ...) (x86-64 and arm64 syscall numbers)."""
-    try:
-        with open(f"/proc/{pid}/syscall") as f:
-            fields = f.read().split()
-    except OSError:
-        return False
-    # read is syscall 0 on x86-64 and 63 on arm64; the first argument is the fd.
-    return len(fields) > 1 and fields[0] in ("0", "63") and fields[1] == "0x0"
 
 
 def _drop_table(lab: Lab, state: _FaultState) -> None:
@@ -556,10 +415,15 @@ def _drop_table(lab: Lab, state: _FaultState) -> None:
         state.advert_loss.clear()
         state.bfd_loss.clear()
         if state.table_loaded:
-            lab.fabric.run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
-            for ns in ovn_faults.namespaces(lab):
-                ns.run(["nft", "delete", "table", ovn_faults.FAMILY, NFT_TABLE], check=False)
+            fault_table.delete(lab)
             state.table_loaded = False
+
+
+def advert_loss_counters(lab: Lab) -> LossCounters:
+    """The packet counters of the advert-loss rules (zero when none is loaded)."""
+    if not _state(lab).table_loaded:
+        return LossCounters(0, 0)
+    return fault_table.loss_counters(lab)
 
 
 def _span(state: _FaultState) -> str:
@@ -667,37 +531,6 @@ def bfd_restore(lab: Lab, a: str | None = None, b: str | None = None) -> float:
         at = _load(lab, state)
     target = "all" if a in (None, "all") else f"{a}<->{b}"
     return _record(lab, "bfd-restore", target, at, _span(state))
-
-
-@dataclasses.dataclass(frozen=True)
-class LossCounters:
-    """What the advert-loss rules have seen and dropped since they were loaded."""
-
-    seen: int
-    dropped: int
-
-
-def advert_loss_counters(lab: Lab) -> LossCounters:
-    """The packet counters of the advert-loss rules (zero when none is loaded)."""
-    state = _state(lab)
-    if not state.table_loaded:
-        return LossCounters(0, 0)
-    tables = [(lab.fabric, "bridge")]
-    tables += [(ns, ovn_faults.FAMILY) for ns in ovn_faults.namespaces(lab)]
-    items = []
-    for ns, family in tables:
-        out = ns.run(["nft", "-j", "list", "table", family, NFT_TABLE]).stdout
-        items += json.loads(out).get("nftables", [])
-    seen = dropped = 0
-    for item in items:
-        rule = item.get("rule")
-        if not rule or not str(rule.get("comment", "")).startswith("advert-loss"):
-            continue
-        counters = [e["counter"]["packets"] for e in rule.get("expr", []) if "counter" in e]
-        if len(counters) == 2:
-            seen += counters[0]
-            dropped += counters[1]
-    return LossCounters(seen, dropped)
 
 
 # --- files in a node -------------------------------------------------------------------------

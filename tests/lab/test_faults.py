@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lab import faults, linux
+from lab import fault_table, faults, linux
 from lab.errors import UsageError
 from lab.host_state import HostState, differences, snapshot
 from lab.lab import Lab
@@ -411,13 +411,13 @@ def test_fault_table_is_separate_and_leaves_nothing(
     faults.partition(lab, "ha_first", "observer")
     faults.advert_loss(lab, 10)
     tables = lab.fabric.run(["nft", "list", "tables"]).stdout
-    assert f"table bridge {faults.NFT_TABLE}" in tables
+    assert f"table bridge {fault_table.NFT_TABLE}" in tables
     assert _other_tables(lab) == others_before  # the SDN's tables are untouched
     # Both faults live in one table, replaced whole on each change.
-    listing = lab.fabric.run(["nft", "list", "table", "bridge", faults.NFT_TABLE]).stdout
+    listing = lab.fabric.run(["nft", "list", "table", "bridge", fault_table.NFT_TABLE]).stdout
     assert "partition ha_first" in listing and "advert-loss *" in listing
     faults.heal(lab)
-    listing = lab.fabric.run(["nft", "list", "table", "bridge", faults.NFT_TABLE]).stdout
+    listing = lab.fabric.run(["nft", "list", "table", "bridge", fault_table.NFT_TABLE]).stdout
     assert "partition" not in listing and "advert-loss *" in listing
 
     frozen = routers["ha_second"]
@@ -452,7 +452,7 @@ def test_catalogue_names(short_lab: tuple[Lab, Routers]) -> None:
     with pytest.raises(UsageError, match=r"percentage 0\.\.100"):
         faults.advert_loss(lab, 150)
     faults.advert_loss(lab, 12.5)
-    listing = lab.fabric.run(["nft", "list", "table", "bridge", faults.NFT_TABLE]).stdout
+    listing = lab.fabric.run(["nft", "list", "table", "bridge", fault_table.NFT_TABLE]).stdout
     assert "numgen random mod 10000 < 1250" in listing
 
 
@@ -484,4 +484,4 @@ def test_apply_takes_scenario_steps(short_lab: tuple[Lab, Routers]) -> None:
 
 def _other_tables(lab: Lab) -> list[str]:
     tables = lab.fabric.run(["nft", "list", "tables"]).stdout.splitlines()
-    return sorted(t for t in tables if faults.NFT_TABLE not in t)
+    return sorted(t for t in tables if fault_table.NFT_TABLE not in t)

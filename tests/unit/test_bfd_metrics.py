@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from lab import faults, metrics
+from lab import fault_table, faults, metrics
 from lab.capture_events import BfdControl
 from lab.errors import ScenarioError
 from lab.measure import measure_failovers, run_events
@@ -408,7 +408,7 @@ def test_bad_bfd_steps_are_one_line(step: str, message: str) -> None:
 
 
 def test_bfd_loss_rules_drop_bfd_only() -> None:
-    rules = faults._bfd_rules(None, *faults.EVERY_PAIR)  # type: ignore[arg-type]
+    rules = fault_table.bfd_rules(None, *fault_table.EVERY_PAIR)  # type: ignore[arg-type]
     tail = 'udp udp dport { 3784, 3785 } counter drop comment "bfd-loss *<->*"'
     assert rules == [
         f"ether type ip ip protocol {tail}",
