@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab import soak
+from lab import linux, soak
 from lab.host_state import differences, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +183,8 @@ def main() -> int:
         "then judge the runner's memory (lab.soak.forget_records)",
     )
     args = parser.parse_args()
+    # Before any thread: one malloc arena for the runner (lab.linux.one_malloc_arena says why).
+    linux.one_malloc_arena()
     impls = args.impl or list(soak.IMPLS)
     soak.check_impls(impls)
     fresh = args.cycles if args.fresh_cycles is None else args.fresh_cycles

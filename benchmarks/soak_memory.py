@@ -6,17 +6,22 @@
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10 \
         --forget-records
-    sudo MALLOC_ARENA_MAX=1 .venv/bin/python benchmarks/soak_memory.py fresh-labs --no-trim
+    sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 300 --smaps 30 \
+        --forget-records [--thread-arenas]
 
 The cycles are the soak's own (:func:`lab.soak.fresh_cycle`, :func:`lab.soak.one_lab_cycles`),
-but nothing is recorded to disk and no sample is kept. Each line has the runner's VmRSS before
+but nothing is recorded to disk and no sample is kept. Like the soak, the runner has one malloc
+arena (:func:`lab.linux.one_malloc_arena`); ``--thread-arenas`` keeps glibc's default, one
+per thread up to eight a core, to measure what that costs. Each line has the runner's VmRSS before
 and after the soak's tidying (``raw``, ``trimmed``; with ``--no-trim`` only the collection runs,
 so the two agree), the resident set split into anonymous and file pages after that (``now``),
 glibc's ``mallinfo2`` (the malloc arenas' size, in use and free, KiB) and, with
 ``--tracemalloc N``, the live Python memory traced from cycle N on. At the end with
 ``--tracemalloc``: the difference between the snapshots at cycle N and at the last cycle, by
 file and by traceback (what live memory the run kept, and where it was allocated), and what
-emptying CPython's type attribute cache frees.
+emptying CPython's type attribute cache frees. With ``--smaps N``: which kinds of mapping
+(glibc's heap and arenas, thread stacks, CPython's object arenas) gained anonymous memory from
+cycle N to the end, for the memory tracemalloc does not see.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab import soak
+from lab import linux, soak
 
 #: glibc's ``struct mallinfo2``, in order: every field a ``size_t``.
 _MALLINFO2 = (
@@ -74,6 +79,56 @@ def rss_parts() -> dict[str, int]:
     return {k.lower(): int(v.split()[0]) for k, v in fields.items()}
 
 
+def anonymous_mappings() -> dict[int, tuple[str, int, int]]:
+    """The runner's mappings that hold anonymous pages, by start address: (kind, size KiB,
+    anonymous KiB) from ``/proc/self/smaps``. The kind says whose they are by their shape:
+    ``heap`` (glibc's main arena, brk), ``thread-stack`` (8 MiB: a thread's stack, live or in
+    glibc's cache), ``thread-arena`` (the used part of one of glibc's per-thread malloc arenas,
+    which start on a 64 MiB boundary: ``HEAP_MAX_SIZE``), ``other`` (CPython's object arenas
+    among them: 256 KiB mappings the kernel merges when they are adjacent)."""
+    mappings: dict[int, tuple[str, int, int]] = {}
+    start, name, size = 0, "", 0
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                low, high = (int(x, 16) for x in head[0].split("-"))
+                start, size = low, (high - low) // 1024
+                name = head[5] if len(head) > 5 else ""
+            elif head[0] == "Anonymous:" and int(head[1]) > 0:
+                mappings[start] = (_kind(name, start, size), size, int(head[1]))
+    return mappings
+
+
+#: glibc's ``HEAP_MAX_SIZE`` on 64-bit: a per-thread arena's heap is mapped on this boundary.
+_ARENA_ALIGN = 64 << 20
+
+
+def _kind(name: str, start: int, size_kib: int) -> str:
+    if name == "[heap]":
+        return "heap"
+    if name:
+        return f"file {name}" if name.startswith("/") else name
+    if size_kib == 8192:
+        return "thread-stack"
+    if start % _ARENA_ALIGN == 0:
+        return "thread-arena"
+    return "other"
+
+
+def anonymous_growth(
+    before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Per kind of mapping: (mappings now minus then, anonymous KiB now minus then)."""
+    totals: dict[str, list[int]] = {}
+    for sign, mappings in ((-1, before), (1, after)):
+        for kind, _, anon in mappings.values():
+            entry = totals.setdefault(kind, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * anon
+    return {k: (n, kib) for k, (n, kib) in sorted(totals.items()) if n or kib}
+
+
 def _type_cache_share() -> int:
     """The live memory (traced bytes) that emptying CPython's type attribute cache frees.
 
@@ -91,8 +146,19 @@ def main() -> int:
     parser.add_argument("mode", choices=soak.MODES)
     parser.add_argument("--cycles", type=int, default=80)
     parser.add_argument("--no-trim", action="store_true", help="collect only, no malloc_trim")
+    parser.add_argument(
+        "--thread-arenas",
+        action="store_true",
+        help="keep glibc's per-thread malloc arenas (the soak runner uses one: lab.linux)",
+    )
     parser.add_argument("--tracemalloc", type=int, metavar="N", help="trace from cycle N on")
     parser.add_argument("--top", type=int, default=15, help="differences printed at the end")
+    parser.add_argument(
+        "--smaps",
+        type=int,
+        metavar="N",
+        help="at the end, which kinds of mapping gained anonymous memory since cycle N",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -105,8 +171,10 @@ def main() -> int:
         help="one-lab: empty the labs' records after each cycle (lab.soak.forget_records)",
     )
     args = parser.parse_args()
+    if not args.thread_arenas:
+        linux.one_malloc_arena()
     if args.no_trim:
-        soak._LIBC = None  # runner_series then only collects: the "trimmed" figure is raw
+        soak.TRIM = False  # runner_series then only collects: the "trimmed" figure is raw
     impls = list(soak.IMPLS)
     mix = tuple(args.fault or soak.FAULTS)
     if args.mode == "one-lab":
@@ -115,6 +183,7 @@ def main() -> int:
         )
     else:
         samples = (soak.fresh_cycle(n, impls, mix) for n in range(args.cycles))
+    mapped: dict[int, tuple[str, int, int]] | None = None
     first: tracemalloc.Snapshot | None = None
     freed = 0
     last: tracemalloc.Snapshot | None = None
@@ -123,6 +192,8 @@ def main() -> int:
         if args.tracemalloc is not None and n == args.tracemalloc - 1:
             tracemalloc.start(12)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+        if args.smaps is not None and n == args.smaps:
+            mapped = anonymous_mappings()
         if args.tracemalloc is not None and n in (args.tracemalloc, args.cycles - 1):
             gc.collect()
             if n == args.tracemalloc:
@@ -141,6 +212,20 @@ def main() -> int:
             "traced": traced,
         }
         print(json.dumps(line), flush=True)
+    if mapped is not None:
+        cycles = args.cycles - 1 - args.smaps
+        print(f"# anonymous memory gained over {cycles} cycles, by kind of mapping")
+        now = anonymous_mappings()
+        for kind, (count, kib) in anonymous_growth(mapped, now).items():
+            print(f"#   {kind}: {count:+d} mappings, {kib:+d} KiB ({kib / cycles:+.2f} a cycle)")
+        grown = sorted(
+            ((anon - mapped.get(start, (kind, size, 0))[2], start, kind, size)
+             for start, (kind, size, anon) in now.items()),
+            reverse=True,
+        )  # fmt: skip
+        print("# the mappings that gained most (start, kind, size KiB: anonymous KiB gained)")
+        for gain, start, kind, size in grown[: args.top]:
+            print(f"#   {start:#x} {kind} {size}: {gain:+d}")
     if first is not None and last is not None:
         print(f"# sys._clear_type_cache() freed {freed} B of live memory (at the last cycle)")
         cycles = args.cycles - 1 - args.tracemalloc

@@ -20,6 +20,7 @@ from types import FrameType
 from rich.console import Console
 from rich.table import Table
 
+from lab import linux
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.registry import LabRecord, await_teardown, find_lab, running_labs
@@ -460,6 +461,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand and map errors to the documented exit codes."""
+    # Before any thread: the runner's threads share one malloc arena (lab.linux says why: a
+    # runner held for hours by `vrrp-lab up` or a sweep otherwise gathers scattered free memory).
+    linux.one_malloc_arena()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

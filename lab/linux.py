@@ -1,7 +1,8 @@
 """Thin, typed wrappers over the Linux calls the sandbox needs and Python 3.11 lacks.
 
 ``os.setns`` and ``os.unshare`` only arrived in Python 3.12, and ``prctl`` has never been in the
-standard library, so they are reached through ctypes here, in one place.
+standard library, so they are reached through ctypes here, in one place; so are glibc's
+allocator controls (``malloc_trim``, ``mallopt``), which a long-lived runner uses.
 """
 
 from __future__ import annotations
@@ -254,3 +255,48 @@ def realtime_allowed() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+#: ``mallopt``'s parameter for the most malloc arenas glibc makes (``<malloc.h>``).
+M_ARENA_MAX = -8
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """glibc with its allocator calls typed, or None under another C library."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def malloc_trim() -> bool:
+    """Ask glibc to hand the free pages of every malloc arena back to the kernel
+    (``malloc_trim(0)``); False without glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def one_malloc_arena() -> bool:
+    """Make glibc serve every thread of this process from one malloc arena, as
+    ``MALLOC_ARENA_MAX=1`` does (``mallopt(M_ARENA_MAX, 1)``); call it before threads start.
+    Returns whether glibc took it.
+
+    glibc gives threads arenas of their own (up to eight a core) so that they do not contend
+    for one lock. A lab runner's threads allocate under CPython's GIL and never contend, so
+    the arenas buy nothing, and they scatter the free memory of short-lived threads (a link
+    flap's, a daemon's output reader, a prober's) where ``malloc_trim`` cannot return it: in
+    the one-lab soak, the runner's trimmed resident set grew +0.95 KiB a cycle over 270
+    cycles with them, +0.35 with one arena and +0.03 over its last 90 cycles
+    (``benchmarks/soak_memory.py``, docs/benchmarks.md).
+    """
+    libc = _glibc()
+    return libc is not None and libc.mallopt(M_ARENA_MAX, 1) == 1

@@ -31,7 +31,6 @@ cycle ends, and not kept in memory (the runner's own memory is measured), so tha
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import json
@@ -43,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from lab import clock, faults
+from lab import clock, faults, linux
 from lab.accounting import steady_deadline, steady_for, steady_window
 from lab.errors import UsageError
 from lab.lab import TEARDOWN_BASE, Lab
@@ -219,21 +218,13 @@ def release_free_memory() -> None:
     each on the next accesses, nothing else."""
     sys._clear_type_cache()
     gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    if TRIM:
+        linux.malloc_trim()
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.malloc_trim.restype = ctypes.c_int
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-_LIBC = _load_libc()
+#: Whether :func:`release_free_memory` trims glibc's arenas (``soak_memory.py --no-trim``
+#: turns it off, to measure without).
+TRIM = True
 
 
 # --- tables -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -400,3 +401,50 @@ def test_the_fault_history_is_forgotten() -> None:
     assert [r.kind for r in faults.history(lab)] == ["partition", "heal"]  # type: ignore[arg-type]
     assert faults.forget_history(lab) == 2  # type: ignore[arg-type]
     assert faults.history(lab) == []  # type: ignore[arg-type]
+
+
+# --- the runner's malloc arenas ----------------------------------------------------------------
+
+#: A child that starts threads which allocate past pymalloc (glibc's malloc) while they all
+#: live, then prints how many mappings start on glibc's 64 MiB per-thread-arena boundary.
+_ARENA_CHILD = """
+import sys, threading
+from lab import linux
+if sys.argv[1] == "one":
+    assert linux.one_malloc_arena()
+go = threading.Barrier(5)
+def work():
+    blocks = [bytearray(4096) for _ in range(64)]
+    go.wait()
+    go.wait()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+go.wait()
+arenas = 0
+with open("/proc/self/maps") as maps:
+    for line in maps:
+        fields = line.split()
+        start = int(fields[0].split("-")[0], 16)
+        if len(fields) == 5 and start % (64 << 20) == 0 and "rw" in fields[1]:
+            arenas += 1
+go.wait()
+for t in threads:
+    t.join()
+print(arenas)
+"""
+
+
+def test_one_malloc_arena_keeps_threads_out_of_arenas_of_their_own() -> None:
+    """lab.linux.one_malloc_arena, which the soak and the CLI call before any thread: threads
+    that allocate get no per-thread arena (glibc gives them some by default, here too)."""
+
+    def arenas(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ARENA_CHILD, mode],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return int(done.stdout)
+
+    assert arenas("default") >= 1, "glibc made no per-thread arena: the test proves nothing"
+    assert arenas("one") == 0
