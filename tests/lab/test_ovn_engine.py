@@ -12,12 +12,14 @@ or OVN cannot run, every test skips with the engine's one-line reason.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scapy.layers.inet import IP, UDP
@@ -273,27 +275,19 @@ def test_teardown_leaves_no_ovs_or_ovn_behind(tmp_path: Path, host_state: HostSt
     assert_ovn_gone(pids, inodes, host_state, files)
 
 
-def test_sigkill_of_the_runner_leaves_no_ovs_or_ovn_behind(
-    tmp_path: Path, host_state: HostState
-) -> None:
-    import json
-
-    files = host_files()
+def sigkill_runner_mid_lab(scenario: Path) -> dict[str, Any]:
+    """Hold a lab of ``scenario`` in a runner of its own (``tests.support.lab_runner``), then
+    SIGKILL the runner; return what it said of its lab (pids, inodes, the OVS/OVN daemons'
+    pids). Skips with the engine's reason where OVS/OVN cannot start."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.lab_runner",
-            str(scenario_file(tmp_path, reserve=True)),
-            "wait",
-        ],
+        [sys.executable, "-m", "tests.support.lab_runner", str(scenario), "wait"],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     line = proc.stdout.readline()
     if not line:
         err = proc.stderr.read()
@@ -301,15 +295,22 @@ def test_sigkill_of_the_runner_leaves_no_ovs_or_ovn_behind(
         if "engine ovn" in err or "engine: ovn" in err:
             pytest.skip(err.strip().splitlines()[-1])
         raise AssertionError(f"runner printed nothing; stderr: {err}")
-    info = json.loads(line)
-    pids = info["ovn_pids"]
-    assert len(pids) == 6 and all(linux.pid_alive(p) for p in pids)
+    info: dict[str, Any] = json.loads(line)
+    assert all(linux.pid_alive(p) for p in info["ovn_pids"]), info
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
-    proc.stdout.close()
-    proc.stderr.close()
-    if proc.stdin is not None:
-        proc.stdin.close()
+    for stream in (proc.stdout, proc.stderr, proc.stdin):
+        stream.close()
+    return info
+
+
+def test_sigkill_of_the_runner_leaves_no_ovs_or_ovn_behind(
+    tmp_path: Path, host_state: HostState
+) -> None:
+    files = host_files()
+    info = sigkill_runner_mid_lab(scenario_file(tmp_path, reserve=True))
+    pids = info["ovn_pids"]
+    assert len(pids) == 6, pids
     assert_ovn_gone(
         [info["init_pid"], *info["pids"], *pids], set(info["inodes"]), host_state, files
     )

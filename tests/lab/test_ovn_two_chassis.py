@@ -13,12 +13,8 @@ hosts).
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,30 +210,10 @@ def test_sigkill_of_a_two_chassis_runner_leaves_nothing(
     tmp_path: Path, host_state: HostState
 ) -> None:
     files = test_ovn_engine.host_files()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.lab_runner", str(scenario_file(tmp_path)), "wait"],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
-    line = proc.stdout.readline()
-    if not line:
-        err = proc.stderr.read()
-        proc.wait()
-        if "engine ovn" in err or "engine: ovn" in err:
-            pytest.skip(err.strip().splitlines()[-1])
-        raise AssertionError(f"runner printed nothing; stderr: {err}")
-    info = json.loads(line)
+    info = test_ovn_engine.sigkill_runner_mid_lab(scenario_file(tmp_path))
     pids = info["ovn_pids"]
     # The fabric's six daemons and compute-2's three (OVS database, ovs-vswitchd, ovn-controller).
     assert len(pids) == 9, pids
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
-    for stream in (proc.stdout, proc.stderr, proc.stdin):
-        stream.close()
     test_ovn_engine.assert_ovn_gone(
         [info["init_pid"], *info["pids"], *pids], set(info["inodes"]), host_state, files
     )
