@@ -75,7 +75,14 @@ from vrrp import config as config_mod
 from vrrp import spec as spec_mod
 from vrrp.bfd.endpoint import BfdEndpoint, BfdEvent
 from vrrp.checks import ScriptChecks, ScriptEvent
-from vrrp.control import DEFAULT_CONTROL, ControlServer, instance_status, lateness_ms, query_status
+from vrrp.control import (
+    DEFAULT_CONTROL,
+    ControlServer,
+    LatenessRing,
+    instance_status,
+    lateness_ms,
+    query_status,
+)
 from vrrp.daemon_process import ProcessGlue
 from vrrp.daemon_sync import SyncGroupGlue
 from vrrp.instance import Instance, params_for, spread_phases
@@ -184,7 +191,7 @@ class Daemon(SyncGroupGlue, ProcessGlue):
         self._heap: list[tuple[float, int, str, str, int]] = []
         self._garp_due: collections.deque[tuple[str, int]] = collections.deque()
         #: How late the last timers fired (seconds): the daemon's own view of its jitter.
-        self._lateness: collections.deque[float] = collections.deque(maxlen=10000)
+        self._lateness = LatenessRing()
         self._seq = itertools.count()
         self._wake_r = -1
         self._wake_w = -1
