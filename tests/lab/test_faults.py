@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from lab import fault_table, faults, linux
-from lab.errors import UsageError
+from lab.errors import LabError, UsageError
 from lab.host_state import HostState, differences, snapshot
 from lab.lab import Lab
 from lab.node import Node
@@ -347,6 +347,19 @@ def test_link_flap_goes_down_and_comes_back(
         rtnl_within=at_the_end(up[0].at),
     )
     back_to_backup(routers, up[0].at)
+
+
+def test_a_flap_that_cannot_bring_its_link_up_says_so(make_lab: MakeLab) -> None:
+    """The link-up comes from the flap's own thread: when it fails there (the tap went away
+    while down), wait_link_up raises with the reason rather than the error dying in the
+    thread and the flap passing for done."""
+    scenario, _ = load_scenario_with_routers(SHORT)
+    lab = make_lab(scenario)
+    (port,) = lab.node("observer").ports
+    faults.link_flap(lab, "observer", 0.5)
+    lab.fabric.ipr.link("del", index=lab.fabric.link_index(port.tap))
+    with pytest.raises(LabError, match="could not bring its link up"):
+        faults.wait_link_up(lab, timeout=5)
 
 
 def _link_up(lab: Lab, tap: str) -> bool:
