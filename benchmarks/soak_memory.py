@@ -8,6 +8,8 @@
         --forget-records
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 300 --smaps 30 \
         --forget-records [--thread-arenas]
+    sudo .venv/bin/python benchmarks/soak_memory.py one-lab --impl bundled --cycles 200 \
+        --smaps 20 --daemon ha_second --forget-records [--trace-daemons 12]
 
 The cycles are the soak's own (:func:`lab.soak.fresh_cycle`, :func:`lab.soak.one_lab_cycles`),
 but nothing is recorded to disk and no sample is kept. Like the soak, the runner has one malloc
@@ -21,22 +23,33 @@ glibc's ``mallinfo2`` (the malloc arenas' size, in use and free, KiB) and, with
 file and by traceback (what live memory the run kept, and where it was allocated), and what
 emptying CPython's type attribute cache frees. With ``--smaps N``: which kinds of mapping
 (glibc's heap and arenas, thread stacks, CPython's object arenas) gained anonymous memory from
-cycle N to the end, for the memory tracemalloc does not see.
+cycle N to the end, for the memory tracemalloc does not see. With ``--daemon NODE`` (one-lab):
+the same for the daemon of that node in each lab, its anonymous and file pages every cycle, and
+at the end which of its mappings gained resident pages, anonymous or from a file; for the bundled
+daemon also its live Python blocks (its status' ``memory``), and with ``--trace-daemons N``
+(every daemon then runs with ``PYTHONTRACEMALLOC=N``) its traced memory each cycle and, at the
+end, the difference between its snapshots (SIGUSR1) at cycle ``--smaps`` and at the last.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import json
+import os
+import signal
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab import linux, soak
+from lab.routers.bundled import BundledRouter
+from lab.wait import wait_until
 
 #: glibc's ``struct mallinfo2``, in order: every field a ``size_t``.
 _MALLINFO2 = (
@@ -57,11 +70,18 @@ class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
 
 
+@functools.cache
+def _mallinfo2() -> Callable[[], _MallInfo2]:
+    """glibc's ``mallinfo2``, typed once: a library loaded and typed every cycle would allocate
+    in the process it measures."""
+    function = ctypes.CDLL("libc.so.6").mallinfo2
+    function.restype = _MallInfo2
+    return function
+
+
 def mallinfo() -> dict[str, int]:
     """glibc's totals over every malloc arena, in KiB: system memory, in use, free, mmapped."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    info = libc.mallinfo2()
+    info = _mallinfo2()()
     return {
         "arena_kib": info.arena // 1024,
         "used_kib": info.uordblks // 1024,
@@ -70,25 +90,25 @@ def mallinfo() -> dict[str, int]:
     }
 
 
-def rss_parts() -> dict[str, int]:
-    """The runner's resident set split as ``/proc/self/status`` splits it (KiB): anonymous
+def rss_parts(pid: int | str = "self") -> dict[str, int]:
+    """A process's resident set split as ``/proc/PID/status`` splits it (KiB): anonymous
     memory (heaps, arenas, stacks) and file pages (the interpreter, libraries, mapped files),
-    which come and go with the kernel's page reclaim and first use, not with the runner."""
-    with open("/proc/self/status") as f:
+    which come and go with the kernel's page reclaim and first use, not with the process."""
+    with open(f"/proc/{pid}/status") as f:
         fields = dict(line.split(":", 1) for line in f if line.startswith("Rss"))
     return {k.lower(): int(v.split()[0]) for k, v in fields.items()}
 
 
-def anonymous_mappings() -> dict[int, tuple[str, int, int]]:
-    """The runner's mappings that hold anonymous pages, by start address: (kind, size KiB,
-    anonymous KiB) from ``/proc/self/smaps``. The kind says whose they are by their shape:
+def anonymous_mappings(pid: int | str = "self") -> dict[int, tuple[str, int, int]]:
+    """A process's mappings that hold anonymous pages, by start address: (kind, size KiB,
+    anonymous KiB) from ``/proc/PID/smaps``. The kind says whose they are by their shape:
     ``heap`` (glibc's main arena, brk), ``thread-stack`` (8 MiB: a thread's stack, live or in
     glibc's cache), ``thread-arena`` (the used part of one of glibc's per-thread malloc arenas,
     which start on a 64 MiB boundary: ``HEAP_MAX_SIZE``), ``other`` (CPython's object arenas
     among them: 256 KiB mappings the kernel merges when they are adjacent)."""
     mappings: dict[int, tuple[str, int, int]] = {}
     start, name, size = 0, "", 0
-    with open("/proc/self/smaps") as f:
+    with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             head = line.split()
             if "-" in head[0] and not head[0].endswith(":"):
@@ -129,6 +149,108 @@ def anonymous_growth(
     return {k: (n, kib) for k, (n, kib) in sorted(totals.items()) if n or kib}
 
 
+def file_resident(pid: int | str = "self") -> dict[str, int]:
+    """A process's resident file pages (KiB) by file: the interpreter, its libraries and
+    modules, first touched as code and data are first used, and given back to the page cache
+    when the kernel reclaims them: not memory the process allocated."""
+    resident: dict[str, int] = {}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 and head[5].startswith("/") else ""
+            elif head[0] == "Rss:" and name:
+                resident[name] = resident.get(name, 0) + int(head[1])
+    return resident
+
+
+class DaemonMemory:
+    """The memory of one node's daemon in each soak lab, cycle by cycle (``--daemon``)."""
+
+    def __init__(self, node: str, since: int, final: int) -> None:
+        """Watch ``node``'s daemon; its maps are compared from cycle ``since`` on, and its
+        traced memory between then and the cycles from ``final`` on (each lab's last)."""
+        self.node = node
+        self.since = since
+        self.final = final
+        #: Per implementation: the daemon's pid, and its maps at the first cycle compared.
+        self.first: dict[str, tuple[int, int, dict[int, tuple[str, int, int]], dict[str, int]]] = {}
+        self.last: dict[str, tuple[int, int, dict[int, tuple[str, int, int]], dict[str, int]]] = {}
+        #: The bundled daemon's tracemalloc snapshots at its first compared cycle and the last.
+        self.traced: dict[int, list[tracemalloc.Snapshot]] = {}
+
+    def __call__(self, cycle: int, soak_lab: soak.SoakLab) -> dict[str, float]:
+        """The daemon's anonymous and file pages now (KiB), and its maps kept for the end."""
+        # Only the daemons the labs started with are traced (--trace-daemons): a traced
+        # interpreter starts so slowly that a restarted daemon misses the router's start timeout.
+        os.environ.pop("PYTHONTRACEMALLOC", None)
+        pids = soak_lab.routers[self.node].daemon_pids()
+        out: dict[str, float] = {}
+        for pid in pids:
+            for key, kib in rss_parts(pid).items():
+                out[f"watched.{key}"] = out.get(f"watched.{key}", 0) + kib
+        if cycle >= self.since and pids:
+            # The daemon's main process (keepalived's parent when it has two): a restart
+            # starts its comparison again, since a new process proves nothing about the old.
+            pid = pids[-1]
+            maps = (pid, cycle, anonymous_mappings(pid), file_resident(pid))
+            first = self.first.get(soak_lab.impl)
+            if first is None or first[0] != pid:
+                self.first[soak_lab.impl] = maps
+            self.last[soak_lab.impl] = maps
+        out["watched.pid"] = pids[-1] if pids else 0
+        router = soak_lab.routers[self.node]
+        if isinstance(router, BundledRouter) and router.running:
+            memory = router.status()["memory"]
+            out["watched.blocks"] = memory["allocated_blocks"]
+            if "traced_kib" in memory:
+                out["watched.traced_kib"] = memory["traced_kib"]
+                snapshots = self.traced.setdefault(router.pids()[-1], [])
+                # Two snapshots a daemon: its first compared cycle and its lab's last.
+                if (cycle >= self.since and not snapshots) or cycle >= self.final:
+                    snapshots[1:] = [self._snapshot(router)]
+        return out
+
+    @staticmethod
+    def _snapshot(router: BundledRouter) -> tracemalloc.Snapshot:
+        """The daemon's tracemalloc snapshot, asked for with SIGUSR1 and read from its node."""
+        path = router.node.path(f"{router.control_path}.tracemalloc")
+        path.unlink(missing_ok=True)
+        os.kill(router.pids()[-1], signal.SIGUSR1)
+        wait_until(path.exists, timeout=10.0, what=f"{router.name}'s snapshot at {path}")
+        return tracemalloc.Snapshot.load(str(path))
+
+    def report(self, top: int) -> None:
+        """Print, per implementation, what the daemon's mappings gained between its first
+        compared cycle and its last."""
+        for impl, (pid, began, anon0, files0) in self.first.items():
+            _, ended, anon1, files1 = self.last[impl]
+            print(f"# {impl}: {self.node}'s daemon (pid {pid}), cycles {began} to {ended}")
+            for kind, (count, kib) in anonymous_growth(anon0, anon1).items():
+                print(f"#   anonymous, {kind}: {count:+d} mappings, {kib:+d} KiB")
+            gained = sorted(
+                ((kib - files0.get(name, 0), name) for name, kib in files1.items()), reverse=True
+            )
+            print(f"#   file pages: {sum(g for g, _ in gained):+d} KiB; most gained:")
+            for gain, name in gained[:top]:
+                if gain:
+                    print(f"#     {name}: {gain:+d} KiB")
+        for pid, snapshots in self.traced.items():
+            if len(snapshots) < 2:
+                continue
+            older, newer = snapshots
+            total = sum(stat.size_diff for stat in newer.compare_to(older, "filename"))
+            print(f"# live Python memory the daemon (pid {pid}) kept: {total:+} B; by file")
+            for stat in newer.compare_to(older, "filename")[:top]:
+                print(f"#   {stat}")
+            print("# by traceback (innermost last)")
+            for stat in newer.compare_to(older, "traceback")[:top]:
+                print(f"#   {stat.size_diff:+} B in {stat.count_diff:+} blocks")
+                for text in stat.traceback.format()[-8:]:
+                    print(f"#     {text}")
+
+
 def _type_cache_share() -> int:
     """The live memory (traced bytes) that emptying CPython's type attribute cache frees.
 
@@ -166,20 +288,45 @@ def main() -> int:
         help="the faults to mix, repeatable (default: the soak's, lab.soak.FAULTS)",
     )
     parser.add_argument(
+        "--impl",
+        action="append",
+        choices=soak.IMPLS,
+        help="the implementations to mix, repeatable (default: the soak's, lab.soak.IMPLS)",
+    )
+    parser.add_argument(
+        "--daemon",
+        metavar="NODE",
+        choices=(soak.MASTER, soak.BACKUP),
+        help="one-lab: also the memory of this node's daemon in each lab (from --smaps N, or 0)",
+    )
+    parser.add_argument(
+        "--trace-daemons",
+        type=int,
+        metavar="N",
+        help="start the labs' daemons with PYTHONTRACEMALLOC=N (N frames a trace), for --daemon",
+    )
+    parser.add_argument(
         "--forget-records",
         action="store_true",
         help="one-lab: empty the labs' records after each cycle (lab.soak.forget_records)",
     )
     args = parser.parse_args()
+    if args.trace_daemons:
+        # Read by the interpreters the labs start (the bundled daemon), not by this one.
+        os.environ["PYTHONTRACEMALLOC"] = str(args.trace_daemons)
     if not args.thread_arenas:
         linux.one_malloc_arena()
     if args.no_trim:
         soak.TRIM = False  # runner_series then only collects: the "trimmed" figure is raw
-    impls = list(soak.IMPLS)
+    impls = list(args.impl or soak.IMPLS)
     mix = tuple(args.fault or soak.FAULTS)
+    final = args.cycles - len(impls)
+    daemon = DaemonMemory(args.daemon, args.smaps or 0, final) if args.daemon else None
+    if args.daemon and args.mode != "one-lab":
+        parser.error("--daemon watches the one-lab soak's daemons: a fresh lab's go with it")
     if args.mode == "one-lab":
         samples = soak.one_lab_cycles(
-            impls, range(args.cycles), mix, forget_records=args.forget_records
+            impls, range(args.cycles), mix, forget_records=args.forget_records, measure=daemon
         )
     else:
         samples = (soak.fresh_cycle(n, impls, mix) for n in range(args.cycles))
@@ -211,6 +358,12 @@ def main() -> int:
             "now": rss_parts(),
             "traced": traced,
         }
+        if daemon is not None:
+            line["daemon"] = {
+                k.removeprefix("watched."): v
+                for k, v in sample.resources.items()
+                if k.startswith("watched.")
+            }
         print(json.dumps(line), flush=True)
     if mapped is not None:
         cycles = args.cycles - 1 - args.smaps
@@ -226,6 +379,8 @@ def main() -> int:
         print("# the mappings that gained most (start, kind, size KiB: anonymous KiB gained)")
         for gain, start, kind, size in grown[: args.top]:
             print(f"#   {start:#x} {kind} {size}: {gain:+d}")
+    if daemon is not None:
+        daemon.report(args.top)
     if first is not None and last is not None:
         print(f"# sys._clear_type_cache() freed {freed} B of live memory (at the last cycle)")
         cycles = args.cycles - 1 - args.tracemalloc

@@ -36,7 +36,7 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -668,6 +668,7 @@ def one_lab_cycles(
     fault_mix: Sequence[str] = FAULTS,
     *,
     forget_records: bool = False,
+    measure: Callable[[int, SoakLab], Mapping[str, float]] | None = None,
 ) -> Iterator[Sample]:
     """The one-lab soak: a lab per implementation, built once and kept for every cycle;
     cycle ``n`` runs in the lab of :func:`plan`'s implementation. Yields a :class:`Sample`
@@ -675,7 +676,9 @@ def one_lab_cycles(
 
     With ``forget_records``, the lab's records of the run (:func:`lab_records`, sampled with
     the lab) are emptied after that sample and before the runner's (:func:`forget_records`):
-    the runner is then measured without what the lab keeps for a report it never makes."""
+    the runner is then measured without what the lab keeps for a report it never makes.
+    ``measure(n, lab)`` adds series of its own, taken from cycle ``n``'s lab right after its sample
+    (``benchmarks/soak_memory.py --daemon`` reads a daemon's memory map there)."""
     with contextlib.ExitStack() as stack:
         labs = {impl: stack.enter_context(SoakLab(impl)) for impl in dict.fromkeys(impls)}
         for n in cycles:
@@ -683,6 +686,8 @@ def one_lab_cycles(
             began = clock.now()
             outcome = labs[impl].cycle(fault)
             resources = labs[impl].sample()
+            if measure is not None:
+                resources |= measure(n, labs[impl])
             if forget_records:
                 labs[impl].forget_records()
             resources |= runner_series()

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import array
 import contextlib
+import gc
 import json
 import logging
 import os
 import socket
+import sys
+import tracemalloc
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
@@ -26,8 +29,10 @@ __all__ = [
     "DEFAULT_CONTROL",
     "ControlServer",
     "LatenessRing",
+    "dump_traced_memory",
     "instance_status",
     "lateness_ms",
+    "memory_status",
     "query_status",
 ]
 
@@ -149,6 +154,37 @@ class LatenessRing:
 
     def __iter__(self) -> Iterator[float]:
         return iter(self._samples[: self._count])
+
+
+def memory_status() -> dict[str, Any]:
+    """What the daemon's Python heap holds: the live objects' blocks (CPython's small-object
+    allocator, cheap to count), and with tracing on (``PYTHONTRACEMALLOC=N`` in its
+    environment) the traced memory now and at its peak, in KiB. A leak of Python objects
+    shows as a rising ``allocated_blocks``; a resident set that rises while these stay flat
+    is the allocators' pages, not live memory (docs/benchmarks.md, the soak)."""
+    out: dict[str, Any] = {"allocated_blocks": sys.getallocatedblocks()}
+    if tracemalloc.is_tracing():
+        current, peak = tracemalloc.get_traced_memory()
+        out |= {"traced_kib": round(current / 1024, 1), "traced_peak_kib": round(peak / 1024, 1)}
+    return out
+
+
+def dump_traced_memory(path: str) -> str | None:
+    """Write a tracemalloc snapshot of the daemon to ``path`` (``tracemalloc.Snapshot.load``
+    reads it back), for SIGUSR1: written to a temporary name and renamed, so a reader never
+    sees half a file. Returns why nothing was written, or None.
+
+    A full collection comes first, so that the snapshot holds what is reachable: cyclic
+    garbage (pyroute2's requests leave some) waits for the collector otherwise, and two
+    snapshots would differ by whatever it had not reached yet."""
+    if not tracemalloc.is_tracing():
+        return "tracemalloc is off: start the daemon with PYTHONTRACEMALLOC=N in its environment"
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
+    partial = f"{path}.partial"
+    snapshot.dump(partial)
+    os.replace(partial, path)
+    return None
 
 
 def lateness_ms(samples: Collection[float]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ What the daemon does with the machine's actions, in the order returned:
 
 * ``SendAdvert`` — encode (cached per priority/interval/destination) and send to the group or
   to each ``unicast_peer``, from ``unicast_src_ip`` or the interface's primary address.
-* ``AddVips`` / ``RemoveVips`` — netlink, on the VMAC with ``use_vmac``, else on the interface.
+* ``AddVips`` / ``RemoveVips`` — rtnetlink (:mod:`vrrp.rtnl`), on the VMAC with ``use_vmac``,
+  else on the interface.
 * ``SendGratuitous`` — ``garp_master_repeat`` GARPs / NAs per VIP now, another batch after
   ``garp_master_delay``, then ``garp_master_refresh_repeat`` every ``garp_master_refresh``.
 * ``Become*`` — notify: the ``vrrp_notify_fifo`` line exactly as keepalived writes it
@@ -23,7 +24,10 @@ What the daemon does with the machine's actions, in the order returned:
   script with ``INSTANCE name STATE priority`` appended.
 
 Signals: SIGTERM/SIGINT shut down (priority-0 advert from a Master, VIPs and VMACs removed,
-``STOP`` notified, exit 0); SIGHUP reloads the configuration without a state flap.
+``STOP`` notified, exit 0); SIGHUP reloads the configuration without a state flap; SIGUSR1
+writes a tracemalloc snapshot beside the control socket when the daemon runs with
+``PYTHONTRACEMALLOC`` (keepalived's SIGUSR1 dumps its data;
+:func:`vrrp.control.dump_traced_memory`).
 
 :class:`Daemon` owns the loop, the timer heap (machine timers and deferred GARP batches), the
 instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses live beside it:
@@ -47,7 +51,7 @@ instances' life (start, stop, reload, FAULT) and the sockets; the pieces it uses
 * :mod:`vrrp.control` — the control socket, the status JSON and :func:`query_status`;
 * :mod:`vrrp.process` — daemonizing, logging, scheduling priority and timer slack.
 
-At about 920 lines the module is over the project's ~800: every event source the one loop
+At about 950 lines the module is over the project's ~800: every event source the one loop
 multiplexes (sockets, links, BFD, scripts, files, signals, the control socket) meets the instances
 here, and the glue for each is a few lines that need the loop's heap and the instances both. The
 sync groups' glue, which moves several instances at once, is the mixin
@@ -79,8 +83,10 @@ from vrrp.control import (
     DEFAULT_CONTROL,
     ControlServer,
     LatenessRing,
+    dump_traced_memory,
     instance_status,
     lateness_ms,
+    memory_status,
     query_status,
 )
 from vrrp.daemon_process import ProcessGlue
@@ -272,7 +278,7 @@ class Daemon(SyncGroupGlue, ProcessGlue):
     def _install_signals(self) -> None:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -734,6 +740,7 @@ class Daemon(SyncGroupGlue, ProcessGlue):
             "config": self.config_path,
             "started": self.started,
             "reloads": self.reloads,
+            "memory": memory_status(),
             "instances": {inst.name: instance_status(inst) for inst in self.instances.values()},
             "bfd": self.bfd.status(),
             "bfd_receive": self.bfd.receive_counters(),
@@ -885,6 +892,18 @@ class Daemon(SyncGroupGlue, ProcessGlue):
                 self.reload()
             elif sig == signal.SIGCHLD:
                 self.notifier.reap()
+            elif sig == signal.SIGUSR1:
+                self._dump_traced_memory()
+
+    def _dump_traced_memory(self) -> None:
+        # keepalived's SIGUSR1 dumps its data to a file; ours dumps where the Python heap's
+        # live memory was allocated, beside the control socket (the soak's memory hunt reads it).
+        path = f"{self.control_path or DEFAULT_CONTROL}.tracemalloc"
+        why_not = dump_traced_memory(path)
+        if why_not:
+            log.warning("SIGUSR1: no memory snapshot: %s", why_not)
+        else:
+            log.info("SIGUSR1: memory snapshot written to %s", path)
 
     # -- shutdown -----------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ bookkeeping only. The pieces, and the keepalived behaviour each one matches:
   ``IPV6_PKTINFO``; a drop-everything BPF filter keeps it from queueing received adverts.
 * :class:`Links` — netlink (pyroute2) and ``/proc/sys`` work: the VMAC macvlan in private mode
   named ``vrrp.VRID`` with MAC 00:00:5e:00:01:VRID (keepalived's ``netlink_link_add_vmac``), the
-  ARP sysctls keepalived sets on it and on its base (``vrrp_if_config.c``), VIP add/remove.
+  ARP sysctls keepalived sets on it and on its base (``vrrp_if_config.c``), VIP add/remove (on a
+  socket of :mod:`vrrp.rtnl`'s, not pyroute2's: what a failover does keeps nothing).
 * :func:`garp_frame` / :func:`unsolicited_na_frame` and :class:`FrameSender` — gratuitous ARPs
   and unsolicited Neighbor Advertisements, sent as whole Ethernet frames from an AF_PACKET
   socket on the base interface with the VMAC as source and sender hardware address, which is
@@ -59,6 +60,7 @@ from vrrp.packet import (
     IPAddress,
     parse_ipv4_datagram,
 )
+from vrrp.rtnl import AddressSocket
 
 __all__ = [
     "NFT_TABLE",
@@ -87,7 +89,6 @@ _ALL_NODES_V6 = IPv6Address("ff02::1")
 _ALL_NODES_V6_MAC = bytes.fromhex("333300000001")
 _BROADCAST_MAC = b"\xff" * 6
 _RECV_BUFFER = 4096  # a VRRP advert with 255 IPv6 addresses is 4,088 octets plus headers
-_IFA_F_NODAD = 0x02
 _MACVLAN_MODE_PRIVATE = "private"
 
 
@@ -528,6 +529,8 @@ class Links:
     def __init__(self) -> None:
         """Open the netlink socket."""
         self.ipr = IPRoute()
+        #: VIPs are added and removed on a socket of their own (:mod:`vrrp.rtnl`: why).
+        self.vip_socket = AddressSocket()
         self.created_links: list[str] = []
         self._saved_sysctls: dict[tuple[int, str, str], str] = {}
         self._base_refs: dict[str, int] = {}
@@ -748,33 +751,20 @@ class Links:
         if idx is None:
             log.warning("cannot add %s: no interface %s", addr, ifname)
             return False
-        extra = {"flags": _IFA_F_NODAD} if addr.version == 6 else {}
-        try:
-            self.ipr.addr(
-                "add",
-                index=idx,
-                address=str(addr.ip),
-                prefixlen=addr.network.prefixlen,
-                **extra,
-            )
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                log.warning("cannot add %s to %s: %s", addr, ifname, exc)
-            return False
-        return True
+        code = self.vip_socket.request("add", idx, addr)
+        if code not in (0, errno.EEXIST):
+            log.warning("cannot add %s to %s: %s", addr, ifname, os.strerror(code))
+        return code == 0
 
     def remove_address(self, ifname: str, addr: IPv4Interface | IPv6Interface) -> bool:
         """Remove ``addr`` from ``ifname``; True if it was removed."""
         idx = self.index(ifname)
         if idx is None:
             return False
-        try:
-            self.ipr.addr("del", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
-        except NetlinkError as exc:
-            if exc.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
-                log.warning("cannot remove %s from %s: %s", addr, ifname, exc)
-            return False
-        return True
+        code = self.vip_socket.request("del", idx, addr)
+        if code not in (0, errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
+            log.warning("cannot remove %s from %s: %s", addr, ifname, os.strerror(code))
+        return code == 0
 
     # -- teardown -----------------------------------------------------------------------------
 
@@ -787,6 +777,7 @@ class Links:
         self._base_refs.clear()
         with contextlib.suppress(Exception):
             self.ipr.close()
+        self.vip_socket.close()
 
 
 def pid_file_write(path: str) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
-from vrrp.control import LatenessRing, lateness_ms
+from vrrp.control import LatenessRing, dump_traced_memory, lateness_ms, memory_status
 
 
 def test_the_ring_keeps_the_latest_samples_in_order_of_arrival() -> None:
@@ -39,3 +40,34 @@ def test_filling_the_ring_allocates_nothing() -> None:
 def test_an_empty_ring_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one sample"):
         LatenessRing(size=0)
+
+
+def test_the_memory_status_counts_live_blocks_and_traces_only_when_tracing() -> None:
+    kept = []
+    before = memory_status()
+    assert set(before) == {"allocated_blocks"}, "no tracing: no traced figures"
+    kept.extend(object() for _ in range(5000))
+    assert memory_status()["allocated_blocks"] >= before["allocated_blocks"] + 4000
+    tracemalloc.start()
+    try:
+        kept.extend(bytearray(100) for _ in range(1000))
+        traced = memory_status()
+    finally:
+        tracemalloc.stop()
+    assert traced["traced_kib"] >= 100 and traced["traced_peak_kib"] >= traced["traced_kib"]
+
+
+def test_a_memory_snapshot_is_written_only_while_tracing(tmp_path: Path) -> None:
+    path = tmp_path / "vrrp.ctl.tracemalloc"
+    why_not = dump_traced_memory(str(path))
+    assert why_not is not None and "PYTHONTRACEMALLOC" in why_not and not path.exists()
+    tracemalloc.start()
+    try:
+        kept = [bytearray(4096) for _ in range(64)]
+        assert dump_traced_memory(str(path)) is None
+    finally:
+        tracemalloc.stop()
+    snapshot = tracemalloc.Snapshot.load(str(path))
+    here = [s for s in snapshot.statistics("filename") if s.traceback[0].filename == __file__]
+    assert here and here[0].size >= 64 * 4096, "the snapshot holds what this test allocated"
+    assert len(kept) == 64 and not list(tmp_path.glob("*.partial"))
