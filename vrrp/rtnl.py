@@ -115,16 +115,21 @@ class AddressSocket:
 
     def request(self, command: Command, index: int, addr: IPv4Interface | IPv6Interface) -> int:
         """Add or delete ``addr`` on interface ``index``: 0, or the errno the kernel answered
-        (``ETIMEDOUT`` if it did not answer within the timeout)."""
+        (``ETIMEDOUT`` if it did not answer within the timeout, the socket's own errno if
+        sending or receiving failed): the daemon logs a failure and goes on, as it did when
+        pyroute2 raised."""
         self._seq = self._seq % 0x7FFFFFFF + 1
-        self.sock.send(encode_address_request(command, index, addr, self._seq))
-        while True:
-            ready, _, _ = select.select([self.sock], [], [], self.timeout)
-            if not ready:
-                return errno.ETIMEDOUT
-            outcome = decode_ack(self.sock.recv(65536), self._seq)
-            if outcome is not None:
-                return outcome
+        try:
+            self.sock.send(encode_address_request(command, index, addr, self._seq))
+            while True:
+                ready, _, _ = select.select([self.sock], [], [], self.timeout)
+                if not ready:
+                    return errno.ETIMEDOUT
+                outcome = decode_ack(self.sock.recv(65536), self._seq)
+                if outcome is not None:
+                    return outcome
+        except OSError as exc:
+            return exc.errno or errno.EIO
 
     def close(self) -> None:
         """Close the socket."""
