@@ -183,8 +183,8 @@ def main() -> int:
         "then judge the runner's memory (lab.soak.forget_records)",
     )
     args = parser.parse_args()
-    # Before any thread: one malloc arena for the runner (lab.linux.one_malloc_arena says why).
-    linux.one_malloc_arena()
+    # Before any thread: the runner's allocator settings (lab.linux.steady_malloc says why).
+    linux.steady_malloc()
     impls = args.impl or list(soak.IMPLS)
     soak.check_impls(impls)
     fresh = args.cycles if args.fresh_cycles is None else args.fresh_cycles

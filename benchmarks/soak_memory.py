@@ -7,14 +7,16 @@
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 70 --tracemalloc 10 \
         --forget-records
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --cycles 300 --smaps 30 \
-        --forget-records [--thread-arenas]
+        --forget-records [--thread-arenas] [--dynamic-mmap]
     sudo .venv/bin/python benchmarks/soak_memory.py one-lab --impl bundled --cycles 200 \
         --smaps 20 --daemon ha_second --forget-records [--trace-daemons 12]
 
 The cycles are the soak's own (:func:`lab.soak.fresh_cycle`, :func:`lab.soak.one_lab_cycles`),
 but nothing is recorded to disk and no sample is kept. Like the soak, the runner has one malloc
-arena (:func:`lab.linux.one_malloc_arena`); ``--thread-arenas`` keeps glibc's default, one
-per thread up to eight a core, to measure what that costs. Each line has the runner's VmRSS before
+arena (:func:`lab.linux.one_malloc_arena`) and a fixed mmap threshold
+(:func:`lab.linux.fixed_mmap_threshold`); ``--thread-arenas`` keeps glibc's default arenas, one
+per thread up to eight a core, and ``--dynamic-mmap`` its sliding threshold, to measure what
+each costs. Each line has the runner's VmRSS before
 and after the soak's tidying (``raw``, ``trimmed``; with ``--no-trim`` only the collection runs,
 so the two agree), the resident set split into anonymous and file pages after that (``now``),
 glibc's ``mallinfo2`` (the malloc arenas' size, in use and free, KiB) and, with
@@ -273,6 +275,11 @@ def main() -> int:
         action="store_true",
         help="keep glibc's per-thread malloc arenas (the soak runner uses one: lab.linux)",
     )
+    parser.add_argument(
+        "--dynamic-mmap",
+        action="store_true",
+        help="keep glibc's sliding mmap threshold (the soak runner fixes it: lab.linux)",
+    )
     parser.add_argument("--tracemalloc", type=int, metavar="N", help="trace from cycle N on")
     parser.add_argument("--top", type=int, default=15, help="differences printed at the end")
     parser.add_argument(
@@ -316,6 +323,8 @@ def main() -> int:
         os.environ["PYTHONTRACEMALLOC"] = str(args.trace_daemons)
     if not args.thread_arenas:
         linux.one_malloc_arena()
+    if not args.dynamic_mmap:
+        linux.fixed_mmap_threshold()
     if args.no_trim:
         soak.TRIM = False  # runner_series then only collects: the "trimmed" figure is raw
     impls = list(args.impl or soak.IMPLS)

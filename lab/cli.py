@@ -461,9 +461,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand and map errors to the documented exit codes."""
-    # Before any thread: the runner's threads share one malloc arena (lab.linux says why: a
+    # Before any thread: one malloc arena and a fixed mmap threshold (lab.linux says why: a
     # runner held for hours by `vrrp-lab up` or a sweep otherwise gathers scattered free memory).
-    linux.one_malloc_arena()
+    linux.steady_malloc()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

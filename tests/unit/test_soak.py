@@ -448,3 +448,41 @@ def test_one_malloc_arena_keeps_threads_out_of_arenas_of_their_own() -> None:
 
     assert arenas("default") >= 1, "glibc made no per-thread arena: the test proves nothing"
     assert arenas("one") == 0
+
+
+#: A child that frees a 1 MiB block (glibc maps it, and by default then raises its mmap
+#: threshold to 1 MiB), then allocates 256 KiB and prints whether that block was mapped.
+_MMAP_CHILD = """
+import ctypes, sys
+from lab import linux
+if sys.argv[1] == "fixed":
+    assert linux.fixed_mmap_threshold()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(1 << 20))
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(256 << 10)
+print(libc.mallinfo2().hblkhd - before >= 256 << 10)
+libc.free(block)
+"""
+
+
+def test_a_fixed_mmap_threshold_keeps_large_blocks_out_of_the_heap() -> None:
+    """lab.linux.fixed_mmap_threshold, which the soak and the CLI call: after a large mapped
+    block is freed, a block above the threshold still gets a mapping of its own (by default
+    glibc raises the threshold and cuts it from the heap, here too)."""
+
+    def mapped(mode: str) -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", _MMAP_CHILD, mode],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return done.stdout.strip() == "True"
+
+    assert not mapped("default"), "glibc kept mapping after the free: the test proves nothing"
+    assert mapped("fixed")
