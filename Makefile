@@ -85,6 +85,8 @@ bench: setup ## run the benchmarks and the seed's sweeps (figures land in docs/)
 	@# The wire fuzzer: 20,000 mutated adverts per family x mode at a bundled pair (~5 min);
 	@# make test fuzzes 300 of each.
 	$(VENV)/bin/python benchmarks/wire_fuzz.py --count 20000 --seed 1 --out docs/bench/wire-fuzz/runs.jsonl
+	@# The bundled daemon's VIP requests, its own against pyroute2's: time and memory kept (~10 s).
+	$(VENV)/bin/python benchmarks/vip_requests.py
 	@# The soak: 500 failovers in one lab, then fresh labs, each process's descriptors, memory
 	@# and threads per cycle (~40 min; --resume goes on after an interruption); make test soaks 20.
 	$(VENV)/bin/python benchmarks/soak.py --cycles 500 --out docs/bench/soak/soak.jsonl --resume
