@@ -167,6 +167,10 @@ def file_resident(pid: int | str = "self") -> dict[str, int]:
     return resident
 
 
+#: A daemon's maps at one cycle: (pid, cycle, anonymous mappings, resident file pages).
+Maps = tuple[int, int, dict[int, tuple[str, int, int]], dict[str, int]]
+
+
 class DaemonMemory:
     """The memory of one node's daemon in each soak lab, cycle by cycle (``--daemon``)."""
 
@@ -176,9 +180,9 @@ class DaemonMemory:
         self.node = node
         self.since = since
         self.final = final
-        #: Per implementation: the daemon's pid, and its maps at the first cycle compared.
-        self.first: dict[str, tuple[int, int, dict[int, tuple[str, int, int]], dict[str, int]]] = {}
-        self.last: dict[str, tuple[int, int, dict[int, tuple[str, int, int]], dict[str, int]]] = {}
+        #: Per implementation: the daemon's maps at the first cycle compared, and the latest.
+        self.first: dict[str, Maps] = {}
+        self.last: dict[str, Maps] = {}
         #: The bundled daemon's tracemalloc snapshots at its first compared cycle and the last.
         self.traced: dict[int, list[tracemalloc.Snapshot]] = {}
 
@@ -193,8 +197,8 @@ class DaemonMemory:
             for key, kib in rss_parts(pid).items():
                 out[f"watched.{key}"] = out.get(f"watched.{key}", 0) + kib
         if cycle >= self.since and pids:
-            # The daemon's main process (keepalived's parent when it has two): a restart
-            # starts its comparison again, since a new process proves nothing about the old.
+            # One process of the daemon (the bundled daemon has only one): a restart starts
+            # its comparison again, since a new process proves nothing about the old.
             pid = pids[-1]
             maps = (pid, cycle, anonymous_mappings(pid), file_resident(pid))
             first = self.first.get(soak_lab.impl)

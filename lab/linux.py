@@ -329,5 +329,7 @@ def fixed_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
 def steady_malloc() -> bool:
     """The runner's allocator settings, set before any thread starts: one arena
     (:func:`one_malloc_arena`) and a fixed mmap threshold (:func:`fixed_mmap_threshold`).
-    Returns whether glibc took both."""
-    return one_malloc_arena() and fixed_mmap_threshold()
+    Returns whether glibc took both (each is asked either way)."""
+    arena = one_malloc_arena()
+    threshold = fixed_mmap_threshold()
+    return arena and threshold
