@@ -450,8 +450,11 @@ def test_one_malloc_arena_keeps_threads_out_of_arenas_of_their_own() -> None:
     assert arenas("one") == 0
 
 
-#: A child that frees a 1 MiB block (glibc maps it, and by default then raises its mmap
-#: threshold to 1 MiB), then allocates 256 KiB and prints whether that block was mapped.
+#: A child that frees an 8 MiB block (glibc maps it, and by default then raises its mmap
+#: threshold to 8 MiB), trims the heap so that its free top cannot hold what comes next, then
+#: allocates 4 MiB and prints whether that block was mapped (or the heap grown for it). A
+#: block the heap's free memory can hold is cut from it whatever the threshold: hence the
+#: trim, and a block far larger than anything a fresh interpreter's heap has free.
 _MMAP_CHILD = """
 import ctypes, sys
 from lab import linux
@@ -464,18 +467,19 @@ names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks kee
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
 libc.mallinfo2.restype = Info
-libc.free(libc.malloc(1 << 20))
+libc.free(libc.malloc(8 << 20))
+libc.malloc_trim(0)
 before = libc.mallinfo2().hblkhd
-block = libc.malloc(256 << 10)
-print(libc.mallinfo2().hblkhd - before >= 256 << 10)
+block = libc.malloc(4 << 20)
+print(libc.mallinfo2().hblkhd - before >= 4 << 20)
 libc.free(block)
 """
 
 
 def test_a_fixed_mmap_threshold_keeps_large_blocks_out_of_the_heap() -> None:
     """lab.linux.fixed_mmap_threshold, which the soak and the CLI call: after a large mapped
-    block is freed, a block above the threshold still gets a mapping of its own (by default
-    glibc raises the threshold and cuts it from the heap, here too)."""
+    block is freed, a block above the threshold that the heap cannot hold still gets a mapping
+    of its own (by default glibc raises the threshold and grows the heap for it, here too)."""
 
     def mapped(mode: str) -> bool:
         done = subprocess.run(
