@@ -310,17 +310,17 @@ def one_malloc_arena() -> bool:
 def fixed_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     """Never grow the heap for a block of ``size`` bytes or more: one the heap's free memory
     cannot hold gets a mapping of its own, for good (``mallopt(M_MMAP_THRESHOLD, size)``, as
-    ``MALLOC_MMAP_THRESHOLD_`` does; it also fixes the trim threshold at twice that). Returns
-    whether glibc took it.
+    ``MALLOC_MMAP_THRESHOLD_`` does; the trim threshold then keeps its default too, no longer
+    raised with it). Returns whether glibc took it.
 
     By default the threshold slides: each time a mapped block is freed, glibc raises the
     threshold to that block's size (up to 32 MiB), and the heap is then grown for larger and
     larger blocks. In a long-lived runner those are buffers (a 64 KiB read buffer held for a
     daemon's whole life, a dump's reply) placed at the heap's end among small long-lived
-    blocks: the heap grew around them and ``malloc_trim`` could not give it back. In the one-lab soak, side
-    by side for 300 cycles: the heap grew from 13,424 to 13,988 KiB and the trimmed resident set
-    +0.43 KiB a cycle with the sliding threshold; with it fixed at 64 KiB the heap stayed at
-    12,192 KiB and the trimmed resident set was flat over the last 100 cycles
+    blocks: the heap grew around them and ``malloc_trim`` could not give it back. In the
+    one-lab soak, side by side for 300 cycles: the heap grew from 13,424 to 13,988 KiB and the
+    trimmed resident set +0.43 KiB a cycle with the sliding threshold; with it fixed at 64 KiB
+    the heap stayed at 12,192 KiB and the trimmed resident set was flat over the last 100 cycles
     (``benchmarks/soak_memory.py --dynamic-mmap``, docs/benchmarks.md).
     """
     libc = _glibc()
