@@ -1,5 +1,5 @@
 """The bundled daemon's VIP requests (vrrp.rtnl) against the real kernel, in a network
-namespace of the test's own holding one dummy link: what the kernel answers, and what
+namespace of the test's own holding one veth pair: what the kernel answers, and what
 ``ip address`` then shows."""
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def namespace() -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def _addresses(pid: int) -> dict[str, list[str]]:
+def _addresses(pid: int) -> dict[str, bool]:
+    """``d0``'s addresses in ``pid``'s namespace (``ADDR/LEN``), each with whether it is
+    tentative (duplicate address detection still running)."""
     out = subprocess.run(
         ["nsenter", "-t", str(pid), "-n", "ip", "-j", "address", "show", "dev", "d0"],
         capture_output=True,
