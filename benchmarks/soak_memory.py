@@ -36,15 +36,12 @@ end, the difference between its snapshots (SIGUSR1) at cycle ``--smaps`` and at 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import functools
 import gc
 import json
 import os
 import signal
 import sys
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,37 +50,11 @@ from lab import linux, soak
 from lab.routers.bundled import BundledRouter
 from lab.wait import wait_until
 
-#: glibc's ``struct mallinfo2``, in order: every field a ``size_t``.
-_MALLINFO2 = (
-    "arena",
-    "ordblks",
-    "smblks",
-    "hblks",
-    "hblkhd",
-    "usmblks",
-    "fsmblks",
-    "uordblks",
-    "fordblks",
-    "keepcost",
-)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
-
-
-@functools.cache
-def _mallinfo2() -> Callable[[], _MallInfo2]:
-    """glibc's ``mallinfo2``, typed once: a library loaded and typed every cycle would allocate
-    in the process it measures."""
-    function = ctypes.CDLL("libc.so.6").mallinfo2
-    function.restype = _MallInfo2
-    return function
-
 
 def mallinfo() -> dict[str, int]:
     """glibc's totals over every malloc arena, in KiB: system memory, in use, free, mmapped."""
-    info = _mallinfo2()()
+    info = linux.mallinfo()
+    assert info is not None, "the soak's memory hunt reads glibc's allocator"
     return {
         "arena_kib": info.arena // 1024,
         "used_kib": info.uordblks // 1024,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import array
 import gc
+import socket
 import statistics
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def main() -> int:
         parser.error("--rounds and --timing-rounds take a positive count")
     linux.unshare(linux.CLONE_NEWNET)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    index = 1  # lo, in a namespace of its own
+    index = socket.if_nametoindex("lo")
     ways = {"vrrp.rtnl": rtnl_round(index), "pyroute2": pyroute2_round(index)}
     memory = {name: kept(way, args.rounds) for name, way in ways.items()}
     print(f"live memory kept (bytes) after N rounds of add + delete of {ADDRESS} on lo")

@@ -266,9 +266,32 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 64 * 1024
 
 
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (every field a ``size_t``): the heap and arenas' size
+    (``arena``), the mapped blocks (``hblks``, ``hblkhd`` bytes), in use (``uordblks``) and free
+    (``fordblks``) across every arena."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """glibc with its allocator calls typed, or None under another C library."""
+    """glibc with its allocator calls typed, or None under another C library. Loaded and
+    typed once: a library typed anew at every call would allocate in the process it measures."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
@@ -278,6 +301,23 @@ def _glibc() -> ctypes.CDLL | None:
     except (OSError, AttributeError):
         return None
     return libc
+
+
+@functools.cache
+def _mallinfo2() -> Callable[[], MallInfo2] | None:
+    """glibc's ``mallinfo2``, typed once; None without glibc or before 2.33, which has only the
+    older ``mallinfo`` (its ``int`` fields wrap at 2 GiB)."""
+    libc = _glibc()
+    function = getattr(libc, "mallinfo2", None) if libc is not None else None
+    if function is not None:
+        function.restype = MallInfo2
+    return function
+
+
+def mallinfo() -> MallInfo2 | None:
+    """glibc's allocator totals now (``mallinfo2``, bytes); None where it has none."""
+    function = _mallinfo2()
+    return None if function is None else function()
 
 
 def malloc_trim() -> bool:

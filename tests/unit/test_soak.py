@@ -463,15 +463,11 @@ if sys.argv[1] == "fixed":
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
-names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
-class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
-libc.mallinfo2.restype = Info
 libc.free(libc.malloc(8 << 20))
-libc.malloc_trim(0)
-before = libc.mallinfo2().hblkhd
+assert linux.malloc_trim()
+before = linux.mallinfo().hblkhd
 block = libc.malloc(4 << 20)
-print(libc.mallinfo2().hblkhd - before >= 4 << 20)
+print(linux.mallinfo().hblkhd - before >= 4 << 20)
 libc.free(block)
 """
 
